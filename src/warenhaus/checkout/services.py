@@ -1,0 +1,322 @@
+"""Carts and placing an order.
+
+``place_order`` is the one unit of work of a checkout: stock allocated (a conditional UPDATE per
+variant in a fixed order), payment authorised, order written, confirmation put in the outbox,
+cart closed, all in one transaction. If any part fails, nothing of it remains and the error says
+why; an authorisation already given is voided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from warenhaus.catalog.models import Variant
+from warenhaus.core.clock import now
+from warenhaus.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from warenhaus.inventory import services as inventory
+from warenhaus.orders import services as orders
+from warenhaus.orders.models import Order, OrderLine, Payment
+
+from . import shipping
+from .models import Cart, CartLine, CartStatus
+from .payments import gateway
+from .pricing import PricedLine, Totals, compute
+
+ADDRESS_FIELDS = ("name", "street", "postal_code", "city", "country")
+COUNTRIES = {"DE", "AT"}
+
+
+class CartNotFound(NotFound):
+    code = "cart_not_found"
+    title = "Cart not found"
+
+
+# --- access ----------------------------------------------------------------------------------
+
+def get_cart(*, cart_id: str, user=None, for_update: bool = False) -> Cart:
+    """A cart the caller may use: an anonymous one by its id, a shopper's only by that shopper.
+    Someone else's cart is reported as not found, so ids cannot be probed."""
+    if not cart_id or len(cart_id) > 64:
+        raise CartNotFound("No such cart.")
+    qs = Cart.objects.select_for_update() if for_update else Cart.objects
+    cart = qs.filter(pk=cart_id).first()
+    if cart is None:
+        raise CartNotFound("No such cart.")
+    if cart.user_id is not None and (user is None or not user.is_authenticated or user.pk != cart.user_id):
+        raise CartNotFound("No such cart.")
+    return cart
+
+
+def _open(cart: Cart) -> None:
+    if cart.status != CartStatus.OPEN:
+        raise Conflict("This cart has been checked out or merged; start a new one.", code="cart_closed")
+
+
+def create_cart(*, user=None) -> tuple[Cart, bool]:
+    """A new anonymous cart, or the shopper's open cart (created if there is none)."""
+    if user is not None and user.is_authenticated:
+        existing = Cart.objects.filter(user=user, status=CartStatus.OPEN).order_by("-updated_at").first()
+        if existing:
+            return existing, False
+        return Cart.objects.create(user=user), True
+    return Cart.objects.create(), True
+
+
+def _quantity(quantity) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise ValidationFailed("quantity must be a whole number.", code="invalid_quantity")
+    if quantity < 1 or quantity > settings.MAX_LINE_QUANTITY:
+        raise ValidationFailed(f"quantity must be between 1 and {settings.MAX_LINE_QUANTITY}.", code="invalid_quantity")
+    return quantity
+
+
+def _variant(sku: str) -> Variant:
+    variant = Variant.objects.select_related("product", "stock").filter(sku=sku).first() if sku and len(sku) <= 64 else None
+    if variant is None:
+        raise NotFound(f"No product with SKU '{sku}'.", code="sku_not_found")
+    if not variant.is_active or not variant.product.is_active:
+        raise Conflict(f"{variant.display_title} is no longer available.", code="not_available", sku=sku)
+    return variant
+
+
+def _check_stock(variant: Variant, quantity: int) -> None:
+    available = inventory.available_for([variant.pk]).get(variant.pk, 0)
+    if quantity > available:
+        raise inventory.OutOfStock(
+            f"Only {available} of {variant.display_title} available; you asked for {quantity}.", sku=variant.sku, available=available
+        )
+
+
+def add_line(*, cart_id: str, user=None, sku: str, quantity) -> Cart:
+    quantity = _quantity(quantity)
+    with transaction.atomic():
+        cart = get_cart(cart_id=cart_id, user=user, for_update=True)
+        _open(cart)
+        variant = _variant(sku)
+        line = CartLine.objects.filter(cart=cart, variant=variant).first()
+        new_qty = quantity + (line.quantity if line else 0)
+        if new_qty > settings.MAX_LINE_QUANTITY:
+            raise ValidationFailed(f"At most {settings.MAX_LINE_QUANTITY} of one item per order.", code="invalid_quantity")
+        _check_stock(variant, new_qty)
+        if line:
+            line.quantity = new_qty
+            line.price_when_added = variant.price
+            line.save(update_fields=["quantity", "price_when_added"])
+        else:
+            if cart.lines.count() >= settings.MAX_CART_LINES:
+                raise Conflict(f"A cart holds at most {settings.MAX_CART_LINES} different items.", code="cart_full")
+            CartLine.objects.create(cart=cart, variant=variant, quantity=quantity, price_when_added=variant.price)
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def set_quantity(*, cart_id: str, user=None, sku: str, quantity) -> Cart:
+    quantity = _quantity(quantity)
+    with transaction.atomic():
+        cart = get_cart(cart_id=cart_id, user=user, for_update=True)
+        _open(cart)
+        line = CartLine.objects.select_related("variant__product").filter(cart=cart, variant__sku=sku).first()
+        if line is None:
+            raise NotFound(f"'{sku}' is not in this cart.", code="line_not_found")
+        if quantity > line.quantity:
+            _check_stock(line.variant, quantity)
+        line.quantity = quantity
+        line.price_when_added = line.variant.price  # the shopper has looked at the line again
+        line.save(update_fields=["quantity", "price_when_added"])
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def remove_line(*, cart_id: str, user=None, sku: str) -> Cart:
+    with transaction.atomic():
+        cart = get_cart(cart_id=cart_id, user=user, for_update=True)
+        _open(cart)
+        deleted, _ = CartLine.objects.filter(cart=cart, variant__sku=sku).delete()
+        if not deleted:
+            raise NotFound(f"'{sku}' is not in this cart.", code="line_not_found")
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def set_shipping_method(*, cart_id: str, user=None, code: str) -> Cart:
+    m = shipping.method(code)
+    with transaction.atomic():
+        cart = get_cart(cart_id=cart_id, user=user, for_update=True)
+        _open(cart)
+        cart.shipping_method = m.code
+        cart.save(update_fields=["shipping_method", "updated_at"])
+    return cart
+
+
+def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
+    """At login: the anonymous cart's lines join the shopper's open cart (quantities add up,
+    capped at the per-line maximum). Returns the shopper's cart."""
+    with transaction.atomic():
+        anon = Cart.objects.select_for_update().filter(pk=cart_id, user__isnull=True, status=CartStatus.OPEN).first()
+        mine = Cart.objects.select_for_update().filter(user=user, status=CartStatus.OPEN).order_by("-updated_at").first()
+        if anon is None:
+            return mine
+        if mine is None:
+            anon.user = user
+            anon.save(update_fields=["user", "updated_at"])
+            return anon
+        for line in anon.lines.all():
+            existing = CartLine.objects.filter(cart=mine, variant_id=line.variant_id).first()
+            if existing:
+                existing.quantity = min(settings.MAX_LINE_QUANTITY, existing.quantity + line.quantity)
+                existing.save(update_fields=["quantity"])
+            else:
+                CartLine.objects.create(cart=mine, variant_id=line.variant_id, quantity=line.quantity, price_when_added=line.price_when_added)
+        anon.status = CartStatus.MERGED
+        anon.save(update_fields=["status", "updated_at"])
+        mine.save(update_fields=["updated_at"])
+        return mine
+
+
+# --- reading a cart --------------------------------------------------------------------------
+
+@dataclass
+class CartView:
+    cart: Cart
+    lines: list[dict]
+    priced: list[PricedLine]
+    totals: Totals
+    problems: list[dict]
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.cart.id,
+            "status": self.cart.status,
+            "lines": self.lines,
+            "vouchers": [],
+            "shipping_method": self.cart.shipping_method,
+            "totals": self.totals.as_json(),
+            "problems": self.problems,
+        }
+
+
+def view_cart(cart: Cart) -> CartView:
+    from warenhaus.core.money import money_json
+
+    lines_qs = list(CartLine.objects.filter(cart=cart).select_related("variant__product", "variant__stock"))
+    priced, lines, problems = [], [], []
+    for line in lines_qs:
+        v = line.variant
+        available = v.stock.available if hasattr(v, "stock") else 0
+        active = v.is_active and v.product.is_active
+        line_problems = []
+        if not active:
+            line_problems.append({"code": "not_available", "sku": v.sku, "message": f"{v.display_title} is no longer available."})
+        elif available < line.quantity:
+            line_problems.append({"code": "insufficient_stock", "sku": v.sku, "available": available, "message": f"Only {available} of {v.display_title} available." if available else f"{v.display_title} is sold out."})
+        if line.price_when_added != v.price:
+            line_problems.append({"code": "price_changed", "sku": v.sku, "old_price": money_json(line.price_when_added), "new_price": money_json(v.price), "message": f"The price of {v.display_title} changed from {line.price_when_added} to {v.price} EUR."})
+        problems.extend(line_problems)
+        p = PricedLine(variant_id=v.pk, sku=v.sku, title=v.display_title, unit_price=v.price, quantity=line.quantity, vat_rate=v.product.vat_rate)
+        if active:
+            priced.append(p)
+        lines.append({
+            "sku": v.sku, "title": v.display_title, "product_slug": v.product.slug, "quantity": line.quantity,
+            "unit_price": money_json(v.price), "line_total": money_json(p.line_total), "vat_rate": f"{v.product.vat_rate:.0f}",
+            "available": available if active else 0, "hold": None,
+        })
+    subtotal = sum((p.line_total for p in priced), Decimal("0.00"))
+    method = shipping.method(cart.shipping_method)
+    totals = compute(priced, shipping_cost=method.cost(subtotal) if priced else Decimal("0.00"))
+    return CartView(cart=cart, lines=lines, priced=priced, totals=totals, problems=problems)
+
+
+# --- checkout --------------------------------------------------------------------------------
+
+def _address(raw) -> dict:
+    if not isinstance(raw, dict):
+        raise ValidationFailed("shipping_address must be an object with name, street, postal_code, city and country.", code="invalid_address")
+    addr = {k: str(raw.get(k) or "").strip()[:200] for k in ADDRESS_FIELDS}
+    addr["country"] = (addr["country"] or "DE").upper()
+    missing = [k for k in ADDRESS_FIELDS if not addr[k]]
+    if missing:
+        raise ValidationFailed(f"The shipping address is missing: {', '.join(missing)}.", code="invalid_address", missing=missing)
+    if addr["country"] not in COUNTRIES:
+        raise ValidationFailed(f"We ship to {', '.join(sorted(COUNTRIES))} only.", code="country_not_served")
+    if addr["country"] == "DE" and not (addr["postal_code"].isdigit() and len(addr["postal_code"]) == 5):
+        raise ValidationFailed("A German postal code has five digits.", code="invalid_address", missing=["postal_code"])
+    return addr
+
+
+def place_order(*, cart_id: str, user=None, email: str, shipping_address, payment_method: str, payment_token: str = "", shipping_method: str | None = None, channel: str = "web", language: str = "de") -> Order:
+    from warenhaus.accounts.services import _normalise_email
+
+    email = _normalise_email(email)
+    addr = _address(shipping_address)
+    gw = gateway(payment_method)
+    auth = None
+    try:
+        with transaction.atomic():
+            cart = get_cart(cart_id=cart_id, user=user, for_update=True)
+            _open(cart)
+            if shipping_method:
+                cart.shipping_method = shipping.method(shipping_method).code
+            view = view_cart(cart)
+            if not view.lines:
+                raise Conflict("The cart is empty.", code="cart_empty")
+            blocking = [p for p in view.problems if p["code"] == "not_available"]
+            if blocking:
+                raise Conflict(blocking[0]["message"], code="not_available", problems=blocking)
+            changed = [p for p in view.problems if p["code"] == "price_changed"]
+            if changed:
+                raise PriceChanged(cart, changed)
+            for line in sorted(view.priced, key=lambda l: l.variant_id):
+                inventory.allocate(variant_id=line.variant_id, quantity=line.quantity, sku=line.sku)
+            t = view.totals
+            order = orders.create_order(
+                user=user if user is not None and user.is_authenticated else None, email=email, shipping_address=addr,
+                shipping_method=cart.shipping_method, payment_method=gw.name, subtotal=t.subtotal, discount=t.discount,
+                shipping=t.shipping, vat=t.vat, vat_breakdown=t.vat_breakdown, total=t.total, cart_id=cart.id,
+                placed_at=now(), channel=channel, language=language,
+            )
+            OrderLine.objects.bulk_create([
+                OrderLine(order=order, variant_id=l.variant_id, sku=l.sku, title=l.title, unit_price=l.unit_price, quantity=l.quantity, vat_rate=l.vat_rate, line_total=l.line_total)
+                for l in view.priced
+            ])
+            from warenhaus.orders.models import OrderEvent
+
+            OrderEvent.objects.create(order=order, at=order.placed_at, from_status="", to_status=order.status, reason="order placed")
+            auth = gw.authorize(amount=t.total, order_number=order.number, token=payment_token)
+            Payment.objects.create(order=order, gateway=gw.name, reference=auth.reference, amount=t.total, status=auth.status)
+            orders.transition(order, "paid" if auth.status == "authorized" else "awaiting_payment", reason=f"payment {auth.status} ({gw.name})")
+            cart.status = CartStatus.ORDERED
+            cart.save(update_fields=["status", "shipping_method", "updated_at"])
+            from warenhaus.notifications.services import enqueue_mail
+
+            enqueue_mail(
+                kind="order_confirmation", to_email=email, template="order_confirmation",
+                context={"order": order, "lines": list(order.lines.all())}, language=language,
+                dedupe_key=f"order_confirmation:{order.number}", related_object=f"order:{order.number}",
+            )
+            return order
+    except PriceChanged as err:
+        # The shopper has now been told; the lines take the current price so a resubmit works.
+        for p in err.changed:
+            CartLine.objects.filter(cart_id=cart_id, variant__sku=p["sku"]).update(price_when_added=Decimal(p["new_price"]["amount"]))
+        raise
+    except BaseException:
+        if auth is not None and auth.status == "authorized":
+            gw.void(reference=auth.reference)
+        raise
+
+
+class PriceChanged(Conflict):
+    code = "price_changed"
+    title = "Prices changed"
+    retryable = True
+
+    def __init__(self, cart, changed):
+        super().__init__("Some prices in your cart have changed since you added the items. Please review the cart and submit again.", problems=changed)
+        self.changed = changed
+
+
+__all__ = ["DomainError"]

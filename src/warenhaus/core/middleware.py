@@ -1,0 +1,51 @@
+"""Guards in front of the JSON API: content type, body size, and problem responses for the
+errors Django itself produces (unknown path, wrong method), so that every answer under /api/
+is JSON and a client never sees an HTML error page."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from .problems import problem
+
+log = logging.getLogger("warenhaus.api")
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class ApiGuardMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        refusal = self._refuse(request)
+        if refusal is not None:
+            return refusal
+        response = self.get_response(request)
+        ctype = response.get("Content-Type", "")
+        if response.status_code == 404 and "json" not in ctype:
+            return problem(404, "not_found", "Not found", f"No API endpoint at {request.path}.")
+        if response.status_code == 405 and "json" not in ctype:
+            return problem(405, "method_not_allowed", "Method not allowed", f"{request.method} is not allowed on {request.path}.")
+        return response
+
+    def _refuse(self, request):
+        if request.method not in BODY_METHODS:
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return problem(400, "bad_request", "Bad request", "Content-Length is not a number.")
+        if length > settings.API_MAX_BODY_BYTES:
+            return problem(413, "payload_too_large", "Request body too large", f"The body may be at most {settings.API_MAX_BODY_BYTES} bytes.")
+        if length == 0:
+            return None
+        ctype = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if ctype != "application/json" and not ctype.endswith("+json"):
+            return problem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.")
+        return None
+

@@ -1,0 +1,52 @@
+"""Tables the whole shop shares: the audit trail and remembered idempotent responses."""
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEntry(models.Model):
+    """One staff or seller action: who, what, before, after, why. Written in the action's
+    transaction; never updated (the console shows it read-only and the model refuses saves of
+    existing rows)."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=80, db_index=True)
+    object_type = models.CharField(max_length=60, db_index=True)
+    object_id = models.CharField(max_length=120, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    source = models.CharField(max_length=20, default="api")  # api, console, cli, system
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise RuntimeError("audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("audit entries are append-only")
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a request made with an ``Idempotency-Key``.
+
+    The row is inserted in the same transaction as the work it guards, so a crash leaves neither
+    and a retry starts afresh; the unique constraint makes a concurrent duplicate wait for the
+    first and then replay its answer.
+    """
+
+    scope = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]

@@ -1,0 +1,62 @@
+"""Reading orders: the shopper's own, staff lists with filters, and the public shape."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from warenhaus.core.money import money_json
+
+from .models import Order
+
+
+def orders_of(user) -> QuerySet[Order]:
+    return Order.objects.filter(user=user).prefetch_related("lines").order_by("-placed_at", "-id")
+
+
+def staff_orders(*, status: str = "", q: str = "", placed_from=None, placed_to=None) -> QuerySet[Order]:
+    qs = Order.objects.all().prefetch_related("lines").order_by("-placed_at", "-id")
+    if status:
+        qs = qs.filter(status=status)
+    if q:
+        q = q.strip()[:100]
+        qs = qs.filter(Q(number__icontains=q) | Q(email__icontains=q) | Q(lines__sku__iexact=q)).distinct()
+    if placed_from:
+        qs = qs.filter(placed_at__gte=placed_from)
+    if placed_to:
+        qs = qs.filter(placed_at__lt=placed_to)
+    return qs
+
+
+def order_by_number(number: str) -> Order | None:
+    return Order.objects.filter(number=number).prefetch_related("lines", "events", "payments").first()
+
+
+def order_json(order: Order, *, with_history: bool = True) -> dict:
+    data = {
+        "number": order.number,
+        "status": order.status,
+        "email": order.email,
+        "channel": order.channel,
+        "placed_at": order.placed_at.isoformat(),
+        "shipping_address": order.shipping_address,
+        "shipping_method": order.shipping_method,
+        "payment_method": order.payment_method,
+        "lines": [
+            {"sku": l.sku, "title": l.title, "quantity": l.quantity, "unit_price": money_json(l.unit_price), "vat_rate": f"{l.vat_rate:.0f}", "line_total": money_json(l.line_total)}
+            for l in order.lines.all()
+        ],
+        "totals": {
+            "subtotal": money_json(order.subtotal),
+            "discount": money_json(order.discount),
+            "shipping": money_json(order.shipping),
+            "vat": money_json(order.vat),
+            "vat_breakdown": [{"rate": r["rate"], "amount": money_json(r["amount"])} for r in order.vat_breakdown],
+            "total": money_json(order.total),
+        },
+    }
+    if with_history:
+        data["history"] = [
+            {"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "reason": e.reason} for e in order.events.all()
+        ]
+        data["payments"] = [{"method": p.gateway, "status": p.status, "amount": money_json(p.amount)} for p in order.payments.all()]
+    return data
