@@ -1,5 +1,88 @@
-"""The public JSON API, v1 (see shared/API.md): one NinjaAPI, one router per domain."""
+"""The public JSON API, v1 (contract: shared/API.md). One NinjaAPI; each domain app has its own
+router in ``<app>/api.py``. Errors are RFC 9457 problems with a stable ``code``."""
 
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-api = NinjaAPI(title="Warenhaus API", version="1", urls_namespace="api-v1", docs_url="/docs")
+from warenhaus.core.errors import DomainError
+from warenhaus.core.idempotency import Replay
+from warenhaus.core.problems import problem, problem_response
+
+log = logging.getLogger("warenhaus.api")
+
+api = NinjaAPI(
+    title="Warenhaus API",
+    version="1",
+    description="The public JSON API of Warenhaus. Errors are application/problem+json (RFC 9457) with a stable `code`.",
+    urls_namespace="api-v1",
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return problem_response(exc)
+
+
+@api.exception_handler(Replay)
+def _replay(request, exc: Replay):
+    from django.http import JsonResponse
+
+    ctype = "application/problem+json" if exc.status_code >= 400 else "application/json"
+    resp = JsonResponse(exc.body, status=exc.status_code, content_type=ctype)
+    resp["Idempotent-Replayed"] = "true"
+    return resp
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    errors = [
+        {"loc": [str(p) for p in e.get("loc", [])], "message": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors
+    ]
+    first = errors[0] if errors else {"loc": [], "message": ""}
+    where = ".".join(p for p in first["loc"] if p not in {"body", "payload"})
+    return problem(422, "validation_error", "Invalid input", f"{where}: {first['message']}" if where else first["message"], errors=errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request, exc):
+    return problem(401, "not_authenticated", "Authentication required", "Send a valid token as 'Authorization: Bearer <token>'.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    if exc.status_code == 400 and "parse" in str(exc).lower():
+        return problem(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.")
+    return problem(exc.status_code, "http_error", str(exc), str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return problem(404, "not_found", "Not found", str(exc) or "Not found")
+
+
+@api.exception_handler(Exception)
+def _bug(request, exc):
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return problem(500, "internal_error", "Internal error", "Something went wrong on our side; it has been logged.")
+
+
+@api.get("/health", tags=["meta"], summary="Liveness: answers without touching the database")
+def health(request):
+    return {"status": "ok"}
+
+
+from warenhaus.accounts.api import router as accounts_router  # noqa: E402
+from warenhaus.catalog.api import router as catalog_router  # noqa: E402
+from warenhaus.checkout.api import router as checkout_router  # noqa: E402
+from warenhaus.orders.api import router as orders_router  # noqa: E402
+
+api.add_router("", accounts_router)
+api.add_router("", catalog_router)
+api.add_router("", checkout_router)
+api.add_router("", orders_router)

@@ -1,0 +1,101 @@
+"""The catalog over the API: browsing for everyone, editing for staff with the right role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import Router, Schema
+from pydantic import Field, StrictBool, StrictInt
+
+from warenhaus.core.apiutil import paginate, require
+from warenhaus.core.errors import NotFound
+
+from . import selectors, services
+
+router = Router(tags=["catalog"])
+
+
+class VariantIn(Schema):
+    sku: str = Field(max_length=64)
+    title: str = Field(default="", max_length=200)
+    price: str = Field(description='Gross price in EUR as a decimal string, e.g. "49.97".', max_length=20)
+    on_hand: StrictInt = 0
+
+
+class ProductIn(Schema):
+    title: str = Field(max_length=200)
+    category: str = Field(max_length=120, description="Category slug")
+    slug: str = Field(default="", max_length=160)
+    description: str = Field(default="", max_length=20000)
+    brand: str = Field(default="", max_length=100)
+    vat_rate: str = Field(default="19", description='"19" or "7"', max_length=6)
+    is_active: StrictBool = True
+    variants: list[VariantIn] = Field(min_length=1, max_length=100)
+
+
+class ProductPatch(Schema):
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=20000)
+    brand: str | None = Field(default=None, max_length=100)
+    category: str | None = Field(default=None, max_length=120)
+    vat_rate: str | None = Field(default=None, max_length=6)
+    is_active: StrictBool | None = None
+
+
+class PriceIn(Schema):
+    amount: str = Field(description='Gross price as a decimal string, e.g. "49.97".', max_length=20)
+    currency: str = Field(default="EUR", pattern="^EUR$")
+    reason: str = Field(default="", max_length=2000)
+
+
+class StockIn(Schema):
+    on_hand: StrictInt
+    reason: str = Field(default="", max_length=2000)
+
+
+def _lang(request) -> str:
+    return getattr(request, "LANGUAGE_CODE", "de") or "de"
+
+
+@router.get("/products", response={200: dict}, summary="Search products by text and category")
+def list_products(request, q: str = "", category: str = "", limit: int = 20, cursor: str | None = None):
+    qs = selectors.search(q=q[:100], category=category[:120])
+    return 200, paginate(qs, limit=limit, cursor=cursor, render=lambda p: selectors.product_json(p, language=_lang(request)))
+
+
+@router.get("/products/{slug}", response={200: dict}, summary="One product with its variants")
+def get_product(request, slug: str):
+    product = selectors.product_by_slug(slug)
+    if product is None:
+        raise NotFound(f"No product '{slug}'.", code="product_not_found")
+    return 200, selectors.product_json(product, language=_lang(request))
+
+
+@router.post("/products", response={201: dict}, summary="Create a product (role catalog)")
+def create_product(request, payload: ProductIn):
+    user = require(request, "catalog.edit")
+    product = services.create_product(actor=user, **payload.model_dump(exclude={"variants"}), variants=[v.model_dump() for v in payload.variants])
+    return 201, selectors.product_json(selectors.product_by_slug(product.slug, include_inactive=True))
+
+
+@router.patch("/products/{slug}", response={200: dict}, summary="Change a product's texts, category, VAT rate or visibility (role catalog)")
+def patch_product(request, slug: str, payload: ProductPatch):
+    user = require(request, "catalog.edit")
+    changes: dict[str, Any] = payload.model_dump(exclude_unset=True)
+    product = services.update_product(actor=user, slug=slug, changes=changes)
+    return 200, selectors.product_json(selectors.product_by_slug(product.slug, include_inactive=True))
+
+
+@router.put("/variants/{sku}/price", response={200: dict}, summary="Set a variant's gross price (role pricing)")
+def put_price(request, sku: str, payload: PriceIn):
+    user = require(request, "price.edit")
+    variant = services.set_price(actor=user, sku=sku, amount=payload.amount, reason=payload.reason)
+    variant = type(variant).objects.select_related("stock").get(pk=variant.pk)
+    return 200, selectors.variant_json(variant)
+
+
+@router.put("/variants/{sku}/stock", response={200: dict}, summary="Set the units on hand (role catalog)")
+def put_stock(request, sku: str, payload: StockIn):
+    user = require(request, "stock.edit")
+    stock = services.set_stock(actor=user, sku=sku, on_hand=payload.on_hand, reason=payload.reason)
+    return 200, {"sku": sku, "on_hand": stock.on_hand, "allocated": stock.allocated, "available": stock.available}

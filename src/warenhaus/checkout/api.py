@@ -1,0 +1,102 @@
+"""Carts and checkout over the API. Anonymous shoppers use carts by their unguessable id; a
+shopper's cart needs the shopper's token."""
+
+from __future__ import annotations
+
+from ninja import Header, Router, Schema
+from pydantic import Field, StrictInt
+
+from warenhaus.core.apiutil import caller
+from warenhaus.core.idempotency import run_idempotent, validate_key
+from warenhaus.orders.selectors import order_json
+
+from . import services
+
+router = Router(tags=["carts and checkout"])
+
+
+class LineIn(Schema):
+    sku: str = Field(max_length=64)
+    quantity: StrictInt = 1
+
+
+class QuantityIn(Schema):
+    quantity: StrictInt
+
+
+class AddressIn(Schema):
+    name: str = Field(max_length=200)
+    street: str = Field(max_length=200)
+    postal_code: str = Field(max_length=20)
+    city: str = Field(max_length=200)
+    country: str = Field(default="DE", max_length=2)
+
+
+class CheckoutIn(Schema):
+    email: str = Field(max_length=254)
+    shipping_address: AddressIn
+    payment_method: str = Field(description='"invoice" or "test" (card simulator)', max_length=20)
+    payment_token: str = Field(default="", max_length=100, description='For "test": approve, decline or timeout.')
+    shipping_method: str | None = Field(default=None, max_length=20, description='"standard" or "express"')
+
+
+class ShippingIn(Schema):
+    shipping_method: str = Field(max_length=20)
+
+
+def _cart_json(request, cart_id: str) -> dict:
+    cart = services.get_cart(cart_id=cart_id, user=caller(request))
+    return services.view_cart(cart).as_json()
+
+
+@router.post("/carts", response={200: dict, 201: dict}, summary="Create a cart (with a token: the shopper's open cart)")
+def create_cart(request):
+    cart, created = services.create_cart(user=caller(request))
+    return (201 if created else 200), services.view_cart(cart).as_json()
+
+
+@router.get("/carts/{cart_id}", response={200: dict}, summary="A cart with lines, totals and problems")
+def get_cart(request, cart_id: str):
+    return 200, _cart_json(request, cart_id)
+
+
+@router.post("/carts/{cart_id}/lines", response={200: dict}, summary="Add an item (quantities add up)")
+def add_line(request, cart_id: str, payload: LineIn):
+    services.add_line(cart_id=cart_id, user=caller(request), sku=payload.sku, quantity=payload.quantity)
+    return 200, _cart_json(request, cart_id)
+
+
+@router.patch("/carts/{cart_id}/lines/{sku}", response={200: dict}, summary="Change a line's quantity")
+def patch_line(request, cart_id: str, sku: str, payload: QuantityIn):
+    services.set_quantity(cart_id=cart_id, user=caller(request), sku=sku, quantity=payload.quantity)
+    return 200, _cart_json(request, cart_id)
+
+
+@router.delete("/carts/{cart_id}/lines/{sku}", response={200: dict}, summary="Remove a line")
+def delete_line(request, cart_id: str, sku: str):
+    services.remove_line(cart_id=cart_id, user=caller(request), sku=sku)
+    return 200, _cart_json(request, cart_id)
+
+
+@router.put("/carts/{cart_id}/shipping", response={200: dict}, summary="Choose the shipping method")
+def put_shipping(request, cart_id: str, payload: ShippingIn):
+    services.set_shipping_method(cart_id=cart_id, user=caller(request), code=payload.shipping_method)
+    return 200, _cart_json(request, cart_id)
+
+
+@router.post("/carts/{cart_id}/checkout", response={201: dict}, summary="Place the order (needs an Idempotency-Key header)")
+def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+    user = caller(request)
+    key = validate_key(idempotency_key)
+    services.get_cart(cart_id=cart_id, user=user)  # someone else's cart: 404 before anything else
+
+    def work():
+        order = services.place_order(
+            cart_id=cart_id, user=user, email=payload.email, shipping_address=payload.shipping_address.model_dump(),
+            payment_method=payload.payment_method, payment_token=payload.payment_token, shipping_method=payload.shipping_method,
+            channel="api", language=getattr(request, "LANGUAGE_CODE", "de") or "de",
+        )
+        return 201, order_json(order)
+
+    status, body = run_idempotent(scope=f"checkout:{cart_id}", key=key, payload=payload.model_dump(), work=work)
+    return status, body
