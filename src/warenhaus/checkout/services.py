@@ -299,9 +299,14 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
             )
             return order
     except PriceChanged as err:
-        # The shopper has now been told; the lines take the current price so a resubmit works.
-        for p in err.changed:
-            CartLine.objects.filter(cart_id=cart_id, variant__sku=p["sku"]).update(price_when_added=Decimal(p["new_price"]["amount"]))
+        # The shopper is being told now; afterwards the lines take the current price so that a
+        # resubmit goes through. That write must survive the rollback of the refused checkout.
+        def rebase():
+            for p in err.changed:
+                CartLine.objects.filter(cart_id=cart_id, variant__sku=p["sku"]).update(price_when_added=Decimal(p["new_price"]["amount"]))
+
+        err.after_rollback.append(rebase)
+        err.run_after_rollback()
         raise
     except BaseException:
         if auth is not None and auth.status == "authorized":

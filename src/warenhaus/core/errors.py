@@ -22,6 +22,15 @@ class DomainError(Exception):
         if status:
             self.status = status
         self.extra = extra
+        self.after_rollback: list = []
+
+    def run_after_rollback(self) -> None:
+        """Run what must be written even though the refused unit of work rolled back (for
+        example: the shopper has now been shown a changed price). Each layer that rolls back
+        a transaction around the error calls this again after its rollback, so callbacks must
+        be idempotent."""
+        for fn in self.after_rollback:
+            fn()
 
     def as_problem(self) -> dict:
         body = {

@@ -79,6 +79,7 @@ def run_idempotent(*, scope: str, key: str, payload, work: Callable[[], tuple[in
         _replay_existing(scope, key, digest)
         raise DomainError("A request with this Idempotency-Key is in progress.", code="idempotency_in_progress", status=409)
     except DomainError as err:
+        err.run_after_rollback()
         if not err.retryable and 400 <= err.status < 500:
             try:
                 with transaction.atomic():

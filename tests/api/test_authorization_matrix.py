@@ -1,0 +1,151 @@
+"""The authorisation matrix: every API endpoint against every kind of caller.
+
+Who may do what comes from ``warenhaus.accounts.roles.CAPABILITIES``; this test derives the
+expected answer for each (endpoint, caller) pair from that table, so a role that gains or loses
+a capability changes the expectation here too. A final test makes sure no endpoint of the
+OpenAPI document is missing from the matrix.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from warenhaus.accounts.roles import CAPABILITIES, ROLES
+
+CALLERS = ["anonymous", "owner", "other_shopper", *ROLES]
+_n = itertools.count()
+
+
+def _allowed(capability: str, caller: str) -> bool:
+    return caller == "admin" or caller in CAPABILITIES[capability]
+
+
+# (method, path template, body, rule)
+# rule: "public" | "user" | ("cap", capability) | "cart_owner" | "order_owner_or", capability
+ENDPOINTS = [
+    ("get", "/health", None, "public"),
+    ("post", "/auth/register", "register", "public"),
+    ("post", "/auth/token", "token", "public"),
+    ("get", "/me", None, "user"),
+    ("get", "/products", None, "public"),
+    ("get", "/products/{slug}", None, "public"),
+    ("post", "/products", "product", ("cap", "catalog.edit")),
+    ("patch", "/products/{slug}", {"title": "Neuer Titel"}, ("cap", "catalog.edit")),
+    ("put", "/variants/{sku}/price", {"amount": "59.99"}, ("cap", "price.edit")),
+    ("put", "/variants/{sku}/stock", {"on_hand": 25}, ("cap", "stock.edit")),
+    ("post", "/carts", None, "public"),
+    ("get", "/carts/{anon_cart}", None, "public"),
+    ("get", "/carts/{cart}", None, "cart_owner"),
+    ("post", "/carts/{cart}/lines", "line", "cart_owner"),
+    ("patch", "/carts/{cart}/lines/{sku}", {"quantity": 2}, "cart_owner"),
+    ("delete", "/carts/{cart}/lines/{sku}", None, "cart_owner"),
+    ("put", "/carts/{cart}/shipping", {"shipping_method": "express"}, "cart_owner"),
+    ("post", "/carts/{cart}/checkout", "checkout", "cart_owner"),
+    ("get", "/orders", None, "user"),
+    ("get", "/orders/{order}", None, ("owner_or", "orders.view_all")),
+    ("post", "/orders/{order}/cancel", {"reason": "Kundenwunsch"}, ("cap", "orders.cancel")),
+    ("post", "/orders/{order}/hold", {"reason": "Prüfung"}, ("cap", "orders.hold")),
+    ("post", "/orders/{order}/release", "held", ("cap", "orders.release")),
+    ("post", "/orders/{order}/ship", None, ("cap", "orders.ship")),
+    ("post", "/orders/{order}/deliver", "shipped", ("cap", "orders.ship")),
+]
+
+
+def expected(rule, caller) -> set[int]:
+    anonymous = caller == "anonymous"
+    if rule == "public":
+        return {200, 201}
+    if rule == "user":
+        return {401} if anonymous else {200}
+    if rule == "cart_owner":
+        return {200, 201} if caller == "owner" else {404}
+    kind, cap = rule
+    if kind == "cap":
+        if anonymous:
+            return {401}
+        return {200, 201} if _allowed(cap, caller) else {403}
+    if kind == "owner_or":
+        if anonymous:
+            return {401}
+        return {200} if caller == "owner" or _allowed(cap, caller) else {404}
+    raise AssertionError(rule)
+
+
+@pytest.fixture
+def world(db, make_user, make_product, make_category, address, api_as):
+    from warenhaus.checkout import services as checkout
+
+    owner = make_user()
+    users = {"owner": owner, "other_shopper": make_user(), "anonymous": None}
+    for role in ROLES:
+        users[role] = make_user(roles=[role])
+    product = make_product(price="49.97", on_hand=50)
+    variant = product.variants.get()
+    cart, _ = checkout.create_cart(user=owner)
+    checkout.add_line(cart_id=cart.id, user=owner, sku=variant.sku, quantity=1)
+    anon_cart, _ = checkout.create_cart()
+    order_cart, _ = checkout.create_cart()
+    checkout.add_line(cart_id=order_cart.id, sku=variant.sku, quantity=1)
+    order_cart.user = owner
+    order_cart.save()
+    order = checkout.place_order(cart_id=order_cart.id, user=owner, email=owner.email, shipping_address=address, payment_method="test")
+    return {"users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
+
+
+def _body(spec, world):
+    n = next(_n)
+    if spec == "register":
+        return {"email": f"neu{n}@example.de", "password": "Sehr-Geheim-42", "name": "Neu"}
+    if spec == "token":
+        return {"email": world["users"]["owner"].email, "password": "Geheim-Passwort-1"}
+    if spec == "product":
+        return {"title": f"Matrix-Produkt {n}", "category": world["category"].slug, "variants": [{"sku": f"MX-{n}", "price": "9.99", "on_hand": 3}]}
+    if spec == "line":
+        return {"sku": world["variant"].sku, "quantity": 1}
+    if spec == "checkout":
+        return {"email": "matrix@example.de", "shipping_address": world["address"], "payment_method": "invoice"}
+    return spec
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("method,template,body,rule", ENDPOINTS, ids=[f"{m.upper()} {t}" for m, t, _, _ in ENDPOINTS])
+def test_matrix(world, api_as, caller, method, template, body, rule):
+    from warenhaus.orders import services as orders
+
+    order = world["order"]
+    if body == "held":
+        orders.hold(number=order.number, actor=None, reason="matrix")
+        body = {"reason": "ok"}
+    elif body == "shipped":
+        orders.ship(number=order.number, actor=None)
+        body = None
+    path = template.format(
+        slug=world["product"].slug, sku=world["variant"].sku, cart=world["cart"].id,
+        anon_cart=world["anon_cart"].id, order=order.number,
+    )
+    client = api_as(world["users"][caller])
+    kwargs = {}
+    if template.endswith("/checkout"):
+        kwargs["headers"] = {"Idempotency-Key": f"matrix-{next(_n)}"}
+    payload = _body(body, world)
+    if method in {"get", "delete"}:
+        resp = getattr(client, method)(path, **kwargs)
+    else:
+        resp = getattr(client, method)(path, payload, **kwargs)
+    assert resp.status_code in expected(rule, caller), (caller, method, path, resp.status_code, resp.content[:300])
+    if resp.status_code >= 400:
+        assert resp["Content-Type"].startswith("application/problem+json")
+        assert resp.json()["code"]
+
+
+def test_every_openapi_operation_is_in_the_matrix(api):
+    doc = api.get("/openapi.json").json()
+    documented = {(m, p.removeprefix("/api/v1")) for p, ops in doc["paths"].items() for m in ops}
+    covered = set()
+    for method, template, _, _ in ENDPOINTS:
+        normalised = template.replace("{anon_cart}", "{cart_id}").replace("{cart}", "{cart_id}").replace("{order}", "{number}")
+        covered.add((method, normalised))
+    missing = documented - covered
+    assert not missing, f"add these endpoints to the authorisation matrix: {sorted(missing)}"
