@@ -301,8 +301,8 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
     except PriceChanged as err:
         # The shopper is being told now; afterwards the lines take the current price so that a
         # resubmit goes through. That write must survive the rollback of the refused checkout.
-        def rebase():
-            for p in err.changed:
+        def rebase(changed=err.changed):
+            for p in changed:
                 CartLine.objects.filter(cart_id=cart_id, variant__sku=p["sku"]).update(price_when_added=Decimal(p["new_price"]["amount"]))
 
         err.after_rollback.append(rebase)
