@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "warenhaus.core.middleware.ApiGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -140,6 +141,11 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+# WhiteNoise serves static files from the app processes in production (after `collectstatic`,
+# which `warenhaus serve` runs); with WHITENOISE_USE_FINDERS it also serves them straight from
+# the apps' folders, so tests and `--dev` need no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Mail -----------------------------------------------------------------------------------
 # EMAIL_URL: smtp://user:pass@host:port, smtp+tls://..., or console:// (the demo default).
