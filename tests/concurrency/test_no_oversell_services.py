@@ -13,7 +13,7 @@ try:
 except ImportError:  # tests/ is not a package; pytest puts it on sys.path as the rootdir conftest
     from conftest import requires_postgres
 
-pytestmark = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("pg-concurrency")]
 
 SHOPPERS = 52
 ADDRESS = {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
