@@ -1,8 +1,36 @@
+"""Pages: the storefront at the root, the operator console under /console/."""
+
 from django.urls import path
 
-from . import views
+from . import console, views
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("category/<slug:slug>/", views.category, name="category"),
+    path("search/", views.search, name="search"),
+    path("product/<slug:slug>/", views.product, name="product"),
+    path("cart/", views.cart, name="cart"),
+    path("cart/add/", views.cart_add, name="cart_add"),
+    path("cart/update/", views.cart_update, name="cart_update"),
+    path("cart/remove/", views.cart_remove, name="cart_remove"),
+    path("cart/shipping/", views.cart_shipping, name="cart_shipping"),
+    path("checkout/", views.checkout_page, name="checkout"),
+    path("order/<str:number>/", views.order_confirmation, name="order_confirmation"),
+    path("account/login/", views.login_page, name="login"),
+    path("account/logout/", views.logout_page, name="logout"),
+    path("account/register/", views.register_page, name="register"),
+    path("account/orders/", views.my_orders, name="my_orders"),
+    path("account/orders/<str:number>/", views.my_order, name="my_order"),
+    # operator console
+    path("console/", console.dashboard, name="console"),
+    path("console/orders/", console.orders_list, name="console_orders"),
+    path("console/orders/<str:number>/", console.order_detail, name="console_order"),
+    path("console/orders/<str:number>/<str:action>/", console.order_action, name="console_order_action"),
+    path("console/products/", console.products_list, name="console_products"),
+    path("console/products/<slug:slug>/", console.product_edit, name="console_product"),
+    path("console/products/<slug:slug>/save/", console.product_update, name="console_product_update"),
+    path("console/variants/<str:sku>/price/", console.variant_price, name="console_variant_price"),
+    path("console/variants/<str:sku>/stock/", console.variant_stock, name="console_variant_stock"),
+    path("console/audit/", console.audit_list, name="console_audit"),
 ]

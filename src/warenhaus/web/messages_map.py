@@ -1,0 +1,69 @@
+"""Turning a refusal from a service into a sentence for the shopper or the operator.
+
+Services say why in English (``DomainError.detail``) with a stable ``code``; the pages show a
+translated sentence for the codes they know and the service's own words otherwise.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from warenhaus.core.errors import DomainError
+
+MESSAGES = {
+    # accounts
+    "invalid_email": _("Please enter a valid e-mail address."),
+    "email_taken": _("An account with this e-mail address already exists. Please log in instead."),
+    "invalid_credentials": _("E-mail address or password is wrong."),
+    "rate_limited": _("Too many attempts. Please wait %(minutes)s minutes and try again."),
+    # catalog
+    "invalid_vat_rate": _("The VAT rate must be either 19 or 7 percent."),
+    "invalid_money": _("Please enter a valid amount greater than zero with at most two decimal places, e.g. 49.97."),
+    "unknown_category": _("This category does not exist."),
+    "title_required": _("A product needs a title."),
+    "product_not_found": _("This product does not exist."),
+    "sku_not_found": _("There is no item with this SKU."),
+    "duplicate": _("A product with this slug or SKU exists already."),
+    # stock and carts
+    "out_of_stock": _("Sorry, only %(available)s of this item are available."),
+    "invalid_quantity": _("Please enter a quantity between 1 and 99."),
+    "stock_below_allocated": _("%(allocated)s units are reserved for open orders; the stock on hand cannot go below that."),
+    "cart_not_found": _("Your cart could not be found. Please start again."),
+    "cart_closed": _("This cart has already been checked out. Please start a new one."),
+    "not_available": _("An item in your cart is no longer available. Please remove it to continue."),
+    "line_not_found": _("This item is not in your cart."),
+    "cart_full": _("Your cart is full."),
+    "cart_empty": _("Your cart is empty."),
+    "invalid_shipping_method": _("Please choose a shipping method."),
+    "invalid_address": _("Please check the shipping address: name, street, postal code (five digits in Germany), city and country are needed."),
+    "country_not_served": _("We deliver to Germany and Austria only."),
+    "price_changed": _("Some prices in your cart have changed since you added the items. Please check the cart and submit again."),
+    "invalid_payment_method": _("Please choose a payment method."),
+    "payment_declined": _("The payment was declined. Nothing was charged; please choose another payment method."),
+    "payment_timeout": _("The payment provider did not answer in time. Nothing was charged; please try again."),
+    # orders
+    "reason_required": _("Please give a reason; it goes into the order history and the audit trail."),
+    "invalid_transition": _("This is not possible in the order's current status (%(current_status)s)."),
+    "order_not_found": _("This order does not exist."),
+    "stock_inconsistent": _("The stock records do not cover this shipment."),
+}
+
+
+def error_message(err: DomainError) -> str:
+    """A readable sentence in the active language."""
+    template = MESSAGES.get(err.code)
+    if template is None:
+        return str(err.detail)
+    params = dict(err.extra)
+    if err.code == "rate_limited":
+        params["minutes"] = max(1, (int(params.get("retry_after", 60)) + 59) // 60)
+    if err.code == "invalid_transition" and "current_status" in params:
+        from .templatetags.shop import status_label
+
+        params["current_status"] = status_label(params["current_status"])
+    if err.code == "weak_password":
+        return str(err.detail)
+    try:
+        return str(template) % params if "%(" in str(template) else str(template)
+    except (KeyError, ValueError, TypeError):
+        return str(err.detail)

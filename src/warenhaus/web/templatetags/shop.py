@@ -1,0 +1,89 @@
+"""Template filters for the pages: money in the shopper's language, localised category names,
+order statuses and VAT rates."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils import translation
+
+from warenhaus.core.money import cents
+
+register = template.Library()
+
+
+def _amount(value) -> Decimal | None:
+    if isinstance(value, dict):
+        value = value.get("amount")
+    if value is None or value == "":
+        return None
+    try:
+        return cents(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def format_money(value, currency: str = "EUR", language: str | None = None) -> str:
+    """``1.299,00 €`` in German, ``€1,299.00`` in English. Accepts a Decimal, a decimal string or
+    the API's ``{"amount", "currency"}`` shape."""
+    if isinstance(value, dict):
+        currency = value.get("currency") or currency
+    amount = _amount(value)
+    if amount is None:
+        return ""
+    language = (language or translation.get_language() or "de").lower()
+    sign = "-" if amount < 0 else ""
+    text = f"{abs(amount):,.2f}"
+    symbol = "€" if currency == "EUR" else currency
+    if language.startswith("en"):
+        return f"{sign}{symbol}{text}" if symbol == "€" else f"{sign}{text} {symbol}"
+    text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return f"{sign}{text} {symbol}"
+
+
+@register.filter
+def money(value, currency="EUR"):
+    return format_money(value, currency)
+
+
+@register.filter
+def localized_name(category) -> str:
+    if category is None:
+        return ""
+    return category.localized_name(translation.get_language() or "de")
+
+
+@register.filter
+def vat_rate(value) -> str:
+    """``19.00`` -> ``19``."""
+    try:
+        return f"{Decimal(str(value)):.0f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+@register.filter
+def status_label(status: str) -> str:
+    from warenhaus.orders.models import OrderStatus
+
+    try:
+        return str(OrderStatus(status).label)
+    except ValueError:
+        return status
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.simple_tag(takes_context=True)
+def can_do(context, capability: str) -> bool:
+    from warenhaus.accounts.roles import can
+
+    request = context.get("request")
+    return bool(request and can(request.user, capability))
