@@ -1,0 +1,95 @@
+"""``warenhaus worker``: deliver mail and run background jobs.
+
+This is django-tasks-db's ``db_worker`` (same options: ``--batch``, ``--max-tasks``,
+``--interval``, ...) with two differences: it serves the queues ``default`` and ``mail`` unless
+told otherwise, and it looks after the outbox every ``--requeue-interval`` seconds (30 by
+default), re-enqueueing messages whose delivery task was lost, e.g. because a worker was killed
+mid-send (:func:`warenhaus.notifications.services.requeue_due`).
+
+SIGTERM or SIGINT stop it cleanly: the task in progress finishes, then the worker exits; a second
+signal aborts the task (its message's lease runs out and it is sent again later). Several
+workers may run side by side; tasks are claimed with row locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+from django.db import close_old_connections, connections
+from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
+from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
+
+log = logging.getLogger("warenhaus.worker")
+
+DEFAULT_QUEUES = "default,mail"
+
+
+def requeue_once() -> int:
+    from warenhaus.notifications.services import requeue_due
+
+    try:
+        return requeue_due()
+    except Exception:  # the database may be briefly unavailable; the next round tries again
+        log.exception("outbox maintenance failed")
+        return 0
+    finally:
+        close_old_connections()
+
+
+class OutboxMaintenance(threading.Thread):
+    """Calls ``requeue_due`` every ``interval`` seconds until stopped. A thread of its own, so a
+    long task (a mail server that takes its time to time out) does not delay it."""
+
+    def __init__(self, interval: float):
+        super().__init__(name="outbox-maintenance", daemon=True)
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                requeue_once()
+        finally:
+            connections.close_all()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+class Command(DbWorkerCommand):
+    help = "Deliver mail and run background jobs (queues default and mail; Ctrl-C or SIGTERM to stop)."
+
+    def add_arguments(self, parser) -> None:
+        super().add_arguments(parser)
+        parser.set_defaults(queue_name=DEFAULT_QUEUES)
+        parser.add_argument(
+            "--requeue-interval", type=float, default=float(os.environ.get("OUTBOX_REQUEUE_INTERVAL", "30")),
+            help="Seconds between outbox checks for messages whose delivery task was lost (default: %(default)s; 0 turns it off).",
+        )
+
+    def handle(self, *args, **options) -> None:
+        interval = options.pop("requeue_interval")
+        is_reloader_parent = options.get("reload") and not options.get("batch") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
+        maintenance = None
+        if interval > 0 and not is_reloader_parent:
+            # Once at start: a worker that comes back after a crash picks up what the crash left.
+            requeue_once()
+            if not options.get("batch"):
+                maintenance = OutboxMaintenance(interval)
+                maintenance.start()
+        if options.get("verbosity", 1) >= 1 and not is_reloader_parent:
+            self.stdout.write(f"warenhaus worker: queues {options['queue_name']}, outbox check every {interval:g} s")
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            super().handle(*args, **options)
+        finally:
+            if maintenance is not None:
+                maintenance.stop()
+                maintenance.join(timeout=5)
+            # db_worker installs its own handlers; an embedding process (tests, the demo) gets
+            # its own back.
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

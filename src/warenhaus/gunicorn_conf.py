@@ -1,0 +1,49 @@
+"""gunicorn settings for ``warenhaus serve`` (read as ``-c python:warenhaus.gunicorn_conf``).
+
+Everything a deployment changes comes from the environment:
+
+    BIND              address to listen on (default 127.0.0.1:8000; comma-separated for several)
+    WEB_CONCURRENCY   worker processes (default 2 x CPU cores + 1)
+    WEB_THREADS       threads per worker (default 4; 1 switches to the sync worker)
+    WEB_TIMEOUT       seconds before a stuck worker is restarted (default 60)
+    ACCESS_LOG        where the access log goes (default "-", standard output; "" turns it off)
+    FORWARDED_ALLOW_IPS  proxies whose X-Forwarded-* headers are trusted (default 127.0.0.1)
+
+Threads (gthread) suit this app: requests mostly wait for the database, and each thread keeps its
+own connection (``DB_CONN_MAX_AGE``). Static files are served by WhiteNoise inside the app.
+"""
+
+import multiprocessing
+import os
+
+
+def _int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+bind = [b.strip() for b in os.environ.get("BIND", "127.0.0.1:8000").split(",") if b.strip()]
+workers = _int("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1)
+threads = _int("WEB_THREADS", 4)
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = _int("WEB_TIMEOUT", 60)
+graceful_timeout = 20
+keepalive = 5
+backlog = 512
+# Recycle workers now and then so a slow leak can never take a machine down.
+max_requests = 2000
+max_requests_jitter = 200
+
+wsgi_app = "warenhaus.wsgi:application"
+proc_name = "warenhaus"
+accesslog = os.environ.get("ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(B)s %(M)sms "%(f)s" "%(a)s"'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's control socket lives at one fixed path per user; several shops (or a shop and its
+# tests) on one machine would fight over it, and nothing here uses it.
+control_socket_disable = True
+raw_env = ["DJANGO_SETTINGS_MODULE=" + os.environ.get("DJANGO_SETTINGS_MODULE", "warenhaus.settings")]
