@@ -4,7 +4,7 @@ only turns text into the types a service expects and says what is missing."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
@@ -140,10 +140,9 @@ class PriceForm(forms.Form):
 
     def clean_amount(self):
         text = normalise_amount(self.cleaned_data["amount"])
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise forms.ValidationError(_("Please enter an amount such as 49,97.")) from None
+        if not re.fullmatch(r"\d{1,7}(\.\d{1,2})?", text):  # no exponents, signs or a third decimal
+            raise forms.ValidationError(_("Please enter an amount such as 49,97."))
+        value = Decimal(text)
         if not value.is_finite() or value <= 0:
             raise forms.ValidationError(_("The price must be greater than zero."))
         return text

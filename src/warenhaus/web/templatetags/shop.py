@@ -87,3 +87,20 @@ def can_do(context, capability: str) -> bool:
 
     request = context.get("request")
     return bool(request and can(request.user, capability))
+
+
+@register.simple_tag(takes_context=True)
+def path_in_default_language(context) -> str:
+    """This page's address without a language prefix, for the language switcher.
+
+    Django's ``set_language`` runs in the default language (its URL has no prefix) and can only
+    translate addresses it can resolve there, i.e. unprefixed ones; from those it builds the
+    address in any language.
+    """
+    from django.conf import settings
+    from django.urls import translate_url
+
+    request = context.get("request")
+    if request is None:
+        return "/"
+    return translate_url(request.get_full_path(), settings.LANGUAGE_CODE)
