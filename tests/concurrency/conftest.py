@@ -53,13 +53,10 @@ def live_gunicorn(transactional_db, tmp_path):
         }
     )
     env.pop("REDIS_URL", None)  # the database cache lives in the test database too
-    cmd = [
-        sys.executable, "-m", "gunicorn", "warenhaus.wsgi:application",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", "3", "--threads", "4", "--worker-class", "gthread",
-        "--timeout", "60", "--graceful-timeout", "5", "--backlog", "256",
-        "--error-logfile", "-", "--log-level", "warning",
-    ]  # fmt: skip
+    # The production configuration (warenhaus.gunicorn_conf: gthread workers, keep-alive, no
+    # control socket), sized by the same environment variables a deployment uses.
+    env.update({"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "3", "WEB_THREADS": "4", "ACCESS_LOG": "", "GUNICORN_LOG_LEVEL": "warning"})
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "python:warenhaus.gunicorn_conf"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", proc, log_path)
