@@ -11,8 +11,9 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -44,7 +45,7 @@ def staff_only(capability: str | None = None):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
-                return HttpResponseRedirect(f"{reverse('web:login')}?next={request.get_full_path()}")
+                return redirect_to_login(request.get_full_path(), reverse("web:login"))
             if not can(request.user, "console.access"):
                 return forbidden(request, _("The operator console is for staff only."))
             if capability and not can(request.user, capability):

@@ -6,6 +6,7 @@ translated sentence for the codes they know and the service's own words otherwis
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from warenhaus.core.errors import DomainError
@@ -26,7 +27,7 @@ MESSAGES = {
     "duplicate": _("A product with this slug or SKU exists already."),
     # stock and carts
     "out_of_stock": _("Sorry, only %(available)s of this item are available."),
-    "invalid_quantity": _("Please enter a quantity between 1 and 99."),
+    "invalid_quantity": _("Please enter a quantity between 1 and %(max)s."),
     "stock_below_allocated": _("%(allocated)s units are reserved for open orders; the stock on hand cannot go below that."),
     "cart_not_found": _("Your cart could not be found. Please start again."),
     "cart_closed": _("This cart has already been checked out. Please start a new one."),
@@ -54,7 +55,7 @@ def error_message(err: DomainError) -> str:
     template = MESSAGES.get(err.code)
     if template is None:
         return str(err.detail)
-    params = dict(err.extra)
+    params = {"max": settings.MAX_LINE_QUANTITY, **err.extra}
     if err.code == "rate_limited":
         params["minutes"] = max(1, (int(params.get("retry_after", 60)) + 59) // 60)
     if err.code == "invalid_transition" and "current_status" in params:

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -277,7 +278,7 @@ def order_confirmation(request, number: str):
 def _login_required(view):
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return HttpResponseRedirect(f"{reverse('web:login')}?next={request.get_full_path()}")
+            return redirect_to_login(request.get_full_path(), reverse("web:login"))
         return view(request, *args, **kwargs)
 
     wrapped.__name__ = view.__name__

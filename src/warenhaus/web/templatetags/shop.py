@@ -104,3 +104,39 @@ def path_in_default_language(context) -> str:
     if request is None:
         return "/"
     return translate_url(request.get_full_path(), settings.LANGUAGE_CODE)
+
+
+@register.filter
+def shipping_label(code: str) -> str:
+    from warenhaus.checkout.shipping import METHODS
+
+    m = METHODS.get(code)
+    return str(m.label) if m else code
+
+
+@register.filter
+def payment_label(code: str) -> str:
+    from warenhaus.web.forms import PAYMENT_CHOICES
+
+    return str(dict(PAYMENT_CHOICES).get(code, code))
+
+
+@register.filter
+def pretty_json(value) -> str:
+    import json
+
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True, default=str)
+
+
+@register.filter
+def audit_changes(entry) -> dict:
+    """Before and after of an audit entry, narrowed to the keys that changed when both are
+    objects, so a product update shows the one field that moved and not the whole product."""
+    before, after = entry.before, entry.after
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        if keys:
+            return {"before": {k: before.get(k) for k in keys if k in before}, "after": {k: after.get(k) for k in keys if k in after}}
+    return {"before": before, "after": after}
