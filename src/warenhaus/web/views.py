@@ -89,10 +89,10 @@ def _page(request, qs, size=PAGE_SIZE):
 
 @require_GET
 def home(request):
-    return render(request, "web/home.html", {
-        "categories": catalog.categories_tree(),
-        "products": list(catalog.search()[:8]),
-    })
+    categories = catalog.categories_tree()
+    # A few products from each main category, so the front page shows the range of the store.
+    products = [p for c in categories[:6] for p in catalog.search(category=c.slug)[:2]] or list(catalog.search()[:8])
+    return render(request, "web/home.html", {"categories": categories, "products": products})
 
 
 @require_GET

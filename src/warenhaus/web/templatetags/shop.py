@@ -140,3 +140,30 @@ def audit_changes(entry) -> dict:
         if keys:
             return {"before": {k: before.get(k) for k in keys if k in before}, "after": {k: after.get(k) for k in keys if k in after}}
     return {"before": before, "after": after}
+
+
+@register.filter
+def price_from(product) -> dict:
+    """The lowest active variant price of a product and whether the variants' prices differ
+    (then the card says "from")."""
+    prices = [v.price for v in product.variants.all() if v.is_active]
+    if not prices:
+        return {"price": None, "varies": False}
+    return {"price": min(prices), "varies": len(set(prices)) > 1}
+
+
+@register.filter
+def kv_lines(value) -> str:
+    """A before/after snapshot as ``key: value`` lines, easier to scan than JSON."""
+    import json
+
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    lines = []
+    for k in sorted(value):
+        v = value[k]
+        text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+        lines.append(f"{k}: {text}")
+    return "\n".join(lines)
