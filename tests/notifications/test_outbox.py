@@ -29,7 +29,7 @@ def test_order_confirmation_is_delivered_over_smtp(place_order, smtp_server, wor
 
     [mail] = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ["erika@example.de"]
-    assert order.number in mail.subject
+    assert order.number in mail.subject and "Bestellung" in mail.subject, "German for a German order"
     assert mail.message["Message-ID"].startswith(f"<outbox-{msg.pk}.")
     text = mail.text
     for expected in (
@@ -56,6 +56,7 @@ def test_card_order_in_english_has_no_bank_details(place_order, smtp_server, wor
     [mail] = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ["john@example.com"]
     assert order.number in mail.subject
+    assert mail.subject.startswith("Your order")
     assert "€536.98" in mail.text and "Credit card" in mail.text
     assert "IBAN" not in mail.text and "IBAN" not in mail.html
     assert mail.message["Content-Language"] == "en"
