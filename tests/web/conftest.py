@@ -82,6 +82,17 @@ def new_browser_page(_browser, live_server):
         c.close()
 
 
+@pytest.fixture
+def nojs_page(_browser, live_server):
+    """A page with JavaScript switched off: every page must work without it."""
+    context = _browser.new_context(locale="de-DE", java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.url_for = lambda path: f"{live_server.url}{path}"
+    yield page
+    context.close()
+
+
 def browser_login(page, email: str, password: str = "Geheim-Passwort-1", next_path: str = "") -> None:
     page.goto(page.url_for("/account/login/" + (f"?next={next_path}" if next_path else "")))
     page.fill("input[name=email]", email)

@@ -34,6 +34,7 @@ def test_guest_buys_from_home_to_confirmation(browser_page, make_category, make_
     page.dispatch_event("#cart input[name=quantity]", "change")
     page.wait_for_function("document.querySelector('#grand-total').innerText.includes('59,98')")  # free shipping from 50 €
     assert page.locator("#cart-problems").count() == 0
+    assert page.inner_text("#cart-count") == "2"  # the header badge follows along
     page.get_by_role("link", name="Zur Kasse").click()
     page.wait_for_url(re.compile(r"/checkout/$"))
     page.fill("input[name=email]", "gast@example.de")
@@ -207,3 +208,27 @@ def test_shopper_is_refused_the_console(browser_page, make_user):
     page.wait_for_selector("text=Willkommen zurück!")
     response = page.goto(page.url_for("/console/"))
     assert response.status == 403 and "Zugriff verweigert" in page.content()
+
+
+def test_the_purchase_works_without_javascript(nojs_page, make_product):
+    from warenhaus.orders.models import Order
+
+    page = nojs_page
+    p = make_product(title="Gießkanne", price="12.50", on_hand=9)
+    page.goto(page.url_for(f"/product/{p.slug}/"))
+    page.get_by_role("button", name="In den Warenkorb").click()
+    page.wait_for_url(re.compile(r"/cart/$"))
+    page.fill("#cart input[name=quantity]", "4")
+    page.get_by_role("button", name="Aktualisieren").click()
+    page.wait_for_load_state()
+    assert "50,00 €" in page.inner_text("#grand-total")  # free standard shipping from 50 €
+    page.check("input[name=shipping_method][value=express]")
+    page.get_by_role("button", name="Versandart ändern").click()
+    page.wait_for_load_state()
+    assert "62,90 €" in page.inner_text("#grand-total")
+    page.get_by_role("link", name="Zur Kasse").click()
+    for name, value in {"email": "ohne-js@example.de", "name": "Erika", "street": "Weg 1", "postal_code": "10115", "city": "Berlin"}.items():
+        page.fill(f"input[name={name}]", value)
+    page.get_by_role("button", name="Zahlungspflichtig bestellen").click()
+    page.wait_for_url(re.compile(r"/order/WH-[A-Z0-9]+/$"))
+    assert Order.objects.get(number=page.inner_text("#order-number")).shipping_method == "express"
