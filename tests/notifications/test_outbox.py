@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
@@ -19,8 +20,8 @@ def only_message() -> OutboxMessage:
     return OutboxMessage.objects.get()
 
 
-def test_order_confirmation_is_delivered_over_smtp(place_order, smtp_server, worker):
-    order = place_order(payment_method="invoice")
+def test_order_confirmation_is_delivered_over_smtp(place_order, shopper, smtp_server, worker):
+    order = place_order(payment_method="invoice", user=shopper)
     assert smtp_server.messages == [], "nothing leaves before the worker runs"
     msg = only_message()
     assert (msg.kind, msg.status, msg.to_email, msg.related_object) == ("order_confirmation", "pending", "erika@example.de", f"order:{order.number}")
@@ -38,7 +39,7 @@ def test_order_confirmation_is_delivered_over_smtp(place_order, smtp_server, wor
         "37,98 €", "499,00 €", "536,98 €",  # line totals and the total (free shipping from 50 EUR)
         "7 %", "2,48 €", "19 %", "79,67 €",  # VAT breakdown per rate
         "DE89 3704 0044 0532 0130 00", order.number,  # invoice: where to pay and the reference
-        f"/orders/{order.number}/",
+        f"{settings.SITE_URL}/account/orders/{order.number}/",  # the shopper's order page
     ):
         assert expected in text, f"{expected!r} missing from:\n{text}"
     assert "&amp;" not in text and "&#" not in text
@@ -51,7 +52,7 @@ def test_order_confirmation_is_delivered_over_smtp(place_order, smtp_server, wor
 
 
 def test_card_order_in_english_has_no_bank_details(place_order, smtp_server, worker):
-    order = place_order(payment_method="test", language="en", email="john@example.com")
+    order = place_order(payment_method="test", language="en", email="john@example.com")  # a guest
     worker()
     [mail] = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ["john@example.com"]
@@ -60,6 +61,16 @@ def test_card_order_in_english_has_no_bank_details(place_order, smtp_server, wor
     assert "€536.98" in mail.text and "Credit card" in mail.text
     assert "IBAN" not in mail.text and "IBAN" not in mail.html
     assert mail.message["Content-Language"] == "en"
+    assert "/account/orders/" not in mail.text, "a guest has no order page to link to"
+
+
+def test_links_lead_to_the_order_page_in_the_recipients_language(place_order, make_user, smtp_server, worker):
+    john = make_user(email="john@example.com", name="John Smith")
+    order = place_order(payment_method="test", language="en", email=john.email, user=john)
+    worker()
+    [mail] = smtp_server.wait_for(1)
+    assert f"{settings.SITE_URL}/en/account/orders/{order.number}/" in mail.text
+    assert f'href="{settings.SITE_URL}/en/account/orders/{order.number}/"' in mail.html
 
 
 def test_ampersands_and_quotes_reach_the_text_part_unescaped(place_order, make_product, smtp_server, worker):

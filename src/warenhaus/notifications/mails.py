@@ -34,8 +34,18 @@ def bank_account() -> dict:
     return getattr(settings, "INVOICE_BANK_ACCOUNT", None) or DEFAULT_BANK_ACCOUNT
 
 
-def order_url(number: str) -> str:
-    return f"{settings.SITE_URL}/orders/{number}/"
+def order_url(order) -> str:
+    """The shopper's page of this order, in the active language; none for guest orders (there
+    is no page a guest could open)."""
+    if not order.user_id:
+        return ""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        path = reverse("web:my_order", args=[order.number])
+    except NoReverseMatch:
+        path = f"/account/orders/{order.number}/"
+    return f"{settings.SITE_URL}{path}"
 
 
 def order_context(ctx: dict) -> dict:
@@ -61,7 +71,7 @@ def order_context(ctx: dict) -> dict:
         "is_invoice": order.payment_method == "invoice",
         "payment_days": int(getattr(settings, "INVOICE_PAYMENT_DAYS", 14)),
         "bank": bank_account(),
-        "order_url": order_url(order.number),
+        "order_url": order_url(order),
     }
 
 
