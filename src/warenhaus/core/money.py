@@ -7,13 +7,17 @@ cent as German commercial practice has it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 VAT_RATES = (Decimal("19"), Decimal("7"), Decimal("0"))
 MAX_AMOUNT = Decimal("999999.99")
+#: what a client means by "a decimal string": plain ASCII digits, at most two decimals, no sign,
+#: no exponent, no digit separators
+PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]{1,2})?", re.ASCII)
 
 
 class MoneyError(ValueError):
@@ -29,19 +33,15 @@ def parse_amount(raw: object, *, allow_zero: bool = True) -> Decimal:
     """Parse a decimal string such as ``"49.97"`` strictly: no floats, at most two decimals."""
     if isinstance(raw, bool) or isinstance(raw, float):
         raise MoneyError("amount must be a decimal string such as \"49.97\", not a number")
-    if isinstance(raw, Decimal):
-        value = raw
-    else:
-        text = str(raw).strip()
-        try:
-            value = Decimal(text)
-        except (InvalidOperation, ValueError):
-            raise MoneyError(f"'{raw}' is not a decimal amount") from None
-    if not value.is_finite():
-        raise MoneyError("amount must be finite")
-    if value.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise MoneyError("amount has more than two decimal places")
-    if value < 0 or (value == 0 and not allow_zero):
+    text = format(raw, "f") if isinstance(raw, Decimal) else str(raw).strip()
+    if text.startswith("-"):
+        raise MoneyError("amount must not be negative")
+    if not PLAIN_AMOUNT.fullmatch(text):
+        if re.fullmatch(r"[0-9]+\.[0-9]{3,}", text, re.ASCII):
+            raise MoneyError("amount has more than two decimal places")
+        raise MoneyError(f"'{raw}' is not a decimal amount such as \"49.97\"")
+    value = Decimal(text)
+    if value == 0 and not allow_zero:
         raise MoneyError("amount must be positive")
     if value > MAX_AMOUNT:
         raise MoneyError(f"amount must not exceed {MAX_AMOUNT}")
@@ -62,6 +62,8 @@ def split_proportionally(total: Decimal, weights: dict) -> dict:
     Used for shipping costs, whose VAT follows the goods they ship (German "Nebenleistung").
     """
     total = cents(total)
+    if total < 0:
+        return {k: -v for k, v in split_proportionally(-total, weights).items()}
     weight_sum = sum((Decimal(w) for w in weights.values()), ZERO)
     if not weights:
         return {}
