@@ -75,12 +75,17 @@ def _stop(proc: subprocess.Popen, timeout: float = 15) -> int:
 
 
 def test_worker_stops_cleanly_on_sigterm(scratch_env, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "warenhaus.cli", "worker", "--no-startup-delay"], env=scratch_env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(2)
-    assert proc.poll() is None, proc.stdout.read()
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "warenhaus.cli", "worker", "--no-startup-delay"], env=scratch_env, cwd=tmp_path,
+                                stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while "Starting worker" not in log_path.read_text():  # its signal handlers are in place from here on
+        assert proc.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, "worker did not start"
+        time.sleep(0.2)
     assert _stop(proc) == 0
-    out = proc.stdout.read()
+    out = log_path.read_text()
     assert "queues default,mail" in out and "shutting down gracefully" in out
 
 
