@@ -180,6 +180,17 @@ def _email_settings(url: str) -> dict:
 globals().update(_email_settings(EMAIL_URL))
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
 OUTBOX_BACKOFF_SECONDS = int(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30"))
+OUTBOX_BACKOFF_MAX_SECONDS = int(os.environ.get("OUTBOX_BACKOFF_MAX_SECONDS", str(6 * 3600)))
+OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "120"))  # a send that takes longer is presumed dead
+OUTBOX_REQUEUE_GRACE_SECONDS = int(os.environ.get("OUTBOX_REQUEUE_GRACE_SECONDS", "60"))
+# Bank details printed on invoice orders' confirmations. The default is a sample, not an account.
+INVOICE_BANK_ACCOUNT = {
+    "holder": os.environ.get("INVOICE_BANK_HOLDER", "Warenhaus GmbH"),
+    "iban": os.environ.get("INVOICE_IBAN", "DE89 3704 0044 0532 0130 00"),
+    "bic": os.environ.get("INVOICE_BIC", "COBADEFFXXX"),
+    "bank": os.environ.get("INVOICE_BANK", "Commerzbank Köln"),
+}
+INVOICE_PAYMENT_DAYS = int(os.environ.get("INVOICE_PAYMENT_DAYS", "14"))
 
 # --- Background work ------------------------------------------------------------------------
 TASKS = {

@@ -285,7 +285,7 @@ def test_shipping_and_cancelling_send_their_mails(place_order, make_user, smtp_s
     shipped = place_order(payment_method="test")
     cancelled = place_order(payment_method="invoice", email="max@example.de")
     orders.ship(number=shipped.number, actor=support)
-    orders.cancel(number=cancelled.number, actor=support, reason="Artikel beschädigt")
+    orders.cancel(number=cancelled.number, actor=support, reason="Betrugsverdacht (intern)", customer_note="Artikel beschädigt")
     worker()
     mails = smtp_server.wait_for(4)
     by_kind = {m.message["X-Warenhaus-Kind"]: m for m in mails if m.message["X-Warenhaus-Kind"] != "order_confirmation"}
@@ -294,6 +294,7 @@ def test_shipping_and_cancelling_send_their_mails(place_order, make_user, smtp_s
     assert cancelled.number in by_kind["order_cancelled"].subject
     assert by_kind["order_cancelled"].rcpt_tos == ["max@example.de"]
     assert "Artikel beschädigt" in by_kind["order_cancelled"].text
+    assert "Betrugsverdacht" not in by_kind["order_cancelled"].text  # internal reasons stay internal
     assert OutboxMessage.objects.filter(status="sent").count() == 4
 
 

@@ -19,6 +19,11 @@ class ReasonIn(Schema):
     reason: str = Field(max_length=2000)
 
 
+class CancelIn(Schema):
+    reason: str = Field(max_length=2000, description="Internal: goes into the order history and the audit trail.")
+    customer_note: str = Field(default="", max_length=2000, description="Shown to the customer in the cancellation mail.")
+
+
 class OptionalReasonIn(Schema):
     reason: str = Field(default="", max_length=2000)
 
@@ -46,9 +51,9 @@ def get_order(request, number: str):
 
 
 @router.post("/orders/{number}/cancel", response={200: dict}, summary="Cancel an order that has not shipped (role support)")
-def cancel(request, number: str, payload: ReasonIn):
+def cancel(request, number: str, payload: CancelIn):
     user = require(request, "orders.cancel")
-    services.cancel(number=number, actor=user, reason=payload.reason)
+    services.cancel(number=number, actor=user, reason=payload.reason, customer_note=payload.customer_note)
     return 200, selectors.order_json(selectors.order_by_number(number))
 
 

@@ -78,7 +78,9 @@ def _reason(reason: str) -> str:
     return reason[:2000]
 
 
-def cancel(*, number: str, actor, reason: str, source: str = "api") -> Order:
+def cancel(*, number: str, actor, reason: str, customer_note: str = "", source: str = "api") -> Order:
+    """Cancel an order that has not shipped. ``reason`` is internal (history and audit trail);
+    the customer's mail shows only ``customer_note``, so "suspected fraud" never reaches them."""
     reason = _reason(reason)
     with transaction.atomic():
         order = _locked(number)
@@ -93,7 +95,7 @@ def cancel(*, number: str, actor, reason: str, source: str = "api") -> Order:
         audit.record(actor=actor, action="order.cancel", obj=order, before={"status": before}, after={"status": order.status}, reason=reason, source=source)
         from warenhaus.notifications.services import enqueue_mail
 
-        enqueue_mail(kind="order_cancelled", to_email=order.email, template="order_cancelled", context={"order": order, "reason": reason}, language=order.language, dedupe_key=f"order_cancelled:{order.number}", related_object=f"order:{order.number}")
+        enqueue_mail(kind="order_cancelled", to_email=order.email, template="order_cancelled", context={"order": order, "customer_note": (customer_note or "").strip()[:2000]}, language=order.language, dedupe_key=f"order_cancelled:{order.number}", related_object=f"order:{order.number}")
     return order
 
 

@@ -156,7 +156,8 @@ def _order_action(request, number, action, service):
     if not form.is_valid():
         return _order_detail(request, order, status=422, error=_("Please give a reason; it goes into the order history and the audit trail."), failed_action=action, form=form)
     try:
-        service(number=number, actor=request.user, reason=form.cleaned_data["reason"], source="console")
+        extra = {"customer_note": form.cleaned_data["customer_note"]} if action == "cancel" else {}
+        service(number=number, actor=request.user, reason=form.cleaned_data["reason"], source="console", **extra)
     except DomainError as err:
         order = order_selectors.order_by_number(number)
         return _order_detail(request, order, status=err.status, error=error_message(err), failed_action=action, form=form)
