@@ -270,7 +270,8 @@ def rss_bytes(pids) -> int:
 
 
 def cpu_seconds(pids) -> float:
-    """utime + stime of the processes (and of their reaped children)."""
+    """utime + stime of the processes (not of reaped children: a recycled worker is sampled
+    while it lives, and the master's cutime would count it twice)."""
     total = 0
     for pid in pids:
         try:
@@ -278,20 +279,31 @@ def cpu_seconds(pids) -> float:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+        total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
 
 
-def postgres_pids() -> list[int]:
+SHARED_PG_PROCESSES = ("walwriter", "wal writer", "checkpointer", "background writer", "autovacuum")
+
+
+def postgres_pids(dbname: str) -> list[int]:
+    """The PostgreSQL backends serving ``dbname`` plus the server's shared writers (WAL writer,
+    checkpointer, ...). Backends of other databases (other people's test runs on a shared
+    machine) are left out."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() in {"postgres", "postmaster"}:
-                        pids.append(int(entry))
+                    if f.read().strip() not in {"postgres", "postmaster"}:
+                        continue
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
-                pass
+                continue
+            words = cmd.split()
+            if (words[:1] == ["postgres:"] and dbname in words[1:5]) or any(p in cmd for p in SHARED_PG_PROCESSES):
+                pids.append(int(entry))
     return pids
 
 
@@ -501,6 +513,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-redis", action="store_true", help="use the database cache even when Redis is up")
     ap.add_argument("--keep-db", action="store_true", help="leave the bench database behind")
     ap.add_argument("--profile", metavar="SECONDS", type=float, default=0, help="run py-spy on all workers for this many seconds of the checkout phase (needs py-spy on PATH)")
+    ap.add_argument("--profile-wall", action="store_true", help="profile wall-clock time (waits included) instead of time holding the GIL (CPU)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -534,7 +547,7 @@ def main(argv=None) -> int:
     gen = mp.get_context("spawn").Process(target=load_generator, args=(child_conn, "127.0.0.1", port, {"clients": args.clients, "skus": skus, "quantity": args.quantity}), daemon=True)
     gen.start()
     server_cpu = CpuMeter(lambda: process_tree(server.pid))
-    pg_cpu = CpuMeter(postgres_pids)
+    pg_cpu = CpuMeter(lambda: postgres_pids(args.db))
     results: dict = {"config": vars(args) | {"python": sys.version.split()[0], "cores": os.cpu_count(), "worker_class": kind}}
     try:
         if args.warmup:
@@ -548,7 +561,7 @@ def main(argv=None) -> int:
         if args.profile:
             profile_path = out_dir / "profile.txt"
             profiler = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(server.pid), "--subprocesses", "--duration", str(int(args.profile)), "--rate", "200", "--format", "raw", "--output", str(profile_path), "--nonblocking"],
+                ["py-spy", "record", "--pid", str(server.pid), "--subprocesses", "--duration", str(int(args.profile)), "--rate", "200", "--format", "raw", "--output", str(profile_path), "--nonblocking", *([] if args.profile_wall else ["--gil"])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(1.0)
