@@ -188,6 +188,26 @@ def test_parse_amount_only_ever_returns_valid_cents_or_money_error(text):
     assert ZERO <= value <= MAX_AMOUNT
 
 
+@money_settings
+@given(st.one_of(st.text(max_size=12), st.text(alphabet="0123456789.,-+eE_ \u0664\u00a0", max_size=10)))
+@example("1e2")
+@example(" 49.97 ")
+@example("49.")
+@example(".5")
+def test_parse_amount_accepts_exactly_the_plain_grammar(text):
+    """A string parses if and only if it is plain ASCII digits with at most two decimals (and
+    within the maximum); everything else is a MoneyError, never another exception."""
+    stripped = text.strip()
+    plain = STRICT_AMOUNT.match(stripped) is not None and stripped.isascii()
+    try:
+        value = parse_amount(text)
+    except MoneyError:
+        assert not plain or Decimal(stripped) > MAX_AMOUNT, text
+        return
+    assert plain, text
+    assert value == Decimal(stripped)
+
+
 # The API promises "a decimal string"; these are not what a client means.
 @pytest.mark.parametrize("raw", ["-0", "-0.00"])
 def test_parse_amount_never_returns_negative_zero(raw):
@@ -283,6 +303,13 @@ def test_split_of_nothing_is_empty():
 def test_split_of_a_negative_total_sums_exactly():
     shares = split_proportionally(Decimal("-1.00"), {"a": 1, "b": 1, "c": 1})
     assert sum(shares.values(), ZERO) == Decimal("-1.00")
+
+
+@money_settings
+@given(amounts(max_cents=10**8), weights_dicts)
+def test_a_negative_total_splits_as_the_mirror_of_the_positive(total, weights):
+    assert split_proportionally(-total, weights) == {k: -v for k, v in split_proportionally(total, weights).items()}
+    assert sum(split_proportionally(-total, weights).values(), ZERO) == -total
 
 
 # --- cart totals ------------------------------------------------------------------------------
