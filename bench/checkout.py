@@ -571,6 +571,7 @@ def main(argv=None) -> int:
         parent_conn.send(("checkout", {"orders": args.orders}))
         rec = parent_conn.recv()
         s_cpu, p_cpu = server_cpu.stop(), pg_cpu.stop()
+        workers_seen_checkout = len(server_cpu.seen) - 1
         busy1, load1 = machine_busy_seconds(), os.getloadavg()[0]
         rss_checkout_peak = sampler.peak
         if profiler is not None:
@@ -582,6 +583,7 @@ def main(argv=None) -> int:
         parent_conn.send(("trivial", {"requests": 3 * args.orders, "path": args.trivial_path}))
         triv = parent_conn.recv()
         t_s_cpu, t_p_cpu = server_cpu.stop(), pg_cpu.stop()
+        workers_seen_trivial = len(server_cpu.seen) - 1
         tbusy1 = machine_busy_seconds()
         parent_conn.send(None)
         gen.join(10)
@@ -611,11 +613,13 @@ def main(argv=None) -> int:
             "other_processes": round(max(0.0, (busy1 - busy0) - s_cpu - p_cpu - rec["client_cpu_s"]) / rec["wall_s"], 2),
         },
         "load_average_1min": [round(load0, 2), round(load1, 2)],
+        "worker_restarts": max(0, workers_seen_checkout - args.workers),
     }  # fmt: skip
     tn = max(1, len(triv["trivial"]))
     results["trivial_phase"] = {
         "path": args.trivial_path, "requests": len(triv["trivial"]), "wall_s": round(triv["wall_s"], 2),
         "requests_per_s": round(len(triv["trivial"]) / triv["wall_s"], 1), "errors": len(triv["errors"]),
+        "worker_restarts": max(0, workers_seen_trivial - args.workers),
         "latency": lat(triv["trivial"]),
         "cpu_ms_per_request": {"server": round(t_s_cpu / tn * 1000, 3), "postgres": round(t_p_cpu / tn * 1000, 3), "load_generator": round(triv["client_cpu_s"] / tn * 1000, 3)},
         "cpu_cores_busy": {"whole_machine": round((tbusy1 - tbusy0) / triv["wall_s"], 2), "other_processes": round(max(0.0, (tbusy1 - tbusy0) - t_s_cpu - t_p_cpu - triv["client_cpu_s"]) / triv["wall_s"], 2)},
@@ -651,12 +655,12 @@ def print_report(r):
     for step in ("create_cart", "add_line", "checkout", "order"):
         l = cp["latency"][step]
         print(f"  {step:15} {l['p50_ms']:8.1f} {l['p95_ms']:8.1f} {l['p99_ms']:8.1f} {l['max_ms'] or 0:8.1f}")
-    print(f"  errors          {cp['errors']}  (reconnects {cp['reconnects']})" + (f"  e.g. {cp['error_samples'][0]}" if cp["error_samples"] else ""))
+    print(f"  errors          {cp['errors']}  (reconnects {cp['reconnects']}, worker restarts {cp['worker_restarts']})" + (f"  e.g. {cp['error_samples'][0]}" if cp["error_samples"] else ""))
     print(f"  CPU ms / order  server {cp['cpu_ms_per_order']['server']}, postgres {cp['cpu_ms_per_order']['postgres']}, load generator {cp['cpu_ms_per_order']['load_generator']}")
     b = cp["cpu_cores_busy"]
     print(f"  cores busy      server {b['server']}, postgres {b['postgres']}, load generator {b['load_generator']}; whole machine {b['whole_machine']} of {c['cores']} (other processes {b['other_processes']}; load avg {cp['load_average_1min'][0]} -> {cp['load_average_1min'][1]})")
     l = tp["latency"]
-    print(f"trivial GET {tp['path']}: {tp['requests_per_s']:.0f} requests/s, p50 {l['p50_ms']:.1f} p95 {l['p95_ms']:.1f} p99 {l['p99_ms']:.1f} ms, errors {tp['errors']}")
+    print(f"trivial GET {tp['path']}: {tp['requests_per_s']:.0f} requests/s, p50 {l['p50_ms']:.1f} p95 {l['p95_ms']:.1f} p99 {l['p99_ms']:.1f} ms, errors {tp['errors']} (worker restarts {tp['worker_restarts']})")
     print(f"  CPU ms / request  server {tp['cpu_ms_per_request']['server']}, postgres {tp['cpu_ms_per_request']['postgres']}, load generator {tp['cpu_ms_per_request']['load_generator']}; whole machine busy {tp['cpu_cores_busy']['whole_machine']} cores (other processes {tp['cpu_cores_busy']['other_processes']})")
     d = r["database"]
     print(f"database: {d['orders_in_db']} orders, {d['units_ordered']} units ordered, allocated {d['allocated']} of {d['on_hand']} on hand, oversold rows {d['stock_rows_oversold']} -> oversell {d['oversell']}")
