@@ -81,7 +81,8 @@ def test_hold_blocks_shipping_until_released(place, support, variant):
     services.ship(number=order.number, actor=support)
     stock = Stock.objects.get(variant=variant)
     assert (stock.on_hand, stock.allocated) == (8, 0)
-    assert [e.to_status for e in order.events.all()] == ["placed", "awaiting_payment", "on_hold", "awaiting_payment", "shipped"]
+    events = Order.objects.get(pk=order.pk).events.all()
+    assert [e.to_status for e in events] == ["placed", "awaiting_payment", "on_hold", "awaiting_payment", "shipped"]
 
 
 def test_shipped_order_cannot_be_cancelled(place, support):

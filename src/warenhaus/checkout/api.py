@@ -52,7 +52,7 @@ def _cart_json(request, cart_id: str) -> dict:
 @router.post("/carts", response={200: dict, 201: dict}, summary="Create a cart (with a token: the shopper's open cart)")
 def create_cart(request):
     cart, created = services.create_cart(user=caller(request))
-    return (201 if created else 200), services.view_cart(cart).as_json()
+    return (201 if created else 200), (services.empty_view(cart) if created else services.view_cart(cart)).as_json()
 
 
 @router.get("/carts/{cart_id}", response={200: dict}, summary="A cart with lines, totals and problems")
@@ -62,8 +62,8 @@ def get_cart(request, cart_id: str):
 
 @router.post("/carts/{cart_id}/lines", response={200: dict}, summary="Add an item (quantities add up)")
 def add_line(request, cart_id: str, payload: LineIn):
-    services.add_line(cart_id=cart_id, user=caller(request), sku=payload.sku, quantity=payload.quantity)
-    return 200, _cart_json(request, cart_id)
+    cart = services.add_line(cart_id=cart_id, user=caller(request), sku=payload.sku, quantity=payload.quantity)
+    return 200, services.view_cart(cart).as_json()
 
 
 @router.patch("/carts/{cart_id}/lines/{sku}", response={200: dict}, summary="Change a line's quantity")
@@ -88,7 +88,6 @@ def put_shipping(request, cart_id: str, payload: ShippingIn):
 def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
     user = caller(request)
     key = validate_key(idempotency_key)
-    services.get_cart(cart_id=cart_id, user=user)  # someone else's cart: 404 before anything else
 
     def work():
         order = services.place_order(
@@ -98,5 +97,8 @@ def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | 
         )
         return 201, order_json(order)
 
-    status, body = run_idempotent(scope=f"checkout:{cart_id}", key=key, payload=payload.model_dump(), work=work)
+    # Keys are per cart and caller: someone probing another person's cart cannot plant an
+    # answer under a key the owner will use.
+    scope = f"checkout:{cart_id}:{user.pk if user else '-'}"
+    status, body = run_idempotent(scope=scope, key=key, payload=payload.model_dump(), work=work)
     return status, body

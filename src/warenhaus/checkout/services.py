@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from warenhaus.catalog.models import Variant
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from warenhaus.inventory import services as inventory
 from warenhaus.orders import services as orders
-from warenhaus.orders.models import Order, OrderLine, Payment
+from warenhaus.orders.models import Order
 
 from . import shipping
 from .models import Cart, CartLine, CartStatus
@@ -84,7 +84,8 @@ def _variant(sku: str) -> Variant:
 
 
 def _check_stock(variant: Variant, quantity: int) -> None:
-    available = inventory.available_for([variant.pk]).get(variant.pk, 0)
+    stock = getattr(variant, "stock", None)
+    available = stock.available if stock is not None else 0
     if quantity > available:
         raise inventory.OutOfStock(
             f"Only {available} of {variant.display_title} available; you asked for {quantity}.", sku=variant.sku, available=available
@@ -199,6 +200,11 @@ class CartView:
         }
 
 
+def empty_view(cart: Cart) -> CartView:
+    """The view of a cart just created: nothing to read."""
+    return CartView(cart=cart, lines=[], priced=[], totals=compute([], shipping_cost=Decimal("0.00")), problems=[])
+
+
 def view_cart(cart: Cart) -> CartView:
     from warenhaus.core.money import money_json
 
@@ -272,22 +278,24 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
             for line in sorted(view.priced, key=lambda l: l.variant_id):
                 inventory.allocate(variant_id=line.variant_id, quantity=line.quantity, sku=line.sku)
             t = view.totals
-            order = orders.create_order(
+            # Authorise first, under the number the order will have, so the order is written
+            # once, in its final state, with its payment (fewer statements under load).
+            number = orders.new_order_number()
+            auth = gw.authorize(amount=t.total, order_number=number, token=payment_token)
+            order = orders.record_placed_order(
+                number=number,
+                status="paid" if auth.status == "authorized" else "awaiting_payment",
+                status_reason=f"payment {auth.status} ({gw.name})",
+                lines=[
+                    {"variant_id": l.variant_id, "sku": l.sku, "title": l.title, "unit_price": l.unit_price, "quantity": l.quantity, "vat_rate": l.vat_rate, "line_total": l.line_total}
+                    for l in view.priced
+                ],
+                payment={"gateway": gw.name, "reference": auth.reference, "amount": t.total, "status": auth.status},
                 user=user if user is not None and user.is_authenticated else None, email=email, shipping_address=addr,
                 shipping_method=cart.shipping_method, payment_method=gw.name, subtotal=t.subtotal, discount=t.discount,
                 shipping=t.shipping, vat=t.vat, vat_breakdown=t.vat_breakdown, total=t.total, cart_id=cart.id,
                 placed_at=now(), channel=channel, language=language,
             )
-            OrderLine.objects.bulk_create([
-                OrderLine(order=order, variant_id=l.variant_id, sku=l.sku, title=l.title, unit_price=l.unit_price, quantity=l.quantity, vat_rate=l.vat_rate, line_total=l.line_total)
-                for l in view.priced
-            ])
-            from warenhaus.orders.models import OrderEvent
-
-            OrderEvent.objects.create(order=order, at=order.placed_at, from_status="", to_status=order.status, reason="order placed")
-            auth = gw.authorize(amount=t.total, order_number=order.number, token=payment_token)
-            Payment.objects.create(order=order, gateway=gw.name, reference=auth.reference, amount=t.total, status=auth.status)
-            orders.transition(order, "paid" if auth.status == "authorized" else "awaiting_payment", reason=f"payment {auth.status} ({gw.name})")
             cart.status = CartStatus.ORDERED
             cart.save(update_fields=["status", "shipping_method", "updated_at"])
             from warenhaus.notifications.services import enqueue_mail
@@ -307,6 +315,12 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
 
         err.after_rollback.append(rebase)
         err.run_after_rollback()
+        raise
+    except IntegrityError as err:
+        if auth is not None and auth.status == "authorized":
+            gw.void(reference=auth.reference)
+        if "number" in str(err).lower():  # two orders drew the same random number: try again
+            raise Conflict("Please submit the order again.", code="order_number_collision", retryable=True) from None
         raise
     except BaseException:
         if auth is not None and auth.status == "authorized":

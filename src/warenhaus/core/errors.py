@@ -14,8 +14,10 @@ class DomainError(Exception):
     #: retryable errors (timeouts, rate limits) are not remembered for an idempotency key
     retryable = False
 
-    def __init__(self, detail: str = "", *, code: str | None = None, status: int | None = None, **extra):
+    def __init__(self, detail: str = "", *, code: str | None = None, status: int | None = None, retryable: bool | None = None, **extra):
         super().__init__(detail or self.title)
+        if retryable is not None:
+            self.retryable = retryable
         self.detail = detail or self.title
         if code:
             self.code = code

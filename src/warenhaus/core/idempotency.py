@@ -15,6 +15,7 @@ from typing import Callable
 
 from django.db import IntegrityError, transaction
 
+from .clock import now
 from .errors import DomainError, ValidationFailed
 from .models import IdempotencyRecord
 
@@ -55,29 +56,39 @@ def _replay_existing(scope: str, key: str, digest: str) -> None:
     raise Replay(rec.status_code, rec.response)
 
 
+def _claim_key(scope: str, key: str, digest: str) -> int | None:
+    """Insert the key's record, or return None if it exists already. One statement; on
+    PostgreSQL a concurrent insert of the same key waits for the first transaction's outcome."""
+    conn = transaction.get_connection()
+    qn = conn.ops.quote_name
+    table = qn(IdempotencyRecord._meta.db_table)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({qn('scope')}, {qn('key')}, {qn('request_hash')}, {qn('status_code')}, {qn('response')}, {qn('created_at')}) "
+            f"VALUES (%s, %s, %s, 0, %s, %s) ON CONFLICT ({qn('scope')}, {qn('key')}) DO NOTHING RETURNING {qn('id')}",
+            [scope, key, digest, "{}", conn.ops.adapt_datetimefield_value(now())],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def run_idempotent(*, scope: str, key: str, payload, work: Callable[[], tuple[int, dict]]) -> tuple[int, dict]:
     """Run ``work`` (returning ``(status, body)``) at most once per ``(scope, key)``.
 
     Raises :class:`Replay` when an earlier answer is returned, or the DomainError of ``work``.
     """
     digest = request_hash(payload)
-    _replay_existing(scope, key, digest)
     try:
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    rec = IdempotencyRecord.objects.create(scope=scope, key=key, request_hash=digest, status_code=0, response={})
-            except IntegrityError:
-                # A concurrent request with the same key committed first.
-                raise _Duplicate() from None
+            record_id = _claim_key(scope, key, digest)
+            if record_id is None:
+                raise _Duplicate()
             status_code, body = work()
-            rec.status_code = status_code
-            rec.response = body
-            rec.save(update_fields=["status_code", "response"])
+            IdempotencyRecord.objects.filter(pk=record_id).update(status_code=status_code, response=body)
             return status_code, body
     except _Duplicate:
         _replay_existing(scope, key, digest)
-        raise DomainError("A request with this Idempotency-Key is in progress.", code="idempotency_in_progress", status=409)
+        raise DomainError("A request with this Idempotency-Key is in progress.", code="idempotency_in_progress", status=409) from None
     except DomainError as err:
         err.run_after_rollback()
         if not err.retryable and 400 <= err.status < 500:

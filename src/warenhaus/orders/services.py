@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import secrets
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from warenhaus.core import audit
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
 from warenhaus.inventory import services as inventory
 
-from .models import Order, OrderEvent, OrderStatus, Payment
+from .models import Order, OrderEvent, OrderLine, OrderStatus, Payment
 
 S = OrderStatus
 TRANSITIONS: dict[str, set[str]] = {
@@ -53,15 +53,22 @@ def transition(order: Order, to_status: str, *, actor=None, reason: str = "") ->
     return order
 
 
-def create_order(*, number_factory=new_order_number, **fields) -> Order:
-    for _ in range(5):
-        try:
-            with transaction.atomic():
-                return Order.objects.create(number=number_factory(), **fields)
-        except IntegrityError as err:
-            if "number" not in str(err).lower():
-                raise
-    raise Conflict("Could not allocate an order number; please retry.", code="order_number_exhausted")
+def record_placed_order(*, number: str, status: str, status_reason: str, lines: list[dict], payment: dict, **fields) -> Order:
+    """Write a just-placed order in its final state: the order, its lines, the two events
+    (placed, then paid or awaiting payment) and its payment. The caller (checkout) has already
+    allocated the stock and authorised the payment, inside the same transaction. The created
+    rows are attached to the order (as a prefetch cache) so that answering with it costs no
+    queries; like any prefetch, that snapshot does not follow later changes: re-read the order
+    after acting on it."""
+    order = Order.objects.create(number=number, status=status, **fields)
+    order_lines = OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
+    events = OrderEvent.objects.bulk_create([
+        OrderEvent(order=order, at=order.placed_at, from_status="", to_status=S.PLACED, reason="order placed"),
+        OrderEvent(order=order, at=order.placed_at, from_status=S.PLACED, to_status=status, reason=status_reason),
+    ])
+    pay = Payment.objects.create(order=order, **payment)
+    order._prefetched_objects_cache = {"lines": order_lines, "events": events, "payments": [pay]}
+    return order
 
 
 def _locked(number: str) -> Order:
