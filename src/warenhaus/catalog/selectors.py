@@ -65,3 +65,7 @@ def product_json(product: Product, *, language: str = "de") -> dict:
 
 def categories_tree() -> list[Category]:
     return list(Category.objects.filter(parent__isnull=True).prefetch_related("children"))
+
+
+def category_by_slug(slug: str) -> Category | None:
+    return Category.objects.filter(slug=slug).select_related("parent").prefetch_related("children").first()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from warenhaus.core.money import money_json
 
@@ -60,3 +60,7 @@ def order_json(order: Order, *, with_history: bool = True) -> dict:
         ]
         data["payments"] = [{"method": p.gateway, "status": p.status, "amount": money_json(p.amount)} for p in order.payments.all()]
     return data
+
+
+def order_counts_by_status() -> dict[str, int]:
+    return dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
