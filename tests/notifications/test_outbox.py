@@ -25,6 +25,8 @@ def test_order_confirmation_is_delivered_over_smtp(place_order, shopper, smtp_se
     assert smtp_server.messages == [], "nothing leaves before the worker runs"
     msg = only_message()
     assert (msg.kind, msg.status, msg.to_email, msg.related_object) == ("order_confirmation", "pending", "erika@example.de", f"order:{order.number}")
+    assert (msg.template, msg.language, msg.subject, msg.body_text) == ("order_confirmation", "de", "", ""), "rendered when it is sent"
+    assert str(DBTaskResult.objects.get().id) == msg.task_id
 
     assert worker() == ["sent"]
 
@@ -49,6 +51,8 @@ def test_order_confirmation_is_delivered_over_smtp(place_order, shopper, smtp_se
     assert msg.status == MessageStatus.SENT and msg.sent_at is not None and msg.attempts == 1
     [attempt] = DeliveryAttempt.objects.filter(message=msg)
     assert attempt.ok and attempt.outcome == AttemptOutcome.SENT and attempt.number == 1
+    # what went out is kept on the message
+    assert (msg.subject, msg.body_text, msg.body_html) == (mail.subject, *(part.replace("\r\n", "\n") for part in (text, mail.html)))
 
 
 def test_card_order_in_english_has_no_bank_details(place_order, smtp_server, worker):
@@ -267,15 +271,14 @@ def test_a_broken_send_time_check_retries_rather_than_sends(place_order, smtp_se
     assert "audience service unavailable" in only_message().last_error
 
 
-def test_dedupe_key_makes_a_second_enqueue_a_no_op(db):
-    kw = dict(kind="order_shipped", to_email="a@example.de", template="order_shipped", language="de", dedupe_key="x:1")
-    from warenhaus.orders.models import Order
-
-    order = Order(number="WH-TEST0001", email="a@example.de", shipping_address={"name": "A", "street": "S 1", "postal_code": "12345", "city": "C", "country": "DE"}, shipping_method="standard", payment_method="invoice", subtotal=10, shipping=0, vat=1, total=10, placed_at=None)
-    first = services.enqueue_mail(context={"order": order, "lines": []}, **kw)
-    second = services.enqueue_mail(context={"order": order, "lines": []}, **kw)
+def test_dedupe_key_makes_a_second_enqueue_a_no_op(place_order):
+    order = place_order()
+    kw = dict(kind="order_shipped", to_email="a@example.de", template="order_shipped", context={"order": order}, language="de", dedupe_key="x:1")
+    first = services.enqueue_mail(**kw)
+    second = services.enqueue_mail(**kw)
     assert first is not None and second is None
-    assert OutboxMessage.objects.count() == 1 and DBTaskResult.objects.count() == 1
+    assert OutboxMessage.objects.filter(kind="order_shipped").count() == 1
+    assert DBTaskResult.objects.count() == 2, "the order confirmation's task and this one"
 
 
 def test_shipping_and_cancelling_send_their_mails(place_order, make_user, smtp_server, worker):

@@ -1,10 +1,12 @@
 """Send-time checks: may this message still go to this recipient, now?
 
-This is the extension point for the per-recipient audience rules (mission, promise 4): a message
-is rendered when its event happens, but whether it should still leave is decided again at the
-moment the worker is about to send it. A check is a function ``check(message) -> str | None``
-registered for one or more message kinds; it returns ``None`` to let the message go, or a short
-reason to refuse it. A refused message becomes ``suppressed`` (final, never sent) and the refusal
+This is the extension point for the per-recipient audience rules and the link checks (mission,
+promise 4): a message is written when its event happens, but whether it should still leave is
+decided at the moment the worker is about to send it. A check is a function
+``check(message) -> str | None`` registered for one or more message kinds; it runs after the
+message has been rendered, so ``message.subject``, ``message.body_text`` and
+``message.body_html`` are what would go out (the links in them can be checked). It returns
+``None`` to let the message go, or a short reason to refuse it. A refused message becomes ``suppressed`` (final, never sent) and the refusal
 is recorded as a delivery attempt, so it shows in the message's log.
 
     from warenhaus.notifications.audience import send_check

@@ -2,8 +2,9 @@
 
 Callers pass the domain objects (``{"order": order}``); the builders here add what a template
 should not have to compute: labels for codes, the VAT breakdown as decimals, the link to the
-order, the bank details an invoice customer pays to. Everything is evaluated while the message is
-rendered, in the recipient's language, inside the transaction of the event.
+order, the bank details an invoice customer pays to. Everything is evaluated when the worker
+renders the message to send it, in the recipient's language, from the objects as they are then
+(the caller's instances are stored as references and loaded again, :mod:`.context`).
 """
 
 from __future__ import annotations

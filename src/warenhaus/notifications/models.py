@@ -1,6 +1,12 @@
 """The outbox: every message the shop sends is a row here first, written in the same
 transaction as the event that caused it, and every delivery attempt is recorded.
 
+A row holds what to render (``template``, ``context`` with references to the domain objects,
+``language``), not the rendered mail: the worker renders it when it sends, and keeps subject and
+bodies on the row once the message has gone out, so the console and later corrections show
+exactly what the recipient got. A row without a template carries its rendering already and is
+sent as it is.
+
 A message moves ``pending -> sending -> sent``. ``sending`` is a lease: a worker claims the row
 (committed) before it talks to the mail server and records the outcome afterwards, so no database
 lock is held during network I/O and a second worker never sends a claimed message. A lease that
@@ -24,9 +30,15 @@ class MessageStatus(models.TextChoices):
 class OutboxMessage(models.Model):
     kind = models.CharField(max_length=60, db_index=True)
     to_email = models.EmailField()
-    subject = models.CharField(max_length=300)
-    body_text = models.TextField()
-    body_html = models.TextField(blank=True)
+    #: ``notifications/<template>_subject.txt``, ``_body.txt`` and ``_body.html``; empty for a
+    #: message whose subject and bodies were written directly
+    template = models.CharField(max_length=100, blank=True, default="", db_default="")
+    #: the template context as JSON, model instances as references (:mod:`.context`)
+    context = models.JSONField(default=dict, db_default={}, blank=True)
+    #: what went out: filled in when the message is sent (or up front for a row without template)
+    subject = models.CharField(max_length=300, blank=True, default="")
+    body_text = models.TextField(blank=True, default="")
+    body_html = models.TextField(blank=True, default="")
     language = models.CharField(max_length=8, default="de")
     #: at most one message per key, e.g. "order_confirmation:WH-ABCD2345"
     dedupe_key = models.CharField(max_length=200, unique=True, null=True, blank=True)

@@ -1,23 +1,36 @@
 """Writing messages to the outbox and delivering them.
 
-``enqueue_mail`` must be called inside the transaction of the event it reports: the message row
-and its delivery task (django-tasks' database backend writes the task row in the same
-transaction) commit or roll back together with the event.
+``enqueue_mail`` must be called inside the transaction of the event it reports. It renders
+nothing: it writes what to render (template, language, and the context as JSON with references
+to the domain objects, :mod:`.context`) and the delivery task, so a template bug cannot fail the
+event and the event's transaction pays only for two inserts. The task's id is chosen before the
+message is written (:mod:`.tasks`), so the row is complete in one insert; django-tasks' database
+backend writes the task row in the same transaction, and both commit or roll back with the event.
+Only a message with a ``dedupe_key`` needs a savepoint around its insert, so that a duplicate
+leaves the caller's transaction usable.
 
 ``deliver`` sends one message in three short steps, so that no database lock is held while we
-talk to the mail server (on SQLite a held write lock would stall the whole shop for as long as
-a dead server takes to time out):
+render or talk to the mail server (on SQLite a held write lock would stall the whole shop for as
+long as a dead server takes to time out):
 
 1. claim: lock the row, check it is due and pending, mark it ``sending`` with a lease, commit;
-2. send, outside any transaction, after the send-time checks (:mod:`.audience`);
-3. record: the attempt and the outcome (sent; or a retry with exponential backoff, with its
-   task enqueued in the same transaction; or failed for good).
+2. outside any transaction: load the referenced objects again and render the mail in the
+   recipient's language (:func:`render_mail`), run the send-time checks (:mod:`.audience`) on
+   the rendered message, and send it;
+3. record: the attempt and the outcome (sent, with the subject and bodies that went out; or a
+   retry with exponential backoff, with its task enqueued in the same transaction; or failed
+   for good).
+
+A mail that cannot be rendered is a bug or a lost object, and retrying changes neither: a
+template error, or a referenced object that no longer exists, fails the message at once, with
+the reason (and the tail of the traceback) recorded as its attempt and logged at ERROR. Only a
+database that cannot be reached while rendering counts as transient and is retried.
 
 A second worker that gets the same message finds it claimed and leaves it alone, and a sent
 message is never claimed again. The one window left is a worker that dies after the server
 accepted the message and before step 3 commits: the lease runs out, ``requeue_due`` picks the
-message up again, and it is sent with the same Message-ID so the receiving side can drop the
-duplicate. Losing a message is worse than that.
+message up again, and it is rendered again and sent with the same Message-ID so the receiving
+side can drop the duplicate. Losing a message is worse than that.
 """
 
 from __future__ import annotations
@@ -25,12 +38,13 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+import traceback
 from datetime import timedelta
 from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
@@ -39,6 +53,7 @@ from django.utils import translation
 from warenhaus.core.clock import now
 
 from . import audience, mails
+from . import context as mail_context
 from .models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboxMessage
 
 log = logging.getLogger("warenhaus.notifications")
@@ -60,8 +75,8 @@ def backoff_delay(attempts: int) -> timedelta:
 
 
 def lease() -> timedelta:
-    """How long a claim lasts. Longer than any SMTP conversation can take (each socket operation
-    may wait EMAIL_TIMEOUT), so a live worker never loses its claim to another."""
+    """How long a claim lasts. Longer than rendering and any SMTP conversation can take (each
+    socket operation may wait EMAIL_TIMEOUT), so a live worker never loses its claim to another."""
     timeout = getattr(settings, "EMAIL_TIMEOUT", None) or 30
     return timedelta(seconds=int(getattr(settings, "OUTBOX_LEASE_SECONDS", max(120, 6 * timeout))))
 
@@ -82,44 +97,65 @@ def render_mail(*, template: str, context: dict, language: str) -> tuple[str, st
     """Subject, plain text and HTML of ``notifications/<template>_*`` in ``language``."""
     with translation.override(language):
         ctx = mails.context_for(template, context)
-        subject = " ".join(render_to_string(f"notifications/{template}_subject.txt", ctx).split())
+        subject = " ".join(_render_part(f"notifications/{template}_subject.txt", ctx).split())
         # Templates keep their tags readable; the blank lines that leaves are squeezed here.
-        body_text = re.sub(r"\n{3,}", "\n\n", render_to_string(f"notifications/{template}_body.txt", ctx)).strip() + "\n"
+        body_text = re.sub(r"\n{3,}", "\n\n", _render_part(f"notifications/{template}_body.txt", ctx)).strip() + "\n"
         try:
-            body_html = render_to_string(f"notifications/{template}_body.html", ctx)
+            body_html = _render_part(f"notifications/{template}_body.html", ctx)
         except TemplateDoesNotExist:  # an HTML part is optional; any other error is a bug and raises
             body_html = ""
     return subject, body_text, body_html
 
 
-def enqueue_mail(*, kind: str, to_email: str, template: str, context: dict, language: str = "de", dedupe_key: str | None = None, related_object: str = "") -> OutboxMessage | None:
-    """Render the mail in the recipient's language and put it in the outbox with its delivery
-    task. Returns None if a message with the same ``dedupe_key`` exists already (each is sent
-    once)."""
-    language = _language(language)
-    subject, body_text, body_html = render_mail(template=template, context=context, language=language)
+def _render_part(name: str, ctx: dict) -> str:
     try:
-        with transaction.atomic():
-            msg = OutboxMessage.objects.create(
-                kind=kind, to_email=to_email, subject=subject[:300], body_text=body_text, body_html=body_html,
-                language=language, dedupe_key=dedupe_key, related_object=related_object[:120], next_attempt_at=now(),
-            )
-            _enqueue_task(msg.pk)
-    except IntegrityError:
-        if dedupe_key and OutboxMessage.objects.filter(dedupe_key=dedupe_key).exists():
-            return None
+        return render_to_string(name, ctx)
+    except TemplateDoesNotExist:
         raise
+    except Exception as err:
+        err.add_note(f"while rendering {name}")  # the traceback alone does not name the file
+        raise
+
+
+def enqueue_mail(*, kind: str, to_email: str, template: str, context: dict, language: str = "de", dedupe_key: str | None = None, related_object: str = "") -> OutboxMessage | None:
+    """Put a mail in the outbox with its delivery task; the worker renders it in ``language``
+    when it sends it. ``context`` holds model instances (stored as references, loaded again at
+    send time) and plain data. Returns None if a message with the same ``dedupe_key`` exists
+    already (each is sent once)."""
+    from .tasks import new_task_id
+
+    task_id = new_task_id()
+    msg = OutboxMessage(
+        kind=kind, to_email=to_email, template=template, context=mail_context.serialize(context), language=_language(language),
+        dedupe_key=dedupe_key, related_object=related_object[:120], next_attempt_at=now(), task_id=str(task_id),
+    )
+    # Inside the caller's transaction this costs no statement; outside one it still keeps the
+    # message and its task together.
+    with transaction.atomic(savepoint=False):
+        if dedupe_key is None:
+            msg.save(force_insert=True)
+        else:
+            try:
+                with transaction.atomic():  # a duplicate must not break the caller's transaction
+                    msg.save(force_insert=True)
+            except IntegrityError:
+                if OutboxMessage.objects.filter(dedupe_key=dedupe_key).exists():
+                    return None
+                raise
+        msg.task_id = _enqueue_task(msg.pk, task_id=task_id)
     return msg
 
 
-def _enqueue_task(message_id: int, *, run_after=None) -> str:
-    """Enqueue the delivery task and remember its id on the message. Call inside a transaction."""
-    from .tasks import deliver_message
+def _enqueue_task(message_id: int, *, task_id=None, run_after=None) -> str:
+    """Enqueue a delivery task and make sure the message names it. ``task_id`` is the id the
+    caller has already written on the message; without one (or if the backend names its tasks
+    itself) the message is updated. Call inside a transaction."""
+    from .tasks import enqueue_delivery, new_task_id
 
-    task = deliver_message.using(run_after=run_after) if run_after else deliver_message
-    result = task.enqueue(message_id)
-    OutboxMessage.objects.filter(pk=message_id).update(task_id=str(result.id))
-    return str(result.id)
+    got = enqueue_delivery(message_id, task_id=task_id or new_task_id(), run_after=run_after)
+    if task_id is None or got != str(task_id):
+        OutboxMessage.objects.filter(pk=message_id).update(task_id=got)
+    return got
 
 
 # --- delivering -----------------------------------------------------------------------------
@@ -187,15 +223,20 @@ def is_permanent(err: BaseException) -> bool:
     return False
 
 
-def _finish(message_id: int, *, outcome: str, detail: str) -> str:
-    """Step 3: record the attempt and move the message on."""
+def _finish(message_id: int, *, outcome: str, detail: str, rendered: tuple[str, str, str] | None = None, exc_info: BaseException | None = None) -> str:
+    """Step 3: record the attempt and move the message on. ``rendered`` is what went out, kept
+    on a sent message."""
     with transaction.atomic():
         msg = OutboxMessage.objects.select_for_update().get(pk=message_id)
         t = now()
         if msg.status == MessageStatus.SENT and outcome != AttemptOutcome.SENT:
             return msg.status  # cannot happen while leases hold; never undo a recorded send
+        fields = ["status", "sent_at", "last_error", "next_attempt_at", "claimed_until"]
         if outcome == AttemptOutcome.SENT:
             msg.status, msg.sent_at, msg.last_error = MessageStatus.SENT, t, ""
+            if rendered is not None:
+                msg.subject, msg.body_text, msg.body_html = rendered
+                fields += ["subject", "body_text", "body_html"]
         elif outcome == AttemptOutcome.SUPPRESSED:
             msg.status, msg.last_error = MessageStatus.SUPPRESSED, detail
         else:
@@ -204,17 +245,40 @@ def _finish(message_id: int, *, outcome: str, detail: str) -> str:
                 outcome = AttemptOutcome.FAILED
             if outcome == AttemptOutcome.FAILED:
                 msg.status = MessageStatus.FAILED
-                log.error("giving up on message %s (%s to %s) after %s attempts: %s", msg.pk, msg.kind, msg.to_email, msg.attempts, detail)
+                summary = detail.partition("\n")[0] if exc_info else detail  # the log has the whole traceback
+                log.error("giving up on message %s (%s to %s) after %s attempts: %s", msg.pk, msg.kind, msg.to_email, msg.attempts, summary, exc_info=exc_info)
             else:
+                from .tasks import new_task_id
+
                 msg.status = MessageStatus.PENDING
                 msg.next_attempt_at = t + backoff_delay(msg.attempts)
+                msg.task_id = str(new_task_id())  # the retry's task, written with the row
+                fields.append("task_id")
                 log.warning("message %s attempt %s failed, next at %s: %s", msg.pk, msg.attempts, msg.next_attempt_at.isoformat(), detail)
         msg.claimed_until = None
-        msg.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at", "claimed_until"])
+        msg.save(update_fields=fields)
         _record(msg, outcome, detail, at=t)
         if msg.status == MessageStatus.PENDING:
-            _enqueue_task(msg.pk, run_after=msg.next_attempt_at)
+            _enqueue_task(msg.pk, task_id=msg.task_id, run_after=msg.next_attempt_at)
         return msg.status
+
+
+def _render(msg: OutboxMessage) -> tuple[str, str, str]:
+    """Step 2a: the message's subject and bodies, rendered now from the objects as they are.
+    A message without a template was written ready to send."""
+    if not msg.template:
+        return msg.subject, msg.body_text, msg.body_html
+    ctx = mail_context.resolve(msg.context or {})
+    subject, body_text, body_html = render_mail(template=msg.template, context=ctx, language=msg.language)
+    return subject[:300], body_text, body_html  # what is sent is what the row can keep
+
+
+def _failure(err: BaseException, *, frames: int = 4) -> str:
+    """The exception and the tail of its traceback, for the attempt log (kept to 2,000
+    characters: the exception line comes first)."""
+    notes = "".join(f" ({note})" for note in getattr(err, "__notes__", ()))
+    tail = "".join(traceback.format_exception(err, limit=-frames))
+    return f"{type(err).__name__}: {err}{notes}\n\n{tail}"
 
 
 def deliver(message_id: int) -> str:
@@ -227,6 +291,15 @@ def deliver(message_id: int) -> str:
         return claimed
     msg = claimed
     try:
+        rendered = _render(msg)
+    except mail_context.MissingObject as err:  # it will not come back
+        return _finish(msg.pk, outcome=AttemptOutcome.FAILED, detail=f"cannot render {msg.template!r}: {err}")
+    except (OperationalError, InterfaceError) as err:  # the database, not the mail: try again later
+        return _finish(msg.pk, outcome=AttemptOutcome.RETRY, detail=f"rendering {msg.template!r} failed: {type(err).__name__}: {err}")
+    except Exception as err:  # a bug in a template or a context builder; retrying cannot fix it
+        return _finish(msg.pk, outcome=AttemptOutcome.FAILED, detail=f"rendering {msg.template!r} failed: {_failure(err)}", exc_info=err)
+    msg.subject, msg.body_text, msg.body_html = rendered  # the checks see the mail as it would leave
+    try:
         refusal = audience.refusal_for(msg)
     except Exception as err:  # a broken check is no consent; try again later
         log.exception("send-time check for message %s failed", msg.pk)
@@ -238,7 +311,7 @@ def deliver(message_id: int) -> str:
     except Exception as err:  # any transport failure is retried with backoff, unless it is final
         detail = f"{type(err).__name__}: {err}"
         return _finish(msg.pk, outcome=AttemptOutcome.FAILED if is_permanent(err) else AttemptOutcome.RETRY, detail=detail)
-    return _finish(msg.pk, outcome=AttemptOutcome.SENT, detail="accepted by the mail server")
+    return _finish(msg.pk, outcome=AttemptOutcome.SENT, detail="accepted by the mail server", rendered=rendered)
 
 
 def requeue_due(*, limit: int = 500) -> int:

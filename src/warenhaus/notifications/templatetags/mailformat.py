@@ -1,7 +1,7 @@
 """Formatting for mails: amounts the way the recipient's language writes them.
 
 Mails are rendered outside a request, so the active language (``translation.override`` in
-:func:`warenhaus.notifications.services.enqueue_mail`) decides: ``1.234,56 €`` in German,
+:func:`warenhaus.notifications.services.render_mail`) decides: ``1.234,56 €`` in German,
 ``€1,234.56`` in English.
 """
 
