@@ -69,6 +69,18 @@ def test_checkout_places_order_allocates_and_queues_confirmation(api, variant, c
     assert api.post(f"/carts/{cid}/lines", {"sku": variant.sku, "quantity": 1}).json()["code"] == "cart_closed"
 
 
+def test_placed_order_reads_back_without_queries_and_still_chains(variant, address, django_assert_num_queries):
+    from warenhaus.checkout import services as checkout
+
+    cart, _ = checkout.create_cart()
+    checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=2)
+    order = checkout.place_order(cart_id=cart.id, email="a@example.de", shipping_address=address, payment_method="invoice")
+    with django_assert_num_queries(0):
+        assert [l.quantity for l in order.lines.all()] == [2]
+        assert [e.to_status for e in order.events.all()] == ["placed", "awaiting_payment"]
+    assert order.lines.order_by("variant_id").count() == 1
+
+
 def test_card_payment_marks_order_paid(api, variant, checkout_body):
     cid = _cart(api, (variant.sku, 1))
     body = dict(checkout_body, payment_method="test", payment_token="approve")

@@ -67,8 +67,20 @@ def record_placed_order(*, number: str, status: str, status_reason: str, lines: 
         OrderEvent(order=order, at=order.placed_at, from_status=S.PLACED, to_status=status, reason=status_reason),
     ])
     pay = Payment.objects.create(order=order, **payment)
-    order._prefetched_objects_cache = {"lines": order_lines, "events": events, "payments": [pay]}
+    order._prefetched_objects_cache = {
+        "lines": _filled(order.lines.all(), order_lines),
+        "events": _filled(order.events.all(), events),
+        "payments": _filled(order.payments.all(), [pay]),
+    }
     return order
+
+
+def _filled(queryset, rows):
+    """A queryset that already holds ``rows``, as prefetch_related leaves it: iterating costs
+    nothing, and chaining (``order_by``, ``filter``) still works and queries afresh."""
+    queryset._result_cache = list(rows)
+    queryset._prefetch_done = True
+    return queryset
 
 
 def _locked(number: str) -> Order:
