@@ -205,29 +205,37 @@ def empty_view(cart: Cart) -> CartView:
     return CartView(cart=cart, lines=[], priced=[], totals=compute([], shipping_cost=Decimal("0.00")), problems=[])
 
 
+_LINE_FIELDS = (
+    "variant_id", "quantity", "price_when_added", "variant__sku", "variant__title", "variant__price", "variant__is_active",
+    "variant__product__title", "variant__product__slug", "variant__product__is_active", "variant__product__vat_rate",
+    "variant__stock__on_hand", "variant__stock__allocated",
+)
+
+
 def view_cart(cart: Cart) -> CartView:
+    """Lines, totals and problems of a cart at current prices and stock. Read as plain rows
+    (one query, no model instances): this runs on every cart change and every checkout."""
     from warenhaus.core.money import money_json
 
-    lines_qs = list(CartLine.objects.filter(cart=cart).select_related("variant__product", "variant__stock"))
+    rows = CartLine.objects.filter(cart=cart).order_by("added_at", "id").values_list(*_LINE_FIELDS)
     priced, lines, problems = [], [], []
-    for line in lines_qs:
-        v = line.variant
-        available = v.stock.available if hasattr(v, "stock") else 0
-        active = v.is_active and v.product.is_active
-        line_problems = []
+    for (variant_id, quantity, price_when_added, sku, variant_title, price, variant_active,
+         product_title, product_slug, product_active, vat_rate, on_hand, allocated) in rows:
+        title = f"{product_title} – {variant_title}" if variant_title else product_title
+        available = max(0, (on_hand or 0) - (allocated or 0))
+        active = variant_active and product_active
         if not active:
-            line_problems.append({"code": "not_available", "sku": v.sku, "message": f"{v.display_title} is no longer available."})
-        elif available < line.quantity:
-            line_problems.append({"code": "insufficient_stock", "sku": v.sku, "available": available, "message": f"Only {available} of {v.display_title} available." if available else f"{v.display_title} is sold out."})
-        if line.price_when_added != v.price:
-            line_problems.append({"code": "price_changed", "sku": v.sku, "old_price": money_json(line.price_when_added), "new_price": money_json(v.price), "message": f"The price of {v.display_title} changed from {line.price_when_added} to {v.price} EUR."})
-        problems.extend(line_problems)
-        p = PricedLine(variant_id=v.pk, sku=v.sku, title=v.display_title, unit_price=v.price, quantity=line.quantity, vat_rate=v.product.vat_rate)
+            problems.append({"code": "not_available", "sku": sku, "message": f"{title} is no longer available."})
+        elif available < quantity:
+            problems.append({"code": "insufficient_stock", "sku": sku, "available": available, "message": f"Only {available} of {title} available." if available else f"{title} is sold out."})
+        if price_when_added != price:
+            problems.append({"code": "price_changed", "sku": sku, "old_price": money_json(price_when_added), "new_price": money_json(price), "message": f"The price of {title} changed from {price_when_added} to {price} EUR."})
+        p = PricedLine(variant_id=variant_id, sku=sku, title=title, unit_price=price, quantity=quantity, vat_rate=vat_rate)
         if active:
             priced.append(p)
         lines.append({
-            "sku": v.sku, "title": v.display_title, "product_slug": v.product.slug, "quantity": line.quantity,
-            "unit_price": money_json(v.price), "line_total": money_json(p.line_total), "vat_rate": f"{v.product.vat_rate:.0f}",
+            "sku": sku, "title": title, "product_slug": product_slug, "quantity": quantity,
+            "unit_price": money_json(price), "line_total": money_json(p.line_total), "vat_rate": f"{vat_rate:.0f}",
             "available": available if active else 0, "hold": None,
         })
     subtotal = sum((p.line_total for p in priced), Decimal("0.00"))
