@@ -502,7 +502,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--orders", type=int, default=2000, help="orders to place in the measured phase (default 2000)")
     ap.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (default 32)")
-    ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2 * os.cpu_count() + 1)), help="gunicorn worker processes (default: as in production, 2 x cores + 1)")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() + 1)), help="gunicorn worker processes (default: as in production, cores + 1)")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)), help="threads per worker (default 4, as in production; 1 = sync worker)")
     ap.add_argument("--variants", type=int, default=100, help="products to spread the orders over (default 100)")
     ap.add_argument("--quantity", type=int, default=1, help="units per order (default 1)")
