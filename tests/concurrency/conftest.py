@@ -49,6 +49,7 @@ def live_gunicorn(transactional_db, tmp_path):
             "DB_CONN_MAX_AGE": "60",
             "DEBUG": "0",
             "LOG_LEVEL": "WARNING",
+            "PAYMENT_METHODS": "invoice,test",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")])),
         }
     )

@@ -90,7 +90,7 @@ def test_loading_twice_adds_nothing(loaded):
 def test_the_command_loads_and_prints_urls_and_logins(db, capsys):
     call_command("wh_demo", "--no-serve")
     out = capsys.readouterr().out
-    for expected in ("http://127.0.0.1:8000/", "/console/", "/api/v1/docs", "admin@warenhaus.example", "admin-demo", "erika@example.de"):
+    for expected in ("http://127.0.0.1:8000/", "/console/", "/api/v1/docs", "admin@warenhaus.example", "admin-demo-pass", "erika@example.de"):
         assert expected in out
     assert Product.objects.count() >= 200
     first = counts()

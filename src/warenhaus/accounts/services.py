@@ -43,19 +43,26 @@ def register_customer(*, email: str, password: str, name: str = "", language: st
 
 
 def login(*, email: str, password: str, client_ip: str = "", request=None) -> User:
-    """Check a password, with guessing limited per e-mail address and per client address."""
+    """Check a password, with guessing limited.
+
+    Every attempt is counted *before* the (slow) password check, atomically, so racing
+    requests cannot slip past the limit. The strict limit is per e-mail *and* client address:
+    a stranger guessing from elsewhere cannot lock the owner out. Looser limits per e-mail alone
+    (a distributed guess at one account) and per address alone (one client guessing many
+    accounts) stop the rest. A successful login clears its own strict counter.
+    """
     email = (email or "").strip().lower()
     window, limit = settings.LOGIN_RATE_WINDOW, settings.LOGIN_RATE_LIMIT
-    msg = "Too many failed logins. Please wait before trying again."
-    ratelimit.check("login-email", email, limit=limit, window=window, message=msg)
+    msg = "Too many login attempts. Please wait before trying again."
+    pair = f"{email}|{client_ip}"
+    ratelimit.hit_or_refuse("login", pair, limit=limit, window=window, message=msg)
+    ratelimit.hit_or_refuse("login-email", email, limit=limit * 10, window=window, message=msg)
     if client_ip:
-        ratelimit.check("login-ip", client_ip, limit=limit * 5, window=window, message=msg)
+        ratelimit.hit_or_refuse("login-ip", client_ip, limit=limit * 20, window=window, message=msg)
     user = authenticate(request, email=email, password=password)
     if user is None or not user.is_active:
-        ratelimit.hit("login-email", email, window)
-        if client_ip:
-            ratelimit.hit("login-ip", client_ip, window)
         raise DomainError("E-mail address or password is wrong.", code="invalid_credentials", status=401)
+    ratelimit.reset("login", pair, window)
     return user
 
 
@@ -74,8 +81,26 @@ def user_for_token(raw: str) -> User | None:
     return tok.user
 
 
-def create_staff(*, email: str, password: str, roles: list[str], name: str = "", actor=None, source: str = "cli") -> User:
+STAFF_MIN_PASSWORD_LENGTH = 12
+
+
+def _staff_password(email: str, password: str | None) -> str | None:
+    """Staff passwords: at least 12 characters and not a common one. ``None`` (no password
+    given) makes an account that cannot log in until a password is set."""
+    if password is None:
+        return None
+    if len(password) < STAFF_MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"A staff password needs at least {STAFF_MIN_PASSWORD_LENGTH} characters.", code="weak_password")
+    try:
+        validate_password(password, User(email=email))
+    except ValidationError as err:
+        raise ValidationFailed(" ".join(err.messages), code="weak_password") from None
+    return password
+
+
+def create_staff(*, email: str, password: str | None, roles: list[str], name: str = "", actor=None, source: str = "cli") -> User:
     email = _normalise_email(email)
+    password = _staff_password(email, password)
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:
         raise ValidationFailed(f"Unknown role(s): {', '.join(sorted(unknown)) or 'none given'}. Roles: {', '.join(ROLES)}.", code="unknown_role")
@@ -84,6 +109,9 @@ def create_staff(*, email: str, password: str, roles: list[str], name: str = "",
         before = None
         if user is None:
             user = User.objects.create_user(email=email, password=password, name=name, is_staff=True)
+            if password is None:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
         else:
             before = {"roles": sorted(user.groups.values_list("name", flat=True))}
             if password:
@@ -96,6 +124,7 @@ def create_staff(*, email: str, password: str, roles: list[str], name: str = "",
         if "admin" in roles:
             user.is_superuser = True
             user.save(update_fields=["is_superuser"])
-        audit.record(actor=actor, action="staff.create" if before is None else "staff.update_roles", obj=user, before=before, after={"roles": sorted(roles)}, source=source)
+        after = {"roles": sorted(set(user.groups.values_list("name", flat=True)) | ({"admin"} if user.is_superuser else set()))}
+        audit.record(actor=actor, action="staff.create" if before is None else "staff.update_roles", obj=user, before=before, after=after, source=source)
     user._warenhaus_roles = None
     return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -64,15 +65,20 @@ def create_product(*, actor, title: str, category: str, variants: list[dict], sl
         raise Conflict("A product with this slug or a variant with one of these SKUs exists already.", code="duplicate") from None
 
 
+#: letters, digits, dot, dash and underscore, so a SKU is safe in every URL path
+SKU_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+MAX_ON_HAND = 10_000_000
+
+
 def _add_variant(product: Product, data: dict, position: int, actor) -> Variant:
     sku = (data.get("sku") or "").strip()
-    if not sku or len(sku) > 64:
-        raise ValidationFailed("Every variant needs a SKU of at most 64 characters.", code="invalid_sku")
+    if not SKU_PATTERN.fullmatch(sku):
+        raise ValidationFailed("A SKU is 1 to 64 letters, digits, '.', '-' or '_', starting with a letter or digit.", code="invalid_sku")
     price = _price(data.get("price"))
     variant = Variant.objects.create(product=product, sku=sku, title=(data.get("title") or "")[:200], price=price, position=position)
     on_hand = data.get("on_hand", 0) or 0
-    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
-        raise ValidationFailed("on_hand must be a whole number of at least 0.", code="invalid_quantity")
+    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or not 0 <= on_hand <= MAX_ON_HAND:
+        raise ValidationFailed(f"on_hand must be a whole number between 0 and {MAX_ON_HAND:,}.", code="invalid_quantity")
     Stock.objects.create(variant=variant, on_hand=on_hand)
     PriceChange.objects.create(variant=variant, old_price=None, new_price=price, changed_at=now(), changed_by=actor if getattr(actor, "pk", None) else None)
     return variant

@@ -72,8 +72,18 @@ class TestCardGateway(Gateway):
 GATEWAYS: dict[str, Gateway] = {"invoice": InvoiceGateway(), "test": TestCardGateway()}
 
 
-def gateway(name: str) -> Gateway:
+def enabled() -> list[str]:
+    """The payment methods this deployment offers (setting ``PAYMENT_METHODS``). The test card
+    approves anything, so it is off unless switched on (the demo and the tests do)."""
+    from django.conf import settings
+
+    return [m for m in getattr(settings, "PAYMENT_METHODS", ["invoice"]) if m in GATEWAYS]
+
+
+def gateway(name: str, *, for_new_payment: bool = True) -> Gateway:
+    """The gateway for ``name``. New payments may use only enabled methods; refunds and voids
+    of existing payments reach any known gateway."""
     gw = GATEWAYS.get(name)
-    if gw is None:
-        raise ValidationFailed(f"Unknown payment method '{name}'. Choose one of: {', '.join(GATEWAYS)}.", code="invalid_payment_method")
+    if gw is None or (for_new_payment and name not in enabled()):
+        raise ValidationFailed(f"Unknown payment method '{name}'. Choose one of: {', '.join(enabled())}.", code="invalid_payment_method")
     return gw

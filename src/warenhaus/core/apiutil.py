@@ -47,7 +47,19 @@ def require(request, capability: str):
 
 
 def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address. Behind ``TRUSTED_PROXY_COUNT`` proxies (a load balancer, a TLS
+    terminator) each of which appends to X-Forwarded-For, it is the entry that the outermost
+    trusted proxy added; anything left of it is the client's own claim and is not trusted."""
+    from django.conf import settings
+
+    proxies = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
+    remote = request.META.get("REMOTE_ADDR", "")
+    if proxies <= 0:
+        return remote
+    chain = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    if len(chain) >= proxies:
+        return chain[-proxies][:64]
+    return remote
 
 
 def _decode_cursor(cursor: str | None) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.http import HttpResponseBadRequest
 
 from .problems import problem
 
@@ -15,11 +16,30 @@ log = logging.getLogger("warenhaus.api")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
+def _has_nul(request) -> bool:
+    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get("QUERY_STRING", ""):
+        return True
+    if request.method in BODY_METHODS:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return False
+        if 0 < length <= settings.API_MAX_BODY_BYTES:
+            body = request.body  # read once; Django keeps it for the view
+            return b"\x00" in body or b"\\u0000" in body
+    return False
+
+
 class ApiGuardMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if _has_nul(request):
+            # PostgreSQL cannot store NUL characters; no legitimate client sends them.
+            if request.path.startswith("/api/"):
+                return problem(400, "invalid_characters", "Invalid characters", "The request contains a NUL character.")
+            return HttpResponseBadRequest("Bad request: the address contains a NUL character.")
         if not request.path.startswith("/api/"):
             return self.get_response(request)
         refusal = self._refuse(request)

@@ -50,3 +50,11 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
+
+
+class RateCounter(models.Model):
+    """One fixed window of one rate limit (see :mod:`warenhaus.core.ratelimit`)."""
+
+    bucket = models.CharField(max_length=100, unique=True)
+    window_start = models.BigIntegerField(db_index=True)
+    count = models.PositiveIntegerField(default=0)

@@ -22,13 +22,13 @@ from . import catalog
 
 #: (e-mail, name, roles, password). Every role has a login; passwords are for the demo only.
 STAFF = [
-    ("admin@warenhaus.example", "Anna Admin", ["admin"], "admin-demo"),
-    ("catalog@warenhaus.example", "Carl Katalog", ["catalog"], "catalog-demo"),
-    ("pricing@warenhaus.example", "Petra Preis", ["pricing"], "pricing-demo"),
-    ("promotions@warenhaus.example", "Paul Aktion", ["promotions"], "promotions-demo"),
-    ("approver@warenhaus.example", "Frieda Freigabe", ["promotions_approver"], "approver-demo"),
-    ("support@warenhaus.example", "Sven Service", ["support"], "support-demo"),
-    ("risk@warenhaus.example", "Rita Risiko", ["risk"], "risk-demo"),
+    ("admin@warenhaus.example", "Anna Admin", ["admin"], "admin-demo-pass"),
+    ("catalog@warenhaus.example", "Carl Katalog", ["catalog"], "catalog-demo-pass"),
+    ("pricing@warenhaus.example", "Petra Preis", ["pricing"], "pricing-demo-pass"),
+    ("promotions@warenhaus.example", "Paul Aktion", ["promotions"], "promotions-demo-pass"),
+    ("approver@warenhaus.example", "Frieda Freigabe", ["promotions_approver"], "approver-demo-pass"),
+    ("support@warenhaus.example", "Sven Service", ["support"], "support-demo-pass"),
+    ("risk@warenhaus.example", "Rita Risiko", ["risk"], "risk-demo-pass"),
 ]
 
 SHOPPERS = [

@@ -47,39 +47,39 @@ def get_order(request, number: str):
     order = selectors.order_by_number(number[:20])
     if order is None or (order.user_id != user.pk and not can(user, "orders.view_all")):
         raise NotFound(f"No order {number}.", code="order_not_found")
-    return 200, selectors.order_json(order)
+    return 200, selectors.order_json(order, for_staff=can(user, "orders.view_all"))
 
 
 @router.post("/orders/{number}/cancel", response={200: dict}, summary="Cancel an order that has not shipped (role support)")
 def cancel(request, number: str, payload: CancelIn):
     user = require(request, "orders.cancel")
     services.cancel(number=number, actor=user, reason=payload.reason, customer_note=payload.customer_note)
-    return 200, selectors.order_json(selectors.order_by_number(number))
+    return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
 @router.post("/orders/{number}/hold", response={200: dict}, summary="Hold an order before it ships (roles support, risk)")
 def hold(request, number: str, payload: ReasonIn):
     user = require(request, "orders.hold")
     services.hold(number=number, actor=user, reason=payload.reason)
-    return 200, selectors.order_json(selectors.order_by_number(number))
+    return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
 @router.post("/orders/{number}/release", response={200: dict}, summary="Release a held order (roles support, risk)")
 def release(request, number: str, payload: OptionalReasonIn):
     user = require(request, "orders.release")
     services.release(number=number, actor=user, reason=payload.reason)
-    return 200, selectors.order_json(selectors.order_by_number(number))
+    return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
 @router.post("/orders/{number}/ship", response={200: dict}, summary="Mark an order shipped (role support)")
 def ship(request, number: str):
     user = require(request, "orders.ship")
     services.ship(number=number, actor=user)
-    return 200, selectors.order_json(selectors.order_by_number(number))
+    return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
 @router.post("/orders/{number}/deliver", response={200: dict}, summary="Mark an order delivered (role support)")
 def deliver(request, number: str):
     user = require(request, "orders.ship")
     services.mark_delivered(number=number, actor=user)
-    return 200, selectors.order_json(selectors.order_by_number(number))
+    return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)

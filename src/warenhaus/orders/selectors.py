@@ -31,7 +31,9 @@ def order_by_number(number: str) -> Order | None:
     return Order.objects.filter(number=number).prefetch_related("lines", "events", "payments").first()
 
 
-def order_json(order: Order, *, with_history: bool = True) -> dict:
+def order_json(order: Order, *, with_history: bool = True, for_staff: bool = False) -> dict:
+    """The public shape of an order. Reasons in the history are staff notes ("suspected
+    fraud") and are shown to staff only; the customer sees what happened and when."""
     data = {
         "number": order.number,
         "status": order.status,
@@ -56,7 +58,8 @@ def order_json(order: Order, *, with_history: bool = True) -> dict:
     }
     if with_history:
         data["history"] = [
-            {"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, "reason": e.reason} for e in order.events.all()
+            {"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, **({"reason": e.reason} if for_staff else {})}
+            for e in order.events.all()
         ]
         data["payments"] = [{"method": p.gateway, "status": p.status, "amount": money_json(p.amount)} for p in order.payments.all()]
     return data

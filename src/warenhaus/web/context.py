@@ -15,6 +15,12 @@ def _cart_count(request) -> int:
     return CartLine.objects.filter(cart_id=cart_id, cart__status="open").aggregate(n=Sum("quantity"))["n"] or 0
 
 
+def _enabled_payments():
+    from warenhaus.checkout.payments import enabled
+
+    return enabled()
+
+
 def shop(request):
     from warenhaus.accounts.roles import can, roles_of
 
@@ -23,6 +29,7 @@ def shop(request):
         "SHOP_NAME": settings.SHOP_NAME,
         "staff_roles": roles_of(user),
         "can_console": bool(user and can(user, "console.access")),
+        "test_card_enabled": "test" in _enabled_payments(),
         # evaluated only where a template shows it
         "cart_count": SimpleLazyObject(lambda: _cart_count(request)),
     }

@@ -16,6 +16,13 @@ from warenhaus.orders.models import OrderStatus
 
 COUNTRY_CHOICES = [("DE", _("Germany")), ("AT", _("Austria"))]
 PAYMENT_CHOICES = [("invoice", _("Invoice (pay after delivery)")), ("test", _("Test card"))]
+
+
+def payment_choices():
+    from warenhaus.checkout.payments import enabled
+
+    on = set(enabled())
+    return [(value, label) for value, label in PAYMENT_CHOICES if value in on]
 TEST_OUTCOME_CHOICES = [("approve", _("approve")), ("decline", _("decline")), ("timeout", _("time out"))]
 
 
@@ -37,6 +44,14 @@ class SkuForm(forms.Form):
     sku = forms.CharField(max_length=64)
 
 
+class VoucherForm(forms.Form):
+    code = forms.CharField(label=_("Voucher code"), max_length=64)
+
+
+class VoucherRemoveForm(forms.Form):
+    voucher = forms.CharField(max_length=20)
+
+
 class ShippingForm(forms.Form):
     shipping_method = forms.ChoiceField(label=_("Shipping method"), choices=shipping_choices)
 
@@ -49,7 +64,7 @@ class CheckoutForm(forms.Form):
     city = forms.CharField(label=_("City"), max_length=200)
     country = forms.ChoiceField(label=_("Country"), choices=COUNTRY_CHOICES, initial="DE")
     shipping_method = forms.ChoiceField(label=_("Shipping method"), choices=shipping_choices, widget=forms.RadioSelect)
-    payment_method = forms.ChoiceField(label=_("Payment method"), choices=PAYMENT_CHOICES, initial="invoice", widget=forms.RadioSelect)
+    payment_method = forms.ChoiceField(label=_("Payment method"), choices=payment_choices, initial="invoice", widget=forms.RadioSelect)
     test_outcome = forms.ChoiceField(label=_("Test card outcome"), choices=TEST_OUTCOME_CHOICES, initial="approve", required=False)
 
     def address(self) -> dict:

@@ -37,6 +37,12 @@ class Command(BaseCommand):
             self.stdout.write("emptying the database (--reset)")
             call_command("flush", interactive=False, verbosity=0)
             cache.clear()
+        # The demo offers the test card (it approves anything); production offers what
+        # PAYMENT_METHODS says. The server and worker started below inherit this.
+        os.environ["PAYMENT_METHODS"] = "invoice,test"
+        from django.conf import settings
+
+        settings.PAYMENT_METHODS = ["invoice", "test"]
         from warenhaus.demo.load import load
 
         summary = load(log=lambda line: self.stdout.write(f"  {line}"))

@@ -43,6 +43,13 @@ class Command(BaseCommand):
             addr = bind or os.environ.get("BIND", "127.0.0.1:8000")
             call_command("runserver", addr, use_reloader=True)
             return
+        from warenhaus.core.checks import DEMO_SECRET_PREFIX
+
+        if settings.SECRET_KEY.startswith(DEMO_SECRET_PREFIX):
+            self.stderr.write(self.style.WARNING(
+                "WARNING: SECRET_KEY is the demo key. Fine for `warenhaus demo` on 127.0.0.1; "
+                "for anything else set SECRET_KEY (see README, Configuration)."
+            ))
         if not no_collectstatic:
             try:
                 call_command("collectstatic", interactive=False, verbosity=0)

@@ -1,5 +1,6 @@
 import getpass
 import secrets
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -29,9 +30,13 @@ class Command(BaseCommand):
         password = opts["password"]
         generated = False
         if password == "-":
-            password, generated = secrets.token_urlsafe(12), True
+            password, generated = secrets.token_urlsafe(18), True
         elif password is None:
-            password = getpass.getpass("Password: ")
+            if not sys.stdin.isatty():
+                raise CommandError("no password given: pass --password P, or --password - to generate one")
+            password = getpass.getpass("Password (at least 12 characters): ")
+            if password != getpass.getpass("Again: "):
+                raise CommandError("the two passwords differ")
         try:
             user = create_staff(email=opts["email"], password=password, roles=opts["role"], name=opts["name"], source="cli")
         except DomainError as err:

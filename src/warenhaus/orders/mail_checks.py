@@ -1,0 +1,39 @@
+"""Send-time checks for the order mails: a mail that no longer tells the truth stays unsent.
+
+Mails are rendered and sent by the worker some time after the event. If the order has moved on
+meanwhile (cancelled before its confirmation left), the stale mail is suppressed; the mail of
+the later event tells the customer what they need to know.
+"""
+
+from __future__ import annotations
+
+from warenhaus.notifications.audience import send_check
+
+from .models import Order, OrderStatus
+
+
+def _order_of(message) -> Order | None:
+    ref = message.related_object or ""
+    if not ref.startswith("order:"):
+        return None
+    return Order.objects.filter(number=ref.removeprefix("order:")).only("status", "email").first()
+
+
+@send_check("order_confirmation")
+def confirmation_still_true(message) -> str | None:
+    order = _order_of(message)
+    if order is None:
+        return "the order no longer exists"
+    if order.status == OrderStatus.CANCELLED:
+        return "the order was cancelled before its confirmation left; the cancellation mail tells the customer"
+    return None
+
+
+@send_check("order_shipped")
+def shipment_still_true(message) -> str | None:
+    order = _order_of(message)
+    if order is None:
+        return "the order no longer exists"
+    if order.status not in {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED}:
+        return f"the order is {order.status}, not shipped"
+    return None
