@@ -5,9 +5,11 @@
     warenhaus worker                  deliver mail and run background jobs
     warenhaus demo [--no-serve]       fresh demo data, then server and worker on 127.0.0.1:8000
     warenhaus staff create --email E --role R [--role R2] [--password P]
+    warenhaus vouchers block --code C | --campaign ID [--revoke] | --pattern 'P*' --reason R
+    warenhaus vouchers list [--status S]
     warenhaus manage <django command> anything else Django offers
 
-Every subcommand maps onto a Django management command in ``warenhaus.core``.
+Every subcommand maps onto a Django management command (``warenhaus.core``, ``warenhaus.promotions``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ SUBCOMMANDS = {
     "worker": "wh_worker",
     "demo": "wh_demo",
     "staff": "wh_staff",
+    "vouchers": "wh_vouchers",
 }
 
 

@@ -6,6 +6,7 @@ the console, which is what ``make demo`` wants.
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "warenhaus.checkout",
     "warenhaus.orders",
     "warenhaus.notifications",
+    "warenhaus.promotions",
     "warenhaus.web",
 ]
 
@@ -125,6 +127,18 @@ LOGIN_REDIRECT_URL = "web:home"
 API_TOKEN_TTL_DAYS = int(os.environ.get("API_TOKEN_TTL_DAYS", "30"))
 LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))  # failures per window per email and per address
 LOGIN_RATE_WINDOW = int(os.environ.get("LOGIN_RATE_WINDOW", "900"))  # seconds
+
+# --- Vouchers ------------------------------------------------------------------------------
+# The key under which codes are stored (HMAC-SHA256); defaults to one derived from SECRET_KEY.
+# Changing it makes every stored code unknown, so set it once.
+VOUCHER_CODE_SECRET = os.environ.get("VOUCHER_CODE_SECRET", "")
+VOUCHER_ATTEMPT_LIMIT = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT", "10"))  # codes tried per window per cart, shopper, session
+VOUCHER_ATTEMPT_LIMIT_ADDRESS = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT_ADDRESS", "30"))  # per client address (NAT)
+VOUCHER_ATTEMPT_WINDOW = int(os.environ.get("VOUCHER_ATTEMPT_WINDOW", "900"))  # seconds
+# approval refuses (without an override reason) a discount above this share of the minimum basket
+VOUCHER_SAFE_SHARE_OF_MIN_BASKET = Decimal(os.environ.get("VOUCHER_SAFE_SHARE_OF_MIN_BASKET", "50"))
+VOUCHER_MAX_CODES_PER_CALL = int(os.environ.get("VOUCHER_MAX_CODES_PER_CALL", "10000"))
+VOUCHER_NEW_ACCOUNT_HOURS = int(os.environ.get("VOUCHER_NEW_ACCOUNT_HOURS", "24"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)

@@ -50,6 +50,21 @@ ENDPOINTS = [
     ("post", "/orders/{order}/release", "held", ("cap", "orders.release")),
     ("post", "/orders/{order}/ship", None, ("cap", "orders.ship")),
     ("post", "/orders/{order}/deliver", "shipped", ("cap", "orders.ship")),
+    ("post", "/carts/{cart}/vouchers", "voucher", "cart_owner"),
+    ("delete", "/carts/{cart}/vouchers/{applied_code}", None, "cart_owner"),
+    ("post", "/campaigns", "campaign", ("cap", "promotions.edit")),
+    ("get", "/campaigns", None, ("cap", "promotions.view")),
+    ("get", "/campaigns/{approved}", None, ("cap", "promotions.view")),
+    ("post", "/campaigns/{draft}/approve", {"override_reason": ""}, ("cap", "promotions.approve")),
+    ("post", "/campaigns/{approved}/pause", {"reason": "Leck"}, ("cap", "promotions.block")),
+    ("post", "/campaigns/{paused}/resume", {"reason": "geprüft"}, ("cap", "promotions.approve")),
+    ("post", "/campaigns/{approved}/revoke", {"reason": "Leck"}, ("cap", "promotions.block")),
+    ("post", "/campaigns/{unique}/codes", {"count": 2}, ("cap", "promotions.edit")),
+    ("post", "/campaigns/{unique}/codes/import", "partner_codes", ("cap", "promotions.edit")),
+    ("get", "/campaigns/{approved}/redemptions", None, ("cap", "promotions.view")),
+    ("get", "/campaigns/{approved}/alerts", None, ("cap", "promotions.view")),
+    ("post", "/codes/{public_code}/block", {"reason": "Leck"}, ("cap", "promotions.block")),
+    ("post", "/codes/block-pattern", {"pattern": "MATRIX*", "reason": "Leck"}, ("cap", "promotions.block")),
 ]
 
 
@@ -91,7 +106,40 @@ def world(db, make_user, make_product, make_category, address, api_as):
     order_cart.user = owner
     order_cart.save()
     order = checkout.place_order(cart_id=order_cart.id, user=owner, email=owner.email, shipping_address=address, payment_method="test")
-    return {"users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
+    campaigns = _campaigns(users)
+    from warenhaus.promotions import services as promotions
+
+    promotions.apply_voucher(cart_id=cart.id, user=owner, code="MATRIXAPPLY", channel="api")
+    return {**campaigns, "users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
+
+
+def _campaigns(users) -> dict:
+    """A draft, an approved public-code campaign, a paused one and a unique-code one, each made
+    by the promotions user and approved by the approver."""
+    from datetime import timedelta
+
+    from warenhaus.core.clock import now
+    from warenhaus.promotions import services as promotions
+
+    author, approver = users["promotions"], users["promotions_approver"]
+    safe = {"discount_kind": "fixed", "discount_value": "5.00", "min_basket": "20.00", "budget": "500.00", "total_limit": 50, "valid_until": now() + timedelta(days=7)}
+
+    def make(name, code="", approve=True, stacking="exclusive"):
+        c = promotions.create_campaign(actor=author, name=name, code_mode="public" if code else "unique", public_code=code, stacking=stacking, **safe)
+        if approve:
+            promotions.approve_campaign(campaign_id=c.pk, actor=approver)
+        return c
+
+    make("Im Warenkorb", code="MATRIXAPPLY", stacking="stackable")
+    paused = make("Pausiert", code="MATRIXPAUSE")
+    promotions.pause_campaign(campaign_id=paused.pk, actor=approver, reason="Test")
+    return {
+        "draft": make("Entwurf", approve=False),
+        "approved": make("Freigegeben", code="MATRIXPUB", stacking="stackable"),
+        "paused": paused,
+        "unique": make("Einzelcodes"),
+        "public_code": "MATRIXPUB",
+    }
 
 
 def _body(spec, world):
@@ -104,6 +152,12 @@ def _body(spec, world):
         return {"title": f"Matrix-Produkt {n}", "category": world["category"].slug, "variants": [{"sku": f"MX-{n}", "price": "9.99", "on_hand": 3}]}
     if spec == "line":
         return {"sku": world["variant"].sku, "quantity": 1}
+    if spec == "voucher":
+        return {"code": "MATRIXPUB"}
+    if spec == "campaign":
+        return {"name": f"Matrix {n}", "discount_kind": "percent", "discount_value": "10", "code_mode": "unique"}
+    if spec == "partner_codes":
+        return {"codes": [f"PARTNER{n}A", f"PARTNER{n}B"]}
     if spec == "checkout":
         return {"email": "matrix@example.de", "shipping_address": world["address"], "payment_method": "invoice"}
     return spec
@@ -123,11 +177,12 @@ def test_matrix(world, api_as, caller, method, template, body, rule):
         body = None
     path = template.format(
         slug=world["product"].slug, sku=world["variant"].sku, cart=world["cart"].id,
-        anon_cart=world["anon_cart"].id, order=order.number,
+        anon_cart=world["anon_cart"].id, order=order.number, draft=world["draft"].pk, approved=world["approved"].pk,
+        paused=world["paused"].pk, unique=world["unique"].pk, public_code=world["public_code"], applied_code="MATRIXAPPLY",
     )
     client = api_as(world["users"][caller])
     kwargs = {}
-    if template.endswith("/checkout"):
+    if template.endswith("/checkout") or template.endswith("/codes"):
         kwargs["headers"] = {"Idempotency-Key": f"matrix-{next(_n)}"}
     payload = _body(body, world)
     if method in {"get", "delete"}:
@@ -146,6 +201,9 @@ def test_every_openapi_operation_is_in_the_matrix(api):
     covered = set()
     for method, template, _, _ in ENDPOINTS:
         normalised = template.replace("{anon_cart}", "{cart_id}").replace("{cart}", "{cart_id}").replace("{order}", "{number}")
+        for placeholder in ("{draft}", "{approved}", "{paused}", "{unique}"):
+            normalised = normalised.replace(placeholder, "{campaign_id}")
+        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}")
         covered.add((method, normalised))
     missing = documented - covered
     assert not missing, f"add these endpoints to the authorisation matrix: {sorted(missing)}"

@@ -26,7 +26,12 @@ CAPABILITIES: dict[str, set[str]] = {
     "orders.release": {"support", "risk"},
     "orders.cancel": {"support"},
     "orders.ship": {"support"},
+    "orders.place_phone": {"support"},
     "audit.view": {"risk"},
+    "promotions.view": {"promotions", "promotions_approver", "risk", "support"},
+    "promotions.edit": {"promotions"},
+    "promotions.approve": {"promotions_approver"},
+    "promotions.block": {"promotions", "promotions_approver", "risk"},
     "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "support", "risk"},
 }
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from ninja import Header, Router, Schema
 from pydantic import Field, StrictInt
 
-from warenhaus.core.apiutil import caller
+from warenhaus.accounts.roles import can
+from warenhaus.core.apiutil import caller, client_ip
 from warenhaus.core.idempotency import run_idempotent, validate_key
 from warenhaus.orders.selectors import order_json
 
@@ -38,6 +39,17 @@ class CheckoutIn(Schema):
     payment_method: str = Field(description='"invoice" or "test" (card simulator)', max_length=20)
     payment_token: str = Field(default="", max_length=100, description='For "test": approve, decline or timeout.')
     shipping_method: str | None = Field(default=None, max_length=20, description='"standard" or "express"')
+    channel: str = Field(default="api", max_length=10, description='"api", or "phone" for staff (orders.place_phone) ordering for the customer named by email')
+
+
+class VoucherIn(Schema):
+    code: str = Field(max_length=64)
+    channel: str = Field(default="api", max_length=10, description='"api", or "phone" for staff taking a phone order')
+
+
+def _channel(request, wanted: str) -> str:
+    """``phone`` only for staff who take phone orders; anything else over the API is ``api``."""
+    return "phone" if wanted == "phone" and can(caller(request), "orders.place_phone") else "api"
 
 
 class ShippingIn(Schema):
@@ -84,6 +96,22 @@ def put_shipping(request, cart_id: str, payload: ShippingIn):
     return 200, _cart_json(request, cart_id)
 
 
+@router.post("/carts/{cart_id}/vouchers", response={200: dict}, summary="Apply a voucher code (or a problem with the reason it does not apply)")
+def apply_voucher(request, cart_id: str, payload: VoucherIn):
+    from warenhaus.promotions import services as promotions
+
+    promotions.apply_voucher(cart_id=cart_id, user=caller(request), code=payload.code, channel=_channel(request, payload.channel), client_ip=client_ip(request))
+    return 200, _cart_json(request, cart_id)
+
+
+@router.delete("/carts/{cart_id}/vouchers/{code}", response={200: dict}, summary="Remove a voucher (by its code or its id in the cart)")
+def remove_voucher(request, cart_id: str, code: str):
+    from warenhaus.promotions import services as promotions
+
+    promotions.remove_voucher(cart_id=cart_id, user=caller(request), code=code)
+    return 200, _cart_json(request, cart_id)
+
+
 @router.post("/carts/{cart_id}/checkout", response={201: dict}, summary="Place the order (needs an Idempotency-Key header)")
 def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
     user = caller(request)
@@ -93,7 +121,8 @@ def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | 
         order = services.place_order(
             cart_id=cart_id, user=user, email=payload.email, shipping_address=payload.shipping_address.model_dump(),
             payment_method=payload.payment_method, payment_token=payload.payment_token, shipping_method=payload.shipping_method,
-            channel="api", language=getattr(request, "LANGUAGE_CODE", "de") or "de",
+            channel="phone" if payload.channel == "phone" else "api", language=getattr(request, "LANGUAGE_CODE", "de") or "de",
+            client_ip=client_ip(request),
         )
         return 201, order_json(order)
 

@@ -17,6 +17,8 @@ class PricedLine:
     unit_price: Decimal
     quantity: int
     vat_rate: Decimal
+    product_id: int | None = None
+    category_id: int | None = None
 
     @property
     def line_total(self) -> Decimal:

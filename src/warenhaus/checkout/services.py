@@ -8,7 +8,7 @@ why; an authorisation already given is voided.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,6 +20,8 @@ from warenhaus.core.errors import Conflict, DomainError, NotFound, ValidationFai
 from warenhaus.inventory import services as inventory
 from warenhaus.orders import services as orders
 from warenhaus.orders.models import Order
+from warenhaus.promotions import services as promotions
+from warenhaus.promotions.evaluation import Evaluation
 
 from . import shipping
 from .models import Cart, CartLine, CartStatus
@@ -187,13 +189,14 @@ class CartView:
     priced: list[PricedLine]
     totals: Totals
     problems: list[dict]
+    vouchers: Evaluation = field(default_factory=Evaluation)
 
     def as_json(self) -> dict:
         return {
             "id": self.cart.id,
             "status": self.cart.status,
             "lines": self.lines,
-            "vouchers": [],
+            "vouchers": self.vouchers.rows(),
             "shipping_method": self.cart.shipping_method,
             "totals": self.totals.as_json(),
             "problems": self.problems,
@@ -208,7 +211,7 @@ def empty_view(cart: Cart) -> CartView:
 _LINE_FIELDS = (
     "variant_id", "quantity", "price_when_added", "variant__sku", "variant__title", "variant__price", "variant__is_active",
     "variant__product__title", "variant__product__slug", "variant__product__is_active", "variant__product__vat_rate",
-    "variant__stock__on_hand", "variant__stock__allocated",
+    "variant__stock__on_hand", "variant__stock__allocated", "variant__product_id", "variant__product__category_id",
 )
 
 
@@ -220,7 +223,7 @@ def view_cart(cart: Cart) -> CartView:
     rows = CartLine.objects.filter(cart=cart).order_by("added_at", "id").values_list(*_LINE_FIELDS)
     priced, lines, problems = [], [], []
     for (variant_id, quantity, price_when_added, sku, variant_title, price, variant_active,
-         product_title, product_slug, product_active, vat_rate, on_hand, allocated) in rows:
+         product_title, product_slug, product_active, vat_rate, on_hand, allocated, product_id, category_id) in rows:
         title = f"{product_title} – {variant_title}" if variant_title else product_title
         available = max(0, (on_hand or 0) - (allocated or 0))
         active = variant_active and product_active
@@ -230,7 +233,7 @@ def view_cart(cart: Cart) -> CartView:
             problems.append({"code": "insufficient_stock", "sku": sku, "available": available, "message": f"Only {available} of {title} available." if available else f"{title} is sold out."})
         if price_when_added != price:
             problems.append({"code": "price_changed", "sku": sku, "old_price": money_json(price_when_added), "new_price": money_json(price), "message": f"The price of {title} changed from {price_when_added} to {price} EUR."})
-        p = PricedLine(variant_id=variant_id, sku=sku, title=title, unit_price=price, quantity=quantity, vat_rate=vat_rate)
+        p = PricedLine(variant_id=variant_id, sku=sku, title=title, unit_price=price, quantity=quantity, vat_rate=vat_rate, product_id=product_id, category_id=category_id)
         if active:
             priced.append(p)
         lines.append({
@@ -240,8 +243,12 @@ def view_cart(cart: Cart) -> CartView:
         })
     subtotal = sum((p.line_total for p in priced), Decimal("0.00"))
     method = shipping.method(cart.shipping_method)
-    totals = compute(priced, shipping_cost=method.cost(subtotal) if priced else Decimal("0.00"))
-    return CartView(cart=cart, lines=lines, priced=priced, totals=totals, problems=problems)
+    # Vouchers: what they take off, and a problem for each that no longer applies (paused,
+    # used up, basket too small...). Shipping stays what the goods' value makes it.
+    vouchers = promotions.evaluate_cart(cart=cart, lines=priced, subtotal=subtotal) if priced else Evaluation()
+    problems.extend(vouchers.problems())
+    totals = compute(priced, shipping_cost=method.cost(subtotal) if priced else Decimal("0.00"), discount=vouchers.discount)
+    return CartView(cart=cart, lines=lines, priced=priced, totals=totals, problems=problems, vouchers=vouchers)
 
 
 # --- checkout --------------------------------------------------------------------------------
@@ -261,10 +268,28 @@ def _address(raw) -> dict:
     return addr
 
 
-def place_order(*, cart_id: str, user=None, email: str, shipping_address, payment_method: str, payment_token: str = "", shipping_method: str | None = None, channel: str = "web", language: str = "de") -> Order:
+def _order_user(*, user, email: str, channel: str):
+    """Whose order it is: the shopper's; for a phone order placed by staff, the account with the
+    customer's e-mail address if there is one (never the staff member's)."""
+    if channel == "phone":
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(email=email).first()
+    return user if user is not None and user.is_authenticated else None
+
+
+def place_order(*, cart_id: str, user=None, email: str, shipping_address, payment_method: str, payment_token: str = "", shipping_method: str | None = None, channel: str = "web", language: str = "de", client_ip: str = "") -> Order:
+    """``channel`` is ``web`` (pages), ``api`` or ``phone``; a phone order is placed by a staff
+    member (``user``, who needs ``orders.place_phone``) for the customer named by ``email``."""
+    from warenhaus.accounts.roles import can
     from warenhaus.accounts.services import _normalise_email
+    from warenhaus.core.errors import Forbidden
 
     email = _normalise_email(email)
+    if channel not in {"web", "api", "phone"}:
+        raise ValidationFailed("channel is web, api or phone.", code="invalid_channel")
+    if channel == "phone" and not can(user, "orders.place_phone"):
+        raise Forbidden("Only staff may place phone orders (orders.place_phone).", code="forbidden")
     addr = _address(shipping_address)
     gw = gateway(payment_method)
     auth = None
@@ -283,6 +308,11 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
             changed = [p for p in view.problems if p["code"] == "price_changed"]
             if changed:
                 raise PriceChanged(cart, changed)
+            order_user = _order_user(user=user, email=email, channel=channel)
+            vouchers = promotions.check_for_checkout(
+                evaluation=view.vouchers, lines=view.priced, subtotal=view.totals.subtotal,
+                user_id=getattr(order_user, "pk", None), email=email, channel=channel,
+            )
             for line in sorted(view.priced, key=lambda l: l.variant_id):
                 inventory.allocate(variant_id=line.variant_id, quantity=line.quantity, sku=line.sku)
             t = view.totals
@@ -299,11 +329,17 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
                     for l in view.priced
                 ],
                 payment={"gateway": gw.name, "reference": auth.reference, "amount": t.total, "status": auth.status},
-                user=user if user is not None and user.is_authenticated else None, email=email, shipping_address=addr,
+                user=order_user, email=email, shipping_address=addr,
                 shipping_method=cart.shipping_method, payment_method=gw.name, subtotal=t.subtotal, discount=t.discount,
                 shipping=t.shipping, vat=t.vat, vat_breakdown=t.vat_breakdown, total=t.total, cart_id=cart.id,
                 placed_at=now(), channel=channel, language=language,
             )
+            # After the stock (locked first by every checkout): campaign -> code -> customer.
+            promotions.redeem(order=order, evaluation=vouchers, user=order_user, email=email, channel=channel, client_ip=client_ip)
+            if channel == "phone":
+                from warenhaus.core import audit
+
+                audit.record(actor=user, action="order.place_phone", obj=order, after={"email": email, "total": t.total, "discount": t.discount})
             cart.status = CartStatus.ORDERED
             cart.save(update_fields=["status", "shipping_method", "updated_at"])
             from warenhaus.notifications.services import enqueue_mail

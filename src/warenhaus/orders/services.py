@@ -111,6 +111,9 @@ def cancel(*, number: str, actor, reason: str, customer_note: str = "", source: 
         for line in order.lines.all().order_by("variant_id"):
             inventory.release(variant_id=line.variant_id, quantity=line.quantity)
         _give_money_back(order)
+        from warenhaus.promotions.services import release_for_order
+
+        release_for_order(order=order)
         audit.record(actor=actor, action="order.cancel", obj=order, before={"status": before}, after={"status": order.status}, reason=reason, source=source)
         from warenhaus.notifications.services import enqueue_mail
 

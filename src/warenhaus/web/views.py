@@ -137,7 +137,14 @@ def product(request, slug: str):
 def _problem_rows(view) -> list[dict]:
     """The cart's problems with the line titles, so the template can say them in any language."""
     titles = {line["sku"]: line["title"] for line in view.lines}
-    return [{**p, "title": titles.get(p.get("sku"), p.get("sku", ""))} for p in view.problems]
+    rows = []
+    for p in view.problems:
+        row = {**p, "title": titles.get(p.get("sku"), p.get("sku", ""))}
+        if "voucher" in p:  # a voucher that no longer applies: the reason in the shopper's language
+            extra = {k: v for k, v in p.items() if k not in {"code", "message"}}
+            row["text"] = error_message(DomainError(p["message"], code=p["code"], **extra))
+        rows.append(row)
+    return rows
 
 
 def _cart_context(request, cart, **extra):
@@ -220,6 +227,35 @@ def cart_shipping(request):
     return _cart_action(request, forms.ShippingForm, lambda c, d: checkout.set_shipping_method(cart_id=c.id, user=request.user, code=d["shipping_method"]))
 
 
+@require_POST
+def cart_voucher(request):
+    """Apply a voucher code; when it does not apply, the reason in plain words."""
+    from warenhaus.promotions import services as promotions
+
+    cart_obj = current_cart(request)
+    if cart_obj is None:
+        return _cart_error(request, DomainError(_("Your cart is empty."), code="cart_empty", status=409))
+    form = forms.VoucherForm(request.POST)
+    if not form.is_valid():
+        return _cart_error(request, DomainError("invalid input", code="voucher_unknown", status=422), cart=cart_obj)
+    try:
+        promotions.apply_voucher(
+            cart_id=cart_obj.id, user=request.user, code=form.cleaned_data["code"], channel="web",
+            client_ip=_client_ip(request), session_key=request.session.session_key or "",
+        )
+    except DomainError as err:
+        return _cart_error(request, err, cart=cart_obj)
+    messages.success(request, _("The voucher has been applied."))
+    return redirect("web:cart")
+
+
+@require_POST
+def cart_voucher_remove(request):
+    from warenhaus.promotions import services as promotions
+
+    return _cart_action(request, forms.VoucherRemoveForm, lambda c, d: promotions.remove_voucher(cart_id=c.id, user=request.user, code=d["voucher"]))
+
+
 # --- checkout --------------------------------------------------------------------------------
 
 def _checkout_initial(request, cart_obj) -> dict:
@@ -256,6 +292,7 @@ def checkout_page(request):
             cart_id=cart_obj.id, user=request.user, email=data["email"], shipping_address=form.address(),
             payment_method=data["payment_method"], payment_token=form.payment_token(), shipping_method=data["shipping_method"],
             channel="web", language=translation.get_language() or settings.LANGUAGE_CODE,
+            client_ip=_client_ip(request),
         )
     except DomainError as err:
         ctx = _cart_context(request, current_cart(request), form=form, error=error_message(err))

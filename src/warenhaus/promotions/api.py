@@ -1,0 +1,167 @@
+"""Promotions over the API (staff): campaigns with four-eyes approval, codes, the kill switch,
+redemptions and (filled by the leak monitors) alerts."""
+
+from __future__ import annotations
+
+from ninja import Header, Router, Schema
+from pydantic import Field, StrictInt
+
+from warenhaus.core.apiutil import paginate, require
+from warenhaus.core.idempotency import run_idempotent, validate_key
+
+from . import selectors, services
+from .models import Campaign
+
+router = Router(tags=["promotions"])
+
+
+class CampaignIn(Schema):
+    name: str = Field(max_length=200)
+    purpose: str = Field(default="", max_length=4000)
+    discount_kind: str = Field(description='"fixed" (EUR) or "percent"', max_length=10)
+    discount_value: str = Field(description='a decimal string: "10.00" EUR or "15" percent', max_length=20)
+    discount_cap: str | None = Field(default=None, max_length=20, description="largest amount of a percent discount")
+    min_basket: str | None = Field(default=None, max_length=20)
+    max_share: str | None = Field(default=None, max_length=6, description="largest share (percent) of the basket the discount may take; default 50")
+    eligible_categories: list[str] = Field(default_factory=list, max_length=200, description="category slugs (with their sub-categories); empty: all")
+    eligible_products: list[str] = Field(default_factory=list, max_length=1000, description="product slugs; empty: all")
+    customer_eligibility: str = Field(default="any", max_length=12, description="any, registered or new (first order)")
+    channels: list[str] = Field(default_factory=lambda: ["web", "phone", "api"], max_length=3)
+    valid_from: str | None = Field(default=None, max_length=40)
+    valid_until: str | None = Field(default=None, max_length=40)
+    total_limit: StrictInt | None = None
+    per_customer_limit: StrictInt | None = None
+    budget: str | None = Field(default=None, max_length=20)
+    stacking: str = Field(default="exclusive", max_length=10)
+    code_mode: str = Field(description='"public" (one code, give public_code) or "unique" (generated or imported codes)', max_length=10)
+    public_code: str = Field(default="", max_length=64)
+    release_redemption_on_cancel: bool = True
+    expected_redemptions_per_hour: StrictInt | None = None
+    auto_pause: bool = True
+
+
+class ApproveIn(Schema):
+    override_reason: str = Field(default="", max_length=2000, description="needed to approve a dangerous shape")
+
+
+class ReasonIn(Schema):
+    reason: str = Field(max_length=2000)
+
+
+class OptionalReasonIn(Schema):
+    reason: str = Field(default="", max_length=2000)
+
+
+class CountIn(Schema):
+    count: StrictInt
+
+
+class ImportIn(Schema):
+    codes: list[str] = Field(max_length=10000)
+    max_uses_per_code: StrictInt | None = Field(default=1, description="null: only the campaign's limits apply")
+
+
+class PatternIn(Schema):
+    pattern: str = Field(max_length=40, description="a prefix and '*', e.g. SOMMER*")
+    reason: str = Field(max_length=2000)
+
+
+def _json(c):
+    return selectors.campaign_json(selectors.campaign_by_id(c.pk))
+
+
+@router.post("/campaigns", response={201: dict}, summary="Make a campaign (always a draft until someone else approves it)")
+def create_campaign(request, payload: CampaignIn):
+    user = require(request, "promotions.edit")
+    c = services.create_campaign(actor=user, **payload.model_dump())
+    return 201, _json(c)
+
+
+@router.get("/campaigns", response={200: dict}, summary="Campaigns, newest first")
+def list_campaigns(request, limit: int = 20, cursor: str | None = None, status: str = ""):
+    require(request, "promotions.view")
+    qs = Campaign.objects.select_related("created_by", "approved_by")
+    if status:
+        qs = qs.filter(status=status[:10])
+    return 200, paginate(qs, limit=limit, cursor=cursor, descending=True, render=lambda c: selectors.campaign_json(c, detail=False))
+
+
+@router.get("/campaigns/{campaign_id}", response={200: dict}, summary="One campaign with its worst-case cost and dangerous shapes")
+def get_campaign(request, campaign_id: str):
+    require(request, "promotions.view")
+    return 200, selectors.campaign_json(selectors.campaign_by_id(campaign_id))
+
+
+@router.post("/campaigns/{campaign_id}/approve", response={200: dict}, summary="Approve (four eyes: not the author; dangerous shapes need override_reason)")
+def approve(request, campaign_id: str, payload: ApproveIn):
+    user = require(request, "promotions.approve")
+    return 200, _json(services.approve_campaign(campaign_id=campaign_id, actor=user, override_reason=payload.override_reason))
+
+
+@router.post("/campaigns/{campaign_id}/pause", response={200: dict}, summary="Pause: codes stop redeeming with the next request")
+def pause(request, campaign_id: str, payload: ReasonIn):
+    user = require(request, "promotions.block")
+    return 200, _json(services.pause_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason))
+
+
+@router.post("/campaigns/{campaign_id}/resume", response={200: dict}, summary="Resume a paused campaign (approvers)")
+def resume(request, campaign_id: str, payload: OptionalReasonIn):
+    user = require(request, "promotions.approve")
+    return 200, _json(services.resume_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason))
+
+
+@router.post("/campaigns/{campaign_id}/revoke", response={200: dict}, summary="Revoke for good")
+def revoke(request, campaign_id: str, payload: ReasonIn):
+    user = require(request, "promotions.block")
+    return 200, _json(services.revoke_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason))
+
+
+@router.post("/campaigns/{campaign_id}/codes", response={201: dict}, summary="Generate unique single-use codes (shown once; needs an Idempotency-Key)")
+def generate_codes(request, campaign_id: str, payload: CountIn, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+    user = require(request, "promotions.edit")
+    key = validate_key(idempotency_key)
+    shown: list[str] = []
+
+    def work():
+        batch, codes = services.generate_codes(campaign_id=campaign_id, actor=user, count=payload.count)
+        shown.extend(codes)
+        # What is remembered for a replay of the key: the batch without its codes, so that
+        # the database never holds them. A replay says so instead of making a second batch.
+        return 201, {"batch": batch.pk, "campaign": batch.campaign_id, "count": batch.count, "codes": None,
+                     "codes_withheld": "Codes are shown only once, in the first answer."}
+
+    status, body = run_idempotent(scope=f"codes:{campaign_id}:{user.pk}", key=key, payload=payload.model_dump(), work=work)
+    return status, {**body, "codes": shown, "codes_withheld": None}
+
+
+@router.post("/campaigns/{campaign_id}/codes/import", response={201: dict}, summary="Import partner codes (stored as digests only)")
+def import_codes(request, campaign_id: str, payload: ImportIn):
+    user = require(request, "promotions.edit")
+    return 201, services.import_codes(campaign_id=campaign_id, actor=user, codes=payload.codes, max_uses_per_code=payload.max_uses_per_code)
+
+
+@router.get("/campaigns/{campaign_id}/redemptions", response={200: dict}, summary="Redemptions, newest first")
+def redemptions(request, campaign_id: str, limit: int = 20, cursor: str | None = None):
+    require(request, "promotions.view")
+    c = selectors.campaign_by_id(campaign_id)
+    return 200, paginate(selectors.redemptions_of(c), limit=limit, cursor=cursor, descending=True, render=selectors.redemption_json)
+
+
+@router.get("/campaigns/{campaign_id}/alerts", response={200: dict}, summary="Alerts of the leak monitors (empty until the monitors run)")
+def alerts(request, campaign_id: str, limit: int = 20, cursor: str | None = None):
+    require(request, "promotions.view")
+    selectors.campaign_by_id(campaign_id)
+    return 200, {"items": [], "next_cursor": None}
+
+
+@router.post("/codes/{code}/block", response={200: dict}, summary="Block one code (effective for the next request)")
+def block_code(request, code: str, payload: ReasonIn):
+    user = require(request, "promotions.block")
+    row = services.block_code(code=code, actor=user, reason=payload.reason)
+    return 200, {"code_hint": row.display_hint, "campaign": row.campaign_id, "status": row.status, "reason": row.blocked_reason}
+
+
+@router.post("/codes/block-pattern", response={200: dict}, summary="Block every code starting with a prefix (SOMMER*), now and when typed later")
+def block_pattern(request, payload: PatternIn):
+    user = require(request, "promotions.block")
+    return 200, services.block_pattern(pattern=payload.pattern, actor=user, reason=payload.reason)

@@ -1,0 +1,92 @@
+"""Reading campaigns, codes and redemptions for the API, the console and the CLI."""
+
+from __future__ import annotations
+
+from warenhaus.core.errors import NotFound
+from warenhaus.core.money import money_json
+
+from .models import Campaign, Redemption
+
+
+def campaign_by_id(campaign_id) -> Campaign:
+    try:
+        pk = int(campaign_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such campaign.", code="campaign_not_found") from None
+    c = Campaign.objects.select_related("created_by", "approved_by").filter(pk=pk).first()
+    if c is None:
+        raise NotFound("No such campaign.", code="campaign_not_found")
+    return c
+
+
+def _iso(dt):
+    return dt.isoformat() if dt is not None else None
+
+
+def campaign_json(c: Campaign, *, detail: bool = True) -> dict:
+    from .services import dangers, worst_case
+
+    body = {
+        "id": c.pk,
+        "name": c.name,
+        "purpose": c.purpose,
+        "status": c.status,
+        "status_reason": c.status_reason,
+        "discount": {
+            "kind": c.discount_kind,
+            "value": f"{c.discount_value:.2f}",
+            "cap": money_json(c.discount_cap) if c.discount_cap is not None else None,
+        },
+        "min_basket": money_json(c.min_basket),
+        "max_share": f"{c.max_share:.2f}",
+        "eligible_category_ids": c.eligible_category_ids,
+        "eligible_product_ids": c.eligible_product_ids,
+        "customer_eligibility": c.customer_eligibility,
+        "channels": c.channels,
+        "valid_from": _iso(c.valid_from),
+        "valid_until": _iso(c.valid_until),
+        "total_limit": c.total_limit,
+        "per_customer_limit": c.per_customer_limit,
+        "budget": money_json(c.budget) if c.budget is not None else None,
+        "stacking": c.stacking,
+        "code_mode": c.code_mode,
+        "release_redemption_on_cancel": c.release_redemption_on_cancel,
+        "expected_redemptions_per_hour": c.expected_redemptions_per_hour,
+        "auto_pause": c.auto_pause,
+        "redeemed_count": c.redeemed_count,
+        "spent": money_json(c.spent_amount),
+        "created_by": getattr(c.created_by, "email", None),
+        "approved_by": getattr(c.approved_by, "email", None),
+        "approved_at": _iso(c.approved_at),
+        "approval_override_reason": c.approval_override_reason,
+        "worst_case": worst_case(c),
+    }
+    if detail:
+        body["dangers"] = dangers(c)
+        body["codes"] = {
+            "total": c.codes.count(),
+            "blocked": c.codes.filter(status="blocked").count(),
+            "public_hint": next((x.display_hint for x in c.codes.filter(source="public")[:1]), None),
+        }
+    return body
+
+
+def redemption_json(r: Redemption) -> dict:
+    return {
+        "id": r.pk,
+        "order": r.order.number,
+        "code_hint": r.code.display_hint,
+        "customer_key": r.customer_key,
+        "amount": money_json(r.amount),
+        "basket_value": money_json(r.basket_value),
+        "channel": r.channel,
+        "client_ip": r.client_ip,
+        "new_account": r.new_account,
+        "guest": r.guest,
+        "created_at": _iso(r.created_at),
+        "released_at": _iso(r.released_at),
+    }
+
+
+def redemptions_of(campaign: Campaign):
+    return Redemption.objects.filter(campaign=campaign).select_related("order", "code")

@@ -1,0 +1,623 @@
+"""Use-cases of the promotions domain: making and approving campaigns (four eyes), codes
+(generated, public, imported), the kill switch, vouchers in carts, and redeeming and releasing
+them inside the checkout's and the cancellation's transactions.
+
+Every staff action writes an audit entry in the same transaction. Counters change only through
+conditional UPDATEs, always in the order campaign -> code -> customer usage, so concurrent
+checkouts neither deadlock nor pass a limit.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils.dateparse import parse_datetime
+
+from warenhaus.accounts.roles import can
+from warenhaus.core import audit, ratelimit
+from warenhaus.core.clock import now
+from warenhaus.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from warenhaus.core.money import MoneyError, cents, parse_amount
+
+from . import codes as codelib
+from .errors import VoucherRefused
+from .evaluation import Customer, Evaluation, check_channel, check_code_state, check_customer, evaluate
+from .models import (
+    CHANNELS, BlockRule, Campaign, CampaignStatus, CartVoucher, Code, CodeBatch, CodeMode, CodeSource, CodeStatus,
+    CustomerUsage, DiscountKind, Eligibility, Redemption, Stacking,
+)
+
+AUDIT_FIELDS = (
+    "name", "status", "discount_kind", "discount_value", "discount_cap", "min_basket", "max_share", "channels",
+    "valid_from", "valid_until", "total_limit", "per_customer_limit", "budget", "stacking", "code_mode",
+    "customer_eligibility", "release_redemption_on_cancel", "auto_pause", "expected_redemptions_per_hour",
+)
+
+
+def _snap(c: Campaign) -> dict:
+    return audit.snapshot(c, AUDIT_FIELDS)
+
+
+def _reason(reason: str, *, required: bool = True) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise ValidationFailed("Please give a reason; it goes into the audit trail.", code="reason_required")
+    return reason[:2000]
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+def _money(raw, field: str, *, allow_zero=True, optional=False) -> Decimal | None:
+    if raw is None or raw == "":
+        if optional:
+            return None
+        raw = "0"
+    try:
+        return parse_amount(raw, allow_zero=allow_zero)
+    except MoneyError as err:
+        raise ValidationFailed(f"{field}: {err}", code="invalid_money", field=field) from None
+
+
+def _when(raw, field: str, *, optional=True) -> datetime | None:
+    if raw is None or raw == "":
+        if optional:
+            return None
+        raise ValidationFailed(f"{field} is required.", code="validation_error", field=field)
+    if isinstance(raw, datetime):
+        value = raw
+    else:
+        value = parse_datetime(str(raw))
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed(f"{field} must be an ISO 8601 time with offset, e.g. 2026-07-01T00:00:00+00:00.", code="validation_error", field=field)
+    return value
+
+
+def _count(raw, field: str) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ValidationFailed(f"{field} must be a whole number of at least 1 (or omitted for no limit).", code="validation_error", field=field)
+    return raw
+
+
+def _category_ids(slugs) -> list[int]:
+    from warenhaus.catalog.models import Category
+
+    ids: set[int] = set()
+    for slug in slugs or []:
+        cat = Category.objects.filter(slug=slug).first()
+        if cat is None:
+            raise ValidationFailed(f"No category '{slug}'.", code="unknown_category", category=slug)
+        ids.update(cat.descendant_ids())
+    return sorted(ids)
+
+
+def _product_ids(slugs) -> list[int]:
+    from warenhaus.catalog.models import Product
+
+    ids = []
+    for slug in slugs or []:
+        pk = Product.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        if pk is None:
+            raise ValidationFailed(f"No product '{slug}'.", code="product_not_found", product=slug)
+        ids.append(pk)
+    return sorted(set(ids))
+
+
+def _public_code(raw: str) -> str:
+    code = codelib.normalise(raw)
+    if not codelib.PLAIN_CODE.fullmatch(code):
+        raise ValidationFailed("A code has 4 to 32 letters and digits.", code="invalid_code")
+    if codelib.looks_generated(code):
+        raise ValidationFailed(
+            f"A public or partner code must not have the shape of a generated code ({codelib.GENERATED_LENGTH} characters); "
+            "choose a longer or shorter one.", code="invalid_code",
+        )
+    return code
+
+
+def _code_row(campaign: Campaign, code: str, *, source: str, max_uses: int | None, batch=None) -> Code:
+    return Code(
+        campaign=campaign, batch=batch, digest=codelib.digest(code), hint=codelib.hint(code), length=len(code),
+        source=source, max_uses=max_uses, **codelib.heads(code),
+    )
+
+
+def create_campaign(
+    *, actor, name: str, discount_kind: str, discount_value, code_mode: str, valid_from=None, valid_until=None,
+    purpose: str = "", discount_cap=None, min_basket=None, max_share=None, eligible_categories=(), eligible_products=(),
+    customer_eligibility: str = Eligibility.ANY, channels=CHANNELS, total_limit=None, per_customer_limit=None,
+    budget=None, stacking: str = Stacking.EXCLUSIVE, public_code: str = "", release_redemption_on_cancel: bool = True,
+    expected_redemptions_per_hour=None, auto_pause: bool = True, source: str = "api",
+) -> Campaign:
+    """A new campaign, always a draft: nothing redeems until someone else approves it."""
+    name = (name or "").strip()[:200]
+    if not name:
+        raise ValidationFailed("A campaign needs a name.", code="validation_error", field="name")
+    if discount_kind not in DiscountKind.values:
+        raise ValidationFailed("discount_kind is 'fixed' or 'percent'.", code="validation_error", field="discount_kind")
+    value = _money(discount_value, "discount_value", allow_zero=False)
+    if discount_kind == DiscountKind.PERCENT and value > 100:
+        raise ValidationFailed("A percent discount is at most 100.", code="validation_error", field="discount_value")
+    cap = _money(discount_cap, "discount_cap", allow_zero=False, optional=True)
+    share = _money(max_share, "max_share", allow_zero=False, optional=True) or Decimal("50.00")
+    if share > 100:
+        raise ValidationFailed("max_share is a percentage between 0 and 100.", code="validation_error", field="max_share")
+    chans = list(dict.fromkeys(channels or []))
+    if not chans or any(c not in CHANNELS for c in chans):
+        raise ValidationFailed(f"channels is a non-empty subset of {', '.join(CHANNELS)}.", code="validation_error", field="channels")
+    if customer_eligibility not in Eligibility.values:
+        raise ValidationFailed(f"customer_eligibility is one of {', '.join(Eligibility.values)}.", code="validation_error", field="customer_eligibility")
+    if stacking not in Stacking.values:
+        raise ValidationFailed("stacking is 'exclusive' or 'stackable'.", code="validation_error", field="stacking")
+    if code_mode not in CodeMode.values:
+        raise ValidationFailed("code_mode is 'public' (one code) or 'unique' (generated or imported codes).", code="validation_error", field="code_mode")
+    start = _when(valid_from, "valid_from") or now()
+    end = _when(valid_until, "valid_until")
+    if end is not None and end <= start:
+        raise ValidationFailed("valid_until must be after valid_from.", code="validation_error", field="valid_until")
+    plain = ""
+    if code_mode == CodeMode.PUBLIC:
+        plain = _public_code(public_code)
+    elif public_code:
+        raise ValidationFailed("public_code belongs to code_mode 'public'.", code="validation_error", field="public_code")
+    expected = _count(expected_redemptions_per_hour, "expected_redemptions_per_hour")
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            name=name, purpose=(purpose or "").strip()[:4000], discount_kind=discount_kind, discount_value=value, discount_cap=cap,
+            min_basket=_money(min_basket, "min_basket"), max_share=share,
+            eligible_category_ids=_category_ids(eligible_categories), eligible_product_ids=_product_ids(eligible_products),
+            customer_eligibility=customer_eligibility, channels=chans, valid_from=start, valid_until=end,
+            total_limit=_count(total_limit, "total_limit"), per_customer_limit=_count(per_customer_limit, "per_customer_limit"),
+            budget=_money(budget, "budget", allow_zero=False, optional=True), stacking=stacking, code_mode=code_mode,
+            release_redemption_on_cancel=bool(release_redemption_on_cancel), expected_redemptions_per_hour=expected,
+            auto_pause=bool(auto_pause), created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        after = _snap(campaign)
+        if plain:
+            _refuse_blocked_pattern(plain)
+            try:
+                with transaction.atomic():
+                    code = _code_row(campaign, plain, source=CodeSource.PUBLIC, max_uses=None)
+                    code.save()
+            except IntegrityError:
+                raise Conflict("This code is already in use by another campaign.", code="code_taken") from None
+            after["public_code_hint"] = code.display_hint
+        audit.record(actor=actor, action="campaign.create", obj=campaign, after=after, source=source)
+    return campaign
+
+
+def worst_case(campaign: Campaign) -> dict:
+    """What the campaign could cost at most: limit x largest discount, bounded by the budget.
+    ``amount`` is None when nothing bounds it."""
+    per = campaign.discount_value if campaign.discount_kind == DiscountKind.FIXED else campaign.discount_cap
+    by_limit = per * campaign.total_limit if per is not None and campaign.total_limit is not None else None
+    candidates = [x for x in (by_limit, campaign.budget) if x is not None]
+    amount = min(candidates) if candidates else None
+    from warenhaus.core.money import money_json
+
+    return {
+        "amount": money_json(amount) if amount is not None else None,
+        "unbounded": amount is None,
+        "per_redemption": money_json(per) if per is not None else None,
+        "total_limit": campaign.total_limit,
+        "budget": money_json(campaign.budget) if campaign.budget is not None else None,
+    }
+
+
+def dangers(campaign: Campaign) -> list[dict]:
+    """Shapes that approval refuses unless an override reason is given."""
+    out = []
+    public = campaign.code_mode == CodeMode.PUBLIC
+    if public and campaign.budget is None:
+        out.append({"code": "public_code_without_budget", "message": "A public code spreads; it needs a money budget."})
+    if campaign.total_limit is None and campaign.budget is None:
+        out.append({"code": "unbounded", "message": "Neither a total redemption limit nor a budget bounds the cost."})
+    safe = settings.VOUCHER_SAFE_SHARE_OF_MIN_BASKET
+    if campaign.discount_kind == DiscountKind.FIXED:
+        largest = campaign.discount_value
+        if largest * 100 > safe * campaign.min_basket:
+            out.append({
+                "code": "discount_above_share_of_min_basket",
+                "message": f"{largest:.2f} EUR off a minimum basket of {campaign.min_basket:.2f} EUR is more than {safe:.0f} % of it.",
+            })
+    elif campaign.discount_value > safe and (campaign.discount_cap is None or campaign.discount_cap * 100 > safe * campaign.min_basket):
+        out.append({"code": "discount_above_share_of_min_basket", "message": f"{campaign.discount_value:.0f} % is more than {safe:.0f} % of the basket."})
+    if campaign.valid_until is None:
+        out.append({"code": "no_end_date", "message": "The campaign has no end date."})
+    return out
+
+
+def _locked_campaign(campaign_id) -> Campaign:
+    try:
+        pk = int(campaign_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such campaign.", code="campaign_not_found") from None
+    c = Campaign.objects.select_for_update().filter(pk=pk).first()
+    if c is None:
+        raise NotFound("No such campaign.", code="campaign_not_found")
+    return c
+
+
+def approve_campaign(*, campaign_id, actor, override_reason: str = "", source: str = "api") -> Campaign:
+    """Four eyes: a different staff member with the approver role makes a draft live."""
+    if not can(actor, "promotions.approve"):
+        raise Forbidden("Only a promotions approver may approve a campaign.", code="forbidden")
+    override_reason = _reason(override_reason, required=False)
+    with transaction.atomic():
+        c = _locked_campaign(campaign_id)
+        if c.status != CampaignStatus.DRAFT:
+            raise Conflict(f"The campaign is {c.status}, not a draft.", code="campaign_not_draft", current_status=c.status)
+        if c.created_by_id is None or c.created_by_id == actor.pk:
+            raise Forbidden("A campaign must be approved by someone other than the person who made it (four eyes).", code="four_eyes_required")
+        found = dangers(c)
+        if found and not override_reason:
+            raise Conflict(
+                "This campaign has a dangerous shape: " + "; ".join(d["message"] for d in found)
+                + " Change it or approve with an override_reason.",
+                code="dangerous_campaign", dangers=found, worst_case=worst_case(c),
+            )
+        before = _snap(c)
+        c.status = CampaignStatus.APPROVED
+        c.approved_by = actor
+        c.approved_at = now()
+        c.approval_override_reason = override_reason if found else ""
+        c.status_reason = ""
+        c.save(update_fields=["status", "approved_by", "approved_at", "approval_override_reason", "status_reason", "updated_at"])
+        audit.record(
+            actor=actor, action="campaign.approve", obj=c, before=before,
+            after={**_snap(c), "worst_case": worst_case(c), "dangers_overridden": [d["code"] for d in found]},
+            reason=override_reason, source=source,
+        )
+    return c
+
+
+def _set_status(*, campaign_id, actor, to: str, allowed_from: set[str], action: str, reason: str, source: str) -> Campaign:
+    with transaction.atomic():
+        c = _locked_campaign(campaign_id)
+        if c.status == to:
+            return c
+        if c.status not in allowed_from:
+            raise Conflict(f"A campaign that is {c.status} cannot become {to}.", code="invalid_transition", current_status=c.status)
+        before = _snap(c)
+        c.status = to
+        c.status_reason = reason
+        c.save(update_fields=["status", "status_reason", "updated_at"])
+        audit.record(actor=actor, action=action, obj=c, before=before, after=_snap(c), reason=reason, source=source)
+    return c
+
+
+def pause_campaign(*, campaign_id, actor, reason: str, source: str = "api") -> Campaign:
+    """The kill switch for a campaign: its codes stop redeeming with the next request."""
+    return _set_status(campaign_id=campaign_id, actor=actor, to=CampaignStatus.PAUSED, allowed_from={CampaignStatus.APPROVED},
+                       action="campaign.pause", reason=_reason(reason), source=source)
+
+
+def resume_campaign(*, campaign_id, actor, reason: str = "", source: str = "api") -> Campaign:
+    return _set_status(campaign_id=campaign_id, actor=actor, to=CampaignStatus.APPROVED, allowed_from={CampaignStatus.PAUSED},
+                       action="campaign.resume", reason=_reason(reason, required=False), source=source)
+
+
+def revoke_campaign(*, campaign_id, actor, reason: str, source: str = "api") -> Campaign:
+    """For good: a revoked campaign never redeems again."""
+    return _set_status(campaign_id=campaign_id, actor=actor, to=CampaignStatus.REVOKED,
+                       allowed_from={CampaignStatus.DRAFT, CampaignStatus.APPROVED, CampaignStatus.PAUSED},
+                       action="campaign.revoke", reason=_reason(reason), source=source)
+
+
+# --- codes -----------------------------------------------------------------------------------
+
+def _unique_campaign(c: Campaign) -> None:
+    if c.code_mode != CodeMode.UNIQUE:
+        raise Conflict("This campaign has one public code; it cannot have generated or imported codes.", code="campaign_has_public_code")
+    if c.status == CampaignStatus.REVOKED:
+        raise Conflict("The campaign is revoked.", code="invalid_transition", current_status=c.status)
+
+
+def generate_codes(*, campaign_id, actor, count, source: str = "api") -> tuple[CodeBatch, list[str]]:
+    """``count`` new single-use codes. They are returned once, here; only their digests stay."""
+    limit = settings.VOUCHER_MAX_CODES_PER_CALL
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= limit:
+        raise ValidationFailed(f"count must be between 1 and {limit}.", code="invalid_count", max=limit)
+    with transaction.atomic():
+        c = _locked_campaign(campaign_id)
+        _unique_campaign(c)
+        batch = CodeBatch.objects.create(campaign=c, source=CodeSource.GENERATED, count=count, created_by=actor if getattr(actor, "pk", None) else None)
+        plain: set[str] = set()
+        while len(plain) < count:
+            plain.add(codelib.generate())
+        rows = [_code_row(c, p, source=CodeSource.GENERATED, max_uses=1, batch=batch) for p in plain]
+        try:
+            with transaction.atomic():
+                Code.objects.bulk_create(rows, batch_size=1000)
+        except IntegrityError:  # a collision with an existing code (about 1 in 10^12): draw again
+            raise Conflict("Please try again.", code="code_collision", retryable=True) from None
+        audit.record(actor=actor, action="campaign.codes_generate", obj=c, after={"batch": batch.pk, "count": count}, source=source)
+    return batch, sorted(codelib.display(p) for p in plain)
+
+
+def import_codes(*, campaign_id, actor, codes, max_uses_per_code: int | None = 1, source: str = "api") -> dict:
+    """Partner codes (a list of strings, e.g. from a CSV column). Codes that are malformed or
+    exist already are reported, not imported; the rest are stored as digests only."""
+    if not isinstance(codes, (list, tuple)) or not codes:
+        raise ValidationFailed("codes must be a non-empty list of strings.", code="validation_error", field="codes")
+    if len(codes) > settings.VOUCHER_MAX_CODES_PER_CALL:
+        raise ValidationFailed(f"At most {settings.VOUCHER_MAX_CODES_PER_CALL} codes per call.", code="invalid_count")
+    max_uses = _count(max_uses_per_code, "max_uses_per_code")
+    rejected, seen = [], {}
+    for i, raw in enumerate(codes):
+        try:
+            code = _public_code(str(raw))
+            _refuse_blocked_pattern(code)
+        except DomainError as err:
+            rejected.append({"index": i, "reason": err.code})
+            continue
+        if code in seen:
+            rejected.append({"index": i, "reason": "duplicate"})
+            continue
+        seen[code] = i
+    with transaction.atomic():
+        c = _locked_campaign(campaign_id)
+        _unique_campaign(c)
+        digests = {codelib.digest(code): code for code in seen}
+        existing = set(Code.objects.filter(digest__in=list(digests)).values_list("digest", flat=True))
+        for d in existing:
+            rejected.append({"index": seen[digests[d]], "reason": "code_taken"})
+        fresh = [code for d, code in digests.items() if d not in existing]
+        batch = CodeBatch.objects.create(campaign=c, source=CodeSource.IMPORTED, count=len(fresh), created_by=actor if getattr(actor, "pk", None) else None)
+        Code.objects.bulk_create([_code_row(c, code, source=CodeSource.IMPORTED, max_uses=max_uses, batch=batch) for code in fresh], batch_size=1000)
+        audit.record(actor=actor, action="campaign.codes_import", obj=c, after={"batch": batch.pk, "imported": len(fresh), "rejected": len(rejected)}, source=source)
+    return {"batch": batch.pk, "imported": len(fresh), "rejected": sorted(rejected, key=lambda r: r["index"])}
+
+
+def find_code(raw: str) -> Code:
+    """The stored code for what someone typed; a typo in a generated code is caught by its check
+    character before the database is asked."""
+    code = codelib.normalise(raw)
+    if not code or len(code) > 64:
+        raise VoucherRefused("voucher_unknown")
+    if codelib.looks_generated(code) and not codelib.is_valid_generated(code):
+        raise VoucherRefused("voucher_typo")
+    row = Code.objects.select_related("campaign").filter(digest=codelib.digest(code)).first()
+    if row is None:
+        raise VoucherRefused("voucher_unknown")
+    return row
+
+
+def _active_patterns() -> list[str]:
+    return list(BlockRule.objects.filter(is_active=True).values_list("pattern", flat=True))
+
+
+def _matches_block_rule(code: str) -> bool:
+    return any(fnmatch.fnmatchcase(code, p) for p in _active_patterns())
+
+
+def _refuse_blocked_pattern(code: str) -> None:
+    if _matches_block_rule(code):
+        raise VoucherRefused("voucher_blocked")
+
+
+def _block_rows(qs, *, reason: str) -> int:
+    at = now()
+    ids = list(qs.filter(status=CodeStatus.ACTIVE).values_list("pk", flat=True))
+    Code.objects.filter(pk__in=ids).update(status=CodeStatus.BLOCKED, blocked_reason=reason, blocked_at=at)
+    return len(ids)
+
+
+def block_code(*, code: str, actor, reason: str, source: str = "api") -> Code:
+    """Block one code, effective for the next request (no caches between here and a checkout)."""
+    reason = _reason(reason)
+    normalised = codelib.normalise(code)
+    row = Code.objects.filter(digest=codelib.digest(normalised)).first() if normalised else None
+    if row is None:
+        raise NotFound("There is no code like this.", code="voucher_unknown")
+    with transaction.atomic():
+        row = Code.objects.select_for_update().get(pk=row.pk)
+        if row.status != CodeStatus.BLOCKED:
+            row.status, row.blocked_reason, row.blocked_at = CodeStatus.BLOCKED, reason, now()
+            row.save(update_fields=["status", "blocked_reason", "blocked_at"])
+            audit.record(actor=actor, action="code.block", obj=row, before={"status": "active"}, after={"status": "blocked", "campaign": row.campaign_id}, reason=reason, source=source)
+    return row
+
+
+PATTERN = __import__("re").compile(r"[A-Z0-9]{4,32}\*")
+
+
+def block_pattern(*, pattern: str, actor, reason: str, source: str = "api") -> dict:
+    """Block every code that starts with a prefix (``SOMMER*``), now and when typed later.
+
+    Codes are stored as digests, so existing codes are found by keyed digests of their first
+    4..8 characters: exact for prefixes of up to 8 characters. A longer prefix blocks the stored
+    codes that share its first 8 characters and are long enough (possibly a few more than it
+    names: the kill switch errs on the safe side) and, exactly, every code typed from now on."""
+    reason = _reason(reason)
+    p = codelib.normalise(pattern)
+    if not PATTERN.fullmatch(p):
+        raise ValidationFailed("A pattern is at least 4 letters or digits followed by '*', e.g. SOMMER*.", code="invalid_pattern")
+    prefix = p[:-1]
+    n = min(len(prefix), max(codelib.HEAD_LENGTHS))
+    with transaction.atomic():
+        rule = BlockRule.objects.create(pattern=p, reason=reason, created_by=actor if getattr(actor, "pk", None) else None)
+        qs = Code.objects.filter(**{f"head{n}": codelib.head_digest(prefix[:n])}, length__gte=len(prefix))
+        count = _block_rows(qs, reason=reason)
+        audit.record(actor=actor, action="code.block_pattern", object_type="promotions.blockrule", object_id=str(rule.pk), after={"pattern": p, "blocked": count}, reason=reason, source=source)
+    return {"rule": rule.pk, "pattern": p, "blocked": count}
+
+
+# --- vouchers in carts -----------------------------------------------------------------------
+
+def customer_key(*, user_id=None, email: str = "") -> str | None:
+    """``user:<id>`` for a shopper with an account (also when a guest checkout names an account's
+    e-mail address), else ``email:<address>``; None while nothing is known."""
+    if user_id:
+        return f"user:{user_id}"
+    if email:
+        from django.contrib.auth import get_user_model
+
+        uid = get_user_model().objects.filter(email=email).values_list("pk", flat=True).first()
+        return f"user:{uid}" if uid else f"email:{email}"
+    return None
+
+
+def _rate_keys(*, cart_id: str, user, client_ip: str, session_key: str = "") -> list[tuple[str, str, int]]:
+    keys = [("voucher-cart", cart_id, settings.VOUCHER_ATTEMPT_LIMIT)]
+    if user is not None and getattr(user, "is_authenticated", False):
+        keys.append(("voucher-shopper", str(user.pk), settings.VOUCHER_ATTEMPT_LIMIT))
+    if session_key:
+        keys.append(("voucher-session", session_key, settings.VOUCHER_ATTEMPT_LIMIT))
+    if client_ip:
+        keys.append(("voucher-addr", client_ip, settings.VOUCHER_ATTEMPT_LIMIT_ADDRESS))
+    return keys
+
+
+def apply_voucher(*, cart_id: str, user=None, code: str, channel: str = "web", client_ip: str = "", session_key: str = ""):
+    """Put a code on a cart, or say why it does not apply. Every attempt counts against the
+    cart, the shopper, the session and the address, and it is counted *before* the code is
+    looked at, atomically, so that parallel guessing cannot pass the limit either; after a burst
+    the client must wait (429 with Retry-After). A shopper tries a handful of codes at most."""
+    from warenhaus.checkout import services as checkout
+
+    window = settings.VOUCHER_ATTEMPT_WINDOW
+    for name, key, limit in _rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key):
+        ratelimit.hit_or_refuse(name, key, limit=limit, window=window, message="Too many voucher codes tried; please wait before trying again.")
+    with transaction.atomic():
+        cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
+        checkout._open(cart)
+        row = find_code(code)
+        _refuse_blocked_pattern(codelib.normalise(code))
+        if CartVoucher.objects.filter(cart=cart, code=row).exists():
+            return cart
+        check_code_state(row, row.campaign)
+        check_channel(row.campaign, channel)
+        uid = cart.user_id
+        check_customer(row.campaign, Customer(key=customer_key(user_id=uid), user_id=uid), final=False)
+        view = checkout.view_cart(cart)
+        if not view.lines:
+            raise Conflict("The cart is empty; add items first.", code="cart_empty")
+        current = [(a.cart_voucher_id, a.code) for a in view.vouchers.applied]
+        trial = evaluate(current + [(0, row)], lines=view.priced, subtotal=view.totals.subtotal,
+                         customer=Customer(key=customer_key(user_id=uid), user_id=uid), channel=channel)
+        err = trial.applied[-1].error
+        if err is not None:
+            raise err
+        CartVoucher.objects.create(cart=cart, code=row)
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def remove_voucher(*, cart_id: str, user=None, code: str):
+    """Take a code off a cart: by the code itself or by the voucher's ``id`` in the cart view."""
+    from warenhaus.checkout import services as checkout
+
+    with transaction.atomic():
+        cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
+        checkout._open(cart)
+        qs = CartVoucher.objects.filter(cart=cart)
+        raw = (code or "").strip()
+        if raw.isdigit() and qs.filter(pk=int(raw)).exists():
+            qs = qs.filter(pk=int(raw))
+        else:
+            qs = qs.filter(code__digest=codelib.digest(codelib.normalise(raw)))
+        deleted, _ = qs.delete()
+        if not deleted:
+            raise NotFound("This voucher is not in the cart.", code="voucher_not_in_cart")
+        cart.save(update_fields=["updated_at"])
+    return cart
+
+
+def evaluate_cart(*, cart, lines, subtotal: Decimal) -> Evaluation:
+    """The cart view's evaluation: no locks, channel not yet known."""
+    rows = [(cv.pk, cv.code) for cv in CartVoucher.objects.filter(cart_id=cart.pk).select_related("code__campaign")]
+    if not rows:
+        return Evaluation()
+    return evaluate(rows, lines=lines, subtotal=subtotal, customer=Customer(key=customer_key(user_id=cart.user_id), user_id=cart.user_id))
+
+
+# --- redeeming and releasing -----------------------------------------------------------------
+
+def check_for_checkout(*, evaluation: Evaluation, lines, subtotal: Decimal, user_id, email: str, channel: str) -> Evaluation:
+    """Evaluate again with everything checkout knows (channel, customer); raise the first reason
+    a voucher does not apply."""
+    if not evaluation.applied:
+        return evaluation
+    customer = Customer(key=customer_key(user_id=user_id, email=email), user_id=user_id, email=email)
+    ev = evaluate([(a.cart_voucher_id, a.code) for a in evaluation.applied], lines=lines, subtotal=subtotal,
+                  customer=customer, channel=channel, final=True)
+    if ev.errors:
+        raise ev.errors[0]
+    return ev
+
+
+def _why_campaign_refused(campaign_id: int, amount: Decimal) -> VoucherRefused:
+    c = Campaign.objects.get(pk=campaign_id)
+    try:
+        check_code_state(Code(status=CodeStatus.ACTIVE), c)
+    except VoucherRefused as err:
+        return err
+    return VoucherRefused("voucher_budget_exhausted")
+
+
+def redeem(*, order, evaluation: Evaluation, user=None, email: str, channel: str, client_ip: str = "") -> list[Redemption]:
+    """Inside the checkout's transaction: count each voucher against its campaign, its code and
+    the customer, each with a conditional UPDATE that refuses passing a limit; write the
+    redemptions. Raises the specific refusal, which rolls the whole checkout back."""
+    live = [a for a in evaluation.applied if a.error is None and a.amount > 0]
+    if not live:
+        return []
+    at = now()
+    user_id = getattr(user, "pk", None)
+    key = customer_key(user_id=user_id, email=email)
+    new_account = bool(user_id) and user.date_joined >= at - timedelta(hours=settings.VOUCHER_NEW_ACCOUNT_HOURS)
+    for a in sorted(live, key=lambda a: a.campaign.pk):
+        c = a.campaign
+        n = (Campaign.objects.filter(pk=c.pk, status=CampaignStatus.APPROVED)
+             .filter(Q(total_limit__isnull=True) | Q(redeemed_count__lt=F("total_limit")))
+             .filter(Q(budget__isnull=True) | Q(budget__gte=F("spent_amount") + a.amount))
+             .update(redeemed_count=F("redeemed_count") + 1, spent_amount=F("spent_amount") + a.amount))
+        if n != 1:
+            raise _why_campaign_refused(c.pk, a.amount)
+    for a in sorted(live, key=lambda a: a.code.pk):
+        n = (Code.objects.filter(pk=a.code.pk, status=CodeStatus.ACTIVE)
+             .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+             .update(uses=F("uses") + 1))
+        if n != 1:
+            blocked = Code.objects.filter(pk=a.code.pk, status=CodeStatus.BLOCKED).exists()
+            raise VoucherRefused("voucher_blocked" if blocked else "voucher_exhausted")
+    for a in sorted(live, key=lambda a: a.campaign.pk):
+        limit = a.campaign.per_customer_limit
+        usage, _ = CustomerUsage.objects.get_or_create(campaign_id=a.campaign.pk, customer_key=key, defaults={"uses": 0, "max_uses": limit})
+        n = (CustomerUsage.objects.filter(pk=usage.pk)
+             .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+             .update(uses=F("uses") + 1))
+        if n != 1:
+            raise VoucherRefused("limit_per_customer", limit=limit)
+    basket = order.subtotal
+    rows = Redemption.objects.bulk_create([
+        Redemption(campaign=a.campaign, code=a.code, order=order, customer_key=key, amount=a.amount, basket_value=basket,
+                   channel=channel, client_ip=client_ip or None, new_account=new_account, guest=not user_id, created_at=at)
+        for a in live
+    ])
+    CartVoucher.objects.filter(cart_id=order.cart_id).delete()
+    return rows
+
+
+def release_for_order(*, order, at=None) -> int:
+    """Called by order cancellation, in its transaction: give back what the order's redemptions
+    counted, for campaigns that say so. Each redemption is released at most once."""
+    at = at or now()
+    reds = list(Redemption.objects.select_related("campaign").filter(order=order, released_at__isnull=True, campaign__release_redemption_on_cancel=True).order_by("campaign_id"))
+    if not reds:
+        return 0
+    for r in reds:
+        Campaign.objects.filter(pk=r.campaign_id).update(redeemed_count=F("redeemed_count") - 1, spent_amount=F("spent_amount") - r.amount)
+    for r in sorted(reds, key=lambda r: r.code_id):
+        Code.objects.filter(pk=r.code_id, uses__gt=0).update(uses=F("uses") - 1)
+    for r in reds:
+        CustomerUsage.objects.filter(campaign_id=r.campaign_id, customer_key=r.customer_key, uses__gt=0).update(uses=F("uses") - 1)
+    Redemption.objects.filter(pk__in=[r.pk for r in reds], released_at__isnull=True).update(released_at=at)
+    return len(reds)
