@@ -137,3 +137,59 @@ def test_the_per_customer_limit_holds_exactly(setup):
     flat = _race(carts, lambda i: f"kunde{i % 5}@example.de")  # five customers, 40 attempts each
     _check(campaign, flat, winners=15, refusal="limit_per_customer")
     assert sorted(CustomerUsage.objects.filter(campaign=campaign).values_list("uses", flat=True)) == [3] * 5
+
+
+def test_the_press_case_unapproved_codes_never_redeem_genuine_ones_all_do(transactional_db, seed_variant):
+    """The incident at small scale: 40 codes of campaigns nobody approved (put into carts behind
+    the cart service's back, as if they had slipped in) and genuine approved single-use codes;
+    200 checkouts race over web and phone. None of the 40 redeems; every genuine one does."""
+    from warenhaus.accounts.services import create_staff
+    from warenhaus.checkout import services as checkout
+    from warenhaus.checkout.services import place_order
+    from warenhaus.core.clock import now
+    from warenhaus.core.errors import DomainError
+    from warenhaus.promotions import services
+    from warenhaus.promotions.models import CartVoucher, Code, Redemption
+
+    author = create_staff(email="autor2@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions"], name="A")
+    approver = create_staff(email="freigabe2@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions_approver"], name="B")
+    agent = create_staff(email="telefon@warenhaus.example", password="Geheim-Passwort-1", roles=["support"], name="C")
+    until = now() + timedelta(days=1)
+    leaked = []
+    for i in range(40):
+        c = services.create_campaign(actor=author, name=f"Leck {i}", discount_kind="fixed", discount_value="400.00", min_basket="401.00", code_mode="public", public_code=f"LECK{i:02d}X", valid_until=until)
+        leaked.append(Code.objects.get(campaign=c))
+    genuine = services.create_campaign(actor=author, name="Echt", discount_kind="fixed", discount_value="10.00", min_basket="30.00", code_mode="unique", budget="10000.00", total_limit=1000, valid_until=until)
+    services.approve_campaign(campaign_id=genuine.pk, actor=approver)
+    _b, genuine_codes = services.generate_codes(campaign_id=genuine.pk, actor=author, count=CHECKOUTS // 2)
+    variant = seed_variant(on_hand=CHECKOUTS * 2, price="449.97")
+    carts = []
+    for i in range(CHECKOUTS):
+        cart, _ = checkout.create_cart()
+        checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=1)
+        if i % 2:
+            CartVoucher.objects.create(cart=cart, code=leaked[i % 40])
+        else:
+            services.apply_voucher(cart_id=cart.id, code=genuine_codes[i // 2])
+        carts.append(cart.id)
+
+    def thread(t):
+        out = []
+        for j in range(PER_THREAD):
+            i = t * PER_THREAD + j
+            phone = (i // 2) % 2 == 1
+            try:
+                order = place_order(cart_id=carts[i], user=agent if phone else None, email=f"kunde{i}@example.de", shipping_address=ADDRESS, payment_method="invoice", channel="phone" if phone else "web")
+            except DomainError as err:
+                out.append((i, "refused", err.code))
+            else:
+                out.append((i, "ok", order.discount))
+        return out
+
+    flat = [r for rs in run_together(THREADS, thread) for r in rs]
+    assert len(flat) == CHECKOUTS
+    assert {(r[1], r[2]) for r in flat if r[0] % 2} == {("refused", "voucher_not_approved")}
+    assert {(r[1], r[2]) for r in flat if not r[0] % 2} == {("ok", Decimal("10.00"))}
+    assert not Redemption.objects.exclude(campaign=genuine).exists()
+    assert Redemption.objects.filter(campaign=genuine).count() == CHECKOUTS // 2
+    assert set(Redemption.objects.values_list("channel", flat=True)) == {"web", "phone"}

@@ -290,3 +290,44 @@ def test_a_checkout_refused_for_a_voucher_can_be_sent_again_with_the_same_key(ap
     assert api.delete(f"/carts/{cart_id}/vouchers/WIEDERHOLEN").status_code == 200
     resp = api.post(f"/carts/{cart_id}/checkout", body, headers={"Idempotency-Key": "same"})
     assert resp.status_code == 201 and resp.json()["totals"]["discount"] == money("0.00")
+
+
+def test_two_stackable_vouchers_together_stay_within_the_share(api, make_product, make_campaign):
+    make_campaign(public_code="STAPEL1", stacking="stackable", discount_value="10.00", min_basket="0", override="Test")
+    make_campaign(public_code="STAPEL2", stacking="stackable", discount_value="10.00", min_basket="0", override="Test")
+    make_campaign(public_code="ALLEIN1", min_basket="0", override="Test")
+    cart_id = _cart(api, make_product(price="30.00"))
+    assert _apply(api, cart_id, "STAPEL1").json()["totals"]["discount"] == money("10.00")
+    body = _apply(api, cart_id, "STAPEL2").json()
+    assert body["totals"]["discount"] == money("15.00")  # 50 % of 30.00 in all
+    assert [v["discount"] for v in body["vouchers"]] == [money("10.00"), money("5.00")]
+    _refusal(api, cart_id, "ALLEIN1", "voucher_not_stackable", 409)
+
+
+def test_lowering_the_basket_below_the_minimum_shows_a_problem(api, make_product, make_campaign):
+    make_campaign(public_code="AB60", min_basket="60.00")
+    product = make_product(price="40.00")
+    cart_id = _cart(api, product, quantity=2)
+    assert _apply(api, cart_id, "AB60").status_code == 200
+    body = api.patch(f"/carts/{cart_id}/lines/{product.variants.get().sku}", {"quantity": 1}).json()
+    assert body["totals"]["discount"] == money("0.00")
+    problem = next(p for p in body["problems"] if p["code"] == "voucher_min_basket")
+    assert problem["min_basket"] == "60.00" and problem["voucher"] == "…B60"
+
+
+def test_vouchers_follow_the_cart_at_login(client, make_user, make_product, make_campaign):
+    from warenhaus.checkout import services as checkout
+    from warenhaus.promotions.models import CartVoucher
+
+    shopper = make_user()
+    product = make_product(price="49.97")
+    mine, _ = checkout.create_cart(user=shopper)
+    checkout.add_line(cart_id=mine.id, user=shopper, sku=product.variants.get().sku, quantity=1)
+    make_campaign(public_code="MITNEHMEN")
+    anon, _ = checkout.create_cart()
+    checkout.add_line(cart_id=anon.id, sku=product.variants.get().sku, quantity=1)
+    services.apply_voucher(cart_id=anon.id, code="MITNEHMEN")
+    merged = checkout.merge_into_user_cart(cart_id=anon.id, user=shopper)
+    assert merged.pk == mine.pk
+    assert list(CartVoucher.objects.values_list("cart_id", flat=True)) == [mine.pk]
+    assert checkout.view_cart(merged).totals.discount == 10

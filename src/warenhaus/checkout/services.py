@@ -174,6 +174,7 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
                 existing.save(update_fields=["quantity"])
             else:
                 CartLine.objects.create(cart=mine, variant_id=line.variant_id, quantity=line.quantity, price_when_added=line.price_when_added)
+        promotions.move_cart_vouchers(from_cart_id=anon.pk, to_cart_id=mine.pk)
         anon.status = CartStatus.MERGED
         anon.save(update_fields=["status", "updated_at"])
         mine.save(update_fields=["updated_at"])

@@ -530,6 +530,15 @@ def remove_voucher(*, cart_id: str, user=None, code: str):
     return cart
 
 
+def move_cart_vouchers(*, from_cart_id: str, to_cart_id: str) -> None:
+    """At login the anonymous cart joins the shopper's: its vouchers come along (those the
+    shopper's cart holds already are not doubled). Whether they still apply to this shopper
+    (per-customer limit, first order) the cart view says at once."""
+    have = set(CartVoucher.objects.filter(cart_id=to_cart_id).values_list("code_id", flat=True))
+    CartVoucher.objects.filter(cart_id=from_cart_id).exclude(code_id__in=have).update(cart_id=to_cart_id)
+    CartVoucher.objects.filter(cart_id=from_cart_id).delete()
+
+
 def evaluate_cart(*, cart, lines, subtotal: Decimal) -> Evaluation:
     """The cart view's evaluation: no locks, channel not yet known."""
     rows = [(cv.pk, cv.code) for cv in CartVoucher.objects.filter(cart_id=cart.pk).select_related("code__campaign")]
