@@ -112,3 +112,11 @@ def test_support_may_look_but_not_edit(api_as, make_user, author):
     assert support.get(f"/campaigns/{cid}").status_code == 200
     assert support.post("/campaigns", _body()).status_code == 403
     assert support.post(f"/campaigns/{cid}/pause", {"reason": "x"}).status_code == 403
+
+
+def test_partner_codes_can_come_as_csv(api_as, author):
+    a = api_as(author)
+    cid = a.post("/campaigns", _body()).json()["id"]
+    resp = a.post(f"/campaigns/{cid}/codes/import", {"csv": "Gutscheincode;Wert\nPARTNER-CSV-1;10\nPARTNER-CSV-2;10\n\nkaputt!;10\n"})
+    assert resp.status_code == 201, resp.json()
+    assert resp.json()["imported"] == 2 and resp.json()["rejected"] == [{"index": 2, "reason": "invalid_code"}]

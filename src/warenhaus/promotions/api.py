@@ -57,7 +57,8 @@ class CountIn(Schema):
 
 
 class ImportIn(Schema):
-    codes: list[str] = Field(max_length=10000)
+    codes: list[str] = Field(default_factory=list, max_length=10000)
+    csv: str = Field(default="", max_length=1_000_000, description="instead of codes: a CSV file's text, codes in the first column")
     max_uses_per_code: StrictInt | None = Field(default=1, description="null: only the campaign's limits apply")
 
 
@@ -137,7 +138,8 @@ def generate_codes(request, campaign_id: str, payload: CountIn, idempotency_key:
 @router.post("/campaigns/{campaign_id}/codes/import", response={201: dict}, summary="Import partner codes (stored as digests only)")
 def import_codes(request, campaign_id: str, payload: ImportIn):
     user = require(request, "promotions.edit")
-    return 201, services.import_codes(campaign_id=campaign_id, actor=user, codes=payload.codes, max_uses_per_code=payload.max_uses_per_code)
+    codes = payload.codes or services.codes_from_csv(payload.csv)
+    return 201, services.import_codes(campaign_id=campaign_id, actor=user, codes=codes, max_uses_per_code=payload.max_uses_per_code)
 
 
 @router.get("/campaigns/{campaign_id}/redemptions", response={200: dict}, summary="Redemptions, newest first")

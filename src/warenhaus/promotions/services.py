@@ -25,6 +25,7 @@ from warenhaus.core.errors import Conflict, DomainError, Forbidden, NotFound, Va
 from warenhaus.core.money import MoneyError, cents, parse_amount
 
 from . import codes as codelib
+from . import selectors
 from .errors import VoucherRefused
 from .evaluation import Customer, Evaluation, check_channel, check_code_state, check_customer, evaluate
 from .models import (
@@ -325,7 +326,9 @@ def generate_codes(*, campaign_id, actor, count, source: str = "api") -> tuple[C
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= limit:
         raise ValidationFailed(f"count must be between 1 and {limit}.", code="invalid_count", max=limit)
     with transaction.atomic():
-        c = _locked_campaign(campaign_id)
+        # Not locked: a batch of 10,000 takes a moment, and checkouts redeeming this campaign
+        # (which update its row) must not wait for it.
+        c = selectors.campaign_by_id(campaign_id)
         _unique_campaign(c)
         batch = CodeBatch.objects.create(campaign=c, source=CodeSource.GENERATED, count=count, created_by=actor if getattr(actor, "pk", None) else None)
         plain: set[str] = set()
@@ -341,9 +344,24 @@ def generate_codes(*, campaign_id, actor, count, source: str = "api") -> tuple[C
     return batch, sorted(codelib.display(p) for p in plain)
 
 
+def codes_from_csv(text: str) -> list[str]:
+    """The first column of a partner's CSV file (comma or semicolon separated); a header line
+    that is not a code ("code", "Gutscheincode") is skipped."""
+    import csv
+    import io
+
+    sample = text[:2048]
+    delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    rows = [r[0].strip() for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r and r[0].strip()]
+    if rows and rows[0].strip().lower() in {"code", "codes", "gutscheincode", "voucher", "voucher_code", "gutschein"}:
+        rows = rows[1:]
+    return rows
+
+
 def import_codes(*, campaign_id, actor, codes, max_uses_per_code: int | None = 1, source: str = "api") -> dict:
-    """Partner codes (a list of strings, e.g. from a CSV column). Codes that are malformed or
-    exist already are reported, not imported; the rest are stored as digests only."""
+    """Partner codes (a list of strings; :func:`codes_from_csv` reads a CSV file). Codes that
+    are malformed or exist already are reported, not imported; the rest are stored as digests
+    only."""
     if not isinstance(codes, (list, tuple)) or not codes:
         raise ValidationFailed("codes must be a non-empty list of strings.", code="validation_error", field="codes")
     if len(codes) > settings.VOUCHER_MAX_CODES_PER_CALL:
@@ -362,7 +380,7 @@ def import_codes(*, campaign_id, actor, codes, max_uses_per_code: int | None = 1
             continue
         seen[code] = i
     with transaction.atomic():
-        c = _locked_campaign(campaign_id)
+        c = selectors.campaign_by_id(campaign_id)
         _unique_campaign(c)
         digests = {codelib.digest(code): code for code in seen}
         existing = set(Code.objects.filter(digest__in=list(digests)).values_list("digest", flat=True))
@@ -483,8 +501,9 @@ def apply_voucher(*, cart_id: str, user=None, code: str, channel: str = "web", c
     from warenhaus.checkout import services as checkout
 
     window = settings.VOUCHER_ATTEMPT_WINDOW
-    for name, key, limit in _rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key):
-        ratelimit.hit_or_refuse(name, key, limit=limit, window=window, message="Too many voucher codes tried; please wait before trying again.")
+    with transaction.atomic():  # one commit for all counters; each still counts atomically
+        for name, key, limit in _rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key):
+            ratelimit.hit_or_refuse(name, key, limit=limit, window=window, message="Too many voucher codes tried; please wait before trying again.")
     with transaction.atomic():
         cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
         checkout._open(cart)

@@ -54,7 +54,7 @@ MESSAGES = {
     "voucher_budget_exhausted": _("This voucher promotion has ended because its budget is used up."),
     "voucher_blocked": _("This voucher code has been blocked."),
     "limit_per_customer": _("You have already used this voucher as often as allowed."),
-    "voucher_min_basket": _("This voucher applies from an order value of %(min_basket)s EUR."),
+    "voucher_min_basket": _("This voucher applies from an order value of %(min_basket)s."),
     "voucher_channel": _("This voucher cannot be used in the online shop."),
     "voucher_not_eligible": _("This voucher does not apply to you or to the items in your cart."),
     "voucher_not_stackable": _("This voucher cannot be combined with the other vouchers in your cart."),
@@ -79,6 +79,10 @@ def error_message(err: DomainError) -> str:
         from .templatetags.shop import status_label
 
         params["current_status"] = status_label(params["current_status"])
+    if err.code == "voucher_min_basket" and "min_basket" in params:
+        from .templatetags.shop import format_money
+
+        params["min_basket"] = format_money(params["min_basket"])
     if err.code == "weak_password":
         return str(err.detail)
     try:
