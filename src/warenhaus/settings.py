@@ -215,6 +215,12 @@ TASKS = {
 }
 
 # --- Shop -----------------------------------------------------------------------------------
+# Payment methods offered: "invoice", and "test" (the card simulator, which approves anything:
+# only for demos and tests).
+PAYMENT_METHODS = [m.strip() for m in os.environ.get("PAYMENT_METHODS", "invoice").split(",") if m.strip()]
+# How many proxies (load balancer, TLS terminator) in front of the app append to
+# X-Forwarded-For; the client address used for rate limits is the one the outermost added.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 CURRENCY = "EUR"
 SHOP_NAME = os.environ.get("SHOP_NAME", "Warenhaus")
 MAX_LINE_QUANTITY = int(os.environ.get("MAX_LINE_QUANTITY", "99"))

@@ -125,7 +125,7 @@ def _give_money_back(order: Order) -> None:
     from warenhaus.checkout.payments import gateway
 
     for payment in Payment.objects.select_for_update().filter(order=order, status__in=["authorized", "captured", "pending"]):
-        gw = gateway(payment.gateway)
+        gw = gateway(payment.gateway, for_new_payment=False)
         if payment.status == "authorized":
             gw.void(reference=payment.reference)
             payment.status = "voided"
@@ -196,6 +196,12 @@ def mark_paid(*, number: str, actor, source: str = "api") -> Order:
         before = order.status
         if order.status == S.SHIPPED or order.status == S.DELIVERED:
             Payment.objects.filter(order=order, status="pending").update(status="captured")
+        elif order.status == S.ON_HOLD:
+            # Money arriving does not lift a hold: the order stays held and, when released,
+            # returns to "paid".
+            Payment.objects.filter(order=order, status="pending").update(status="captured")
+            order.held_from = S.PAID
+            order.save(update_fields=["held_from"])
         else:
             transition(order, S.PAID, actor=actor, reason="payment received")
             Payment.objects.filter(order=order, status="pending").update(status="captured")

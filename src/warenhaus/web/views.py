@@ -351,7 +351,9 @@ def _sign_in(request, user) -> None:
 
 
 def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    from warenhaus.core.apiutil import client_ip
+
+    return client_ip(request)
 
 
 @require_http_methods(["GET", "POST"])
