@@ -115,7 +115,7 @@ elif postgres_reachable; then
         run_suite postgres "" DATABASE_URL="$PG_TEST_URL" -- -m "not postgres"
         pg_main_rc=$?
         saved_xdist=("${xdist_args[@]}")
-        xdist_args=(-p no:xdist)
+        xdist_args=(-n 0)
         run_suite postgres-concurrency "$pg_flags" DATABASE_URL="$PG_TEST_URL" -- -m postgres
         pg_conc_rc=$?
         xdist_args=("${saved_xdist[@]}")
