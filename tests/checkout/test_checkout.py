@@ -213,3 +213,22 @@ def test_guest_and_shopper_orders(api_as, shopper, variant, checkout_body):
     detail = client.get(f"/orders/{number}").json()
     assert detail["lines"][0]["title"] == variant.product.title
     assert Decimal(detail["totals"]["total"]["amount"]) == Decimal("54.87")  # with 4.90 shipping
+
+
+def test_authorisation_is_voided_when_the_commit_fails_after_the_order(api, variant, checkout_body, monkeypatch):
+    from warenhaus.core import idempotency
+
+    cid = _cart(api, (variant.sku, 1))
+    real_update = idempotency.IdempotencyRecord.objects.filter
+
+    def broken_filter(*a, **kw):
+        if "pk" in kw:
+            raise RuntimeError("simulated failure after the order was written")
+        return real_update(*a, **kw)
+
+    monkeypatch.setattr(idempotency.IdempotencyRecord.objects, "filter", broken_filter)
+    before = len(TestCardGateway.voided)
+    resp = api.post(f"/carts/{cid}/checkout", dict(checkout_body, payment_method="test"), headers={"Idempotency-Key": "c"})
+    assert resp.status_code == 500
+    assert len(TestCardGateway.voided) == before + 1
+    assert Order.objects.count() == 0 and Stock.objects.get(variant=variant).allocated == 0

@@ -117,6 +117,8 @@ def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | 
     user = caller(request)
     key = validate_key(idempotency_key)
 
+    placed = []
+
     def work():
         order = services.place_order(
             cart_id=cart_id, user=user, email=payload.email, shipping_address=payload.shipping_address.model_dump(),
@@ -124,10 +126,19 @@ def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | 
             channel="phone" if payload.channel == "phone" else "api", language=getattr(request, "LANGUAGE_CODE", "de") or "de",
             client_ip=client_ip(request),
         )
+        placed.append(order)
         return 201, order_json(order)
 
     # Keys are per cart and caller: someone probing another person's cart cannot plant an
     # answer under a key the owner will use.
     scope = f"checkout:{cart_id}:{user.pk if user else '-'}"
-    status, body = run_idempotent(scope=scope, key=key, payload=payload.model_dump(), work=work)
+    try:
+        status, body = run_idempotent(scope=scope, key=key, payload=payload.model_dump(), work=work)
+    except BaseException:
+        # The order was placed but its transaction did not commit (the idempotency record or
+        # the commit itself failed): give the authorisation back, as place_order does for
+        # failures inside it.
+        for order in placed:
+            services.void_authorisations(order)
+        raise
     return status, body

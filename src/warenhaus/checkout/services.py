@@ -373,6 +373,14 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
         raise
 
 
+def void_authorisations(order: Order) -> None:
+    """Release the card authorisations of an order whose transaction rolled back. Reads the
+    payments from what place_order attached (the rows themselves are gone)."""
+    for payment in order.payments.all():
+        if payment.status == "authorized":
+            gateway(payment.gateway, for_new_payment=False).void(reference=payment.reference)
+
+
 class PriceChanged(Conflict):
     code = "price_changed"
     title = "Prices changed"
