@@ -270,3 +270,19 @@ def test_audit_pagination(login_client, staff):
         audit.record(actor=None, action="test.entry", object_type="test", object_id=str(i))
     html = login_client(staff("admin")).get("/console/audit/").content.decode()
     assert "Seite 1 von 2" in html
+
+
+def test_dashboard_charts_orders_per_day(login_client, staff, place_order, make_product):
+    from warenhaus.orders import services as orders
+
+    v = make_product(on_hand=20).variants.get()
+    kept = place_order(variant=v, email="a@example.de")
+    gone = place_order(variant=v, email="b@example.de")
+    orders.cancel(number=gone.number, actor=None, reason="test")
+    html = login_client(staff("support")).get("/console/").content.decode()
+    assert '<svg class="chart"' in html
+    assert html.count("<rect") >= 2  # today's placed bar and its cancelled part
+    from warenhaus.orders.selectors import daily_totals
+
+    today = daily_totals(days=14)[-1]
+    assert (today["count"], today["cancelled"], today["value"]) == (1, 1, kept.total)

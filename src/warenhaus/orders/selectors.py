@@ -67,3 +67,35 @@ def order_json(order: Order, *, with_history: bool = True, for_staff: bool = Fal
 
 def order_counts_by_status() -> dict[str, int]:
     return dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+
+
+def daily_totals(*, days: int = 14, today=None) -> list[dict]:
+    """Orders placed and their gross value per calendar day (shop time zone), oldest first,
+    for the console chart. Cancelled orders are counted separately, not in the value."""
+    from datetime import timedelta
+
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    tz = timezone.get_current_timezone()
+    today = today or timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(timezone.datetime.combine(first, timezone.datetime.min.time()), tz)
+    rows = (
+        Order.objects.filter(placed_at__gte=start)
+        .annotate(day=TruncDate("placed_at", tzinfo=tz))
+        .values("day", "status")
+        .annotate(n=Count("id"), value=Sum("total"))
+    )
+    by_day = {first + timedelta(days=i): {"day": first + timedelta(days=i), "count": 0, "cancelled": 0, "value": 0} for i in range(days)}
+    for r in rows:
+        slot = by_day.get(r["day"])
+        if slot is None:
+            continue
+        if r["status"] == "cancelled":
+            slot["cancelled"] += r["n"]
+        else:
+            slot["count"] += r["n"]
+            slot["value"] += r["value"] or 0
+    return list(by_day.values())

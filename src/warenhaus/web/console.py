@@ -72,9 +72,24 @@ def dashboard(request):
         ctx["status_counts"] = [{"status": s.value, "label": s.label, "count": counts.get(s.value, 0)} for s in OrderStatus]
         ctx["max_count"] = max(counts.values(), default=0) or 1
         ctx["on_hold"] = list(order_selectors.staff_orders(status=OrderStatus.ON_HOLD)[:10])
+        ctx["daily"] = _daily_chart(order_selectors.daily_totals(days=14))
     if can(request.user, "audit.view"):
         ctx["recent_audit"] = list(lookups.audit_entries()[:10])
     return render(request, "web/console/dashboard.html", ctx)
+
+
+def _daily_chart(days: list[dict]) -> dict:
+    """Bar geometry for the dashboard's orders-per-day chart (an inline SVG, no JavaScript)."""
+    width, height, gap = 560, 140, 6
+    bar = (width - gap * (len(days) - 1)) / max(1, len(days))
+    top = max((d["count"] + d["cancelled"] for d in days), default=0) or 1
+    bars = []
+    for i, d in enumerate(days):
+        h_ok = height * d["count"] / top
+        h_cancel = height * d["cancelled"] / top
+        bars.append({**d, "x": round(i * (bar + gap), 1), "w": round(bar, 1), "y": round(height - h_ok, 1), "h": round(h_ok, 1),
+                     "cy": round(height - h_ok - h_cancel, 1), "ch": round(h_cancel, 1)})
+    return {"bars": bars, "width": width, "height": height, "top": top, "total": sum(d["count"] for d in days), "value": sum(d["value"] for d in days)}
 
 
 # --- orders ----------------------------------------------------------------------------------
