@@ -282,6 +282,10 @@ def test_dashboard_charts_orders_per_day(login_client, staff, place_order, make_
     html = login_client(staff("support")).get("/console/").content.decode()
     assert '<svg class="chart"' in html
     assert html.count("<rect") >= 2  # today's placed bar and its cancelled part
+    import re
+
+    # German number formatting must not leak into the SVG's coordinates ("46,7" is no number)
+    assert not re.search(r'\b(x|y|width|height)="[0-9]+,[0-9]', html)
     from warenhaus.orders.selectors import daily_totals
 
     today = daily_totals(days=14)[-1]
