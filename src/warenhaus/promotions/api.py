@@ -10,7 +10,7 @@ from warenhaus.core.apiutil import paginate, require
 from warenhaus.core.idempotency import run_idempotent, validate_key
 
 from . import selectors, services
-from .models import Campaign
+from .models import Alert, Campaign
 
 router = Router(tags=["promotions"])
 
@@ -38,6 +38,7 @@ class CampaignIn(Schema):
     release_redemption_on_cancel: bool = True
     expected_redemptions_per_hour: StrictInt | None = None
     auto_pause: bool = True
+    monitor_settings: dict | None = Field(default=None, description='per-monitor thresholds, e.g. {"rate": {"factor": 3, "floor": 10}}; missing keys take the defaults')
 
 
 class ApproveIn(Schema):
@@ -149,11 +150,13 @@ def redemptions(request, campaign_id: str, limit: int = 20, cursor: str | None =
     return 200, paginate(selectors.redemptions_of(c), limit=limit, cursor=cursor, descending=True, render=selectors.redemption_json)
 
 
-@router.get("/campaigns/{campaign_id}/alerts", response={200: dict}, summary="Alerts of the leak monitors (empty until the monitors run)")
+@router.get("/campaigns/{campaign_id}/alerts", response={200: dict}, summary="Alerts of the leak monitors, newest first (one per incident)")
 def alerts(request, campaign_id: str, limit: int = 20, cursor: str | None = None):
     require(request, "promotions.view")
-    selectors.campaign_by_id(campaign_id)
-    return 200, {"items": [], "next_cursor": None}
+    c = selectors.campaign_by_id(campaign_id)
+    return 200, paginate(Alert.objects.filter(campaign=c).select_related("acknowledged_by"), limit=limit, cursor=cursor,
+                         descending=True, render=selectors.alert_json)
+
 
 
 @router.post("/codes/{code}/block", response={200: dict}, summary="Block one code (effective for the next request)")

@@ -69,6 +69,7 @@ class Campaign(models.Model):
     release_redemption_on_cancel = models.BooleanField(default=True)
     expected_redemptions_per_hour = models.PositiveIntegerField(null=True, blank=True, help_text="What the campaign is made for; the leak monitors compare against it.")
     auto_pause = models.BooleanField(default=True, help_text="Let the leak monitors pause the campaign by themselves.")
+    monitor_settings = models.JSONField(default=dict, blank=True, help_text="Per-campaign thresholds of the leak monitors, e.g. {\"rate\": {\"factor\": 3}}; missing keys take the defaults in promotions.monitors.")
     status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True)
     status_reason = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
@@ -227,3 +228,33 @@ class BlockRule(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=True)
+
+
+class Alert(models.Model):
+    """One incident of one leak monitor on one campaign: written when the monitor trips, kept
+    open (``resolved_at`` empty) while it keeps tripping, so that a sweep every few seconds writes
+    one alert per incident, not one per sweep."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="alerts")
+    monitor = models.CharField(max_length=30)
+    measured = models.FloatField(help_text="What the monitor measured when it tripped.")
+    threshold = models.FloatField()
+    peak = models.FloatField(help_text="The highest value measured during the incident.")
+    window_seconds = models.PositiveIntegerField()
+    message = models.TextField()
+    paused = models.BooleanField(default=False, help_text="The campaign was paused because of this alert.")
+    created_at = models.DateTimeField(db_index=True)
+    last_seen_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "monitor"], condition=Q(resolved_at__isnull=True), name="alert_one_open_incident_per_monitor"),
+        ]
+
+    @property
+    def audit_key(self):
+        return self.pk

@@ -6,6 +6,7 @@ from warenhaus.core.errors import NotFound
 from warenhaus.core.money import money_json
 
 from .models import Campaign, Redemption
+from .monitors import MONITORS
 
 
 def campaign_by_id(campaign_id) -> Campaign:
@@ -53,6 +54,7 @@ def campaign_json(c: Campaign, *, detail: bool = True) -> dict:
         "release_redemption_on_cancel": c.release_redemption_on_cancel,
         "expected_redemptions_per_hour": c.expected_redemptions_per_hour,
         "auto_pause": c.auto_pause,
+        "monitors": {m.name: m.settings_for(c) for m in MONITORS},
         "redeemed_count": c.redeemed_count,
         "spent": money_json(c.spent_amount),
         "created_by": getattr(c.created_by, "email", None),
@@ -90,3 +92,22 @@ def redemption_json(r: Redemption) -> dict:
 
 def redemptions_of(campaign: Campaign):
     return Redemption.objects.filter(campaign=campaign).select_related("order", "code")
+
+
+def alert_json(a) -> dict:
+    return {
+        "id": a.pk,
+        "campaign": a.campaign_id,
+        "monitor": a.monitor,
+        "measured": a.measured,
+        "threshold": a.threshold,
+        "peak": a.peak,
+        "window_seconds": a.window_seconds,
+        "message": a.message,
+        "paused_campaign": a.paused,
+        "created_at": _iso(a.created_at),
+        "last_seen_at": _iso(a.last_seen_at),
+        "resolved_at": _iso(a.resolved_at),
+        "acknowledged_by": getattr(a.acknowledged_by, "email", None),
+        "acknowledged_at": _iso(a.acknowledged_at),
+    }

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils.dateparse import parse_datetime
 
 from warenhaus.accounts.roles import can
-from warenhaus.core import audit, ratelimit
+from warenhaus.core import audit, clock, ratelimit
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from warenhaus.core.money import MoneyError, cents, parse_amount
@@ -28,15 +28,16 @@ from . import codes as codelib
 from . import selectors
 from .errors import VoucherRefused
 from .evaluation import Customer, Evaluation, check_channel, check_code_state, check_customer, evaluate
+from .mail_checks import ALERT_ROLES
 from .models import (
-    CHANNELS, BlockRule, Campaign, CampaignStatus, CartVoucher, Code, CodeBatch, CodeMode, CodeSource, CodeStatus,
+    CHANNELS, Alert, BlockRule, Campaign, CampaignStatus, CartVoucher, Code, CodeBatch, CodeMode, CodeSource, CodeStatus,
     CustomerUsage, DiscountKind, Eligibility, Redemption, Stacking,
 )
 
 AUDIT_FIELDS = (
     "name", "status", "discount_kind", "discount_value", "discount_cap", "min_basket", "max_share", "channels",
     "valid_from", "valid_until", "total_limit", "per_customer_limit", "budget", "stacking", "code_mode",
-    "customer_eligibility", "release_redemption_on_cancel", "auto_pause", "expected_redemptions_per_hour",
+    "customer_eligibility", "release_redemption_on_cancel", "auto_pause", "expected_redemptions_per_hour", "monitor_settings",
 )
 
 
@@ -134,7 +135,7 @@ def create_campaign(
     purpose: str = "", discount_cap=None, min_basket=None, max_share=None, eligible_categories=(), eligible_products=(),
     customer_eligibility: str = Eligibility.ANY, channels=CHANNELS, total_limit=None, per_customer_limit=None,
     budget=None, stacking: str = Stacking.EXCLUSIVE, public_code: str = "", release_redemption_on_cancel: bool = True,
-    expected_redemptions_per_hour=None, auto_pause: bool = True, source: str = "api",
+    expected_redemptions_per_hour=None, auto_pause: bool = True, monitor_settings=None, source: str = "api",
 ) -> Campaign:
     """A new campaign, always a draft: nothing redeems until someone else approves it."""
     name = (name or "").strip()[:200]
@@ -168,6 +169,7 @@ def create_campaign(
     elif public_code:
         raise ValidationFailed("public_code belongs to code_mode 'public'.", code="validation_error", field="public_code")
     expected = _count(expected_redemptions_per_hour, "expected_redemptions_per_hour")
+    thresholds = validate_monitor_settings(monitor_settings)
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name, purpose=(purpose or "").strip()[:4000], discount_kind=discount_kind, discount_value=value, discount_cap=cap,
@@ -177,7 +179,7 @@ def create_campaign(
             total_limit=_count(total_limit, "total_limit"), per_customer_limit=_count(per_customer_limit, "per_customer_limit"),
             budget=_money(budget, "budget", allow_zero=False, optional=True), stacking=stacking, code_mode=code_mode,
             release_redemption_on_cancel=bool(release_redemption_on_cancel), expected_redemptions_per_hour=expected,
-            auto_pause=bool(auto_pause), created_by=actor if getattr(actor, "pk", None) else None,
+            auto_pause=bool(auto_pause), monitor_settings=thresholds, created_by=actor if getattr(actor, "pk", None) else None,
         )
         after = _snap(campaign)
         if plain:
@@ -649,3 +651,131 @@ def release_for_order(*, order, at=None) -> int:
         CustomerUsage.objects.filter(campaign_id=r.campaign_id, customer_key=r.customer_key, uses__gt=0).update(uses=F("uses") - 1)
     Redemption.objects.filter(pk__in=[r.pk for r in reds], released_at__isnull=True).update(released_at=at)
     return len(reds)
+
+
+def validate_monitor_settings(raw) -> dict:
+    """``{"rate": {"factor": 5, "floor": 20}, "addresses": {"enabled": false}}``: known monitors,
+    known keys, non-negative numbers (``enabled`` a boolean)."""
+    from . import monitors
+
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, dict):
+        raise ValidationFailed("monitor_settings must be an object.", code="validation_error", field="monitor_settings")
+    out: dict = {}
+    for name, values in raw.items():
+        m = monitors.monitor_named(name)
+        if m is None or not isinstance(values, dict):
+            raise ValidationFailed(f"Unknown monitor {name!r}.", code="validation_error", field="monitor_settings")
+        clean = {}
+        for key, value in values.items():
+            if key == "enabled" and isinstance(value, bool):
+                clean[key] = value
+            elif key in m.defaults and isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1_000_000:
+                clean[key] = value
+            else:
+                raise ValidationFailed(f"Invalid setting {name}.{key}.", code="validation_error", field="monitor_settings")
+        out[name] = clean
+    return out
+
+
+# --- leak monitors ---------------------------------------------------------------------------
+
+
+
+def _alert_recipients():
+    from django.contrib.auth import get_user_model
+
+    return list(get_user_model().objects.filter(is_active=True, groups__name__in=ALERT_ROLES).distinct().order_by("pk"))
+
+
+def _mail_alerts(alerts: list[Alert], campaign: Campaign) -> int:
+    """One mail per recipient for the alerts one sweep wrote on one campaign."""
+    from warenhaus.notifications.services import enqueue_mail
+
+    paused = any(a.paused for a in alerts)
+    items = [{"monitor": a.monitor, "message": a.message, "measured": f"{a.measured:g}", "threshold": f"{a.threshold:g}",
+              "window_seconds": a.window_seconds} for a in alerts]
+    sent = 0
+    for user in _alert_recipients():
+        msg = enqueue_mail(
+            kind="voucher_alert", to_email=user.email, template="voucher_alert",
+            context={"campaign_id": campaign.pk, "campaign_name": campaign.name, "alerts": items, "paused": paused},
+            language=getattr(user, "preferred_language", "") or "de",
+            dedupe_key=f"voucher_alert:{alerts[0].pk}:{user.pk}", related_object=f"promotions.alert:{alerts[0].pk}",
+        )
+        sent += msg is not None
+    return sent
+
+
+def _check_campaign(campaign_id: int, at: datetime) -> list[Alert]:
+    """One campaign, in one transaction under its row lock (so two workers sweeping at once
+    write one alert): new incidents get an alert, a pause (if the campaign lets the monitors
+    pause it) with its audit entry, and a mail to the promotions staff; incidents whose monitor
+    no longer trips are closed."""
+    from . import monitors
+
+    new: list[Alert] = []
+    with transaction.atomic():
+        c = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if c is None or c.status != CampaignStatus.APPROVED:
+            return new
+        open_alerts = {a.monitor: a for a in Alert.objects.filter(campaign=c, resolved_at__isnull=True)}
+        for r in monitors.readings(c, at):
+            current = open_alerts.get(r.monitor)
+            if not r.tripped:
+                if current is not None:
+                    Alert.objects.filter(pk=current.pk).update(resolved_at=at)
+                continue
+            if current is not None:  # the same incident: one alert, not one per sweep
+                Alert.objects.filter(pk=current.pk).update(last_seen_at=at, peak=max(current.peak, r.measured))
+                continue
+            alert = Alert.objects.create(
+                campaign=c, monitor=r.monitor, measured=r.measured, threshold=r.threshold, peak=r.measured,
+                window_seconds=r.window_seconds, message=r.message, created_at=at, last_seen_at=at,
+            )
+            audit.record(actor=None, action="campaign.alert", obj=c, after={"alert": alert.pk, "monitor": r.monitor, "measured": r.measured,
+                         "threshold": r.threshold, "window_seconds": r.window_seconds}, reason=r.message, source="system")
+            if c.auto_pause and c.status == CampaignStatus.APPROVED:
+                before = _snap(c)
+                c.status = CampaignStatus.PAUSED
+                c.status_reason = f"Paused by the leak monitor '{r.monitor}': {r.message}"
+                c.save(update_fields=["status", "status_reason", "updated_at"])
+                audit.record(actor=None, action="campaign.pause", obj=c, before=before, after={**_snap(c), "alert": alert.pk},
+                             reason=c.status_reason, source="system")
+                alert.paused = True
+                alert.save(update_fields=["paused"])
+            new.append(alert)
+        if new:
+            _mail_alerts(new, c)
+    return new
+
+
+def run_monitors(now=None) -> list[Alert]:
+    """Sweep every approved campaign with the leak monitors (the worker calls this every few
+    seconds; checkout never does, so applying and redeeming a code stay fast). Returns the alerts
+    written by this sweep."""
+    at = now or clock.now()
+    out: list[Alert] = []
+    for pk in Campaign.objects.filter(status=CampaignStatus.APPROVED).order_by("pk").values_list("pk", flat=True):
+        out.extend(_check_campaign(pk, at))
+    return out
+
+
+def acknowledge_alert(*, alert_id, actor, source: str = "api") -> Alert:
+    if not can(actor, "promotions.view"):
+        raise Forbidden("Only promotions staff may acknowledge an alert.", code="forbidden")
+    try:
+        pk = int(alert_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such alert.", code="alert_not_found") from None
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().filter(pk=pk).first()
+        if alert is None:
+            raise NotFound("No such alert.", code="alert_not_found")
+        if alert.acknowledged_at is None:
+            alert.acknowledged_by = actor
+            alert.acknowledged_at = clock.now()
+            alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
+            audit.record(actor=actor, action="alert.acknowledge", obj=alert, reason=alert.message, source=source)
+    return alert

@@ -4,7 +4,9 @@ This is django-tasks-db's ``db_worker`` (same options: ``--batch``, ``--max-task
 ``--interval``, ...) with two differences: it serves the queues ``default`` and ``mail`` unless
 told otherwise, and it looks after the outbox every ``--requeue-interval`` seconds (30 by
 default), re-enqueueing messages whose delivery task was lost, e.g. because a worker was killed
-mid-send (:func:`warenhaus.notifications.services.requeue_due`).
+mid-send (:func:`warenhaus.notifications.services.requeue_due`). It also sweeps the voucher
+leak monitors every ``--monitor-interval`` seconds (15 by default,
+:func:`warenhaus.promotions.services.run_monitors`), so a leaked code is paused within a minute.
 
 SIGTERM or SIGINT stop it cleanly: the task in progress finishes, then the worker exits; a second
 signal aborts the task (its message's lease runs out and it is sent again later). Several
@@ -39,19 +41,32 @@ def requeue_once() -> int:
         close_old_connections()
 
 
+def monitors_once() -> int:
+    from warenhaus.promotions.services import run_monitors
+
+    try:
+        return len(run_monitors())
+    except Exception:  # as above: the next round tries again
+        log.exception("voucher leak monitors failed")
+        return 0
+    finally:
+        close_old_connections()
+
+
 class OutboxMaintenance(threading.Thread):
     """Calls ``requeue_due`` every ``interval`` seconds until stopped. A thread of its own, so a
     long task (a mail server that takes its time to time out) does not delay it."""
 
-    def __init__(self, interval: float):
-        super().__init__(name="outbox-maintenance", daemon=True)
+    def __init__(self, interval: float, job=None, name: str = "outbox-maintenance"):
+        super().__init__(name=name, daemon=True)
         self.interval = interval
+        self.job = job or requeue_once
         self.stopped = threading.Event()
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.interval):
-                requeue_once()
+                self.job()
         finally:
             connections.close_all()
 
@@ -69,9 +84,14 @@ class Command(DbWorkerCommand):
             "--requeue-interval", type=float, default=float(os.environ.get("OUTBOX_REQUEUE_INTERVAL", "30")),
             help="Seconds between outbox checks for messages whose delivery task was lost (default: %(default)s; 0 turns it off).",
         )
+        parser.add_argument(
+            "--monitor-interval", type=float, default=float(os.environ.get("VOUCHER_MONITOR_INTERVAL", "15")),
+            help="Seconds between sweeps of the voucher leak monitors (default: %(default)s; 0 turns it off).",
+        )
 
     def handle(self, *args, **options) -> None:
         interval = options.pop("requeue_interval")
+        monitor_interval = options.pop("monitor_interval")
         is_reloader_parent = options.get("reload") and not options.get("batch") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
         maintenance = None
         if interval > 0 and not is_reloader_parent:
@@ -80,15 +100,22 @@ class Command(DbWorkerCommand):
             if not options.get("batch"):
                 maintenance = OutboxMaintenance(interval)
                 maintenance.start()
+        sweeper = None
+        if monitor_interval > 0 and not is_reloader_parent:
+            monitors_once()
+            if not options.get("batch"):
+                sweeper = OutboxMaintenance(monitor_interval, job=monitors_once, name="voucher-monitors")
+                sweeper.start()
         if options.get("verbosity", 1) >= 1 and not is_reloader_parent:
-            self.stdout.write(f"warenhaus worker: queues {options['queue_name']}, outbox check every {interval:g} s")
+            self.stdout.write(f"warenhaus worker: queues {options['queue_name']}, outbox check every {interval:g} s, voucher monitors every {monitor_interval:g} s")
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             super().handle(*args, **options)
         finally:
-            if maintenance is not None:
-                maintenance.stop()
-                maintenance.join(timeout=5)
+            for thread in (maintenance, sweeper):
+                if thread is not None:
+                    thread.stop()
+                    thread.join(timeout=5)
             # db_worker installs its own handlers; an embedding process (tests, the demo) gets
             # its own back.
             for sig, handler in previous.items():
