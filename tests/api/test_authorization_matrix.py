@@ -207,3 +207,29 @@ def test_every_openapi_operation_is_in_the_matrix(api):
         covered.add((method, normalised))
     missing = documented - covered
     assert not missing, f"add these endpoints to the authorisation matrix: {sorted(missing)}"
+
+
+# What each role may do, written out by hand from the README's role table. The matrix above
+# derives its expectations from CAPABILITIES, so it cannot notice a role that was given too
+# much; this literal copy can. Changing a role's rights means changing both, on purpose.
+EXPECTED_CAPABILITIES = {
+    "catalog.edit": {"catalog"},
+    "stock.edit": {"catalog"},
+    "price.edit": {"pricing"},
+    "orders.view_all": {"risk", "support"},
+    "orders.hold": {"risk", "support"},
+    "orders.release": {"risk", "support"},
+    "orders.cancel": {"support"},
+    "orders.ship": {"support"},
+    "orders.place_phone": {"support"},
+    "audit.view": {"risk"},
+    "promotions.view": {"promotions", "promotions_approver", "risk", "support"},
+    "promotions.edit": {"promotions"},
+    "promotions.approve": {"promotions_approver"},
+    "promotions.block": {"promotions", "promotions_approver", "risk"},
+    "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "risk", "support"},
+}
+
+
+def test_role_rights_are_exactly_the_documented_ones():
+    assert {k: set(v) for k, v in CAPABILITIES.items()} == EXPECTED_CAPABILITIES
