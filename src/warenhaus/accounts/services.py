@@ -20,7 +20,7 @@ from .models import ApiToken, User
 from .roles import ROLES
 
 
-def _normalise_email(email: str) -> str:
+def normalise_email(email: str) -> str:
     email = (email or "").strip().lower()
     try:
         validate_email(email)
@@ -30,7 +30,7 @@ def _normalise_email(email: str) -> str:
 
 
 def register_customer(*, email: str, password: str, name: str = "", language: str = "de") -> User:
-    email = _normalise_email(email)
+    email = normalise_email(email)
     try:
         validate_password(password, User(email=email))
     except ValidationError as err:
@@ -99,7 +99,7 @@ def _staff_password(email: str, password: str | None) -> str | None:
 
 
 def create_staff(*, email: str, password: str | None, roles: list[str], name: str = "", actor=None, source: str = "cli") -> User:
-    email = _normalise_email(email)
+    email = normalise_email(email)
     password = _staff_password(email, password)
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:

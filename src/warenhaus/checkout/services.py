@@ -283,10 +283,10 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
     """``channel`` is ``web`` (pages), ``api`` or ``phone``; a phone order is placed by a staff
     member (``user``, who needs ``orders.place_phone``) for the customer named by ``email``."""
     from warenhaus.accounts.roles import can
-    from warenhaus.accounts.services import _normalise_email
+    from warenhaus.accounts.services import normalise_email
     from warenhaus.core.errors import Forbidden
 
-    email = _normalise_email(email)
+    email = normalise_email(email)
     if channel not in {"web", "api", "phone"}:
         raise ValidationFailed("channel is web, api or phone.", code="invalid_channel")
     if channel == "phone" and not can(user, "orders.place_phone"):

@@ -17,6 +17,8 @@ def problem_response(err: DomainError) -> JsonResponse:
 
 
 def problem(status: int, code: str, title: str, detail: str = "", **extra) -> JsonResponse:
-    body = {"type": f"https://warenhaus.example/problems/{code}", "title": title, "status": status, "detail": detail or title, "code": code}
-    body.update(extra)
-    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+    """A problem for errors that arise outside the services (framework, middleware); the body
+    has the one shape :meth:`DomainError.as_problem` gives."""
+    err = DomainError(detail or title, code=code, status=status, **extra)
+    err.title = title
+    return problem_response(err)

@@ -57,8 +57,3 @@ def set_on_hand(*, variant, on_hand: int, actor, reason: str = "", source: str =
         stock.save(update_fields=["on_hand", "updated_at"])
         audit.record(actor=actor, action="stock.set", object_type="catalog.variant", object_id=variant.sku, before=before, after={"on_hand": on_hand, "allocated": stock.allocated}, reason=reason, source=source)
     return stock
-
-
-def available_for(variant_ids) -> dict[int, int]:
-    rows = Stock.objects.filter(variant_id__in=list(variant_ids)).values_list("variant_id", "on_hand", "allocated")
-    return {vid: max(0, oh - al) for vid, oh, al in rows}
