@@ -63,6 +63,9 @@ ENDPOINTS = [
     ("post", "/campaigns/{unique}/codes/import", "partner_codes", ("cap", "promotions.edit")),
     ("get", "/campaigns/{approved}/redemptions", None, ("cap", "promotions.view")),
     ("get", "/campaigns/{approved}/alerts", None, ("cap", "promotions.view")),
+    ("patch", "/campaigns/{draft}", {"name": "Entwurf, neu"}, ("cap", "promotions.edit")),
+    ("get", "/alerts?open=true", None, ("cap", "promotions.view")),
+    ("post", "/alerts/{alert}/acknowledge", None, ("cap", "promotions.block")),
     ("post", "/codes/{public_code}/block", {"reason": "Leck"}, ("cap", "promotions.block")),
     ("post", "/codes/block-pattern", {"pattern": "MATRIX*", "reason": "Leck"}, ("cap", "promotions.block")),
 ]
@@ -133,7 +136,13 @@ def _campaigns(users) -> dict:
     make("Im Warenkorb", code="MATRIXAPPLY", stacking="stackable")
     paused = make("Pausiert", code="MATRIXPAUSE")
     promotions.pause_campaign(campaign_id=paused.pk, actor=approver, reason="Test")
+    from warenhaus.promotions.models import Alert
+
+    at = now()
+    alert = Alert.objects.create(campaign=paused, monitor="rate", measured=60, threshold=10, peak=60, window_seconds=60,
+                                 message="60 redemptions in the last 60 s; at most 10 expected.", created_at=at, last_seen_at=at)
     return {
+        "alert": alert,
         "draft": make("Entwurf", approve=False),
         "approved": make("Freigegeben", code="MATRIXPUB", stacking="stackable"),
         "paused": paused,
@@ -178,7 +187,7 @@ def test_matrix(world, api_as, caller, method, template, body, rule):
     path = template.format(
         slug=world["product"].slug, sku=world["variant"].sku, cart=world["cart"].id,
         anon_cart=world["anon_cart"].id, order=order.number, draft=world["draft"].pk, approved=world["approved"].pk,
-        paused=world["paused"].pk, unique=world["unique"].pk, public_code=world["public_code"], applied_code="MATRIXAPPLY",
+        paused=world["paused"].pk, unique=world["unique"].pk, alert=world["alert"].pk, public_code=world["public_code"], applied_code="MATRIXAPPLY",
     )
     client = api_as(world["users"][caller])
     kwargs = {}
@@ -203,7 +212,8 @@ def test_every_openapi_operation_is_in_the_matrix(api):
         normalised = template.replace("{anon_cart}", "{cart_id}").replace("{cart}", "{cart_id}").replace("{order}", "{number}")
         for placeholder in ("{draft}", "{approved}", "{paused}", "{unique}"):
             normalised = normalised.replace(placeholder, "{campaign_id}")
-        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}")
+        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}").replace("{alert}", "{alert_id}")
+        normalised = normalised.partition("?")[0]
         covered.add((method, normalised))
     missing = documented - covered
     assert not missing, f"add these endpoints to the authorisation matrix: {sorted(missing)}"

@@ -195,3 +195,67 @@ def test_pagination_bad_limit_and_cursor(api, db):
     _problem(api.get("/products", limit=0), 400, "invalid_limit")
     _problem(api.get("/products", limit=1000), 400, "invalid_limit")
     _problem(api.get("/products", cursor="!!!"), 400, "invalid_cursor")
+
+
+@pytest.fixture
+def promotions_staff(make_user, api_as):
+    return api_as(make_user(roles=["promotions"])), api_as(make_user(roles=["promotions_approver"]))
+
+
+def test_acknowledging_an_unknown_alert(promotions_staff):
+    _writer, approver = promotions_staff
+    before = _state()
+    _problem(approver.post("/alerts/999999/acknowledge"), 404, "alert_not_found")
+    _problem(approver.post("/alerts/kein-alarm/acknowledge"), 404, "alert_not_found")
+    _problem(approver.get("/alerts", limit=0), 400, "invalid_limit")
+    _problem(approver.get("/alerts", open="vielleicht"), 422, "validation_error")
+    assert _state() == before
+
+
+def _draft(writer, **fields):
+    body = {"name": "Entwurf", "discount_kind": "fixed", "discount_value": "5.00", "code_mode": "unique", **fields}
+    resp = writer.post("/campaigns", body)
+    assert resp.status_code == 201, resp.content
+    return resp.json()["id"]
+
+
+CAMPAIGN_PATCH_CASES = [
+    ("empty name", {"name": "  "}, 422, "validation_error"),
+    ("unknown kind", {"discount_kind": "gratis"}, 422, "validation_error"),
+    ("percent above 100", {"discount_kind": "percent", "discount_value": "150"}, 422, "validation_error"),
+    ("money with three decimals", {"discount_value": "1.005"}, 422, "invalid_money"),
+    ("negative budget", {"budget": "-10"}, 422, "invalid_money"),
+    ("limit zero", {"total_limit": 0}, 422, "validation_error"),
+    ("limit as text", {"total_limit": "5"}, 422, "validation_error"),
+    ("no channels", {"channels": []}, 422, "validation_error"),
+    ("unknown channel", {"channels": ["fax"]}, 422, "validation_error"),
+    ("end before start", {"valid_from": "2026-07-01T00:00:00+00:00", "valid_until": "2026-06-01T00:00:00+00:00"}, 422, "validation_error"),
+    ("time without offset", {"valid_until": "2026-07-01T00:00:00"}, 422, "validation_error"),
+    ("start cleared", {"valid_from": None}, 422, "validation_error"),
+    ("unknown category", {"eligible_categories": ["gibt-es-nicht"]}, 422, "unknown_category"),
+    ("unknown monitor", {"monitor_settings": {"wetter": {"enabled": False}}}, 422, "validation_error"),
+    ("public code on unique", {"public_code": "SOMMER2026"}, 422, "validation_error"),
+    ("public mode without code", {"code_mode": "public"}, 422, "validation_error"),
+    ("public code of generated shape", {"code_mode": "public", "public_code": "ABCDEFGHJKMN"}, 422, "invalid_code"),
+]
+
+
+@pytest.mark.parametrize("name,body,status,code", CAMPAIGN_PATCH_CASES, ids=[c[0] for c in CAMPAIGN_PATCH_CASES])
+def test_bad_campaign_edits(promotions_staff, name, body, status, code):
+    writer, _approver = promotions_staff
+    pk = _draft(writer)
+    before = (_state(), writer.get(f"/campaigns/{pk}").json())
+    _problem(writer.patch(f"/campaigns/{pk}", body), status, code)
+    assert (_state(), writer.get(f"/campaigns/{pk}").json()) == before
+
+
+def test_editing_an_unknown_or_live_campaign(promotions_staff):
+    writer, approver = promotions_staff
+    _problem(writer.patch("/campaigns/999999", {"name": "x"}), 404, "campaign_not_found")
+    _problem(writer.patch("/campaigns/abc", {"name": "x"}), 404, "campaign_not_found")
+    pk = _draft(writer, total_limit=10, budget="50.00", min_basket="20.00", valid_until="2099-01-01T00:00:00+00:00")
+    assert approver.post(f"/campaigns/{pk}/approve", {}).status_code == 200
+    before = _state()
+    body = _problem(writer.patch(f"/campaigns/{pk}", {"discount_value": "400.00"}), 409, "campaign_not_editable")
+    assert body["current_status"] == "approved"
+    assert _state() == before

@@ -9,7 +9,7 @@ from pydantic import Field, StrictInt
 from warenhaus.core.apiutil import paginate, require
 from warenhaus.core.idempotency import run_idempotent, validate_key
 
-from . import selectors, services
+from . import editing, selectors, services
 from .models import Alert, Campaign
 
 router = Router(tags=["promotions"])
@@ -39,6 +39,34 @@ class CampaignIn(Schema):
     expected_redemptions_per_hour: StrictInt | None = None
     auto_pause: bool = True
     monitor_settings: dict | None = Field(default=None, description='per-monitor thresholds, e.g. {"rate": {"factor": 3, "floor": 10}}; missing keys take the defaults')
+
+
+class CampaignPatch(Schema):
+    """The fields to change (others stay); ``null`` clears an optional one."""
+
+    name: str | None = Field(default=None, max_length=200)
+    purpose: str | None = Field(default=None, max_length=4000)
+    discount_kind: str | None = Field(default=None, max_length=10)
+    discount_value: str | None = Field(default=None, max_length=20)
+    discount_cap: str | None = Field(default=None, max_length=20)
+    min_basket: str | None = Field(default=None, max_length=20)
+    max_share: str | None = Field(default=None, max_length=6)
+    eligible_categories: list[str] | None = Field(default=None, max_length=200)
+    eligible_products: list[str] | None = Field(default=None, max_length=1000)
+    customer_eligibility: str | None = Field(default=None, max_length=12)
+    channels: list[str] | None = Field(default=None, max_length=3)
+    valid_from: str | None = Field(default=None, max_length=40)
+    valid_until: str | None = Field(default=None, max_length=40)
+    total_limit: StrictInt | None = None
+    per_customer_limit: StrictInt | None = None
+    budget: str | None = Field(default=None, max_length=20)
+    stacking: str | None = Field(default=None, max_length=10)
+    code_mode: str | None = Field(default=None, max_length=10)
+    public_code: str | None = Field(default=None, max_length=64)
+    release_redemption_on_cancel: bool | None = None
+    expected_redemptions_per_hour: StrictInt | None = None
+    auto_pause: bool | None = None
+    monitor_settings: dict | None = None
 
 
 class ApproveIn(Schema):
@@ -92,6 +120,12 @@ def list_campaigns(request, limit: int = 20, cursor: str | None = None, status: 
 def get_campaign(request, campaign_id: str):
     require(request, "promotions.view")
     return 200, selectors.campaign_json(selectors.campaign_by_id(campaign_id))
+
+
+@router.patch("/campaigns/{campaign_id}", response={200: dict}, summary="Edit a draft (anything else: 409 campaign_not_editable); the editor becomes its author")
+def edit_campaign(request, campaign_id: str, payload: CampaignPatch):
+    user = require(request, "promotions.edit")
+    return 200, _json(editing.update_campaign(campaign_id=campaign_id, actor=user, changes=payload.model_dump(exclude_unset=True)))
 
 
 @router.post("/campaigns/{campaign_id}/approve", response={200: dict}, summary="Approve (four eyes: not the author; dangerous shapes need override_reason)")
@@ -157,6 +191,17 @@ def alerts(request, campaign_id: str, limit: int = 20, cursor: str | None = None
     return 200, paginate(Alert.objects.filter(campaign=c).select_related("acknowledged_by"), limit=limit, cursor=cursor,
                          descending=True, render=selectors.alert_json)
 
+
+@router.get("/alerts", response={200: dict}, summary="Alerts of all campaigns, newest first; open=true: incidents still going on, acknowledged=false: nobody has looked yet")
+def all_alerts(request, open: bool | None = None, acknowledged: bool | None = None, limit: int = 20, cursor: str | None = None):
+    require(request, "promotions.view")
+    return 200, paginate(selectors.alerts(open=open, acknowledged=acknowledged), limit=limit, cursor=cursor, descending=True, render=selectors.alert_json)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response={200: dict}, summary="Acknowledge an alert: someone has looked at it (audited; repeating it changes nothing)")
+def acknowledge_alert(request, alert_id: str):
+    user = require(request, "promotions.block")
+    return 200, selectors.alert_json(services.acknowledge_alert(alert_id=alert_id, actor=user))
 
 
 @router.post("/codes/{code}/block", response={200: dict}, summary="Block one code (effective for the next request)")

@@ -7,15 +7,24 @@ window, whether it trips). Thresholds come from the campaign's ``monitor_setting
 below, and ``{"<monitor>": {"enabled": false}}`` turns one off for that campaign.
 
 The sweep that acts on the readings (alert, pause, mail) is :func:`.services.run_monitors`.
+
+An alert keeps the English sentence of its reading (``Alert.message``, what the API and the
+audit trail show); pages and mails render the monitor's own sentence from the stored measured
+value, threshold and window with :meth:`Monitor.describe`, in the reader's language.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import Avg, Count, FloatField, Q
 from django.db.models.functions import Cast
+from django.utils import formats, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import Campaign, Redemption
 
@@ -30,9 +39,27 @@ class Reading:
     message: str
 
 
+def _number(value: float) -> str:
+    return formats.number_format(Decimal(f"{value:g}"), use_l10n=True)
+
+
 class Monitor:
     name: str = ""
     defaults: dict = {}
+    #: what a person calls it, and the sentence an alert of it reads as (with %(measured)s,
+    #: %(threshold)s and %(window)s); shares are shown as percentages
+    label = ""
+    sentence = ""
+    shares = False
+
+    def describe(self, *, measured: float, threshold: float, window_seconds: int, language: str | None = None) -> str:
+        """The alert's sentence in ``language`` (default: the active one)."""
+        scale = 100 if self.shares else 1
+        with translation.override(language) if language else nullcontext():
+            return gettext(str(self.sentence)) % {
+                "measured": _number(round(measured * scale, 1)), "threshold": _number(round(threshold * scale, 1)),
+                "window": _number(window_seconds),
+            }
 
     def settings_for(self, campaign: Campaign) -> dict:
         own = (campaign.monitor_settings or {}).get(self.name) or {}
@@ -56,12 +83,19 @@ class RateMonitor(Monitor):
 
     name = "rate"
     defaults = {"window_seconds": 60, "factor": 3.0, "floor": 10}
+    label = _("Redemption rate")
+    sentence = _("%(measured)s redemptions in the last %(window)s s; at most %(threshold)s expected.")
 
     def threshold(self, campaign: Campaign) -> float:
         s = self.settings_for(campaign)
         window = int(s["window_seconds"])
         expected = (campaign.expected_redemptions_per_hour or 0) / 3600 * window
         return max(expected * float(s["factor"]), float(s["floor"]))
+
+    def threshold_per_minute(self, campaign: Campaign) -> float:
+        """The threshold scaled to one minute, for a chart of redemptions per minute."""
+        window = int(self.settings_for(campaign)["window_seconds"]) or 60
+        return self.threshold(campaign) * 60 / window
 
     def read(self, campaign, at):
         window = int(self.settings_for(campaign)["window_seconds"])
@@ -77,6 +111,9 @@ class NewAccountShareMonitor(Monitor):
 
     name = "new_share"
     defaults = {"window_seconds": 600, "max_share": 0.8, "min_redeemers": 20}
+    label = _("New accounts and guests")
+    sentence = _("%(measured)s%% of the redeemers in the last %(window)s s are guests or new accounts; at most %(threshold)s%% expected.")
+    shares = True
 
     def read(self, campaign, at):
         s = self.settings_for(campaign)
@@ -95,6 +132,8 @@ class AddressSpreadMonitor(Monitor):
 
     name = "addresses"
     defaults = {"window_seconds": 600, "max_addresses": 30}
+    label = _("Addresses per code")
+    sentence = _("One code was redeemed from %(measured)s different addresses in the last %(window)s s; at most %(threshold)s expected.")
 
     def read(self, campaign, at):
         s = self.settings_for(campaign)
@@ -112,6 +151,9 @@ class DiscountShareMonitor(Monitor):
 
     name = "discount_share"
     defaults = {"window_seconds": 600, "max_share": 0.4, "min_redemptions": 10}
+    label = _("Discount share of the basket")
+    sentence = _("Discounts took %(measured)s%% of the basket on average in the last %(window)s s; at most %(threshold)s%% expected.")
+    shares = True
 
     def read(self, campaign, at):
         s = self.settings_for(campaign)
@@ -132,3 +174,17 @@ def monitor_named(name: str) -> Monitor | None:
 
 def readings(campaign: Campaign, at: datetime) -> list[Reading]:
     return [m.read(campaign, at) for m in MONITORS if m.enabled(campaign)]
+
+
+def describe_alert(alert, language: str | None = None) -> str:
+    """An alert's sentence in the reader's language; the stored English one for a monitor this
+    version does not know."""
+    m = monitor_named(alert.monitor)
+    if m is None:
+        return alert.message
+    return m.describe(measured=alert.measured, threshold=alert.threshold, window_seconds=alert.window_seconds, language=language)
+
+
+def monitor_label(name: str) -> str:
+    m = monitor_named(name)
+    return str(m.label) if m is not None else name

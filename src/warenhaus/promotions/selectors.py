@@ -5,8 +5,8 @@ from __future__ import annotations
 from warenhaus.core.errors import NotFound
 from warenhaus.core.money import money_json
 
-from .models import Campaign, Redemption
-from .monitors import MONITORS
+from .models import Alert, Campaign, Redemption
+from .monitors import MONITORS, describe_alert
 
 
 def campaign_by_id(campaign_id) -> Campaign:
@@ -94,6 +94,24 @@ def redemptions_of(campaign: Campaign):
     return Redemption.objects.filter(campaign=campaign).select_related("order", "code")
 
 
+def alerts(*, open: bool | None = None, acknowledged: bool | None = None, campaign=None):
+    """Alerts, newest first. ``open``: the incident is still going on (its monitor still trips);
+    ``acknowledged``: someone has looked at it."""
+    qs = Alert.objects.select_related("campaign", "acknowledged_by")
+    if campaign is not None:
+        qs = qs.filter(campaign=campaign)
+    if open is not None:
+        qs = qs.filter(resolved_at__isnull=open)
+    if acknowledged is not None:
+        qs = qs.filter(acknowledged_at__isnull=not acknowledged)
+    return qs.order_by("-pk")
+
+
+def alert_text(a, language: str | None = None) -> str:
+    """The alert's sentence in ``language`` (default: the active one); ``message`` stays English."""
+    return describe_alert(a, language)
+
+
 def alert_json(a) -> dict:
     return {
         "id": a.pk,
@@ -104,6 +122,7 @@ def alert_json(a) -> dict:
         "peak": a.peak,
         "window_seconds": a.window_seconds,
         "message": a.message,
+        "message_de": alert_text(a, "de"),
         "paused_campaign": a.paused,
         "created_at": _iso(a.created_at),
         "last_seen_at": _iso(a.last_seen_at),
