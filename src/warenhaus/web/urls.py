@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import console, views
+from . import console, console_promotions, views
 
 app_name = "web"
 urlpatterns = [
@@ -35,4 +35,13 @@ urlpatterns = [
     path("console/variants/<str:sku>/price/", console.variant_price, name="console_variant_price"),
     path("console/variants/<str:sku>/stock/", console.variant_stock, name="console_variant_stock"),
     path("console/audit/", console.audit_list, name="console_audit"),
+    path("console/promotions/", console_promotions.campaigns_list, name="console_campaigns"),
+    path("console/promotions/new/", console_promotions.campaign_new, name="console_campaign_new"),
+    path("console/promotions/alerts/", console_promotions.alerts_list, name="console_alerts"),
+    path("console/promotions/alerts/<int:pk>/acknowledge/", console_promotions.alert_acknowledge, name="console_alert_acknowledge"),
+    path("console/promotions/kill-switch/", console_promotions.kill_switch, name="console_kill_switch"),
+    path("console/promotions/<int:pk>/", console_promotions.campaign_detail, name="console_campaign"),
+    path("console/promotions/<int:pk>/edit/", console_promotions.campaign_edit, name="console_campaign_edit"),
+    path("console/promotions/<int:pk>/approve/", console_promotions.campaign_approve, name="console_campaign_approve"),
+    path("console/promotions/<int:pk>/<str:action>/", console_promotions.campaign_action, name="console_campaign_action"),
 ]
