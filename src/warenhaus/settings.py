@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "warenhaus.orders",
     "warenhaus.notifications",
     "warenhaus.promotions",
+    "warenhaus.remediation",
     "warenhaus.web",
 ]
 
@@ -139,6 +140,14 @@ VOUCHER_ATTEMPT_WINDOW = int(os.environ.get("VOUCHER_ATTEMPT_WINDOW", "900"))  #
 VOUCHER_SAFE_SHARE_OF_MIN_BASKET = Decimal(os.environ.get("VOUCHER_SAFE_SHARE_OF_MIN_BASKET", "50"))
 VOUCHER_MAX_CODES_PER_CALL = int(os.environ.get("VOUCHER_MAX_CODES_PER_CALL", "10000"))
 VOUCHER_NEW_ACCOUNT_HOURS = int(os.environ.get("VOUCHER_NEW_ACCOUNT_HOURS", "24"))
+# Remediation jobs: the largest goodwill voucher one job may give each customer, how long it is
+# valid, how many orders one transaction works off, and how long a worker's claim on a job lasts
+# without a sign of life (then another worker resumes it).
+REMEDIATION_GOODWILL_MAX = Decimal(os.environ.get("REMEDIATION_GOODWILL_MAX", "100.00"))
+REMEDIATION_GOODWILL_VALID_DAYS = int(os.environ.get("REMEDIATION_GOODWILL_VALID_DAYS", "365"))
+REMEDIATION_CHUNK = int(os.environ.get("REMEDIATION_CHUNK", "500"))
+REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120"))
+REMEDIATION_MAX_ATTEMPTS = int(os.environ.get("REMEDIATION_MAX_ATTEMPTS", "5"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)

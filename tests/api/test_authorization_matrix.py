@@ -68,6 +68,12 @@ ENDPOINTS = [
     ("post", "/alerts/{alert}/acknowledge", None, ("cap", "promotions.block")),
     ("post", "/codes/{public_code}/block", {"reason": "Leck"}, ("cap", "promotions.block")),
     ("post", "/codes/block-pattern", {"pattern": "MATRIX*", "reason": "Leck"}, ("cap", "promotions.block")),
+    ("post", "/remediations", "remediation", ("cap", "remediation.preview")),
+    ("get", "/remediations", None, ("cap", "remediation.preview")),
+    ("get", "/remediations/{job}", None, ("cap", "remediation.preview")),
+    ("post", "/remediations/{job}/execute", None, ("cap", "remediation.run")),
+    ("get", "/remediations/{job}/items", None, ("cap", "remediation.preview")),
+    ("get", "/remediations/{job}/export.csv", None, ("cap", "remediation.preview")),
 ]
 
 
@@ -83,7 +89,7 @@ def expected(rule, caller) -> set[int]:
     if kind == "cap":
         if anonymous:
             return {401}
-        return {200, 201} if _allowed(cap, caller) else {403}
+        return {200, 201, 202} if _allowed(cap, caller) else {403}
     if kind == "owner_or":
         if anonymous:
             return {401}
@@ -113,7 +119,10 @@ def world(db, make_user, make_product, make_category, address, api_as):
     from warenhaus.promotions import services as promotions
 
     promotions.apply_voucher(cart_id=cart.id, user=owner, code="MATRIXAPPLY", channel="api")
-    return {**campaigns, "users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
+    from warenhaus.remediation import services as remediation
+
+    job = remediation.create_job(actor=users["support"], selector={"order_numbers": [order.number]}, actions=["hold"], reason="matrix")
+    return {**campaigns, "job": job, "users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
 
 
 def _campaigns(users) -> dict:
@@ -167,6 +176,8 @@ def _body(spec, world):
         return {"name": f"Matrix {n}", "discount_kind": "percent", "discount_value": "10", "code_mode": "unique"}
     if spec == "partner_codes":
         return {"codes": [f"PARTNER{n}A", f"PARTNER{n}B"]}
+    if spec == "remediation":
+        return {"selector": {"order_numbers": [world["order"].number]}, "actions": ["hold", "notify"], "dry_run": True}
     if spec == "checkout":
         return {"email": "matrix@example.de", "shipping_address": world["address"], "payment_method": "invoice"}
     return spec
@@ -187,11 +198,11 @@ def test_matrix(world, api_as, caller, method, template, body, rule):
     path = template.format(
         slug=world["product"].slug, sku=world["variant"].sku, cart=world["cart"].id,
         anon_cart=world["anon_cart"].id, order=order.number, draft=world["draft"].pk, approved=world["approved"].pk,
-        paused=world["paused"].pk, unique=world["unique"].pk, alert=world["alert"].pk, public_code=world["public_code"], applied_code="MATRIXAPPLY",
+        paused=world["paused"].pk, unique=world["unique"].pk, alert=world["alert"].pk, job=world["job"].pk, public_code=world["public_code"], applied_code="MATRIXAPPLY",
     )
     client = api_as(world["users"][caller])
     kwargs = {}
-    if template.endswith("/checkout") or template.endswith("/codes"):
+    if template.endswith("/checkout") or template.endswith("/codes") or template == "/remediations" and method == "post":
         kwargs["headers"] = {"Idempotency-Key": f"matrix-{next(_n)}"}
     payload = _body(body, world)
     if method in {"get", "delete"}:
@@ -212,7 +223,7 @@ def test_every_openapi_operation_is_in_the_matrix(api):
         normalised = template.replace("{anon_cart}", "{cart_id}").replace("{cart}", "{cart_id}").replace("{order}", "{number}")
         for placeholder in ("{draft}", "{approved}", "{paused}", "{unique}"):
             normalised = normalised.replace(placeholder, "{campaign_id}")
-        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}").replace("{alert}", "{alert_id}")
+        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}").replace("{alert}", "{alert_id}").replace("{job}", "{job_id}")
         normalised = normalised.partition("?")[0]
         covered.add((method, normalised))
     missing = documented - covered
@@ -237,6 +248,8 @@ EXPECTED_CAPABILITIES = {
     "promotions.edit": {"promotions"},
     "promotions.approve": {"promotions_approver"},
     "promotions.block": {"promotions", "promotions_approver", "risk"},
+    "remediation.preview": {"promotions", "promotions_approver", "risk", "support"},
+    "remediation.run": {"risk", "support"},
     "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "risk", "support"},
 }
 

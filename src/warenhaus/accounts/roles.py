@@ -32,6 +32,8 @@ CAPABILITIES: dict[str, set[str]] = {
     "promotions.edit": {"promotions"},
     "promotions.approve": {"promotions_approver"},
     "promotions.block": {"promotions", "promotions_approver", "risk"},
+    "remediation.preview": {"support", "risk", "promotions", "promotions_approver"},
+    "remediation.run": {"support", "risk"},
     "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "support", "risk"},
 }
 

@@ -17,10 +17,22 @@ def _jsonable(value):
 
 
 def record(*, actor, action: str, obj=None, object_type: str = "", object_id: str = "", before=None, after=None, reason: str = "", source: str = "api") -> AuditEntry:
+    row = entry(actor=actor, action=action, obj=obj, object_type=object_type, object_id=object_id, before=before, after=after, reason=reason, source=source)
+    row.save(force_insert=True)
+    return row
+
+
+def record_many(entries: list[AuditEntry]) -> None:
+    """Write entries made with :func:`entry` in one statement (bulk actions on many objects)."""
+    AuditEntry.objects.bulk_create(entries, batch_size=1000)
+
+
+def entry(*, actor, action: str, obj=None, object_type: str = "", object_id: str = "", before=None, after=None, reason: str = "", source: str = "api") -> AuditEntry:
+    """An audit entry, not yet written."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(getattr(obj, "audit_key", None) or obj.pk)
-    return AuditEntry.objects.create(
+    return AuditEntry(
         actor=actor if getattr(actor, "pk", None) else None,
         actor_email=getattr(actor, "email", "") or "",
         action=action,

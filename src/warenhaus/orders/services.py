@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import transaction
+from django.db.models import F, Sum
 
 from warenhaus.core import audit
 from warenhaus.core.clock import now
@@ -103,54 +104,118 @@ def cancel(*, number: str, actor, reason: str, customer_note: str = "", source: 
     reason = _reason(reason)
     with transaction.atomic():
         order = _locked(number)
-        before = order.status
         if order.status not in UNSHIPPED:
             raise Conflict(f"Order {number} has already left the warehouse ({order.get_status_display()}); it can be refunded, not cancelled.", code="invalid_transition", current_status=order.status)
-        order.held_from = ""
-        transition(order, S.CANCELLED, actor=actor, reason=reason)
-        for line in order.lines.all().order_by("variant_id"):
-            inventory.release(variant_id=line.variant_id, quantity=line.quantity)
-        _give_money_back(order)
-        from warenhaus.promotions.services import release_for_order
-
-        release_for_order(order=order)
-        audit.record(actor=actor, action="order.cancel", obj=order, before={"status": before}, after={"status": order.status}, reason=reason, source=source)
-        from warenhaus.notifications.services import enqueue_mail
-
-        enqueue_mail(kind="order_cancelled", to_email=order.email, template="order_cancelled", context={"order": order, "customer_note": (customer_note or "").strip()[:2000]}, language=order.language, dedupe_key=f"order_cancelled:{order.number}", related_object=f"order:{order.number}")
+        _cancel_locked([order], actor=actor, reason=reason, customer_note=customer_note, source=source)
     return order
-
-
-def _give_money_back(order: Order) -> None:
-    from warenhaus.checkout.payments import gateway
-
-    for payment in Payment.objects.select_for_update().filter(order=order, status__in=["authorized", "captured", "pending"]):
-        gw = gateway(payment.gateway, for_new_payment=False)
-        if payment.status == "authorized":
-            gw.void(reference=payment.reference)
-            payment.status = "voided"
-        elif payment.status == "captured":
-            gw.refund(reference=payment.reference, amount=payment.amount - payment.refunded_amount)
-            payment.refunded_amount = payment.amount
-            payment.status = "refunded"
-        else:  # an invoice not yet paid: nothing to give back
-            payment.status = "voided"
-        payment.save(update_fields=["status", "refunded_amount"])
 
 
 def hold(*, number: str, actor, reason: str, source: str = "api") -> Order:
     reason = _reason(reason)
     with transaction.atomic():
         order = _locked(number)
-        before = order.status
         if order.status == S.ON_HOLD:
             return order
         if S.ON_HOLD not in TRANSITIONS[order.status]:
             raise Conflict(f"An order that is {order.get_status_display()} cannot be held.", code="invalid_transition", current_status=order.status)
-        order.held_from = order.status
-        transition(order, S.ON_HOLD, actor=actor, reason=reason)
-        audit.record(actor=actor, action="order.hold", obj=order, before={"status": before}, after={"status": order.status}, reason=reason, source=source)
+        _hold_locked([order], actor=actor, reason=reason, source=source)
     return order
+
+
+def act_on_many(order_ids, *, action: str, actor, reason: str, source: str = "remediation", mail_customers: bool = True) -> dict[int, str]:
+    """Cancel (``action="cancel"``) or hold (``"hold"``) many orders at once, in the caller's
+    transaction, each exactly as :func:`cancel` or :func:`hold` would: events, stock, money,
+    vouchers, audit entries, and (``mail_customers``) the cancellation mail. Orders that cannot
+    take the action are left alone. Returns, per order id, ``"cancelled"``, ``"held"``,
+    ``"shipped"`` (out of reach) or ``"unchanged"`` (already cancelled, refunded or held).
+
+    A fixed number of statements per call, whatever the number of orders (the remediation of
+    tens of thousands of orders works them off in chunks of a few hundred)."""
+    reason = _reason(reason)
+    orders = list(Order.objects.select_for_update().filter(pk__in=list(order_ids)).order_by("pk"))
+    result: dict[int, str] = {}
+    target = S.CANCELLED if action == "cancel" else S.ON_HOLD
+    todo = []
+    for o in orders:
+        if target in TRANSITIONS.get(o.status, set()) and o.status in UNSHIPPED:
+            todo.append(o)
+        elif o.status in (S.SHIPPED, S.DELIVERED):
+            result[o.pk] = "shipped"
+        else:
+            result[o.pk] = "unchanged"
+    if todo:
+        if action == "cancel":
+            _cancel_locked(todo, actor=actor, reason=reason, source=source, mail=mail_customers)
+        else:
+            _hold_locked(todo, actor=actor, reason=reason, source=source)
+    for o in todo:
+        result[o.pk] = "cancelled" if action == "cancel" else "held"
+    return result
+
+
+def _events(orders: list[Order], to_status: str, *, actor, reason: str) -> None:
+    at = now()
+    who = actor if getattr(actor, "pk", None) else None
+    OrderEvent.objects.bulk_create([OrderEvent(order=o, at=at, from_status=o.status, to_status=to_status, actor=who, reason=reason) for o in orders])
+
+
+def _cancel_locked(orders: list[Order], *, actor, reason: str, source: str, customer_note: str = "", mail: bool = True) -> None:
+    """Cancel locked, unshipped orders: release their stock, give the money back, release their
+    vouchers, write history and audit trail, and (``mail``) tell each customer."""
+    from warenhaus.promotions.release import release_for_orders
+
+    ids = [o.pk for o in orders]
+    before = {o.pk: o.status for o in orders}
+    _events(orders, S.CANCELLED, actor=actor, reason=reason)
+    Order.objects.filter(pk__in=ids).update(status=S.CANCELLED, held_from="")
+    for o in orders:
+        o.status, o.held_from = S.CANCELLED, ""
+    lines = OrderLine.objects.filter(order_id__in=ids).values("variant_id").annotate(quantity=Sum("quantity")).order_by("variant_id")
+    for line in lines:
+        inventory.release(variant_id=line["variant_id"], quantity=line["quantity"])
+    _give_money_back(ids)
+    release_for_orders(ids)
+    audit.record_many([
+        audit.entry(actor=actor, action="order.cancel", obj=o, before={"status": before[o.pk]}, after={"status": o.status}, reason=reason, source=source)
+        for o in orders
+    ])
+    if mail:
+        from warenhaus.notifications.services import enqueue_mail
+
+        note = (customer_note or "").strip()[:2000]
+        for o in orders:
+            enqueue_mail(kind="order_cancelled", to_email=o.email, template="order_cancelled", context={"order": o, "customer_note": note}, language=o.language, dedupe_key=f"order_cancelled:{o.number}", related_object=f"order:{o.number}")
+
+
+def _hold_locked(orders: list[Order], *, actor, reason: str, source: str) -> None:
+    before = {o.pk: o.status for o in orders}
+    _events(orders, S.ON_HOLD, actor=actor, reason=reason)
+    for status in sorted(set(before.values())):
+        Order.objects.filter(pk__in=[pk for pk, st in before.items() if st == status]).update(status=S.ON_HOLD, held_from=status)
+    for o in orders:
+        o.held_from, o.status = o.status, S.ON_HOLD
+    audit.record_many([
+        audit.entry(actor=actor, action="order.hold", obj=o, before={"status": before[o.pk]}, after={"status": o.status}, reason=reason, source=source)
+        for o in orders
+    ])
+
+
+def _give_money_back(order_ids: list[int]) -> None:
+    """Void what was only authorised or invoiced, refund what was captured."""
+    from warenhaus.checkout.payments import gateway
+
+    payments = list(Payment.objects.select_for_update().filter(order_id__in=order_ids, status__in=["authorized", "captured", "pending"]).order_by("pk"))
+    for payment in payments:
+        if payment.status == "authorized":
+            gateway(payment.gateway, for_new_payment=False).void(reference=payment.reference)
+        elif payment.status == "captured":
+            gateway(payment.gateway, for_new_payment=False).refund(reference=payment.reference, amount=payment.amount - payment.refunded_amount)
+    voided = [p.pk for p in payments if p.status in ("authorized", "pending")]  # an unpaid invoice: nothing to give back
+    refunded = [p.pk for p in payments if p.status == "captured"]
+    if voided:
+        Payment.objects.filter(pk__in=voided).update(status="voided")
+    if refunded:
+        Payment.objects.filter(pk__in=refunded).update(status="refunded", refunded_amount=F("amount"))
 
 
 def release(*, number: str, actor, reason: str = "", source: str = "api") -> Order:

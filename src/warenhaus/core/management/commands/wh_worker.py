@@ -4,7 +4,8 @@ This is django-tasks-db's ``db_worker`` (same options: ``--batch``, ``--max-task
 ``--interval``, ...) with two differences: it serves the queues ``default`` and ``mail`` unless
 told otherwise, and it looks after the outbox every ``--requeue-interval`` seconds (30 by
 default), re-enqueueing messages whose delivery task was lost, e.g. because a worker was killed
-mid-send (:func:`warenhaus.notifications.services.requeue_due`). It also sweeps the voucher
+mid-send (:func:`warenhaus.notifications.services.requeue_due`), and resuming remediation jobs
+whose runner died (:func:`warenhaus.remediation.services.recover_stalled`). It also sweeps the voucher
 leak monitors every ``--monitor-interval`` seconds (15 by default,
 :func:`warenhaus.promotions.services.run_monitors`), so a leaked code is paused within a minute.
 
@@ -30,15 +31,20 @@ DEFAULT_QUEUES = "default,mail"
 
 
 def requeue_once() -> int:
+    """Outbox messages whose delivery task was lost, and remediation jobs whose runner died,
+    are queued again."""
     from warenhaus.notifications.services import requeue_due
+    from warenhaus.remediation.services import recover_stalled
 
-    try:
-        return requeue_due()
-    except Exception:  # the database may be briefly unavailable; the next round tries again
-        log.exception("outbox maintenance failed")
-        return 0
-    finally:
-        close_old_connections()
+    n = 0
+    for job, what in ((requeue_due, "outbox maintenance"), (recover_stalled, "remediation recovery")):
+        try:
+            n += job()
+        except Exception:  # the database may be briefly unavailable; the next round tries again
+            log.exception("%s failed", what)
+        finally:
+            close_old_connections()
+    return n
 
 
 def monitors_once() -> int:
