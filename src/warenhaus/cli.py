@@ -7,9 +7,10 @@
     warenhaus staff create --email E --role R [--role R2] [--password P]
     warenhaus vouchers block --code C | --campaign ID [--revoke] | --pattern 'P*' --reason R
     warenhaus vouchers list [--status S]
+    warenhaus remediation preview|execute|watch|show|export|list ...   clean up after a leak or a price typo
     warenhaus manage <django command> anything else Django offers
 
-Every subcommand maps onto a Django management command (``warenhaus.core``, ``warenhaus.promotions``).
+Every subcommand maps onto a Django management command (``warenhaus.core``, ``warenhaus.promotions``, ``warenhaus.remediation``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ SUBCOMMANDS = {
     "demo": "wh_demo",
     "staff": "wh_staff",
     "vouchers": "wh_vouchers",
+    "remediation": "wh_remediation",
 }
 
 
