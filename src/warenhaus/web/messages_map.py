@@ -73,6 +73,15 @@ MESSAGES = {
     "code_collision": _("Please try again."),
     "invalid_pattern": _("A pattern is at least 4 letters or digits followed by *, e.g. SOMMER*."),
     "alert_not_found": _("This alert does not exist."),
+    # remediation (console)
+    "invalid_selector": _("Please choose the orders in one way only: by voucher codes or campaign, by SKU below a unit price, or by order numbers."),
+    "unknown_voucher_code": _("This voucher code is not a code of this shop. Please check it."),
+    "invalid_actions": _("Please choose what to do: cancel or hold the orders, notify the customers, or give them a goodwill voucher."),
+    "conflicting_actions": _("Please choose either cancel or hold, not both."),
+    "goodwill_too_large": _("A goodwill voucher is at most %(maximum)s."),
+    "forbidden": _("Your role does not include this action."),
+    "remediation_not_found": _("This remediation job does not exist."),
+    "remediation_running": _("A worker is running this job right now. Please wait until it has finished."),
     # orders
     "reason_required": _("Please give a reason; it goes into the order history and the audit trail."),
     "invalid_transition": _("This is not possible in the order's current status (%(current_status)s)."),
@@ -93,10 +102,12 @@ def error_message(err: DomainError) -> str:
         from .templatetags.shop import status_label
 
         params["current_status"] = status_label(params["current_status"])
-    if err.code == "voucher_min_basket" and "min_basket" in params:
+    if err.code in ("voucher_min_basket", "goodwill_too_large"):
         from .templatetags.shop import format_money
 
-        params["min_basket"] = format_money(params["min_basket"])
+        for key in ("min_basket", "maximum"):
+            if key in params:
+                params[key] = format_money(params[key])
     if err.code == "weak_password":
         return str(err.detail)
     try:
