@@ -235,15 +235,26 @@ def _actions(request, c: Campaign) -> dict:
     }
 
 
-def _detail(request, c: Campaign, *, status=200, error="", failed="", posted=None, codes=None):
+def _status_actions(actions: dict) -> list[dict]:
+    """The buttons that change the campaign's status, each with its reason field."""
+    out = [
+        {"name": "pause", "label": _("Pause"), "style": "warning", "required": True},
+        {"name": "resume", "label": _("Resume"), "style": "secondary", "required": False},
+        {"name": "revoke", "label": _("Revoke for good"), "style": "danger", "required": True},
+    ]
+    return [a for a in out if actions[a["name"]]]
+
+
+def _detail(request, c: Campaign, *, status=200, error="", failed="", posted=None):
     public = c.codes.filter(source="public").first()
+    actions = _actions(request, c)
     return render(request, "web/console/promotions/campaign_detail.html", {
         "c": c, "status_label": _status(c.status), "worst": services.worst_case(c), "dangers": services.dangers(c),
         "public_hint": public.display_hint if public else "", "codes_summary": _codes_summary(c),
         "chart": redemptions_chart(c), "monitor_rows": _monitor_rows(c),
         "alerts": [{"a": a, "text": selectors.alert_text(a), "label": monitors.monitor_label(a.monitor)} for a in selectors.alerts(campaign=c)[:20]],
         "redemptions": list(selectors.redemptions_of(c)[:20]),
-        "actions": _actions(request, c), "error": error, "failed": failed, "posted": posted or {}, "new_codes": codes,
+        "actions": actions, "status_actions": _status_actions(actions), "error": error, "failed": failed, "posted": posted or {},
         "may_ack": can(request.user, "promotions.block"),
     }, status=status)
 
