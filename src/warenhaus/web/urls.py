@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import console, console_promotions, views
+from . import console, console_promotions, console_remediation, views
 
 app_name = "web"
 urlpatterns = [
@@ -44,4 +44,10 @@ urlpatterns = [
     path("console/promotions/<int:pk>/edit/", console_promotions.campaign_edit, name="console_campaign_edit"),
     path("console/promotions/<int:pk>/approve/", console_promotions.campaign_approve, name="console_campaign_approve"),
     path("console/promotions/<int:pk>/<str:action>/", console_promotions.campaign_action, name="console_campaign_action"),
+    path("console/remediation/", console_remediation.jobs_list, name="console_remediations"),
+    path("console/remediation/new/", console_remediation.job_new, name="console_remediation_new"),
+    path("console/remediation/<int:pk>/", console_remediation.job_detail, name="console_remediation"),
+    path("console/remediation/<int:pk>/progress/", console_remediation.job_progress, name="console_remediation_progress"),
+    path("console/remediation/<int:pk>/execute/", console_remediation.job_execute, name="console_remediation_execute"),
+    path("console/remediation/<int:pk>/export.csv", console_remediation.job_csv, name="console_remediation_csv"),
 ]
