@@ -100,8 +100,8 @@ def put_shipping(request, cart_id: str, payload: ShippingIn):
 def apply_voucher(request, cart_id: str, payload: VoucherIn):
     from warenhaus.promotions import services as promotions
 
-    promotions.apply_voucher(cart_id=cart_id, user=caller(request), code=payload.code, channel=_channel(request, payload.channel), client_ip=client_ip(request))
-    return 200, _cart_json(request, cart_id)
+    view = promotions.apply_voucher(cart_id=cart_id, user=caller(request), code=payload.code, channel=_channel(request, payload.channel), client_ip=client_ip(request))
+    return 200, view.as_json()
 
 
 @router.delete("/carts/{cart_id}/vouchers/{code}", response={200: dict}, summary="Remove a voucher (by its code or its id in the cart)")

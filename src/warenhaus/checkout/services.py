@@ -45,7 +45,7 @@ def get_cart(*, cart_id: str, user=None, for_update: bool = False) -> Cart:
     if not cart_id or len(cart_id) > 64:
         raise CartNotFound("No such cart.")
     qs = Cart.objects.select_for_update() if for_update else Cart.objects
-    cart = qs.filter(pk=cart_id).first()
+    cart = next(iter(qs.filter(pk=cart_id)), None)  # the primary key: no ORDER BY ... LIMIT needed
     if cart is None:
         raise CartNotFound("No such cart.")
     if cart.user_id is not None and (user is None or not user.is_authenticated or user.pk != cart.user_id):
@@ -216,15 +216,31 @@ _LINE_FIELDS = (
 )
 
 
-def view_cart(cart: Cart) -> CartView:
-    """Lines, totals and problems of a cart at current prices and stock. Read as plain rows
-    (one query, no model instances): this runs on every cart change and every checkout."""
+@dataclass
+class CartLines:
+    """A cart's lines at current prices and stock, before vouchers. ``has_vouchers`` says
+    whether the cart holds any voucher (None: not known, the cart has no lines)."""
+
+    lines: list[dict]
+    priced: list[PricedLine]
+    problems: list[dict]
+    subtotal: Decimal
+    has_vouchers: bool | None
+
+
+def read_lines(cart: Cart) -> CartLines:
+    """One query, plain rows (no model instances): this runs on every cart change and every
+    checkout. Whether the cart holds vouchers comes with it, so that a cart without any (most
+    of them) costs no voucher query; read in a statement of its own after the cart's row lock,
+    it sees every voucher committed before."""
     from warenhaus.core.money import money_json
 
-    rows = CartLine.objects.filter(cart=cart).order_by("added_at", "id").values_list(*_LINE_FIELDS)
+    rows = (CartLine.objects.filter(cart=cart).order_by("added_at", "id")
+            .annotate(has_vouchers=promotions.has_vouchers_sql(cart.pk)).values_list(*_LINE_FIELDS, "has_vouchers"))
     priced, lines, problems = [], [], []
+    has_vouchers = None
     for (variant_id, quantity, price_when_added, sku, variant_title, price, variant_active,
-         product_title, product_slug, product_active, vat_rate, on_hand, allocated, product_id, category_id) in rows:
+         product_title, product_slug, product_active, vat_rate, on_hand, allocated, product_id, category_id, has_vouchers) in rows:
         title = f"{product_title} – {variant_title}" if variant_title else product_title
         available = max(0, (on_hand or 0) - (allocated or 0))
         active = variant_active and product_active
@@ -243,13 +259,24 @@ def view_cart(cart: Cart) -> CartView:
             "available": available if active else 0, "hold": None,
         })
     subtotal = sum((p.line_total for p in priced), Decimal("0.00"))
+    return CartLines(lines=lines, priced=priced, problems=problems, subtotal=subtotal, has_vouchers=None if has_vouchers is None else bool(has_vouchers))
+
+
+def cart_view(cart: Cart, base: CartLines, vouchers: Evaluation) -> CartView:
+    """The view of ``base`` with the vouchers' evaluation: what they take off, and a problem for
+    each that no longer applies (paused, used up, basket too small...). Shipping stays what the
+    goods' value makes it."""
     method = shipping.method(cart.shipping_method)
-    # Vouchers: what they take off, and a problem for each that no longer applies (paused,
-    # used up, basket too small...). Shipping stays what the goods' value makes it.
-    vouchers = promotions.evaluate_cart(cart=cart, lines=priced, subtotal=subtotal) if priced else Evaluation()
-    problems.extend(vouchers.problems())
-    totals = compute(priced, shipping_cost=method.cost(subtotal) if priced else Decimal("0.00"), discount=vouchers.discount)
-    return CartView(cart=cart, lines=lines, priced=priced, totals=totals, problems=problems, vouchers=vouchers)
+    priced = base.priced
+    totals = compute(priced, shipping_cost=method.cost(base.subtotal) if priced else Decimal("0.00"), discount=vouchers.discount)
+    return CartView(cart=cart, lines=base.lines, priced=priced, totals=totals, problems=base.problems + vouchers.problems(), vouchers=vouchers)
+
+
+def view_cart(cart: Cart) -> CartView:
+    """Lines, totals and problems of a cart at current prices and stock, vouchers included."""
+    base = read_lines(cart)
+    vouchers = promotions.evaluate_cart(cart=cart, lines=base.priced, subtotal=base.subtotal) if base.priced and base.has_vouchers else Evaluation()
+    return cart_view(cart, base, vouchers)
 
 
 # --- checkout --------------------------------------------------------------------------------

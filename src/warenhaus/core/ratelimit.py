@@ -14,7 +14,8 @@ import hashlib
 import random
 import time
 
-from django.db import connection, transaction
+from django.db import connection
+from django.db.models import F
 
 from .errors import RateLimited
 from .models import RateCounter
@@ -29,22 +30,31 @@ def _bucket(name: str, key: str, window: int) -> tuple[str, int, int]:
     return f"{name[:40]}:{digest}:{start}", start, start + window - now
 
 
+def _upsert(buckets: list[tuple[str, int]]) -> dict[str, int]:
+    """Count one hit on each ``(bucket, window_start)`` in one statement; the new counts by
+    bucket. Rows are locked in bucket order, so that two statements sharing rows (one client
+    address, many carts) cannot deadlock. One statement is atomic on its own: no transaction or
+    savepoint around it (outside a transaction it commits at once)."""
+    buckets = sorted(dict(buckets).items())
+    qn = connection.ops.quote_name
+    table, bucket, count = qn(RateCounter._meta.db_table), qn("bucket"), qn("count")
+    values = ", ".join(["(%s, %s, 1)"] * len(buckets))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({bucket}, {qn('window_start')}, {count}) VALUES {values} "
+            f"ON CONFLICT ({bucket}) DO UPDATE SET {count} = {table}.{count} + 1 RETURNING {bucket}, {count}",
+            [x for pair in buckets for x in pair],
+        )
+        counts = {b: int(c) for b, c in cursor.fetchall()}
+    if random.random() < PRUNE_PROBABILITY:
+        RateCounter.objects.filter(window_start__lt=int(time.time()) - 86400).delete()
+    return counts
+
+
 def hit(name: str, key: str, window: int) -> int:
     """Count one hit and return the count in the current window (this hit included)."""
     bucket, start, _ = _bucket(name, key, window)
-    qn = connection.ops.quote_name
-    table = qn(RateCounter._meta.db_table)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({qn('bucket')}, {qn('window_start')}, {qn('count')}) VALUES (%s, %s, 1) "
-                f"ON CONFLICT ({qn('bucket')}) DO UPDATE SET {qn('count')} = {table}.{qn('count')} + 1 RETURNING {qn('count')}",
-                [bucket, start],
-            )
-            count = cursor.fetchone()[0]
-    if random.random() < PRUNE_PROBABILITY:
-        RateCounter.objects.filter(window_start__lt=int(time.time()) - 86400).delete()
-    return int(count)
+    return _upsert([(bucket, start)])[bucket]
 
 
 def hits(name: str, key: str, window: int) -> int:
@@ -67,10 +77,25 @@ def check(name: str, key: str, *, limit: int, window: int, message: str) -> None
 def hit_or_refuse(name: str, key: str, *, limit: int, window: int, message: str) -> int:
     """Count this attempt first, then refuse it if it is over ``limit``: the atomic way to cap
     attempts that race each other."""
-    count = hit(name, key, window)
-    if count > limit:
-        raise RateLimited(message, retry_after=retry_after(window))
-    return count
+    return hit_all_or_refuse([(name, key, limit)], window=window, message=message)[name]
+
+
+def hit_all_or_refuse(limits: list[tuple[str, str, int]], *, window: int, message: str) -> dict[str, int]:
+    """Count one attempt against each ``(name, key, limit)`` in one statement, then refuse it
+    if a count is over its limit. Counts the same as calling :func:`hit_or_refuse` for each in
+    turn, which stops at the first limit passed: the counts after that one are given back, one
+    row at a time, on the (rare) refusal; until then a racing attempt sees them one higher, so
+    a race can only err towards refusing. Returns the counts by name."""
+    buckets = [_bucket(name, key, window)[:2] for name, key, _ in limits]
+    counts = _upsert(buckets)
+    out = {}
+    for i, (name, _key, limit) in enumerate(limits):
+        out[name] = counts[buckets[i][0]]
+        if out[name] > limit:
+            for later, start in sorted(set(buckets[i + 1:])):
+                RateCounter.objects.filter(bucket=later, count__gt=0).update(count=F("count") - 1)
+            raise RateLimited(message, retry_after=retry_after(window))
+    return out
 
 
 def reset(name: str, key: str, window: int) -> None:

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 
 from warenhaus.accounts.roles import can
@@ -397,13 +398,15 @@ def import_codes(*, campaign_id, actor, codes, max_uses_per_code: int | None = 1
 
 def find_code(raw: str) -> Code:
     """The stored code for what someone typed; a typo in a generated code is caught by its check
-    character before the database is asked."""
+    character before the database is asked. ``row.blocked_by_rule``: an active pattern block
+    matches what was typed (read in the same query)."""
     code = codelib.normalise(raw)
     if not code or len(code) > 64:
         raise VoucherRefused("voucher_unknown")
     if codelib.looks_generated(code) and not codelib.is_valid_generated(code):
         raise VoucherRefused("voucher_typo")
-    row = Code.objects.select_related("campaign").filter(digest=codelib.digest(code)).first()
+    qs = Code.objects.select_related("campaign").filter(digest=codelib.digest(code)).annotate(blocked_by_rule=_blocked_by_rule_sql(code))
+    row = next(iter(qs), None)  # the digest is unique: no ORDER BY ... LIMIT needed
     if row is None:
         raise VoucherRefused("voucher_unknown")
     return row
@@ -415,6 +418,18 @@ def _active_patterns() -> list[str]:
 
 def _matches_block_rule(code: str) -> bool:
     return any(fnmatch.fnmatchcase(code, p) for p in _active_patterns())
+
+
+def _blocked_by_rule_sql(code: str) -> RawSQL:
+    """:func:`_matches_block_rule` as an SQL expression, to ask it in the code's own query. A
+    pattern is letters and digits and a final ``*`` (``PATTERN``): it matches the codes that
+    start with what precedes the ``*``."""
+    qn = connection.ops.quote_name
+    table, pattern = qn(BlockRule._meta.db_table), qn("pattern")
+    return RawSQL(
+        f"EXISTS (SELECT 1 FROM {table} WHERE {table}.{qn('is_active')} AND SUBSTR(%s, 1, LENGTH({table}.{pattern}) - 1) || '*' = {table}.{pattern})",
+        (code,), output_field=BooleanField(),
+    )
 
 
 def _refuse_blocked_pattern(code: str) -> None:
@@ -498,37 +513,46 @@ def _rate_keys(*, cart_id: str, user, client_ip: str, session_key: str = "") -> 
 def apply_voucher(*, cart_id: str, user=None, code: str, channel: str = "web", client_ip: str = "", session_key: str = ""):
     """Put a code on a cart, or say why it does not apply. Every attempt counts against the
     cart, the shopper, the session and the address, and it is counted *before* the code is
-    looked at, atomically, so that parallel guessing cannot pass the limit either; after a burst
-    the client must wait (429 with Retry-After). A shopper tries a handful of codes at most."""
+    looked at, atomically (one statement that commits by itself), so that parallel guessing
+    cannot pass the limit either; after a burst the client must wait (429 with Retry-After). A
+    shopper tries a handful of codes at most.
+
+    Returns the cart's view (``checkout.services.CartView``) as committed, so the caller need
+    not read the cart again."""
     from warenhaus.checkout import services as checkout
 
-    window = settings.VOUCHER_ATTEMPT_WINDOW
-    with transaction.atomic():  # one commit for all counters; each still counts atomically
-        for name, key, limit in _rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key):
-            ratelimit.hit_or_refuse(name, key, limit=limit, window=window, message="Too many voucher codes tried; please wait before trying again.")
+    ratelimit.hit_all_or_refuse(_rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key),
+                                window=settings.VOUCHER_ATTEMPT_WINDOW, message="Too many voucher codes tried; please wait before trying again.")
     with transaction.atomic():
         cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
         checkout._open(cart)
         row = find_code(code)
-        _refuse_blocked_pattern(codelib.normalise(code))
-        if CartVoucher.objects.filter(cart=cart, code=row).exists():
-            return cart
+        if row.blocked_by_rule:
+            raise VoucherRefused("voucher_blocked")
+        base = checkout.read_lines(cart)
+        held = cart_voucher_rows(cart.pk) if base.has_vouchers is not False else []
+        uid = cart.user_id
+        customer = Customer(key=customer_key(user_id=uid), user_id=uid)
+        if any(c.pk == row.pk for _, c in held):
+            return checkout.cart_view(cart, base, evaluate_cart(cart=cart, lines=base.priced, subtotal=base.subtotal, rows=held) if base.priced else Evaluation())
         check_code_state(row, row.campaign)
         check_channel(row.campaign, channel)
-        uid = cart.user_id
-        check_customer(row.campaign, Customer(key=customer_key(user_id=uid), user_id=uid), final=False)
-        view = checkout.view_cart(cart)
-        if not view.lines:
+        check_customer(row.campaign, customer, final=False)
+        if not base.lines:
             raise Conflict("The cart is empty; add items first.", code="cart_empty")
-        current = [(a.cart_voucher_id, a.code) for a in view.vouchers.applied]
-        trial = evaluate(current + [(0, row)], lines=view.priced, subtotal=view.totals.subtotal,
-                         customer=Customer(key=customer_key(user_id=uid), user_id=uid), channel=channel)
-        err = trial.applied[-1].error
-        if err is not None:
-            raise err
-        CartVoucher.objects.create(cart=cart, code=row)
+        rows = (held if base.priced else []) + [(0, row)]
+        trial = evaluate(rows, lines=base.priced, subtotal=base.subtotal, customer=customer, channel=channel)
+        new = trial.applied[-1]
+        if new.error is not None:
+            raise new.error
+        new.cart_voucher_id = CartVoucher.objects.create(cart=cart, code=row).pk
+        rows[-1] = (new.cart_voucher_id, row)
         cart.save(update_fields=["updated_at"])
-    return cart
+        # The cart view evaluates without a channel: the same answer unless the channel refused
+        # one of the vouchers held before.
+        if any(a.error is not None and a.error.code == "voucher_channel" for a in trial.applied):
+            trial = evaluate(rows, lines=base.priced, subtotal=base.subtotal, customer=customer)
+    return checkout.cart_view(cart, base, trial)
 
 
 def remove_voucher(*, cart_id: str, user=None, code: str):
@@ -560,9 +584,22 @@ def move_cart_vouchers(*, from_cart_id: str, to_cart_id: str) -> None:
     CartVoucher.objects.filter(cart_id=from_cart_id).delete()
 
 
-def evaluate_cart(*, cart, lines, subtotal: Decimal) -> Evaluation:
-    """The cart view's evaluation: no locks, channel not yet known."""
-    rows = [(cv.pk, cv.code) for cv in CartVoucher.objects.filter(cart_id=cart.pk).select_related("code__campaign")]
+def has_vouchers_sql(cart_id) -> RawSQL:
+    """An expression (for the cart's line query) that says whether a cart holds a voucher:
+    a cart without vouchers then costs no query of its own."""
+    qn = connection.ops.quote_name
+    return RawSQL(f"EXISTS (SELECT 1 FROM {qn(CartVoucher._meta.db_table)} WHERE {qn('cart_id')} = %s)", (cart_id,), output_field=BooleanField())
+
+
+def cart_voucher_rows(cart_id) -> list[tuple[int, Code]]:
+    """``(cart voucher id, code with its campaign)`` in the order they were applied."""
+    return [(cv.pk, cv.code) for cv in CartVoucher.objects.filter(cart_id=cart_id).select_related("code__campaign")]
+
+
+def evaluate_cart(*, cart, lines, subtotal: Decimal, rows=None) -> Evaluation:
+    """The cart view's evaluation: no locks, channel not yet known. ``rows``: the cart's
+    vouchers when the caller has read them already."""
+    rows = cart_voucher_rows(cart.pk) if rows is None else rows
     if not rows:
         return Evaluation()
     return evaluate(rows, lines=lines, subtotal=subtotal, customer=Customer(key=customer_key(user_id=cart.user_id), user_id=cart.user_id))
