@@ -146,6 +146,37 @@ def enqueue_mail(*, kind: str, to_email: str, template: str, context: dict, lang
     return msg
 
 
+def enqueue_mails(mails: list[dict]) -> int:
+    """Many mails at once, each exactly as :func:`enqueue_mail` would write it (same keyword
+    arguments per entry), in a fixed number of statements: a remediation tells tens of thousands
+    of customers. Entries whose ``dedupe_key`` exists already (or repeats in ``mails``) are
+    skipped. Returns how many were written. Call inside a transaction; a concurrent writer of the
+    same ``dedupe_key`` makes it raise IntegrityError (the caller's transaction retries)."""
+    from .tasks import enqueue_deliveries, new_task_id
+
+    keys = [m["dedupe_key"] for m in mails if m.get("dedupe_key")]
+    seen = set(OutboxMessage.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True)) if keys else set()
+    rows = []
+    at = now()
+    for m in mails:
+        key = m.get("dedupe_key")
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        rows.append(OutboxMessage(
+            kind=m["kind"], to_email=m["to_email"], template=m["template"], context=mail_context.serialize(m["context"]),
+            language=_language(m.get("language", "de")), dedupe_key=key, related_object=(m.get("related_object") or "")[:120],
+            next_attempt_at=at, task_id=str(new_task_id()),
+        ))
+    if not rows:
+        return 0
+    with transaction.atomic(savepoint=False):
+        OutboxMessage.objects.bulk_create(rows, batch_size=1000)
+        enqueue_deliveries([(msg.pk, msg.task_id) for msg in rows])
+    return len(rows)
+
+
 def _enqueue_task(message_id: int, *, task_id=None, run_after=None) -> str:
     """Enqueue a delivery task and make sure the message names it. ``task_id`` is the id the
     caller has already written on the message; without one (or if the backend names its tasks

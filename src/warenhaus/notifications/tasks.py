@@ -44,6 +44,34 @@ def enqueue_delivery(message_id: int, *, task_id: uuid.UUID, run_after=None) -> 
     return str(result.id)
 
 
+def enqueue_deliveries(pairs: list[tuple[int, str]]) -> None:
+    """``deliver_message`` for many ``(message_id, task_id)`` at once, inside the caller's
+    transaction. With django-tasks-db's backend the task rows are written in one statement, built
+    as its ``enqueue`` and its ``pre_save`` handler build them (bulk inserts send no signals); any other backend enqueues them one by one and the messages
+    are told the ids their tasks got."""
+    from django_tasks_db.backend import DatabaseBackend
+
+    backend = deliver_message.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        from .models import OutboxMessage
+
+        for message_id, task_id in pairs:
+            got = enqueue_delivery(message_id, task_id=uuid.UUID(task_id))
+            if got != task_id:
+                OutboxMessage.objects.filter(pk=message_id).update(task_id=got)
+        return
+    from django_tasks_db.compat import normalize_json
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    backend.validate_task(deliver_message)
+    DBTaskResult.objects.bulk_create([
+        DBTaskResult(id=uuid.UUID(task_id), args_kwargs=normalize_json({"args": [message_id], "kwargs": {}}), priority=deliver_message.priority,
+                     task_path=deliver_message.module_path, queue_name=deliver_message.queue_name, run_after=deliver_message.run_after or get_date_max(),  # as its pre_save handler does
+                     backend_name=backend.alias)
+        for message_id, task_id in pairs
+    ], batch_size=1000)
+
+
 def use_chosen_id(sender, instance, raw=False, **kwargs) -> None:
     """``pre_save`` of django-tasks-db's task row: give a new delivery task the id
     :func:`enqueue_delivery` chose."""

@@ -274,7 +274,7 @@ def _customers_to_notify(job: Job) -> int:
 
 def _customers_chunk(job: Job, owner: str) -> bool:
     """Notice (and goodwill code) for one chunk of customers not yet notified."""
-    from warenhaus.notifications.services import enqueue_mail
+    from warenhaus.notifications.services import enqueue_mails
 
     chunk = max(1, settings.REMEDIATION_CHUNK // 2)
     with transaction.atomic():
@@ -301,17 +301,17 @@ def _customers_chunk(job: Job, owner: str) -> bool:
             new = [c for c in fresh if c.digest not in existing]
             Code.objects.bulk_create(new)
             issued = len(new)
-        sent = 0
+        mails = []
         for key in keys:
             mine = per_customer[key]
             last = mine[-1]  # the most recent order's address and language
-            msg = enqueue_mail(
-                kind="remediation_notice", to_email=last["email"], template="remediation_notice", language=last["language"],
-                context={"job": job, "customer_key": key, "with_goodwill": campaign is not None, "name": names.get(last["order_id"], ""),
-                         "orders": [{"number": r["order_number"], "outcome": r["outcome"]} for r in mine]},
-                dedupe_key=f"remediation:{job.pk}:{key}"[:200], related_object=f"remediation:{job.pk}",
-            )
-            sent += msg is not None
+            mails.append({
+                "kind": "remediation_notice", "to_email": last["email"], "template": "remediation_notice", "language": last["language"],
+                "context": {"job": job, "customer_key": key, "with_goodwill": campaign is not None, "name": names.get(last["order_id"], ""),
+                            "orders": [{"number": r["order_number"], "outcome": r["outcome"]} for r in mine]},
+                "dedupe_key": f"remediation:{job.pk}:{key}"[:200], "related_object": f"remediation:{job.pk}",
+            })
+        sent = enqueue_mails(mails)
         Item.objects.filter(job=job, customer_key__in=keys, notified_at__isnull=True).update(notified_at=now())
         _renew(job.pk, owner, customers_done=len(keys), notified=sent, vouchers_issued=issued)
     return True
