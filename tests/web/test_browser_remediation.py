@@ -69,8 +69,8 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     page.wait_for_function("document.querySelector('#percent').innerText.trim() === '100 %'")
     assert page.evaluate("window.notReloaded") is True  # htmx swapped the fragment in
     assert page.get_attribute("#job-progress", "value") == "100"
-    assert page.inner_text("#count-cancelled dd") == "3" and page.inner_text("#count-out_of_reach dd") == "1"
-    assert page.inner_text("#count-notified dd") == "2" and page.inner_text("#count-vouchers_issued dd") == "2"
+    assert page.inner_text("#count-cancelled .n") == "3" and page.inner_text("#count-out_of_reach .n") == "1"
+    assert page.inner_text("#count-notified .n") == "2" and page.inner_text("#count-vouchers_issued .n") == "2"
     assert page.locator("#live[hx-trigger]").count() == 0  # polling has stopped
     assert {o.number for o in Order.objects.filter(status="cancelled")} == {o.number for o in leak["leaked"]}
     # the CSV
@@ -99,7 +99,7 @@ def test_in_english_the_orders_of_a_campaign_are_put_on_hold(browser_page, leak,
     assert services.run(job_id) == "done"
     page.wait_for_function("document.querySelector('#percent').innerText.trim() === '100 %'")
     assert "done" in page.inner_text("#live h2")
-    assert page.inner_text("#count-held dd") == "3"
+    assert page.inner_text("#count-held .n") == "3"
     assert all(Order.objects.get(pk=o.pk).status == "on_hold" for o in leak["leaked"])
 
 
@@ -115,5 +115,5 @@ def test_without_javascript_the_refresh_link_shows_the_progress(nojs_page, leak,
     assert services.run(job_id) == "done"
     page.click("#refresh a")
     page.wait_for_load_state()
-    assert page.inner_text("#percent") == "100 %" and page.inner_text("#count-cancelled dd") == "3"
+    assert page.inner_text("#percent") == "100 %" and page.inner_text("#count-cancelled .n") == "3"
     assert page.locator("#refresh").count() == 0

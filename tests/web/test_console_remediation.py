@@ -223,9 +223,9 @@ def test_support_executes_the_job_is_queued_and_runs_to_100_percent(login_client
     run_worker()
     fragment = c.get(f"/console/remediation/{job.pk}/progress/").content.decode()
     assert 'value="100"' in fragment and "100 %" in fragment and "hx-trigger" not in fragment  # polling stops
-    assert re.search(r'id="count-cancelled">.*?<dd class="n">3<', fragment, re.S)
-    assert re.search(r'id="count-out_of_reach">.*?<dd class="n">1<', fragment, re.S)
-    assert re.search(r'id="count-vouchers_issued">.*?<dd class="n">2<', fragment, re.S)
+    assert re.search(r'id="count-cancelled">.*?<div class="n">3<', fragment, re.S)
+    assert re.search(r'id="count-out_of_reach">.*?<div class="n">1<', fragment, re.S)
+    assert re.search(r'id="count-vouchers_issued">.*?<div class="n">2<', fragment, re.S)
     statuses = _statuses()
     assert all(statuses[o.number] == "cancelled" for o in leak["leaked"])
     assert statuses[leak["shipped"].number] == "shipped" and statuses[leak["genuine"].number] != "cancelled"
