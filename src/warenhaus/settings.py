@@ -148,6 +148,8 @@ REMEDIATION_GOODWILL_VALID_DAYS = int(os.environ.get("REMEDIATION_GOODWILL_VALID
 REMEDIATION_CHUNK = int(os.environ.get("REMEDIATION_CHUNK", "500"))
 REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120"))
 REMEDIATION_MAX_ATTEMPTS = int(os.environ.get("REMEDIATION_MAX_ATTEMPTS", "5"))
+# Seconds to rest between chunks, to throttle a big clean-up at a busy hour (0: full speed).
+REMEDIATION_CHUNK_PAUSE = float(os.environ.get("REMEDIATION_CHUNK_PAUSE", "0"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)

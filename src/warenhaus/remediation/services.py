@@ -20,6 +20,7 @@ Working off a job (:func:`run`) happens in a worker (the ``run_remediation`` tas
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -236,6 +237,8 @@ def _fail(job_id: int, *, owner, error: str) -> None:
 def _report(job_id: int, progress) -> None:
     if progress is not None:
         progress(Job.objects.get(pk=job_id))
+    if settings.REMEDIATION_CHUNK_PAUSE > 0:
+        time.sleep(settings.REMEDIATION_CHUNK_PAUSE)
 
 
 def _orders_chunk(job: Job, owner: str) -> bool:
