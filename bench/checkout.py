@@ -182,24 +182,28 @@ async def _checkout_phase(host, port, *, clients, orders, skus, quantity, record
     await asyncio.gather(*(client(n) for n in range(clients)))
 
 
-async def _trivial_phase(host, port, *, clients, requests, path, record):
-    counter = iter(range(requests))
+async def run_requests(host, port, *, clients, requests, record, key="lat"):
+    """``requests``: (method, path, body or None, headers or None, expected status), sent in
+    order over ``clients`` keep-alive connections; the latencies of the answers with the
+    expected status go to ``record[key]``, the rest to ``record["errors"]``."""
+    todo = iter(requests)
 
-    async def client(n):
+    async def client(_n):
         conn = Connection(host, port)
         try:
-            for _ in counter:
+            for method, path, body, headers, expect in todo:
                 t0 = time.perf_counter()
                 try:
-                    status, _, data = await conn.request("GET", path)
+                    status, _, data = await conn.request(method, path, body.encode() if body is not None else None, headers)
                 except (ConnectionError, Disconnected, asyncio.IncompleteReadError) as err:
-                    record["errors"].append(("connection", 0, repr(err)))
+                    record["errors"].append((path, 0, repr(err)))
                     conn.close()
                     continue
-                if status != 200:
-                    record["errors"].append(("trivial", status, data[:200].decode(errors="replace")))
+                dt = time.perf_counter() - t0
+                if status != expect:
+                    record["errors"].append((path, status, data[:300].decode(errors="replace")))
                     continue
-                record["trivial"].append(time.perf_counter() - t0)
+                record[key].append(dt)
         finally:
             record["reconnects"] += conn.reconnects
             conn.close()
@@ -207,8 +211,14 @@ async def _trivial_phase(host, port, *, clients, requests, path, record):
     await asyncio.gather(*(client(n) for n in range(clients)))
 
 
-def load_generator(conn, host, port, opts):
-    """Child process: run the phases when told to, report latencies and own CPU time."""
+async def _trivial_phase(host, port, *, clients, requests, path, record):
+    await run_requests(host, port, clients=clients, requests=[("GET", path, None, None, 200)] * requests, record=record, key="trivial")
+
+
+def serve_phases(conn, new_record, run) -> None:
+    """The load generator's loop (in its own process): for each ``(phase, params)`` received,
+    ``await run(phase, params, record)`` on a fresh ``new_record()`` and send the record back
+    with its wall time and the process's own CPU time; ``None`` ends it."""
     try:
         import uvloop  # noqa: F401  (optional; the stdlib loop is used when it is not installed)
 
@@ -220,15 +230,27 @@ def load_generator(conn, host, port, opts):
         if cmd is None:
             return
         phase, params = cmd
-        record = {"errors": [], "create_cart": [], "add_line": [], "checkout": [], "order": [], "trivial": [], "placed": 0, "reconnects": 0}
+        record = new_record()
         cpu0, t0 = _cpu_self(), time.perf_counter()
-        if phase == "checkout":
-            asyncio.run(_checkout_phase(host, port, clients=opts["clients"], orders=params["orders"], skus=opts["skus"], quantity=opts["quantity"], record=record))
-        else:
-            asyncio.run(_trivial_phase(host, port, clients=opts["clients"], requests=params["requests"], path=params["path"], record=record))
+        asyncio.run(run(phase, params, record))
         record["wall_s"] = time.perf_counter() - t0
         record["client_cpu_s"] = _cpu_self() - cpu0
         conn.send(record)
+
+
+def load_generator(conn, host, port, opts):
+    """Child process: run the phases when told to, report latencies and own CPU time."""
+
+    def new_record():
+        return {"errors": [], "create_cart": [], "add_line": [], "checkout": [], "order": [], "trivial": [], "placed": 0, "reconnects": 0}
+
+    async def run(phase, params, record):
+        if phase == "checkout":
+            await _checkout_phase(host, port, clients=opts["clients"], orders=params["orders"], skus=opts["skus"], quantity=opts["quantity"], record=record)
+        else:
+            await _trivial_phase(host, port, clients=opts["clients"], requests=params["requests"], path=params["path"], record=record)
+
+    serve_phases(conn, new_record, run)
 
 
 # --- processes, memory and CPU accounting -------------------------------------------------------
@@ -430,14 +452,17 @@ def redis_url_if_up() -> str:
     return ""
 
 
-def start_server(env, port, log_path, workers, threads):
+def start_server(env, port, log_path, workers, threads, access_log: str = "", access_format: str = ""):
+    """gunicorn as in production; the access log is off unless ``access_log`` names a file
+    (bench/vouchers.py reads the server's own request times from it, in ``access_format``)."""
     env = dict(env)
     env.update({
         "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads),
-        "ACCESS_LOG": "", "GUNICORN_LOG_LEVEL": "warning", "DEBUG": "0", "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": access_log, "GUNICORN_LOG_LEVEL": "warning", "DEBUG": "0", "LOG_LEVEL": "WARNING",
     })  # fmt: skip
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:warenhaus.gunicorn_conf"], env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    extra = ["--access-logformat", access_format] if access_format else []
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:warenhaus.gunicorn_conf", *extra], env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
