@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "warenhaus.notifications",
     "warenhaus.promotions",
     "warenhaus.remediation",
+    "warenhaus.deals",
     "warenhaus.web",
 ]
 
@@ -147,6 +148,10 @@ REMEDIATION_GOODWILL_MAX = Decimal(os.environ.get("REMEDIATION_GOODWILL_MAX", "1
 REMEDIATION_GOODWILL_VALID_DAYS = int(os.environ.get("REMEDIATION_GOODWILL_VALID_DAYS", "365"))
 REMEDIATION_CHUNK = int(os.environ.get("REMEDIATION_CHUNK", "500"))
 REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120"))
+# Flash deals: where the waiting room keeps its queue ("db", embedded; "redis" for many app
+# servers, at REDIS_URL), and how many shoppers a deal lets in per minute unless it says.
+WAITING_ROOM_BACKEND = os.environ.get("WAITING_ROOM_BACKEND", "db")
+DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "600"))
 REMEDIATION_MAX_ATTEMPTS = int(os.environ.get("REMEDIATION_MAX_ATTEMPTS", "5"))
 # Seconds to rest between chunks, to throttle a big clean-up at a busy hour (0: full speed).
 REMEDIATION_CHUNK_PAUSE = float(os.environ.get("REMEDIATION_CHUNK_PAUSE", "0"))

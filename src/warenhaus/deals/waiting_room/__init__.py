@@ -1,0 +1,25 @@
+"""The waiting room back end in use: ``WAITING_ROOM_BACKEND`` = ``db`` (the default, embedded)
+or ``redis`` (``REDIS_URL`` names the server)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+
+from .base import STATES, TicketInfo, WaitingRoom, order_key  # noqa: F401
+
+
+@lru_cache(maxsize=4)
+def _make(name: str, url: str) -> WaitingRoom:
+    if name == "redis":
+        from .redis import RedisWaitingRoom
+
+        return RedisWaitingRoom(url)
+    from .db import DatabaseWaitingRoom
+
+    return DatabaseWaitingRoom()
+
+
+def waiting_room() -> WaitingRoom:
+    return _make(getattr(settings, "WAITING_ROOM_BACKEND", "db"), getattr(settings, "REDIS_URL", "") or "")
