@@ -162,6 +162,7 @@ def test_approval_shows_worst_case_and_dangers_and_needs_a_reason(login_client, 
     client = login_client(approver)
     html = client.get(f"/console/promotions/{c.pk}/approve/").content.decode()
     assert "unbegrenzt" in html and 'id="dangers"' in html and "Weder ein Gesamtlimit" in html and 'name="override_reason"' in html
+    assert "mehr als 50 % des Mindestbestellwerts" in html
     r = client.post(f"/console/promotions/{c.pk}/approve/", {"override_reason": ""})
     assert r.status_code == 409 and "gefährliche Form" in r.content.decode()
     assert Campaign.objects.get(pk=c.pk).status == "draft"
@@ -202,7 +203,10 @@ def test_pause_resume_revoke_and_block_a_code(login_client, staff, approver, cam
     r = risk.post(f"/console/promotions/{c.pk}/block-code/", {"code": "sommer-10", "reason": "geleakt"})
     assert r.status_code == 302 and Code.objects.get(campaign=c).status == "blocked"
     r = risk.post(f"/console/promotions/{c.pk}/block-code/", {"code": "GIBTESNICHT", "reason": "x"})
-    assert r.status_code == 404 and "Gutscheincode" in r.content.decode()
+    assert r.status_code == 404 and "gehört nicht zu dieser Aktion" in r.content.decode()
+    other = campaign(public_code="ANDERE10")
+    r = risk.post(f"/console/promotions/{c.pk}/block-code/", {"code": "ANDERE10", "reason": "x"})
+    assert r.status_code == 404 and Code.objects.get(campaign=other).status == "active"
     client = login_client(approver)
     assert client.post(f"/console/promotions/{c.pk}/resume/", {"reason": "geprüft"}).status_code == 302
     assert client.post(f"/console/promotions/{c.pk}/revoke/", {"reason": "Ende"}).status_code == 302

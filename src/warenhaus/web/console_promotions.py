@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMinute
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from warenhaus.accounts.roles import can
 from warenhaus.core.clock import now
 from warenhaus.core.errors import DomainError, NotFound
+from warenhaus.promotions import codes as codelib
 from warenhaus.promotions import editing, monitors, selectors, services
 from warenhaus.promotions.models import (
     CHANNELS, BlockRule, Campaign, CampaignStatus, Code, CodeMode, DiscountKind, Eligibility, Stacking,
@@ -249,7 +251,7 @@ def _detail(request, c: Campaign, *, status=200, error="", failed="", posted=Non
     public = c.codes.filter(source="public").first()
     actions = _actions(request, c)
     return render(request, "web/console/promotions/campaign_detail.html", {
-        "c": c, "status_label": _status(c.status), "worst": services.worst_case(c), "dangers": services.dangers(c),
+        "c": c, "safe_share": settings.VOUCHER_SAFE_SHARE_OF_MIN_BASKET, "status_label": _status(c.status), "worst": services.worst_case(c), "dangers": services.dangers(c),
         "public_hint": public.display_hint if public else "", "codes_summary": _codes_summary(c),
         "chart": redemptions_chart(c), "monitor_rows": _monitor_rows(c),
         "alerts": [{"a": a, "text": selectors.alert_text(a), "label": monitors.monitor_label(a.monitor)} for a in selectors.alerts(campaign=c)[:20]],
@@ -295,7 +297,10 @@ def _campaign_action(request, pk, action):
             services.revoke_campaign(campaign_id=c.pk, actor=request.user, reason=reason, source="console")
             done = _("The campaign has been revoked for good.")
         elif action == "block-code":
-            row = services.block_code(code=(request.POST.get("code") or "")[:64], actor=request.user, reason=reason, source="console")
+            typed = (request.POST.get("code") or "")[:64]
+            if typed.strip() and not Code.objects.filter(campaign=c, digest=codelib.digest(codelib.normalise(typed))).exists():
+                raise NotFound("This code does not belong to this campaign.", code="code_not_in_campaign")
+            row = services.block_code(code=typed, actor=request.user, reason=reason, source="console")
             done = _("The code %(hint)s has been blocked.") % {"hint": row.display_hint}
         else:
             return _generate(request, c)
@@ -376,7 +381,7 @@ def _not_editable(c):
 
 def _approval_page(request, c, *, status=200, error=""):
     return render(request, "web/console/promotions/approve.html", {
-        "c": c, "worst": services.worst_case(c), "dangers": services.dangers(c), "error": error,
+        "c": c, "safe_share": settings.VOUCHER_SAFE_SHARE_OF_MIN_BASKET, "worst": services.worst_case(c), "dangers": services.dangers(c), "error": error,
         "own": c.created_by_id == request.user.pk, "is_draft": c.status == CampaignStatus.DRAFT, "status_label": _status(c.status),
         "override_reason": (request.POST.get("override_reason") or "") if request.method == "POST" else "",
     }, status=status)

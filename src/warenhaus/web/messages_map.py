@@ -68,6 +68,7 @@ MESSAGES = {
     "campaign_has_public_code": _("This campaign has one public code; it cannot have generated or imported codes."),
     "campaign_has_codes": _("This draft has generated or imported codes; it cannot switch to one public code."),
     "code_taken": _("This code is already in use by another campaign."),
+    "code_not_in_campaign": _("This code does not belong to this campaign. Block it on its own campaign's page."),
     "invalid_code": _("A public code has 4 to 32 letters and digits and must not be exactly 12 characters long."),
     "invalid_count": _("Please enter a number of codes between 1 and %(max)s."),
     "code_collision": _("Please try again."),
