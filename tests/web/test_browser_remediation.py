@@ -33,7 +33,7 @@ def _fill_wizard(page, *, codes="LEAK400", goodwill="10,00", reason="Leck: Code 
         page.fill("input[name=goodwill_amount]", goodwill)
     page.fill("textarea[name=reason]", reason)
     page.fill("textarea[name=customer_note]", "Der Code war nicht freigegeben.")
-    page.click("#preview-button")
+    page.click("#preview-button")  # "Vorschau anzeigen" / "Show preview"
     page.wait_for_url(JOB_URL)
 
 
@@ -47,8 +47,9 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     page = browser_page
     browser_login(page, "support@warenhaus.example", next_path="/console/")
     page.wait_for_url(re.compile(r"/console/$"))
-    page.click(".console-bar a[href='/console/remediation/']")
+    page.locator(".console-bar").get_by_role("link", name="Bereinigung").click()
     page.click("#new-remediation")
+    assert page.inner_text("h1") == "Bestellungen bereinigen"
     _fill_wizard(page)
     # the preview: nothing changed yet
     assert page.inner_text("#preview-orders") == "4" and page.inner_text("#preview-customers") == "3"
@@ -57,9 +58,11 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     assert "3" in page.inner_text("#preview-affected") and "20,00 €" in page.inner_text("#preview-goodwill")
     assert page.locator("#preview-sample tbody tr").count() == 4
     assert all(o.status != "cancelled" for o in Order.objects.all())
+    assert page.inner_text("#confirm-text") == ("Ich habe die Vorschau geprüft: 3 Bestellungen stornieren, 2 Personen benachrichtigen "
+                                                "und 2 Gutscheine über 10,00 € ausgeben.")
     job_id = _job_id(page)
     # execute: the browser asks for the confirmation first
-    page.click("#execute-button")
+    page.get_by_role("button", name="Ausführen").click()
     assert Job.objects.get(pk=job_id).state == "preview"
     _execute(page)
     assert Job.objects.get(pk=job_id).state == "queued"
@@ -72,6 +75,7 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     assert page.inner_text("#count-cancelled .n") == "3" and page.inner_text("#count-out_of_reach .n") == "1"
     assert page.inner_text("#count-notified .n") == "2" and page.inner_text("#count-vouchers_issued .n") == "2"
     assert page.locator("#live[hx-trigger]").count() == 0  # polling has stopped
+    assert "fertig" in page.inner_text("#live h2")
     assert {o.number for o in Order.objects.filter(status="cancelled")} == {o.number for o in leak["leaked"]}
     # the CSV
     with page.expect_download() as download:

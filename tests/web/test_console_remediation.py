@@ -197,6 +197,16 @@ def test_bad_input_reads_as_a_sentence_keeps_the_form_and_changes_nothing(login_
     assert not Job.objects.exists() and _statuses() == before
 
 
+def test_refusals_read_in_german_on_the_german_pages(login_client, leak, support):
+    c = login_client(support)
+    html = _preview(c, voucher_codes="LEAK400\nGIBTSNICHT1").content.decode()
+    assert "„GIBTSNICHT1“ ist kein Gutscheincode dieses Shops." in html
+    html = _preview(c, goodwill_amount="5000").content.decode()
+    assert "höchstens 100,00 €" in html
+    assert not Job.objects.exists()
+    assert ">Bereinigung</a>" in c.get("/console/").content.decode()
+
+
 def test_a_fixed_form_after_an_error_goes_through(login_client, leak, support):
     c = login_client(support)
     r = _preview(c, voucher_codes="NOPE", token="t1")
