@@ -34,6 +34,7 @@ class CartLine(models.Model):
     variant = models.ForeignKey("catalog.Variant", on_delete=models.CASCADE, related_name="+")
     quantity = models.PositiveIntegerField()
     price_when_added = models.DecimalField(max_digits=10, decimal_places=2, help_text="To tell the shopper when the price changed.")
+    deal_hold_id = models.BigIntegerField(null=True, blank=True, help_text="The flash-deal hold these units are (warenhaus.deals.Hold): deal price and stock guaranteed until its deadline.")
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -28,7 +28,7 @@ class Deal(models.Model):
     offer_minutes = models.PositiveSmallIntegerField(default=30, help_text="How long a wait-list offer of a returned unit lasts.")
     admissions_per_minute = models.PositiveIntegerField(help_text="Pacing: how many shoppers are let in per minute (what checkout can take).")
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    stock_released = models.BooleanField(default=False, help_text="The unsold part of the contingent went back to regular stock.")
+    released_units = models.PositiveIntegerField(default=0, help_text="Units of the contingent given back to regular stock (after the end, or returned after it).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -41,6 +41,7 @@ class Deal(models.Model):
             models.CheckConstraint(condition=Q(units__gt=0), name="deal_units_positive"),
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="deal_window_ordered"),
             models.CheckConstraint(condition=Q(limit_per_customer__gte=1), name="deal_limit_at_least_one"),
+            models.CheckConstraint(condition=Q(released_units__lte=F("units") - F("sold") - F("held")), name="deal_released_only_what_is_free"),
         ]
 
     def __str__(self):
@@ -52,7 +53,8 @@ class Deal(models.Model):
 
     @property
     def left(self) -> int:
-        return max(0, self.units - self.sold - self.held)
+        """Units nobody has bought or holds, still in the contingent."""
+        return max(0, self.units - self.sold - self.held - self.released_units)
 
 
 class HoldStatus(models.TextChoices):

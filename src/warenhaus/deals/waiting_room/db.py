@@ -46,10 +46,12 @@ class DatabaseWaitingRoom(WaitingRoom):
 
         if ticket.state != "waiting":
             return None
-        ahead = Ticket.objects.filter(deal_id=deal_id, state="waiting").filter(
-            Q(order_key__lt=ticket.order_key) | Q(order_key=ticket.order_key, id__lt=ticket.id)
-        ).count()
-        return ahead + 1
+        # one query: the waiting up to and including the ticket, and whether it is still waiting
+        # (``ticket`` may be stale: once it left the line it has no place, as in Redis)
+        row = Ticket.objects.filter(deal_id=deal_id, state="waiting").filter(
+            Q(order_key__lt=ticket.order_key) | Q(order_key=ticket.order_key, id__lte=ticket.id)
+        ).aggregate(upto=Count("pk"), me=Count("pk", filter=Q(pk=ticket.id)))
+        return row["upto"] if row["me"] else None
 
     def first_waiting(self, deal_id, n):
         from warenhaus.deals.models import Ticket

@@ -1,0 +1,532 @@
+"""Use-cases of flash deals: making a deal, the waiting room (join, status, paced admission),
+holds in carts, the sweep (expiry, offers, end of the deal), the wait list, and what checkout
+and cancellation do with deal units.
+
+The contingent is taken from the variant's stock when the deal is made (allocated, so regular
+sales cannot eat it) and accounted on the deal: ``sold + held + released_units <= units``,
+changed only by conditional UPDATEs and held by a check constraint. A hold is taken in the same
+transaction as those units, in the shopper's cart at the deal price; checkout converts it (no
+stock allocation, no price check: the hold guarantees both until its deadline); an expired or
+released hold gives its units back, and the next person in line (queue first, then the wait
+list) gets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Min, Q
+from django.utils.dateparse import parse_datetime
+
+from warenhaus.core import audit
+from warenhaus.core.clock import now
+from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
+from warenhaus.core.money import MoneyError, parse_amount
+
+from .models import Deal, Hold, HoldStatus, HouseholdUsage, Sale, WaitlistEntry, WaitlistStatus
+from .waiting_room import waiting_room
+
+log = logging.getLogger("warenhaus.deals")
+
+ADMIT_BATCH = 200
+ADMITTER_LEASE_SECONDS = 5.0
+#: what a shopper sees of a deal before its start, during it, after it
+STATES = ("scheduled", "live", "sold_out", "ended", "cancelled")
+
+
+# --- making a deal ---------------------------------------------------------------------------
+
+def _when(raw, field: str) -> datetime:
+    value = raw if isinstance(raw, datetime) else (parse_datetime(str(raw)) if isinstance(raw, str) else None)
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed(f"{field} must be an ISO 8601 time with offset.", code="validation_error", field=field)
+    return value
+
+
+def _whole(raw, field: str, *, low: int, high: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+        raise ValidationFailed(f"{field} must be a whole number from {low} to {high}.", code="validation_error", field=field)
+    return raw
+
+
+def lowest_price_before(variant, at: datetime, *, days: int = 30) -> Decimal:
+    """The lowest price the variant had in the ``days`` before ``at`` (EU price-reduction rules:
+    the "prior price" a reduction is measured against)."""
+    from warenhaus.catalog.models import PriceChange
+
+    start = at - timedelta(days=days)
+    in_window = PriceChange.objects.filter(variant=variant, changed_at__gte=start, changed_at__lt=at)
+    lowest = in_window.aggregate(p=Min("new_price"))["p"]
+    before = PriceChange.objects.filter(variant=variant, changed_at__lt=start).order_by("-changed_at", "-id").values_list("new_price", flat=True).first()
+    first_in_window = in_window.order_by("changed_at", "id").values_list("old_price", flat=True).first()
+    # the price in force when the window opened: the last change before it, else the price the
+    # first change in the window replaced, else (no change at all) today's price
+    opening = before if before is not None else first_in_window if first_in_window is not None else variant.price
+    return min(p for p in (lowest, opening) if p is not None)
+
+
+def create_deal(*, actor, sku: str, deal_price, units, starts_at, ends_at, limit_per_customer=1, hold_minutes=10, offer_minutes=30,
+                admissions_per_minute=None, source: str = "api") -> Deal:
+    from warenhaus.catalog.models import Variant
+    from warenhaus.inventory import services as inventory
+
+    variant = Variant.objects.select_related("product").filter(sku=str(sku or "")[:64]).first()
+    if variant is None:
+        raise NotFound(f"No variant '{sku}'.", code="sku_not_found")
+    try:
+        price = parse_amount(deal_price, allow_zero=False)
+    except MoneyError as err:
+        raise ValidationFailed(f"deal_price: {err}", code="invalid_money", field="deal_price") from None
+    if price >= variant.price:
+        raise ValidationFailed(f"A deal price must be below the regular price ({variant.price} EUR).", code="deal_price_not_lower")
+    units = _whole(units, "units", low=1, high=1_000_000)
+    start, end = _when(starts_at, "starts_at"), _when(ends_at, "ends_at")
+    if end <= start:
+        raise ValidationFailed("ends_at must be after starts_at.", code="validation_error", field="ends_at")
+    limit = _whole(limit_per_customer, "limit_per_customer", low=1, high=99)
+    hold = _whole(hold_minutes, "hold_minutes", low=1, high=240)
+    offer = _whole(offer_minutes, "offer_minutes", low=1, high=24 * 60)
+    pace = settings.DEAL_ADMISSIONS_PER_MINUTE if admissions_per_minute is None else _whole(admissions_per_minute, "admissions_per_minute", low=1, high=1_000_000)
+    with transaction.atomic():
+        inventory.allocate(variant_id=variant.pk, quantity=units, sku=variant.sku)  # the contingent is the deal's
+        deal = Deal.objects.create(
+            variant=variant, deal_price=price, regular_price=variant.price, lowest_price_30_days=lowest_price_before(variant, start),
+            units=units, starts_at=start, ends_at=end, limit_per_customer=limit, hold_minutes=hold, offer_minutes=offer,
+            admissions_per_minute=pace, created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        audit.record(actor=actor, action="deal.create", obj=deal, after={
+            "sku": variant.sku, "deal_price": str(price), "regular_price": str(variant.price), "units": units, "starts_at": start,
+            "ends_at": end, "limit_per_customer": limit, "hold_minutes": hold,
+        }, source=source)
+    return deal
+
+
+def get_deal(deal_id) -> Deal:
+    try:
+        pk = int(deal_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such deal.", code="deal_not_found") from None
+    deal = Deal.objects.select_related("variant__product").filter(pk=pk).first()
+    if deal is None:
+        raise NotFound("No such deal.", code="deal_not_found")
+    return deal
+
+
+def state_of(deal: Deal, at: datetime | None = None) -> str:
+    at = at or now()
+    if deal.cancelled_at:
+        return "cancelled"
+    if at < deal.starts_at:
+        return "scheduled"
+    if at >= deal.ends_at:
+        return "ended"
+    if deal.sold >= deal.units - deal.released_units:
+        return "sold_out"
+    return "live"
+
+
+# --- household keys ----------------------------------------------------------------------------
+
+def customer_key(*, user=None, email: str = "", session_key: str = "") -> str:
+    if user is not None and getattr(user, "is_authenticated", False):
+        return f"user:{user.pk}"
+    if email:
+        return f"email:{email.strip().lower()}"
+    if session_key:
+        return f"session:{session_key}"
+    raise ValidationFailed("Say who is queueing: log in, or give an e-mail address.", code="identity_required")
+
+
+def address_key(address: dict) -> str:
+    """One household, however the address is typed: case, spaces and punctuation do not matter."""
+    norm = "|".join("".join(ch for ch in str(address.get(k, "")).lower() if ch.isalnum()) for k in ("street", "postal_code", "city", "country"))
+    return "address:" + hashlib.sha256(norm.encode()).hexdigest()[:32]
+
+
+def _usage_left(deal: Deal, keys: list[str]) -> int:
+    used = HouseholdUsage.objects.filter(deal=deal, key__in=keys).aggregate(m=Min(F("max_units") - F("units")))["m"]
+    return deal.limit_per_customer if used is None else max(0, min(used, deal.limit_per_customer))
+
+
+def _count_household(deal: Deal, keys: list[str], quantity: int, *, why: dict[str, str]) -> None:
+    """Add ``quantity`` to every household key, or refuse with the reason (inside a transaction)."""
+    for key in sorted(set(keys)):
+        HouseholdUsage.objects.get_or_create(deal=deal, key=key, defaults={"units": 0, "max_units": deal.limit_per_customer})
+        n = HouseholdUsage.objects.filter(deal=deal, key=key, units__lte=F("max_units") - quantity).update(units=F("units") + quantity)
+        if n != 1:
+            kind = key.split(":", 1)[0]
+            raise Conflict(why.get(kind, f"At most {deal.limit_per_customer} per customer."), code="limit_per_customer",
+                           limit=deal.limit_per_customer, reason=kind)
+
+
+def _uncount_household(deal_id: int, keys: list[str], quantity: int) -> None:
+    from django.db.models.functions import Greatest
+
+    if keys:
+        HouseholdUsage.objects.filter(deal_id=deal_id, key__in=sorted(set(keys))).update(units=Greatest(F("units") - quantity, 0))
+
+
+# --- the waiting room ----------------------------------------------------------------------------
+
+def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", quantity=1, cart_id: str = "", language: str = "de") -> dict:
+    """A place in the deal's waiting room (or, when everything is sold, on the wait list)."""
+    deal = get_deal(deal_id)
+    quantity = _whole(quantity, "quantity", low=1, high=99)
+    if quantity > deal.limit_per_customer:
+        raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
+    who = customer_key(user=user, email=email, session_key=session_key)
+    state = state_of(deal)
+    if state in ("ended", "cancelled"):
+        raise Conflict("This deal is over.", code="deal_ended")
+    if _usage_left(deal, [who]) < quantity:
+        raise Conflict(f"You already have {deal.limit_per_customer} of this deal (at most {deal.limit_per_customer} per customer).",
+                       code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
+    contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
+    room = waiting_room()
+    at = now()
+    if state == "sold_out":
+        return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language)
+    ticket, _created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp())
+    if _created and (cart_id or contact):
+        room.update(deal.pk, ticket.id, state="waiting", data={"cart_id": cart_id[:64], "email": contact, "language": language}, only_from="waiting")
+    return ticket_status(deal_id=deal.pk, ticket_id=ticket.id, deal=deal)
+
+
+def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str) -> dict:
+    out = {"ticket": None, "state": "sold_out", "position": None, "eta_seconds": None, "cart_id": None, "hold": None, "waitlist": None}
+    if email:
+        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language)
+        out["waitlist"] = entry
+    return out
+
+
+def _eta(deal: Deal, position: int | None, at: datetime) -> int | None:
+    if position is None:
+        return None
+    per_second = deal.admissions_per_minute / 60
+    wait = position / per_second
+    if at < deal.starts_at:
+        wait += (deal.starts_at - at).total_seconds()
+    return int(math.ceil(wait))
+
+
+def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
+    """What a waiting shopper polls: state, position, estimated wait; once admitted, the cart
+    and the hold. Cheap: one ticket read and one position count; admission happens here too
+    (paced) so the line moves while people watch it."""
+    deal = deal or get_deal(deal_id)
+    room = waiting_room()
+    ticket = room.get(deal.pk, str(ticket_id or "")[:64])
+    if ticket is None:
+        raise NotFound("No such ticket.", code="ticket_not_found")
+    at = now()
+    if ticket.state == "waiting" and state_of(deal, at) == "live":
+        admit_due(deal, at=at)
+        ticket = room.get(deal.pk, ticket.id)
+    out = {"ticket": ticket.id, "deal": deal.pk, "state": ticket.state, "position": None, "eta_seconds": None,
+           "cart_id": None, "hold": None, "waitlist": None}
+    if ticket.state == "waiting":
+        if state_of(deal, at) == "sold_out":
+            _to_sold_out(deal, ticket)
+            return ticket_status(deal_id=deal.pk, ticket_id=ticket.id, deal=deal)
+        pos = room.position(deal.pk, ticket)
+        out.update(position=pos, eta_seconds=_eta(deal, pos, at))
+    elif ticket.state in ("admitted", "expired"):
+        hold = Hold.objects.filter(deal=deal, ticket=ticket.id).first()
+        if hold is not None:
+            out["cart_id"] = hold.cart_id
+            out["hold"] = {"quantity": hold.quantity, "expires_at": hold.expires_at.isoformat(), "status": hold.status}
+            if hold.status == HoldStatus.ACTIVE and hold.expires_at <= at:
+                out["state"] = "expired"
+                out["hold"]["status"] = "expired"
+    elif ticket.state == "sold_out":
+        entry = WaitlistEntry.objects.filter(deal=deal, who=ticket.who).first()
+        out["waitlist"] = _entry_json(entry) if entry else None
+    return out
+
+
+def _to_sold_out(deal: Deal, ticket) -> None:
+    room = waiting_room()
+    if room.update(deal.pk, ticket.id, state="sold_out", only_from="waiting") and ticket.data.get("email"):
+        join_waitlist(deal_id=deal.pk, who=ticket.who, email=ticket.data["email"], quantity=ticket.quantity, language=ticket.data.get("language", "de"))
+
+
+def admit_due(deal: Deal, *, at: datetime | None = None) -> int:
+    """Let in as many waiting shoppers as the pace allows by now and units remain for, in
+    order. One admitter per deal at a time (the waiting room's lease); others return at once."""
+    at = at or now()
+    room = waiting_room()
+    owner = uuid.uuid4().hex
+    if not room.acquire(deal.pk, owner, ADMITTER_LEASE_SECONDS):
+        return 0
+    try:
+        deal.refresh_from_db()
+        if state_of(deal, at) != "live":
+            return 0
+        elapsed = max(0.0, (at - deal.starts_at).total_seconds())
+        # the pace, with a first minute's worth let in at the start
+        allowed = int(deal.admissions_per_minute * (1 + elapsed / 60))
+        admitted = Hold.objects.filter(deal=deal, source="queue").count()
+        budget = min(allowed - admitted, ADMIT_BATCH)
+        n = 0
+        for ticket in room.first_waiting(deal.pk, max(0, budget)):
+            if not _admit(deal, ticket, at=at):
+                break
+            n += 1
+        return n
+    finally:
+        room.release(deal.pk, owner)
+
+
+def _take_units(deal_id: int, quantity: int) -> bool:
+    return Deal.objects.filter(pk=deal_id, sold__lte=F("units") - F("held") - F("released_units") - quantity).update(held=F("held") + quantity) == 1
+
+
+def _user_id(who: str) -> int | None:
+    return int(who.split(":", 1)[1]) if who.startswith("user:") else None
+
+
+def _hold_line(*, cart_id: str, variant_id: int, quantity: int, price: Decimal, hold_id: int) -> None:
+    """Put the held units into the cart as a line at the deal price that names its hold (a
+    regular line of the same item becomes the held one)."""
+    from warenhaus.checkout.models import CartLine
+
+    CartLine.objects.update_or_create(cart_id=cart_id, variant_id=variant_id, defaults={"quantity": quantity, "price_when_added": price, "deal_hold_id": hold_id})
+
+
+def _cart_for(ticket_data: dict, user_id) -> str:
+    """The cart held units go into: the one the shopper named when queueing if it is still open
+    and theirs, else their open cart, else a new one."""
+    from warenhaus.checkout.models import Cart, CartStatus
+
+    wanted = (ticket_data or {}).get("cart_id") or ""
+    if wanted and Cart.objects.filter(pk=wanted, status=CartStatus.OPEN).filter(Q(user__isnull=True) | Q(user_id=user_id)).exists():
+        return wanted
+    if user_id:
+        mine = Cart.objects.filter(user_id=user_id, status=CartStatus.OPEN).order_by("-updated_at").values_list("pk", flat=True).first()
+        if mine:
+            return mine
+    return Cart.objects.create(user_id=user_id).pk
+
+
+def _admit(deal: Deal, ticket, *, at: datetime) -> bool:
+    """Hold units for one ticket and mark it admitted. False when no units are left."""
+    hold = Hold.objects.filter(deal=deal, ticket=ticket.id).first()
+    if hold is None:
+        try:
+            with transaction.atomic():
+                if not _take_units(deal.pk, ticket.quantity):
+                    return False
+                cart_id = _cart_for(ticket.data, _user_id(ticket.who))
+                hold = Hold.objects.create(deal=deal, ticket=ticket.id, source="queue", cart_id=cart_id, customer_key=ticket.who, quantity=ticket.quantity,
+                                           expires_at=at + timedelta(minutes=deal.hold_minutes), created_at=at)
+                _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=ticket.quantity, price=deal.deal_price, hold_id=hold.pk)
+        except IntegrityError:  # admitted before, by an admitter that died before telling the room
+            hold = Hold.objects.get(deal=deal, ticket=ticket.id)
+    waiting_room().update(deal.pk, ticket.id, state="admitted", data={"cart_id": hold.cart_id, "hold": hold.pk, "expires_at": hold.expires_at.isoformat()}, only_from="waiting")
+    return True
+
+
+# --- holds ending ------------------------------------------------------------------------------
+
+def release_hold(*, hold_id: int, status: str = HoldStatus.RELEASED, at: datetime | None = None) -> bool:
+    """End an active hold (``released`` by the shopper removing the line, ``expired`` by the
+    sweep): its units go back to the deal, the cart line loses its deal price, the next person
+    gets the units. False if it was not active."""
+    at = at or now()
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update().filter(pk=hold_id, status=HoldStatus.ACTIVE).first()
+        if hold is None:
+            return False
+        if status == HoldStatus.EXPIRED and hold.expires_at > at:
+            return False  # never before its deadline
+        Hold.objects.filter(pk=hold.pk).update(status=status, ended_at=at)
+        Deal.objects.filter(pk=hold.deal_id).update(held=F("held") - hold.quantity)
+        if hold.source == "waitlist":
+            WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket, status=WaitlistStatus.OFFERED).update(status=WaitlistStatus.LAPSED)
+    if hold.source == "queue":
+        waiting_room().update(hold.deal_id, hold.ticket, state="expired" if status == HoldStatus.EXPIRED else "left", only_from="admitted")
+    _after_units_returned(hold.deal_id, at=at)
+    return True
+
+
+def _after_units_returned(deal_id: int, *, at: datetime) -> None:
+    """Units came back: the queue's next people first (paced), then the wait list."""
+    deal = Deal.objects.get(pk=deal_id)
+    if state_of(deal, at) != "live" or deal.left <= 0:
+        return
+    room = waiting_room()
+    if room.first_waiting(deal.pk, 1):
+        admit_due(deal, at=at)
+    else:
+        offer_to_waitlist(deal, at=at)
+
+
+def sweep(*, at: datetime | None = None) -> dict:
+    """The worker's round (every few seconds): expire holds past their deadline, admit the
+    line of every live deal, offer returned units to wait lists, give the unsold rest of ended
+    deals back to regular stock."""
+    at = at or now()
+    expired = 0
+    for hold_id in Hold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lte=at).values_list("pk", flat=True)[:1000]:
+        expired += release_hold(hold_id=hold_id, status=HoldStatus.EXPIRED, at=at)
+    admitted = 0
+    for deal in Deal.objects.filter(starts_at__lte=at, ends_at__gt=at, cancelled_at__isnull=True):
+        admitted += admit_due(deal, at=at)
+        if deal.left > 0 and not waiting_room().first_waiting(deal.pk, 1):
+            offer_to_waitlist(deal, at=at)
+    released = 0
+    for deal in Deal.objects.filter(Q(ends_at__lte=at) | Q(cancelled_at__isnull=False)):
+        released += _release_rest(deal)
+    return {"expired": expired, "admitted": admitted, "released": released}
+
+
+def _release_rest(deal: Deal) -> int:
+    """After the end: what nobody bought or holds goes back to regular stock (holds taken
+    before the end are honoured until their deadline, then come back here)."""
+    from warenhaus.inventory import services as inventory
+
+    with transaction.atomic():
+        d = Deal.objects.select_for_update().get(pk=deal.pk)
+        free = d.units - d.sold - d.held - d.released_units
+        if free <= 0:
+            return 0
+        Deal.objects.filter(pk=d.pk).update(released_units=F("released_units") + free)
+        inventory.release(variant_id=d.variant_id, quantity=free)
+    return free
+
+
+# --- the wait list ----------------------------------------------------------------------------
+
+def _entry_json(entry: WaitlistEntry) -> dict:
+    position = None
+    if entry.status == WaitlistStatus.WAITING:
+        position = WaitlistEntry.objects.filter(deal_id=entry.deal_id, status=WaitlistStatus.WAITING, id__lt=entry.id).count() + 1
+    return {"entry": entry.token, "status": entry.status, "position": position, "quantity": entry.quantity}
+
+
+def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de") -> dict:
+    deal = get_deal(deal_id)
+    if not email:
+        raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
+    if quantity > deal.limit_per_customer:
+        raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
+    if state_of(deal) in ("ended", "cancelled"):
+        raise Conflict("This deal is over.", code="deal_ended")
+    entry = WaitlistEntry.objects.filter(deal=deal, who=who).first()
+    if entry is None:
+        try:
+            with transaction.atomic():
+                entry = WaitlistEntry.objects.create(deal=deal, who=who, email=email, quantity=quantity, language=language,
+                                                     token=secrets.token_urlsafe(18), created_at=now())
+        except IntegrityError:
+            entry = WaitlistEntry.objects.get(deal=deal, who=who)
+    return _entry_json(entry)
+
+
+def offer_to_waitlist(deal: Deal, *, at: datetime | None = None) -> int:
+    """Offer free units to the wait list in order, at the deal price, for ``offer_minutes``:
+    a hold in a cart of their own and a mail through the outbox. Returns offers made."""
+    from warenhaus.notifications.services import enqueue_mail
+
+    at = at or now()
+    made = 0
+    while True:
+        with transaction.atomic():
+            entry = (WaitlistEntry.objects.select_for_update(skip_locked=True)
+                     .filter(deal=deal, status=WaitlistStatus.WAITING).order_by("id").first())
+            if entry is None or not _take_units(deal.pk, entry.quantity):
+                return made
+            cart_id = _cart_for({}, _user_id(entry.who))
+            hold = Hold.objects.create(deal=deal, ticket=entry.token, source="waitlist", cart_id=cart_id, customer_key=entry.who, quantity=entry.quantity,
+                                       expires_at=at + timedelta(minutes=deal.offer_minutes), created_at=at)
+            _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=entry.quantity, price=deal.deal_price, hold_id=hold.pk)
+            WaitlistEntry.objects.filter(pk=entry.pk).update(status=WaitlistStatus.OFFERED, offered_at=at)
+            enqueue_mail(kind="deal_offer", to_email=entry.email, template="deal_offer", language=entry.language,
+                         context={"deal": deal, "hold": hold, "entry_token": entry.token},
+                         dedupe_key=f"deal_offer:{hold.pk}", related_object=f"deal:{deal.pk}")
+            made += 1
+
+
+# --- checkout and cancellation -------------------------------------------------------------------
+
+def holds_by_id(hold_ids) -> dict[int, dict]:
+    """For the cart: each hold's state, price and deadline (one query)."""
+    rows = Hold.objects.filter(pk__in=list(hold_ids)).values("pk", "status", "expires_at", "quantity", "deal__deal_price", "deal_id")
+    return {r["pk"]: r for r in rows}
+
+
+def hold_is_live(row: dict, at: datetime | None = None) -> bool:
+    return row["status"] == HoldStatus.ACTIVE and row["expires_at"] > (at or now())
+
+
+def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_address: dict) -> None:
+    """Inside the checkout's transaction: the held units become sold, counted against the
+    household (customer, address). Refuses ``hold_expired`` if a hold ran out meanwhile, and
+    ``limit_per_customer`` (with the reason) if the household has had its share."""
+    at = now()
+    for hold_id in sorted(hold_ids):
+        hold = Hold.objects.select_for_update().select_related("deal").get(pk=hold_id)
+        if not hold_is_live({"status": hold.status, "expires_at": hold.expires_at}, at):
+            raise Conflict("The deal price was held for you until its deadline, which has passed.", code="hold_expired",
+                           expired_at=hold.expires_at.isoformat())
+        keys = [hold.customer_key, f"user:{user_id}" if user_id else f"email:{email.lower()}", address_key(shipping_address)]
+        _count_household(hold.deal, keys, hold.quantity, why={
+            "address": f"Another order of this deal goes to the same address (at most {hold.deal.limit_per_customer} per household).",
+            "user": f"You already have {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
+            "email": f"This e-mail address already has {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
+        })
+        Hold.objects.filter(pk=hold.pk).update(status=HoldStatus.CONVERTED, ended_at=at, order=order)
+        n = Deal.objects.filter(pk=hold.deal_id, held__gte=hold.quantity).update(held=F("held") - hold.quantity, sold=F("sold") + hold.quantity)
+        assert n == 1
+        Sale.objects.create(deal_id=hold.deal_id, order=order, hold=hold, quantity=hold.quantity, keys=sorted(set(keys)), created_at=at)
+        if hold.source == "waitlist":
+            WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket).update(status=WaitlistStatus.BOUGHT)
+
+
+def on_orders_cancelled(order_ids) -> int:
+    """Inside the cancellation's transaction, after the order's stock was released: units of a
+    live deal go back into its contingent (allocated again) for the next person; after the end
+    they stay with regular stock. The household may buy again."""
+    from warenhaus.inventory import services as inventory
+
+    sales = list(Sale.objects.select_for_update().filter(order_id__in=list(order_ids), returned_at__isnull=True).select_related("deal"))
+    at = now()
+    live_deals = set()
+    for sale in sales:
+        deal = sale.deal
+        if state_of(deal, at) in ("live", "sold_out"):
+            inventory.allocate(variant_id=deal.variant_id, quantity=sale.quantity)
+            Deal.objects.filter(pk=deal.pk).update(sold=F("sold") - sale.quantity)
+            live_deals.add(deal.pk)
+        else:
+            Deal.objects.filter(pk=deal.pk).update(sold=F("sold") - sale.quantity, released_units=F("released_units") + sale.quantity)
+        _uncount_household(deal.pk, sale.keys, sale.quantity)
+        Sale.objects.filter(pk=sale.pk).update(returned_at=at)
+    for deal_id in live_deals:
+        transaction.on_commit(lambda d=deal_id: _after_units_returned(d, at=now()))
+    return len(sales)
+
+
+def deal_json(deal: Deal, *, at: datetime | None = None) -> dict:
+    from warenhaus.core.money import money_json
+
+    at = at or now()
+    return {
+        "id": deal.pk, "sku": deal.variant.sku, "title": deal.variant.display_title if hasattr(deal.variant, "display_title") else deal.variant.sku,
+        "price": money_json(deal.deal_price), "regular_price": money_json(deal.variant.price),
+        "lowest_price_30_days": money_json(deal.lowest_price_30_days),
+        "units": deal.units, "units_left": deal.left, "sold": deal.sold, "held": deal.held,
+        "state": state_of(deal, at), "starts_at": deal.starts_at.isoformat(), "ends_at": deal.ends_at.isoformat(),
+        "starts_in_seconds": max(0, int((deal.starts_at - at).total_seconds())),
+        "limit_per_customer": deal.limit_per_customer, "hold_minutes": deal.hold_minutes,
+    }
+
