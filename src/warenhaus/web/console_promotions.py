@@ -254,8 +254,8 @@ def _detail(request, c: Campaign, *, status=200, error="", failed="", posted=Non
         "c": c, "safe_share": settings.VOUCHER_SAFE_SHARE_OF_MIN_BASKET, "status_label": _status(c.status), "worst": services.worst_case(c), "dangers": services.dangers(c),
         "public_hint": public.display_hint if public else "", "codes_summary": _codes_summary(c),
         "chart": redemptions_chart(c), "monitor_rows": _monitor_rows(c),
-        "alerts": [{"a": a, "text": selectors.alert_text(a), "label": monitors.monitor_label(a.monitor)} for a in selectors.alerts(campaign=c)[:20]],
-        "redemptions": list(selectors.redemptions_of(c)[:20]),
+        "alerts": [_alert_row(a) for a in selectors.alerts(campaign=c)[:20]],
+        "redemptions": list(selectors.redemptions_of(c).order_by("-created_at", "-pk")[:20]),
         "actions": actions, "status_actions": _status_actions(actions), "error": error, "failed": failed, "posted": posted or {},
         "may_ack": can(request.user, "promotions.block"),
     }, status=status)
@@ -404,6 +404,15 @@ def campaign_approve(request, pk: int):
 
 # --- alerts ------------------------------------------------------------------------------------
 
+def _alert_row(a) -> dict:
+    """An alert as the tables show it: its sentence and monitor in the reader's language, and
+    measured value and threshold as percentages for the monitors that measure shares."""
+    m = monitors.monitor_named(a.monitor)
+    scale = 100 if m is not None and m.shares else 1
+    return {"a": a, "text": selectors.alert_text(a), "label": monitors.monitor_label(a.monitor), "percent": scale == 100,
+            "measured": round(a.measured * scale, 1), "threshold": round(a.threshold * scale, 1)}
+
+
 @require_GET
 @staff_only("promotions.view")
 def alerts_list(request):
@@ -412,7 +421,7 @@ def alerts_list(request):
     page = _page(request, qs)
     return render(request, "web/console/promotions/alerts.html", {
         "page": page, "show_all": show_all, "may_ack": can(request.user, "promotions.block"),
-        "alerts": [{"a": a, "text": selectors.alert_text(a), "label": monitors.monitor_label(a.monitor)} for a in page.object_list],
+        "alerts": [_alert_row(a) for a in page.object_list],
     })
 
 
