@@ -16,17 +16,11 @@ from warenhaus.orders.models import Order
 from warenhaus.remediation import services
 from warenhaus.remediation.models import Item, Job
 
+from .test_console_promotions import staff  # noqa: F401  (a fixture)
+
 pytestmark = pytest.mark.django_db
 
 PREVIEWERS = ["support", "risk", "promotions", "promotions_approver"]
-
-
-@pytest.fixture
-def staff(make_user):
-    def make(*roles, **kw):
-        return make_user(roles=list(roles), **kw)
-
-    return make
 
 
 @pytest.fixture
