@@ -101,6 +101,7 @@ def add_line(*, cart_id: str, user=None, sku: str, quantity) -> Cart:
         _open(cart)
         variant = _variant(sku)
         line = CartLine.objects.filter(cart=cart, variant=variant).first()
+        _unless_held(line)
         new_qty = quantity + (line.quantity if line else 0)
         if new_qty > settings.MAX_LINE_QUANTITY:
             raise ValidationFailed(f"At most {settings.MAX_LINE_QUANTITY} of one item per order.", code="invalid_quantity")
@@ -125,6 +126,7 @@ def set_quantity(*, cart_id: str, user=None, sku: str, quantity) -> Cart:
         line = CartLine.objects.select_related("variant__product").filter(cart=cart, variant__sku=sku).first()
         if line is None:
             raise NotFound(f"'{sku}' is not in this cart.", code="line_not_found")
+        _unless_held(line)
         if quantity > line.quantity:
             _check_stock(line.variant, quantity)
         line.quantity = quantity
@@ -138,11 +140,31 @@ def remove_line(*, cart_id: str, user=None, sku: str) -> Cart:
     with transaction.atomic():
         cart = get_cart(cart_id=cart_id, user=user, for_update=True)
         _open(cart)
-        deleted, _ = CartLine.objects.filter(cart=cart, variant__sku=sku).delete()
-        if not deleted:
+        line = CartLine.objects.filter(cart=cart, variant__sku=sku).first()
+        if line is None:
             raise NotFound(f"'{sku}' is not in this cart.", code="line_not_found")
+        line.delete()
+        if line.deal_hold_id:  # the shopper lets the deal go: the next in line gets the units
+            from warenhaus.deals.services import release_hold
+
+            release_hold(hold_id=line.deal_hold_id)
         cart.save(update_fields=["updated_at"])
     return cart
+
+
+def _unless_held(line) -> None:
+    """A line of held deal units keeps its quantity while the hold lasts; after it, the line is
+    a regular one (at today's price, with the stock there is)."""
+    if line is None or not line.deal_hold_id:
+        return
+    from warenhaus.deals.services import hold_is_live, holds_by_id
+
+    hold = holds_by_id([line.deal_hold_id]).get(line.deal_hold_id)
+    if hold is not None and hold_is_live(hold):
+        raise Conflict("These units are held for you at the deal price until the deadline; their quantity cannot change. Remove the line to let them go.", code="line_held")
+    line.deal_hold_id = None
+    line.price_when_added = line.variant.price
+    line.save(update_fields=["deal_hold_id", "price_when_added"])
 
 
 def set_shipping_method(*, cart_id: str, user=None, code: str) -> Cart:
@@ -169,7 +191,15 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
             return anon
         for line in anon.lines.all():
             existing = CartLine.objects.filter(cart=mine, variant_id=line.variant_id).first()
-            if existing:
+            if line.deal_hold_id:  # held deal units move as they are, replacing a regular line
+                CartLine.objects.filter(cart=mine, variant_id=line.variant_id).delete()
+                CartLine.objects.create(cart=mine, variant_id=line.variant_id, quantity=line.quantity, price_when_added=line.price_when_added, deal_hold_id=line.deal_hold_id)
+                from warenhaus.deals.models import Hold
+
+                Hold.objects.filter(pk=line.deal_hold_id).update(cart=mine)
+            elif existing and existing.deal_hold_id:
+                continue  # the shopper's held units stay as they are
+            elif existing:
                 existing.quantity = min(settings.MAX_LINE_QUANTITY, existing.quantity + line.quantity)
                 existing.save(update_fields=["quantity"])
             else:
@@ -191,6 +221,7 @@ class CartView:
     totals: Totals
     problems: list[dict]
     vouchers: Evaluation = field(default_factory=Evaluation)
+    held: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -212,7 +243,7 @@ def empty_view(cart: Cart) -> CartView:
 _LINE_FIELDS = (
     "variant_id", "quantity", "price_when_added", "variant__sku", "variant__title", "variant__price", "variant__is_active",
     "variant__product__title", "variant__product__slug", "variant__product__is_active", "variant__product__vat_rate",
-    "variant__stock__on_hand", "variant__stock__allocated", "variant__product_id", "variant__product__category_id",
+    "variant__stock__on_hand", "variant__stock__allocated", "variant__product_id", "variant__product__category_id", "deal_hold_id",
 )
 
 
@@ -226,6 +257,8 @@ class CartLines:
     problems: list[dict]
     subtotal: Decimal
     has_vouchers: bool | None
+    #: variant id -> hold id of the lines whose flash-deal hold is live (deal price, stock kept)
+    held: dict = field(default_factory=dict)
 
 
 def read_lines(cart: Cart) -> CartLines:
@@ -239,16 +272,30 @@ def read_lines(cart: Cart) -> CartLines:
             .annotate(has_vouchers=promotions.has_vouchers_sql(cart.pk)).values_list(*_LINE_FIELDS, "has_vouchers"))
     priced, lines, problems = [], [], []
     has_vouchers = None
+    rows = list(rows)
+    holds = _holds([r[15] for r in rows if r[15]])
+    held = {}
     for (variant_id, quantity, price_when_added, sku, variant_title, price, variant_active,
-         product_title, product_slug, product_active, vat_rate, on_hand, allocated, product_id, category_id, has_vouchers) in rows:
+         product_title, product_slug, product_active, vat_rate, on_hand, allocated, product_id, category_id, hold_id, has_vouchers) in rows:
         title = f"{product_title} – {variant_title}" if variant_title else product_title
         available = max(0, (on_hand or 0) - (allocated or 0))
         active = variant_active and product_active
+        hold = holds.get(hold_id) if hold_id else None
+        hold_json = None
+        if hold is not None and hold["live"]:
+            # held for the shopper: the deal's units at the deal price until the deadline
+            price, available = hold["price"], quantity
+            held[variant_id] = hold_id
+            hold_json = {"quantity": hold["quantity"], "expires_at": hold["expires_at"].isoformat()}
+        elif hold_id:
+            when = hold["expires_at"] if hold else None
+            problems.append({"code": "hold_expired", "sku": sku, "expired_at": when.isoformat() if when else None, "regular_price": money_json(price),
+                             "message": f"The deal price of {title} was held for you until {when:%H:%M}; it is now at the regular price." if when else f"The deal price of {title} is no longer held for you."})
         if not active:
             problems.append({"code": "not_available", "sku": sku, "message": f"{title} is no longer available."})
         elif available < quantity:
             problems.append({"code": "insufficient_stock", "sku": sku, "available": available, "message": f"Only {available} of {title} available." if available else f"{title} is sold out."})
-        if price_when_added != price:
+        if price_when_added != price and not hold_id:
             problems.append({"code": "price_changed", "sku": sku, "old_price": money_json(price_when_added), "new_price": money_json(price), "message": f"The price of {title} changed from {price_when_added} to {price} EUR."})
         p = PricedLine(variant_id=variant_id, sku=sku, title=title, unit_price=price, quantity=quantity, vat_rate=vat_rate, product_id=product_id, category_id=category_id)
         if active:
@@ -256,10 +303,21 @@ def read_lines(cart: Cart) -> CartLines:
         lines.append({
             "sku": sku, "title": title, "product_slug": product_slug, "quantity": quantity,
             "unit_price": money_json(price), "line_total": money_json(p.line_total), "vat_rate": f"{vat_rate:.0f}",
-            "available": available if active else 0, "hold": None,
+            "available": available if active else 0, "hold": hold_json,
         })
     subtotal = sum((p.line_total for p in priced), Decimal("0.00"))
-    return CartLines(lines=lines, priced=priced, problems=problems, subtotal=subtotal, has_vouchers=None if has_vouchers is None else bool(has_vouchers))
+    return CartLines(lines=lines, priced=priced, problems=problems, subtotal=subtotal, has_vouchers=None if has_vouchers is None else bool(has_vouchers), held=held)
+
+
+def _holds(hold_ids: list[int]) -> dict[int, dict]:
+    """The flash-deal holds the cart's lines name (no query when there are none)."""
+    if not hold_ids:
+        return {}
+    from warenhaus.deals.services import hold_is_live, holds_by_id
+
+    at = now()
+    return {pk: {"live": hold_is_live(r, at), "price": r["deal__deal_price"], "quantity": r["quantity"], "expires_at": r["expires_at"]}
+            for pk, r in holds_by_id(hold_ids).items()}
 
 
 def cart_view(cart: Cart, base: CartLines, vouchers: Evaluation) -> CartView:
@@ -269,7 +327,7 @@ def cart_view(cart: Cart, base: CartLines, vouchers: Evaluation) -> CartView:
     method = shipping.method(cart.shipping_method)
     priced = base.priced
     totals = compute(priced, shipping_cost=method.cost(base.subtotal) if priced else Decimal("0.00"), discount=vouchers.discount)
-    return CartView(cart=cart, lines=base.lines, priced=priced, totals=totals, problems=base.problems + vouchers.problems(), vouchers=vouchers)
+    return CartView(cart=cart, lines=base.lines, priced=priced, totals=totals, problems=base.problems + vouchers.problems(), vouchers=vouchers, held=base.held)
 
 
 def view_cart(cart: Cart) -> CartView:
@@ -333,6 +391,9 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
             blocking = [p for p in view.problems if p["code"] == "not_available"]
             if blocking:
                 raise Conflict(blocking[0]["message"], code="not_available", problems=blocking)
+            expired = [p for p in view.problems if p["code"] == "hold_expired"]
+            if expired:
+                raise HoldExpired(expired)
             changed = [p for p in view.problems if p["code"] == "price_changed"]
             if changed:
                 raise PriceChanged(cart, changed)
@@ -342,7 +403,8 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
                 user_id=getattr(order_user, "pk", None), email=email, channel=channel,
             )
             for line in sorted(view.priced, key=lambda l: l.variant_id):
-                inventory.allocate(variant_id=line.variant_id, quantity=line.quantity, sku=line.sku)
+                if line.variant_id not in view.held:  # held deal units are the deal's already
+                    inventory.allocate(variant_id=line.variant_id, quantity=line.quantity, sku=line.sku)
             t = view.totals
             # Authorise first, under the number the order will have, so the order is written
             # once, in its final state, with its payment (fewer statements under load).
@@ -362,6 +424,10 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
                 shipping=t.shipping, vat=t.vat, vat_breakdown=t.vat_breakdown, total=t.total, cart_id=cart.id,
                 placed_at=now(), channel=channel, language=language,
             )
+            if view.held:
+                from warenhaus.deals.services import convert_holds
+
+                convert_holds(order=order, hold_ids=list(view.held.values()), email=email, user_id=getattr(order_user, "pk", None), shipping_address=addr)
             # After the stock (locked first by every checkout): campaign -> code -> customer.
             promotions.redeem(order=order, evaluation=vouchers, user=order_user, email=email, channel=channel, client_ip=client_ip)
             if channel == "phone":
@@ -378,6 +444,16 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
                 dedupe_key=f"order_confirmation:{order.number}", related_object=f"order:{order.number}",
             )
             return order
+    except HoldExpired as err:
+        # Told once: afterwards the lines are regular lines at today's price.
+        def unhold(expired=err.expired):
+            for p in expired:
+                price = Decimal(p["regular_price"]["amount"])
+                CartLine.objects.filter(cart_id=cart_id, variant__sku=p["sku"]).update(deal_hold_id=None, price_when_added=price)
+
+        err.after_rollback.append(unhold)
+        err.run_after_rollback()
+        raise
     except PriceChanged as err:
         # The shopper is being told now; afterwards the lines take the current price so that a
         # resubmit goes through. That write must survive the rollback of the refused checkout.
@@ -406,6 +482,16 @@ def void_authorisations(order: Order) -> None:
     for payment in order.payments.all():
         if payment.status == "authorized":
             gateway(payment.gateway, for_new_payment=False).void(reference=payment.reference)
+
+
+class HoldExpired(Conflict):
+    code = "hold_expired"
+    title = "Hold expired"
+    retryable = True
+
+    def __init__(self, expired):
+        super().__init__("The deal price was held for you until a deadline that has passed; the item is now at its regular price. Please review the cart and submit again.", problems=expired)
+        self.expired = expired
 
 
 class PriceChanged(Conflict):

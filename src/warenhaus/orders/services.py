@@ -175,6 +175,9 @@ def _cancel_locked(orders: list[Order], *, actor, reason: str, source: str, cust
         inventory.release(variant_id=line["variant_id"], quantity=line["quantity"])
     _give_money_back(ids)
     release_for_orders(ids)
+    from warenhaus.deals.services import on_orders_cancelled
+
+    on_orders_cancelled(ids)  # flash-deal units go back to their deal while it runs
     audit.record_many([
         audit.entry(actor=actor, action="order.cancel", obj=o, before={"status": before[o.pk]}, after={"status": o.status}, reason=reason, source=source)
         for o in orders
