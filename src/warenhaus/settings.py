@@ -151,6 +151,7 @@ REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120
 # Flash deals: where the waiting room keeps its queue ("db", embedded; "redis" for many app
 # servers, at REDIS_URL), and how many shoppers a deal lets in per minute unless it says.
 WAITING_ROOM_BACKEND = os.environ.get("WAITING_ROOM_BACKEND", "db")
+WAITING_ROOM_PREFIX = os.environ.get("WAITING_ROOM_PREFIX", "wr")  # Redis key prefix (several shops on one Redis)
 DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "600"))
 REMEDIATION_MAX_ATTEMPTS = int(os.environ.get("REMEDIATION_MAX_ATTEMPTS", "5"))
 # Seconds to rest between chunks, to throttle a big clean-up at a busy hour (0: full speed).

@@ -146,8 +146,13 @@ def customer_key(*, user=None, email: str = "", session_key: str = "") -> str:
 
 
 def address_key(address: dict) -> str:
-    """One household, however the address is typed: case, spaces and punctuation do not matter."""
-    norm = "|".join("".join(ch for ch in str(address.get(k, "")).lower() if ch.isalnum()) for k in ("street", "postal_code", "city", "country"))
+    """One household, however the address is typed: case, spaces, punctuation, ß/ss and
+    "Str."/"Straße" do not matter."""
+    def clean(value) -> str:
+        text = "".join(ch for ch in str(value or "").casefold() if ch.isalnum())
+        return text.replace("strasse", "str")
+
+    norm = "|".join(clean(address.get(k)) for k in ("street", "postal_code", "city", "country"))
     return "address:" + hashlib.sha256(norm.encode()).hexdigest()[:32]
 
 
@@ -234,9 +239,18 @@ def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
     out = {"ticket": ticket.id, "deal": deal.pk, "state": ticket.state, "position": None, "eta_seconds": None,
            "cart_id": None, "hold": None, "waitlist": None}
     if ticket.state == "waiting":
-        if state_of(deal, at) == "sold_out":
+        current = state_of(deal, at)
+        if current == "sold_out":
             _to_sold_out(deal, ticket)
             return ticket_status(deal_id=deal.pk, ticket_id=ticket.id, deal=deal)
+        if current in ("ended", "cancelled"):
+            room.update(deal.pk, ticket.id, state="sold_out", only_from="waiting")
+            out.update(state="sold_out")
+            return out
+        if current == "scheduled":
+            # the pre-queue's order is drawn at the start: no place to show yet
+            out.update(eta_seconds=_eta(deal, 0, at), starts_in_seconds=int((deal.starts_at - at).total_seconds()))
+            return out
         pos = room.position(deal.pk, ticket)
         out.update(position=pos, eta_seconds=_eta(deal, pos, at))
     elif ticket.state in ("admitted", "expired"):
@@ -365,7 +379,8 @@ def _after_units_returned(deal_id: int, *, at: datetime) -> None:
         return
     room = waiting_room()
     if room.first_waiting(deal.pk, 1):
-        admit_due(deal, at=at)
+        # the waiting room may live outside the database: admit once the units are really back
+        transaction.on_commit(lambda: admit_due(Deal.objects.get(pk=deal_id), at=now()))
     else:
         offer_to_waitlist(deal, at=at)
 
@@ -512,7 +527,7 @@ def on_orders_cancelled(order_ids) -> int:
         _uncount_household(deal.pk, sale.keys, sale.quantity)
         Sale.objects.filter(pk=sale.pk).update(returned_at=at)
     for deal_id in live_deals:
-        transaction.on_commit(lambda d=deal_id: _after_units_returned(d, at=now()))
+        _after_units_returned(deal_id, at=at)
     return len(sales)
 
 

@@ -10,16 +10,16 @@ from django.conf import settings
 from .base import STATES, TicketInfo, WaitingRoom, order_key  # noqa: F401
 
 
-@lru_cache(maxsize=4)
-def _make(name: str, url: str) -> WaitingRoom:
+@lru_cache(maxsize=8)
+def _make(name: str, url: str, prefix: str) -> WaitingRoom:
     if name == "redis":
         from .redis import RedisWaitingRoom
 
-        return RedisWaitingRoom(url)
+        return RedisWaitingRoom(url, prefix=prefix)
     from .db import DatabaseWaitingRoom
 
     return DatabaseWaitingRoom()
 
 
 def waiting_room() -> WaitingRoom:
-    return _make(getattr(settings, "WAITING_ROOM_BACKEND", "db"), getattr(settings, "REDIS_URL", "") or "")
+    return _make(getattr(settings, "WAITING_ROOM_BACKEND", "db"), getattr(settings, "REDIS_URL", "") or "", getattr(settings, "WAITING_ROOM_PREFIX", "wr"))

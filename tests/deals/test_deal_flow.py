@@ -1,0 +1,239 @@
+"""A flash deal through its services, on both waiting-room back ends: the contingent, the
+pre-queue and paced admission, holds in carts that checkout honours until their deadline,
+expiry handing units to the next person, household limits, sold out with a wait list, and
+returned units offered to it in order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests.notifications.conftest import Clock
+from warenhaus.core.errors import DomainError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["db", "redis"])
+def backend(request, settings):
+    settings.WAITING_ROOM_BACKEND = request.param
+    if request.param == "redis":
+        from .conftest import REDIS_URL, redis_or_skip
+
+        redis_or_skip()
+        settings.REDIS_URL = REDIS_URL
+        settings.WAITING_ROOM_PREFIX = f"wrflow-{uuid.uuid4().hex[:10]}"
+    yield request.param
+    if request.param == "redis":
+        from warenhaus.deals.waiting_room import waiting_room
+
+        room = waiting_room()
+        for key in list(room.client.scan_iter(match=f"{settings.WAITING_ROOM_PREFIX}:*", count=1000)):
+            room.client.unlink(key)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    return Clock(monkeypatch)
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user(roles=["pricing"])
+
+
+@pytest.fixture
+def new_deal(make_product, staff, clock):
+    from django.utils import timezone
+
+    from warenhaus.deals import services
+
+    def make(*, units=3, limit=1, starts_in=60, hold_minutes=10, pace=600, on_hand=50, price="119.99"):
+        variant = make_product(price=price, on_hand=on_hand, sku=f"DEAL-{uuid.uuid4().hex[:6]}").variants.get()
+        start = timezone.now() + timedelta(seconds=starts_in)
+        return services.create_deal(actor=staff, sku=variant.sku, deal_price="49.97", units=units, starts_at=start.isoformat(),
+                                    ends_at=(start + timedelta(hours=1)).isoformat(), limit_per_customer=limit, hold_minutes=hold_minutes,
+                                    admissions_per_minute=pace)
+
+    return make
+
+
+ADDRESS = {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
+
+
+def _checkout(cart_id, *, email, user=None, address=ADDRESS):
+    from warenhaus.checkout import services as checkout
+
+    return checkout.place_order(cart_id=cart_id, user=user, email=email, shipping_address=address, payment_method="invoice")
+
+
+def _deal(deal):
+    from warenhaus.deals.models import Deal
+
+    return Deal.objects.get(pk=deal.pk)
+
+
+def test_making_a_deal_takes_its_contingent_from_stock(new_deal, make_product, staff):
+    from warenhaus.deals import services
+    from warenhaus.inventory.models import Stock
+
+    deal = new_deal(units=5, on_hand=20)
+    stock = Stock.objects.get(variant_id=deal.variant_id)
+    assert stock.allocated == 5 and deal.regular_price == Decimal("119.99") and deal.lowest_price_30_days == Decimal("119.99")
+    json = services.deal_json(deal)
+    assert json["state"] == "scheduled" and json["units_left"] == 5 and json["price"]["amount"] == "49.97"
+    with pytest.raises(DomainError) as err:
+        services.create_deal(actor=staff, sku=deal.variant.sku, deal_price="200.00", units=1, starts_at=deal.starts_at, ends_at=deal.ends_at)
+    assert err.value.code == "deal_price_not_lower"
+    with pytest.raises(DomainError) as err:
+        services.create_deal(actor=staff, sku=deal.variant.sku, deal_price="9.99", units=16, starts_at=deal.starts_at, ends_at=deal.ends_at)
+    assert err.value.code == "out_of_stock"
+
+
+def test_pre_queue_then_paced_admission_into_holds_at_the_deal_price(backend, new_deal, clock, make_user):
+    from warenhaus.checkout import services as checkout
+    from warenhaus.deals import services
+    from warenhaus.inventory.models import Stock
+
+    deal = new_deal(units=3, starts_in=60)
+    shoppers = [make_user(email=f"s{i}@example.de") for i in range(5)]
+    tickets = [services.join_queue(deal_id=deal.pk, user=u) for u in shoppers]
+    assert all(t["state"] == "waiting" and t["position"] is None and t["eta_seconds"] >= 60 for t in tickets)
+    again = services.join_queue(deal_id=deal.pk, user=shoppers[0])
+    assert again["ticket"] == tickets[0]["ticket"]  # joining twice keeps one place
+    clock.advance(61)
+    states = [services.ticket_status(deal_id=deal.pk, ticket_id=t["ticket"]) for t in tickets]
+    admitted = [s for s in states if s["state"] == "admitted"]
+    waiting = [s for s in states if s["state"] == "waiting"]
+    assert len(admitted) == 3 and len(waiting) == 2
+    assert sorted(s["position"] for s in waiting) == [1, 2]
+    d = _deal(deal)
+    assert (d.sold, d.held) == (0, 3)
+    # the held units are in each shopper's cart at the deal price, with the deadline
+    s = admitted[0]
+    user = next(u for u, t in zip(shoppers, tickets) if t["ticket"] == s["ticket"])
+    view = checkout.view_cart(checkout.get_cart(cart_id=s["cart_id"], user=user)).as_json()
+    [line] = view["lines"]
+    assert line["unit_price"]["amount"] == "49.97" and line["hold"]["quantity"] == 1 and view["problems"] == []
+    # checkout cannot fail for stock or price while the hold lasts: even a price change and an
+    # empty shelf do not matter
+    from warenhaus.catalog import services as catalog
+
+    catalog.set_price(actor=None, sku=deal.variant.sku, amount="129.99")
+    Stock.objects.filter(variant_id=deal.variant_id).update(on_hand=3)
+    order = _checkout(s["cart_id"], email=user.email, user=user)
+    assert order.total == Decimal("49.97") + Decimal("4.90") - Decimal("0.00") or order.subtotal == Decimal("49.97")
+    assert order.subtotal == Decimal("49.97")
+    d = _deal(deal)
+    assert (d.sold, d.held) == (1, 2)
+    assert Stock.objects.get(variant_id=deal.variant_id).allocated == 3  # the deal's three, no more
+
+
+def test_an_expired_hold_goes_to_the_next_in_line_and_the_cart_says_so(backend, new_deal, clock, make_user):
+    from warenhaus.checkout import services as checkout
+    from warenhaus.deals import services
+
+    deal = new_deal(units=1, starts_in=0, hold_minutes=10)
+    first, second = make_user(email="a@example.de"), make_user(email="b@example.de")
+    t1 = services.join_queue(deal_id=deal.pk, user=first)
+    t2 = services.join_queue(deal_id=deal.pk, user=second)
+    assert t1["state"] == "admitted" and t2["state"] == "waiting" and t2["position"] == 1
+    # not a second before its deadline
+    clock.advance(10 * 60 - 1)
+    services.sweep()
+    assert services.ticket_status(deal_id=deal.pk, ticket_id=t1["ticket"])["state"] == "admitted"
+    clock.advance(2)
+    services.sweep()
+    s1 = services.ticket_status(deal_id=deal.pk, ticket_id=t1["ticket"])
+    s2 = services.ticket_status(deal_id=deal.pk, ticket_id=t2["ticket"])
+    assert s1["state"] == "expired" and s2["state"] == "admitted"
+    cart = checkout.get_cart(cart_id=s1["cart_id"], user=first)
+    problems = checkout.view_cart(cart).as_json()["problems"]
+    assert [p["code"] for p in problems] == ["hold_expired"]
+    with pytest.raises(DomainError) as err:
+        _checkout(s1["cart_id"], email=first.email, user=first)
+    assert err.value.code == "hold_expired"
+    # told once: now it is a regular line at the regular price
+    order = _checkout(s1["cart_id"], email=first.email, user=first)
+    assert order.subtotal == Decimal("119.99")
+    assert _deal(deal).held == 1
+
+
+def test_the_household_limit_holds_across_accounts_at_one_address(backend, new_deal, make_user):
+    from warenhaus.deals import services
+
+    deal = new_deal(units=5, starts_in=0, limit=1)
+    a, b = make_user(email="mann@example.de"), make_user(email="frau@example.de")
+    ta, tb = services.join_queue(deal_id=deal.pk, user=a), services.join_queue(deal_id=deal.pk, user=b)
+    _checkout(ta["cart_id"], email=a.email, user=a)
+    other_spelling = {**ADDRESS, "street": "Heidestrasse 17".replace("ss", "ß").upper()}
+    with pytest.raises(DomainError) as err:
+        _checkout(tb["cart_id"], email=b.email, user=b, address=other_spelling)
+    assert err.value.code == "limit_per_customer" and err.value.extra["reason"] == "address"
+    # and the same person cannot queue again for more
+    with pytest.raises(DomainError) as err:
+        services.join_queue(deal_id=deal.pk, user=a)
+    assert err.value.code == "limit_per_customer"
+
+
+def test_held_lines_keep_their_quantity_and_removing_one_lets_the_next_in(backend, new_deal, make_user):
+    from warenhaus.checkout import services as checkout
+    from warenhaus.deals import services
+
+    deal = new_deal(units=1, starts_in=0)
+    a, b = make_user(email="a@example.de"), make_user(email="b@example.de")
+    ta = services.join_queue(deal_id=deal.pk, user=a)
+    tb = services.join_queue(deal_id=deal.pk, user=b)
+    with pytest.raises(DomainError) as err:
+        checkout.set_quantity(cart_id=ta["cart_id"], user=a, sku=deal.variant.sku, quantity=2)
+    assert err.value.code == "line_held"
+    checkout.remove_line(cart_id=ta["cart_id"], user=a, sku=deal.variant.sku)
+    assert services.ticket_status(deal_id=deal.pk, ticket_id=tb["ticket"])["state"] == "admitted"
+    assert services.ticket_status(deal_id=deal.pk, ticket_id=ta["ticket"])["state"] == "left"
+
+
+def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered_in_order(backend, new_deal, make_user, support_user):
+    from warenhaus.deals import services
+    from warenhaus.deals.models import Hold, WaitlistEntry
+    from warenhaus.notifications.models import OutboxMessage
+    from warenhaus.orders import services as orders
+
+    deal = new_deal(units=1, starts_in=0)
+    buyer = make_user(email="kaeufer@example.de")
+    t = services.join_queue(deal_id=deal.pk, user=buyer)
+    order = _checkout(t["cart_id"], email=buyer.email, user=buyer)
+    late = [services.join_queue(deal_id=deal.pk, email=f"spaet{i}@example.de") for i in range(3)]
+    assert [x["state"] for x in late] == ["sold_out"] * 3
+    assert [x["waitlist"]["position"] for x in late] == [1, 2, 3]
+    orders.cancel(number=order.number, actor=support_user, reason="Kundenwunsch")
+    offered = WaitlistEntry.objects.get(email="spaet0@example.de")
+    assert offered.status == "offered"
+    hold = Hold.objects.get(ticket=offered.token)
+    assert hold.source == "waitlist" and hold.status == "active"
+    mail = OutboxMessage.objects.get(kind="deal_offer")
+    assert mail.to_email == "spaet0@example.de"
+    assert WaitlistEntry.objects.filter(status="waiting").count() == 2
+    d = _deal(deal)
+    assert (d.sold, d.held) == (0, 1)
+
+
+@pytest.fixture
+def support_user(make_user):
+    return make_user(roles=["support"])
+
+
+def test_after_the_end_the_unsold_rest_goes_back_to_stock(backend, new_deal, clock):
+    from warenhaus.deals import services
+    from warenhaus.inventory.models import Stock
+
+    deal = new_deal(units=4, starts_in=0)
+    clock.advance(3601)
+    assert services.sweep()["released"] == 4
+    assert Stock.objects.get(variant_id=deal.variant_id).allocated == 0
+    assert services.deal_json(_deal(deal))["state"] == "ended"
+    with pytest.raises(DomainError) as err:
+        services.join_queue(deal_id=deal.pk, email="zu-spaet@example.de")
+    assert err.value.code == "deal_ended"
