@@ -349,8 +349,8 @@ def main(argv=None) -> int:
         results["phases"][name]["server_time"] = lat(server_times[name])
 
     if args.inproc:
-        out = subprocess.run([sys.executable, __file__, "_inproc", json.dumps({"calls": args.inproc, "codes": inproc_codes, "public": seeded["public"], "wrong": seeded["wrong"], "skus": seeded["skus"]})],
-                             env=env, check=True, cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
+        params = {"calls": args.inproc, "codes": inproc_codes, "public": seeded["public"], "wrong": seeded["wrong"], "skus": seeded["skus"]}
+        out = subprocess.run([sys.executable, __file__, "_inproc"], input=json.dumps(params), env=env, check=True, cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
         results["in_process"] = json.loads(out.stdout.strip().splitlines()[-1])
 
     check = db_check(db_url)
@@ -412,7 +412,7 @@ if __name__ == "__main__":
         print(json.dumps(seed(int(sys.argv[2]))))
         sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "_inproc":
-        p = json.loads(sys.argv[2])
+        p = json.loads(sys.stdin.read())
         print(json.dumps(inproc(p["calls"], p["codes"], p["public"], p["wrong"], p["skus"])))
         sys.exit(0)
     sys.exit(main())
