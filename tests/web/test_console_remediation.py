@@ -161,6 +161,9 @@ def test_a_double_submit_of_the_wizard_makes_one_job(login_client, leak, support
     token = re.search(r'name="token" value="([0-9a-f]+)"', c.get("/console/remediation/new/").content.decode()).group(1)
     first, second = _preview(c, token=token), _preview(c, token=token)
     assert first["Location"] == second["Location"] and Job.objects.count() == 1
+    # back in the browser, the form changed and sent again: that is a new preview
+    third = _preview(c, token=token, action="hold")
+    assert third.status_code == 302 and third["Location"] != first["Location"] and Job.objects.count() == 2
 
 
 @pytest.mark.parametrize("fields, field, text", [

@@ -173,6 +173,10 @@ def _create(request, form: JobForm, token: str) -> int:
         problem = dict(replay.body)
         raise DomainError(problem.pop("detail", ""), code=problem.pop("code", None), status=problem.pop("status", 400),
                           **{k: v for k, v in problem.items() if k not in ("type", "title")}) from None
+    except DomainError as err:
+        if err.code != "idempotency_key_reused":
+            raise
+        return work()[1]["id"]  # the form was changed after going back: a new preview
 
 
 def _wizard(request, form, *, status=200, error=""):
