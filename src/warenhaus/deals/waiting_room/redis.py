@@ -108,7 +108,7 @@ class RedisWaitingRoom(WaitingRoom):
     name = "redis"
 
     def __init__(self, url: str, prefix: str = "wr"):
-        self.prefix = prefix
+        self.url, self.prefix = url, prefix
         self.client = redis.Redis.from_url(url, decode_responses=True)  # one pool per instance
         self._join = self.client.register_script(_JOIN)
         self._update = self.client.register_script(_UPDATE)
