@@ -33,11 +33,13 @@ class Gateway:
     def authorize(self, *, amount: Decimal, order_number: str, token: str = "") -> Authorization:
         raise NotImplementedError
 
-    def void(self, *, reference: str) -> None:
-        """Release an authorisation that was not used (the order did not come about)."""
+    def void(self, *, reference: str, idempotency_key: str = "") -> None:
+        """Release an authorisation that was not used (the order did not come about, or was
+        cancelled). A repeat with the same ``idempotency_key`` must do nothing more."""
 
-    def refund(self, *, reference: str, amount: Decimal) -> None:
-        """Give money back for an order that was paid."""
+    def refund(self, *, reference: str, amount: Decimal, idempotency_key: str = "") -> None:
+        """Give money back for an order that was paid. A repeat with the same
+        ``idempotency_key`` must do nothing more."""
 
 
 class InvoiceGateway(Gateway):
@@ -53,6 +55,8 @@ class TestCardGateway(Gateway):
     name = "test"
     voided: list[str] = []
     refunded: list[tuple[str, Decimal]] = []
+    #: idempotency keys seen, as a real provider remembers them
+    keys: set[str] = set()
 
     def authorize(self, *, amount, order_number, token=""):
         outcome = (token or "approve").strip().lower()
@@ -62,10 +66,16 @@ class TestCardGateway(Gateway):
             raise PaymentTimeout("The card provider did not answer in time. Nothing was charged; please try again.")
         return Authorization(reference=f"TEST-{secrets.token_hex(8)}", status="authorized")
 
-    def void(self, *, reference):
+    def void(self, *, reference, idempotency_key=""):
+        if idempotency_key and idempotency_key in TestCardGateway.keys:
+            return
+        TestCardGateway.keys.add(idempotency_key) if idempotency_key else None
         TestCardGateway.voided.append(reference)
 
-    def refund(self, *, reference, amount):
+    def refund(self, *, reference, amount, idempotency_key=""):
+        if idempotency_key and idempotency_key in TestCardGateway.keys:
+            return
+        TestCardGateway.keys.add(idempotency_key) if idempotency_key else None
         TestCardGateway.refunded.append((reference, amount))
 
 

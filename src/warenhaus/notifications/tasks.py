@@ -46,30 +46,16 @@ def enqueue_delivery(message_id: int, *, task_id: uuid.UUID, run_after=None) -> 
 
 def enqueue_deliveries(pairs: list[tuple[int, str]]) -> None:
     """``deliver_message`` for many ``(message_id, task_id)`` at once, inside the caller's
-    transaction. With django-tasks-db's backend the task rows are written in one statement, built
-    as its ``enqueue`` and its ``pre_save`` handler build them (bulk inserts send no signals); any other backend enqueues them one by one and the messages
-    are told the ids their tasks got."""
-    from django_tasks_db.backend import DatabaseBackend
+    transaction (:func:`warenhaus.core.taskqueue.enqueue_many`); a backend that names its tasks
+    itself has the messages told the ids their tasks got."""
+    from warenhaus.core.taskqueue import enqueue_many
 
-    backend = deliver_message.get_backend()
-    if not isinstance(backend, DatabaseBackend):
-        from .models import OutboxMessage
+    from .models import OutboxMessage
 
-        for message_id, task_id in pairs:
-            got = enqueue_delivery(message_id, task_id=uuid.UUID(task_id))
-            if got != task_id:
-                OutboxMessage.objects.filter(pk=message_id).update(task_id=got)
-        return
-    from django_tasks_db.compat import normalize_json
-    from django_tasks_db.models import DBTaskResult, get_date_max
-
-    backend.validate_task(deliver_message)
-    DBTaskResult.objects.bulk_create([
-        DBTaskResult(id=uuid.UUID(task_id), args_kwargs=normalize_json({"args": [message_id], "kwargs": {}}), priority=deliver_message.priority,
-                     task_path=deliver_message.module_path, queue_name=deliver_message.queue_name, run_after=deliver_message.run_after or get_date_max(),  # as its pre_save handler does
-                     backend_name=backend.alias)
-        for message_id, task_id in pairs
-    ], batch_size=1000)
+    moved = enqueue_many(deliver_message, [([message_id], task_id) for message_id, task_id in pairs])
+    by_task = {task_id: message_id for message_id, task_id in pairs}
+    for chosen, got in moved.items():
+        OutboxMessage.objects.filter(pk=by_task[chosen]).update(task_id=got)
 
 
 def use_chosen_id(sender, instance, raw=False, **kwargs) -> None:

@@ -100,3 +100,27 @@ class Payment(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(refunded_amount__lte=models.F("amount")), name="payment_refund_within_amount")]
+
+
+class PaymentAction(models.Model):
+    """Money going back to a customer (void an authorisation, refund a capture), written in the
+    transaction that decided it (a cancellation) and carried out by the worker after that
+    transaction committed, with the action's key as the gateway's idempotency key. So a
+    cancellation that rolls back never reaches the gateway, and one that commits reaches it
+    exactly once however often the worker retries."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="actions")
+    kind = models.CharField(max_length=10)  # void | refund
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    key = models.CharField(max_length=100, unique=True, help_text="The gateway's idempotency key.")
+    status = models.CharField(max_length=10, default="pending")  # pending | done | failed
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["void", "refund"]), name="payment_action_kind_known"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "done", "failed"]), name="payment_action_status_known"),
+        ]

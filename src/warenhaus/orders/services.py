@@ -7,6 +7,7 @@ Allowed transitions are one table (``TRANSITIONS``); every change goes through
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from django.db import transaction
@@ -17,9 +18,10 @@ from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
 from warenhaus.inventory import services as inventory
 
-from .models import Order, OrderEvent, OrderLine, OrderStatus, Payment
+from .models import Order, OrderEvent, OrderLine, OrderStatus, Payment, PaymentAction
 
 S = OrderStatus
+log = logging.getLogger("warenhaus.orders")
 TRANSITIONS: dict[str, set[str]] = {
     S.PLACED: {S.PAID, S.AWAITING_PAYMENT, S.ON_HOLD, S.CANCELLED},
     S.AWAITING_PAYMENT: {S.PAID, S.ON_HOLD, S.SHIPPED, S.CANCELLED},
@@ -204,21 +206,68 @@ def _hold_locked(orders: list[Order], *, actor, reason: str, source: str) -> Non
 
 
 def _give_money_back(order_ids: list[int]) -> None:
-    """Void what was only authorised or invoiced, refund what was captured."""
-    from warenhaus.checkout.payments import gateway
-
+    """Void what was only authorised, refund what was captured, forget unpaid invoices. The
+    payments' records change now; the gateway is asked by the worker once this transaction has
+    committed (:class:`PaymentAction`): a cancellation that rolls back never reaches it."""
     payments = list(Payment.objects.select_for_update().filter(order_id__in=order_ids, status__in=["authorized", "captured", "pending"]).order_by("pk"))
-    for payment in payments:
-        if payment.status == "authorized":
-            gateway(payment.gateway, for_new_payment=False).void(reference=payment.reference)
-        elif payment.status == "captured":
-            gateway(payment.gateway, for_new_payment=False).refund(reference=payment.reference, amount=payment.amount - payment.refunded_amount)
+    import uuid
+
+    actions = [
+        PaymentAction(payment=p, kind="void" if p.status == "authorized" else "refund", amount=p.amount - p.refunded_amount,
+                      key=f"{'void' if p.status == 'authorized' else 'refund'}:{p.pk}:{uuid.uuid4().hex[:16]}")
+        for p in payments if p.status in ("authorized", "captured")
+    ]
     voided = [p.pk for p in payments if p.status in ("authorized", "pending")]  # an unpaid invoice: nothing to give back
     refunded = [p.pk for p in payments if p.status == "captured"]
     if voided:
         Payment.objects.filter(pk__in=voided).update(status="voided")
     if refunded:
         Payment.objects.filter(pk__in=refunded).update(status="refunded", refunded_amount=F("amount"))
+    if actions:
+        from warenhaus.core.taskqueue import enqueue_many
+
+        from .tasks import run_payment_action
+
+        PaymentAction.objects.bulk_create(actions)
+        enqueue_many(run_payment_action, [([a.pk], str(uuid.uuid4())) for a in actions])
+
+
+def carry_out_payment_action(action_id: int) -> str:
+    """The worker's side of a payment action: ask the gateway once (its idempotency key makes a
+    repeat harmless), record the outcome; on failure try again later with growing waits, up to
+    ``OUTBOX_MAX_ATTEMPTS`` times, then leave it ``failed`` for a person to look at."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from warenhaus.checkout.payments import gateway
+
+    from .tasks import run_payment_action
+
+    with transaction.atomic():
+        action = PaymentAction.objects.select_for_update(skip_locked=True).select_related("payment").filter(pk=action_id, status="pending").first()
+        if action is None:
+            return "not_pending"
+        gw = gateway(action.payment.gateway, for_new_payment=False)
+        action.attempts += 1
+        try:
+            if action.kind == "void":
+                gw.void(reference=action.payment.reference, idempotency_key=action.key)
+            else:
+                gw.refund(reference=action.payment.reference, amount=action.amount, idempotency_key=action.key)
+        except Exception as err:  # a gateway error: try again later, the key keeps it single
+            action.last_error = f"{type(err).__name__}: {err}"[:2000]
+            if action.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                action.status = "failed"
+                log.error("payment action %s (%s of payment %s) failed for good: %s", action.pk, action.kind, action.payment_id, action.last_error)
+            else:
+                delay = min(settings.OUTBOX_BACKOFF_SECONDS * 2 ** (action.attempts - 1), settings.OUTBOX_BACKOFF_MAX_SECONDS)
+                run_payment_action.using(run_after=now() + timedelta(seconds=delay)).enqueue(action.pk)
+            action.save(update_fields=["attempts", "last_error", "status"])
+            return action.status
+        action.status, action.done_at, action.last_error = "done", now(), ""
+        action.save(update_fields=["attempts", "last_error", "status", "done_at"])
+        return "done"
 
 
 def release(*, number: str, actor, reason: str = "", source: str = "api") -> Order:
