@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from tests.conftest import requires_postgres
 from tests.promotions.conftest import approver, author, make_campaign  # noqa: F401  (fixtures)
 from tests.remediation.conftest import buy  # noqa: F401  (a fixture)
 from warenhaus.orders.models import Order
@@ -121,3 +122,39 @@ def test_without_javascript_the_refresh_link_shows_the_progress(nojs_page, leak,
     page.wait_for_load_state()
     assert page.inner_text("#percent") == "100 %" and page.inner_text("#count-cancelled .n") == "3"
     assert page.locator("#refresh").count() == 0
+
+
+@requires_postgres
+def test_the_bar_moves_while_a_worker_runs_the_job(browser_page, leak, support, settings):
+    """A worker in another thread, slowed down to one order a chunk: the page shows a value
+    between 0 and 100 % on its way, then 100 %, without a reload (PostgreSQL: SQLite's shared
+    in-memory database refuses a read while another thread writes)."""
+    import threading
+
+    from django.db import connection
+
+    settings.REMEDIATION_CHUNK, settings.REMEDIATION_CHUNK_PAUSE = 1, 0.7
+    page = browser_page
+    browser_login(page, "support@warenhaus.example", next_path="/console/remediation/new/")
+    page.wait_for_url(re.compile(r"/console/remediation/new/$"))
+    _fill_wizard(page)
+    job_id = _job_id(page)
+    _execute(page)
+    page.evaluate("window.notReloaded = true")
+    outcome = {}
+
+    def work():
+        try:
+            outcome["state"] = services.run(job_id)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        page.wait_for_function("() => { const p = parseInt(document.querySelector('#percent').innerText); return p > 0 && p < 100; }")
+        page.wait_for_function("document.querySelector('#percent').innerText.trim() === '100 %'", timeout=20_000)
+    finally:
+        worker.join(30)
+    assert outcome["state"] == "done" and page.evaluate("window.notReloaded") is True
+    assert page.inner_text("#count-cancelled .n") == "3"
