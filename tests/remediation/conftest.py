@@ -15,6 +15,12 @@ def support(make_user):
 
 
 @pytest.fixture
+def risk(make_user):
+    """A second person: prepares jobs that support executes (four eyes on goodwill vouchers)."""
+    return make_user(roles=["risk"])
+
+
+@pytest.fixture
 def buy(db, make_product, address):
     """``buy(code=None, email=..., user=None, price="120.00", quantity=1, product=None,
     channel="web")`` -> an order placed through the checkout services, with the code applied."""

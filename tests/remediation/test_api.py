@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 BODY = {"selector": {"voucher_codes": ["LEAK400"]}, "actions": ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}], "dry_run": True}
 
 
-def test_preview_then_execute_then_follow_and_export(leak, api_as, support):
-    client = api_as(support)
+def test_preview_then_execute_then_follow_and_export(leak, api_as, support, risk):
+    client = api_as(risk)
     r = client.post("/remediations", BODY, headers={"Idempotency-Key": "rem-1"})
     assert r.status_code == 201, r.content
     job = r.json()
@@ -29,6 +29,8 @@ def test_preview_then_execute_then_follow_and_export(leak, api_as, support):
     assert other.status_code == 422
     assert all(Order.objects.get(number=o.number).status != "cancelled" for o in leak["leaked"])
 
+    assert api_as(risk).post(f"/remediations/{job['id']}/execute").json()["code"] == "four_eyes_required"
+    client = api_as(support)  # the second pair of eyes executes
     r = client.post(f"/remediations/{job['id']}/execute")
     assert r.status_code == 202 and r.json()["state"] == "queued"
     assert r.json()["progress"]["orders_total"] == 4
@@ -55,6 +57,8 @@ def test_dry_run_false_executes_at_once_and_needs_the_run_capability(leak, api_a
     r = api_as(author).post("/remediations", {**BODY, "dry_run": False}, headers={"Idempotency-Key": "now-1"})
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
     r = api_as(support).post("/remediations", {**BODY, "dry_run": False}, headers={"Idempotency-Key": "now-2"})
+    assert r.status_code == 403 and r.json()["code"] == "four_eyes_required"  # goodwill needs a second person
+    r = api_as(support).post("/remediations", {**BODY, "actions": ["cancel", "notify"], "dry_run": False}, headers={"Idempotency-Key": "now-3"})
     assert r.status_code == 201 and r.json()["state"] == "queued"
 
 

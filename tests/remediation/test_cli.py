@@ -13,8 +13,16 @@ from .test_jobs import leak  # noqa: F401  (a fixture)
 pytestmark = pytest.mark.django_db
 
 
-def test_preview_execute_export(leak, support, capsys, tmp_path):
-    assert main(["remediation", "preview", "--codes", "LEAK400", "--cancel", "--goodwill", "10.00", "--reason", "Leck", "--by", support.email]) == 0
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection(monkeypatch):
+    """Management commands close every connection when they finish; the test's own must stay."""
+    from django.db import connections
+
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+
+
+def test_preview_execute_export(leak, support, risk, capsys, tmp_path):
+    assert main(["remediation", "preview", "--codes", "LEAK400", "--cancel", "--goodwill", "10.00", "--reason", "Leck", "--by", risk.email]) == 0
     out = capsys.readouterr().out
     assert "selects 4 orders of 3 customers" in out and "out of reach): 1" in out and "Nothing has changed" in out
     assert "cancels 3 orders" in out and "2 vouchers of 10.00 EUR" in out

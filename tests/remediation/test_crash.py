@@ -40,9 +40,9 @@ def test_a_killed_worker_is_succeeded_by_another_that_finishes_the_job(make_camp
 
     make_campaign(public_code="LEAK400", discount_value="40.00", min_basket="100.00", budget="100000.00", total_limit=None)
     orders = [buy(code="LEAK400", email=f"kunde{i % 60}@example.de") for i in range(ORDERS)]
-    support = make_user(roles=["support"])
-    job = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
-                              reason="Leck", dry_run=False)
+    support, risk = make_user(roles=["support"]), make_user(roles=["risk"])
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}], reason="Leck")
+    services.execute(job_id=job.pk, actor=support)
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": database_url_for_current_test_db(), "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
@@ -81,7 +81,7 @@ def test_a_killed_worker_is_succeeded_by_another_that_finishes_the_job(make_camp
             second.wait(timeout=20)
     done = Job.objects.get(pk=job.pk)
     assert (done.processed, done.cancelled, done.customers_done, done.notified) == (ORDERS, ORDERS, 60, 60)
-    assert done.attempts == 2
+    assert done.attempts == 1  # failures are counted in a row; the second runner made progress
     assert Counter(OrderEvent.objects.filter(order__in=orders, to_status="cancelled").values_list("order_id", flat=True)) == Counter({o.pk: 1 for o in orders})
     assert Order.objects.filter(pk__in=[o.pk for o in orders], status="cancelled").count() == ORDERS
     notices = Counter(OutboxMessage.objects.filter(kind="remediation_notice").values_list("to_email", flat=True))

@@ -54,6 +54,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     author = create_staff(email="autor@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions"], name="A")
     approver = create_staff(email="freigabe@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions_approver"], name="B")
     agent = create_staff(email="telefon@warenhaus.example", password="Geheim-Passwort-1", roles=["support"], name="C")
+    analyst = create_staff(email="risiko@warenhaus.example", password="Geheim-Passwort-1", roles=["risk"], name="D")
     cat = create_category(slug="vorfall", name="Vorfall", name_en="Incident")
     product = create_product(actor=None, title="Notebook 15", category=cat.slug, variants=[{"sku": "NB-15", "price": "449.97", "on_hand": 10_000}])
     sku = product.variants.get().sku
@@ -143,7 +144,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     customers = {o.email for o in unshipped}
 
     # --- 3. remediation over the API ------------------------------------------------------------
-    client = api_as(agent)
+    client = api_as(analyst)  # risk prepares the clean-up, support executes it (four eyes on the goodwill)
     body = {"selector": {"voucher_codes": ["WINTER25"], "placed_from": (start - timedelta(minutes=1)).isoformat(), "placed_to": (start + timedelta(hours=1)).isoformat()},
             "actions": ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}], "dry_run": True,
             "reason": "Code WINTER25 geleakt", "customer_note": "Der Gutscheincode war nicht für die Öffentlichkeit bestimmt."}
@@ -153,6 +154,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     assert preview["orders"] == len(leaked_orders) and preview["out_of_reach"] == 3
     assert preview["affected"] == {**preview["affected"], "orders": len(unshipped), "customers": len(customers)}
     job_id = r.json()["id"]
+    client = api_as(agent)
     r = client.post(f"/remediations/{job_id}/execute")
     assert r.status_code == 202
     assert remediation.run(job_id) == "done"

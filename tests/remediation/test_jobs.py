@@ -59,8 +59,8 @@ def test_the_preview_counts_without_touching_anything(leak, support):
     assert not Item.objects.exists() and not Campaign.objects.filter(name__startswith="Goodwill").exists()
 
 
-def test_execute_cancels_exactly_the_unshipped_orders_of_the_code_and_tells_each_customer_once(leak, support, smtp_server):
-    job = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
+def test_execute_cancels_exactly_the_unshipped_orders_of_the_code_and_tells_each_customer_once(leak, support, risk, smtp_server):
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
                               reason="Leck: Code LEAK400", customer_note="Der Code war nicht freigegeben.")
     job, started = services.execute(job_id=job.pk, actor=support)
     assert started and job.state == "queued"
@@ -97,8 +97,8 @@ def test_execute_cancels_exactly_the_unshipped_orders_of_the_code_and_tells_each
     assert "remediation #" in OrderEvent.objects.filter(order=leak["leaked"][0], to_status="cancelled").get().reason
 
 
-def test_executing_twice_changes_nothing_more(leak, support):
-    job = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "5.00"}}])
+def test_executing_twice_changes_nothing_more(leak, support, risk):
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "5.00"}}])
     services.execute(job_id=job.pk, actor=support)
     run_worker()
     before = (OrderEvent.objects.count(), OutboxMessage.objects.count(), Code.objects.count(), AuditEntry.objects.filter(action="order.cancel").count())
@@ -256,10 +256,11 @@ def test_the_goodwill_campaign_keeps_the_four_eyes_constraint(support):
         Campaign.objects.filter(pk=c.pk).update(created_by=support)
 
 
-def test_the_csv_export_lists_every_order_with_its_outcome(leak, support):
+def test_the_csv_export_lists_every_order_with_its_outcome(leak, support, risk):
     from warenhaus.remediation import selectors
 
-    job = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "5.00"}}], dry_run=False)
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "5.00"}}])
+    services.execute(job_id=job.pk, actor=support)
     run_worker()
     text = "".join(selectors.csv_rows(Job.objects.get(pk=job.pk)))
     lines = text.strip().splitlines()
@@ -267,3 +268,125 @@ def test_the_csv_export_lists_every_order_with_its_outcome(leak, support):
     assert len(lines) == 5
     assert sum(",cancelled," in line for line in lines) == 3 and sum(",out_of_reach," in line for line in lines) == 1
     assert all("…" in line.split(",")[-1] for line in lines[1:] if ",cancelled," in line)
+
+
+# --- from the review: four eyes, an outdated preview, what the outbox keeps, edges -------------
+
+def test_goodwill_needs_a_second_person_and_an_up_to_date_preview(leak, support, risk, buy):
+    job = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", {"goodwill_voucher": {"amount": "10.00"}}])
+    with pytest.raises(DomainError) as err:
+        services.execute(job_id=job.pk, actor=support)
+    assert err.value.code == "four_eyes_required" and err.value.status == 403
+    with pytest.raises(DomainError) as err:
+        services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=[{"goodwill_voucher": {"amount": "10.00"}}], dry_run=False)
+    assert err.value.code == "four_eyes_required"
+    # the code goes on being used after the preview: the executor is shown the new figures first
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", {"goodwill_voucher": {"amount": "10.00"}}])
+    assert job.preview["affected"]["customers"] == 2
+    buy(code="LEAK400", email="neu@example.de")
+    with pytest.raises(DomainError) as err:
+        services.execute(job_id=job.pk, actor=support)
+    assert err.value.code == "preview_outdated" and err.value.status == 409
+    job.refresh_from_db()
+    assert job.state == "preview" and job.preview["affected"]["customers"] == 3  # updated for the next look
+    assert not Item.objects.filter(job=job).exists() and not Campaign.objects.filter(name__startswith="Goodwill").exists()
+    services.execute(job_id=job.pk, actor=support)
+    run_worker()
+    job.refresh_from_db()
+    goodwill = Campaign.objects.get(pk=job.goodwill_campaign_id)
+    assert job.vouchers_issued == 3 and goodwill.total_limit == 3 and goodwill.budget == Decimal("30.00")
+    entry = AuditEntry.objects.get(action="campaign.approve", object_id=str(goodwill.pk))
+    assert entry.actor == support and risk.email in entry.reason
+
+
+def test_the_outbox_keeps_only_a_hint_of_a_sent_goodwill_code(leak, support, risk, smtp_server):
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", {"goodwill_voucher": {"amount": "10.00"}}])
+    services.execute(job_id=job.pk, actor=support)
+    run_worker()
+    sent = [m for m in smtp_server.wait_for(len(OutboxMessage.objects.all())) if "Der Code" in m.text or "voucher" in m.text.lower() or "Gutschein" in m.text]
+    code = next(re.search(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b", m.text).group(1) for m in sent if re.search(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b", m.text))
+    for msg in OutboxMessage.objects.filter(kind="remediation_notice"):
+        assert msg.status == "sent" and code not in msg.body_text and code not in msg.body_html
+        assert "••••-••••-•" in msg.body_text
+    assert any(code[-3:] in m.body_text for m in OutboxMessage.objects.filter(kind="remediation_notice"))
+
+
+def test_a_second_notify_only_job_tells_nobody_again(leak, support):
+    services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["notify"], dry_run=False)
+    run_worker()
+    assert OutboxMessage.objects.filter(kind="remediation_notice").count() == 3  # erika, max, jo (shipped: noted)
+    again = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["notify"], dry_run=False)
+    run_worker()
+    again.refresh_from_db()
+    assert again.noted == 0 and again.unchanged == 4 and again.notified == 0
+    assert OutboxMessage.objects.filter(kind="remediation_notice").count() == 3
+
+
+def test_the_sku_floor_and_the_window_are_exact(buy, make_product, support):
+    from django.utils import timezone
+
+    laptop = make_product(price="29.99", on_hand=100, sku="LAP-17")
+    cheap = buy(product=laptop, email="a@example.de")
+    from warenhaus.orders.models import OrderLine
+
+    at_floor = buy(product=laptop, email="b@example.de")
+    OrderLine.objects.filter(order=at_floor).update(unit_price=Decimal("100.00"))
+    job = services.create_job(actor=support, selector={"sku": "LAP-17", "unit_price_below": "100.00"}, actions=["hold"])
+    assert job.preview["orders"] == 1 and job.preview["sample"][0]["number"] == cheap.number
+    placed = Order.objects.get(pk=cheap.pk).placed_at
+    edge = services.create_job(actor=support, selector={"order_numbers": [cheap.number], "placed_from": placed.isoformat(), "placed_to": placed.isoformat()}, actions=["hold"])
+    assert edge.preview["orders"] == 1  # both ends inclusive
+    before = services.create_job(actor=support, selector={"order_numbers": [cheap.number], "placed_to": (placed - timezone.timedelta(microseconds=1)).isoformat()}, actions=["hold"])
+    assert before.preview["orders"] == 0
+
+
+@pytest.mark.parametrize("selector", [
+    {"order_numbers": ["WH-1"], "placed_from": "2026-01-01T00:00:00+99:00"},
+    {"order_numbers": ["WH-1"], "placed_to": "2026-13-01T00:00:00+00:00"},
+    {"sku": "   ", "unit_price_below": "10.00"},
+])
+def test_impossible_times_and_blank_skus_are_refused(support, selector):
+    with pytest.raises(DomainError) as err:
+        services.create_job(actor=support, selector=selector, actions=["hold"])
+    assert err.value.code == "invalid_selector"
+
+
+def test_progress_only_grows(leak, support, risk, settings):
+    settings.REMEDIATION_CHUNK = 2
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", {"goodwill_voucher": {"amount": "10.00"}}])
+    services.execute(job_id=job.pk, actor=support)
+    seen = []
+    services.run(job.pk, progress=lambda j: seen.append(j.percent))
+    assert seen == sorted(seen) and seen[-1] == 100 and len(seen) >= 4
+
+
+def test_failures_are_counted_in_a_row_and_a_live_runner_is_never_failed(leak, support, settings, monkeypatch):
+    from warenhaus.orders import services as orders
+
+    settings.REMEDIATION_MAX_ATTEMPTS = 2
+    settings.REMEDIATION_CHUNK = 1
+    real = orders.act_on_many
+    calls = {"n": 0}
+
+    def every_other(*a, **k):
+        calls["n"] += 1
+        if calls["n"] % 2 == 0:
+            raise RuntimeError("flaky")
+        return real(*a, **k)
+
+    monkeypatch.setattr(orders, "act_on_many", every_other)
+    job = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel"], dry_run=False)
+    for _ in range(10):
+        try:
+            if services.run(job.pk) == "done":
+                break
+        except RuntimeError:
+            pass
+    job.refresh_from_db()
+    assert job.state == "done" and job.cancelled == 3  # progress between failures resets the count
+    # a duplicate task while a runner holds a live lease does not fail the job
+    other = services.create_job(actor=support, selector={"voucher_codes": ["LEAK400"]}, actions=["hold"], dry_run=False)
+    Job.objects.filter(pk=other.pk).update(attempts=5)
+    assert services._claim(other.pk, "alive")
+    assert services.run(other.pk, owner="duplicate") == "running"
+    assert Job.objects.get(pk=other.pk).state == "running"

@@ -29,7 +29,12 @@ def allocate(*, variant_id: int, quantity: int, sku: str = "") -> None:
 
 
 def release(*, variant_id: int, quantity: int) -> None:
-    Stock.objects.filter(variant_id=variant_id, allocated__gte=quantity).update(allocated=F("allocated") - quantity)
+    """Units promised to orders are free again. Never below zero: if the records have drifted
+    (fewer allocated than released), what there is is released rather than nothing."""
+    from django.db.models import Value
+    from django.db.models.functions import Greatest
+
+    Stock.objects.filter(variant_id=variant_id).update(allocated=Greatest(F("allocated") - quantity, Value(0)))
 
 
 def ship(*, variant_id: int, quantity: int) -> None:

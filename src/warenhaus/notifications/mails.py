@@ -84,6 +84,16 @@ BUILDERS: dict[str, Callable[[dict], dict]] = {
 }
 
 
+#: template name -> what to blank out of a sent mail before it is kept in the outbox (secrets
+#: that went to the recipient, such as a voucher code, are theirs, not the database's)
+REDACTORS: dict[str, Callable[[str], str]] = {}
+
+
+def redact(template: str, text: str) -> str:
+    fn = REDACTORS.get(template)
+    return fn(text) if fn and text else text
+
+
 def context_for(template: str, ctx: dict) -> dict:
     builder = BUILDERS.get(template)
     extra = builder(ctx) if builder else {}

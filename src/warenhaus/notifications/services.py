@@ -266,7 +266,7 @@ def _finish(message_id: int, *, outcome: str, detail: str, rendered: tuple[str, 
         if outcome == AttemptOutcome.SENT:
             msg.status, msg.sent_at, msg.last_error = MessageStatus.SENT, t, ""
             if rendered is not None:
-                msg.subject, msg.body_text, msg.body_html = rendered
+                msg.subject, msg.body_text, msg.body_html = (mails.redact(msg.template, part) for part in rendered)
                 fields += ["subject", "body_text", "body_html"]
         elif outcome == AttemptOutcome.SUPPRESSED:
             msg.status, msg.last_error = MessageStatus.SUPPRESSED, detail

@@ -4,6 +4,8 @@ computed here when the worker renders the mail (:mod:`.goodwill`), never stored 
 
 from __future__ import annotations
 
+import re
+
 from warenhaus.notifications import mails
 from warenhaus.promotions import codes as codelib
 
@@ -30,4 +32,13 @@ def notice_context(ctx: dict) -> dict:
     return out
 
 
+_CODE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{1}([0-9A-Z]{3})\b")
+
+
+def hide_codes(text: str) -> str:
+    """What the outbox keeps of a sent notice: the goodwill code as a hint only."""
+    return _CODE.sub(lambda m: f"••••-••••-•{m.group(1)}", text)
+
+
 mails.BUILDERS["remediation_notice"] = notice_context
+mails.REDACTORS["remediation_notice"] = hide_codes

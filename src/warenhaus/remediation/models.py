@@ -78,13 +78,16 @@ class Job(models.Model):
 
     @property
     def percent(self) -> int:
-        """Progress over both phases: orders first, then customers."""
+        """Progress over both phases, each its own share (orders 60 %, customers 40 % when
+        customers are told), so that it only ever grows even when the number of customers is
+        known only after the orders phase."""
         if self.state == JobState.DONE:
             return 100
-        units = self.total + self.customers_total
-        if not units:
-            return 0
-        return min(99, (self.processed + self.customers_done) * 100 // units)
+        orders_share = 60 if self.actions.get("notify") else 100
+        done = orders_share * (self.processed / self.total if self.total else (1 if self.phase == Phase.CUSTOMERS else 0))
+        if self.phase == Phase.CUSTOMERS and self.customers_total:
+            done += (100 - orders_share) * self.customers_done / self.customers_total
+        return min(99, int(done))
 
 
 class Outcome(models.TextChoices):

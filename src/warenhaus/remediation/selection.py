@@ -43,7 +43,10 @@ def _time(raw, field: str):
         return None
     from django.utils.dateparse import parse_datetime
 
-    value = parse_datetime(str(raw)) if isinstance(raw, str) else None
+    try:
+        value = parse_datetime(str(raw)) if isinstance(raw, str) else None
+    except ValueError:  # well-formed but impossible: month 13, offset +99:00
+        value = None
     if value is None or value.tzinfo is None:
         raise _invalid(f"{field} must be an ISO 8601 time with offset, e.g. 2026-11-22T18:00:00+00:00.", field=field)
     return value
@@ -89,7 +92,7 @@ def normalise_selector(raw) -> dict:
         out["campaigns"] = sorted(set(campaigns))
     elif kind == "sku":
         sku = raw["sku"]
-        if not isinstance(sku, str) or len(sku) > 64:
+        if not isinstance(sku, str) or len(sku) > 64 or not sku.strip():
             raise _invalid("sku is a string of at most 64 characters.", field="sku")
         if raw.get("unit_price_below") in (None, ""):
             raise _invalid("sku needs unit_price_below, the floor below which a sale was a mistake.", field="unit_price_below")

@@ -19,6 +19,7 @@ Working off a job (:func:`run`) happens in a worker (the ``run_remediation`` tas
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -32,7 +33,7 @@ from django.db.models import F, Max
 from warenhaus.accounts.roles import can
 from warenhaus.core import audit
 from warenhaus.core.clock import now
-from warenhaus.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from warenhaus.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from warenhaus.orders import services as orders
 
 from . import goodwill, selection
@@ -99,6 +100,14 @@ def execute(*, job_id, actor, source: str = "api") -> tuple[Job, bool]:
     """Start a previewed job, or resume a failed one. Returns ``(job, started_now)``; a job
     already queued, running or done is returned as it is (executing twice changes nothing)."""
     _may_execute(actor)
+    try:
+        return _execute(job_id=job_id, actor=actor, source=source)
+    except DomainError as err:
+        err.run_after_rollback()
+        raise
+
+
+def _execute(*, job_id, actor, source: str) -> tuple[Job, bool]:
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=get_job(job_id).pk).first()
         if job.state == JobState.PREVIEW:
@@ -129,18 +138,39 @@ def _start(job: Job, *, actor, source: str) -> None:
         Item.objects.bulk_create(items)
         total += len(items)
     job.total = total
-    job.state, job.phase = JobState.QUEUED, Phase.ORDERS
+    job.state, job.phase, job.dry_run = JobState.QUEUED, Phase.ORDERS, False
     job.executed_by = actor if getattr(actor, "pk", None) else None
     job.executed_at = at
+    affected = selection.count_customers(selection.affected_orders(selection.orders_for(job.selector), job.actions)) if job.actions.get("notify") else 0
+    job.customers_total = affected  # an estimate until the orders phase is through
     if job.actions.get("goodwill_amount"):
-        if job.executed_by is None:
-            raise ValidationFailed("A goodwill voucher needs a staff member who executes the job (it approves its small campaign).", code="actor_required")
-        affected = selection.count_customers(selection.affected_orders(selection.orders_for(job.selector), job.actions))
+        _goodwill_checks(job, affected)
         job.goodwill_campaign = goodwill.make_campaign(job=job, amount=Decimal(job.actions["goodwill_amount"]), customers=affected, approver=job.executed_by)
         audit.record(actor=actor, action="campaign.create", obj=job.goodwill_campaign, after={"goodwill_of": job.pk, "amount": job.actions["goodwill_amount"], "customers": affected}, reason=job.reason, source=source)
+        audit.record(actor=actor, action="campaign.approve", obj=job.goodwill_campaign, after={"status": "approved", "created_by": job.created_by_id},
+                     reason=f"goodwill of remediation #{job.pk}: previewed by {job.created_by.email if job.created_by else 'the system'}, executed by {actor.email}", source=source)
     job.save()
     audit.record(actor=actor, action="remediation.execute", obj=job, after={"total": total, "actions": job.actions}, reason=job.reason, source=source)
     _enqueue(job)
+
+
+def _goodwill_checks(job: Job, affected: int) -> None:
+    """A goodwill voucher is money given away: its campaign is approved by the person who
+    executes the job, who must not be the one who prepared it (four eyes), and it may not
+    become larger than what the preview they looked at said."""
+    if job.executed_by is None:
+        raise ValidationFailed("A goodwill voucher needs a staff member who executes the job (it approves its small campaign).", code="actor_required")
+    if job.created_by_id == job.executed_by.pk:
+        raise Forbidden("A job with goodwill vouchers is executed by a second person, not the one who prepared it (four eyes): "
+                        "preview it, then let another support or risk colleague execute it.", code="four_eyes_required")
+    shown = (job.preview.get("affected") or {}).get("customers")
+    if shown is not None and affected > shown:
+        fresh = selection.preview(job.selector, job.actions)
+        err = Conflict(f"Since the preview, the selection has grown to {affected} affected customers (the preview said {shown}). "
+                       "The preview is updated: look at it again, then execute.", code="preview_outdated", preview=fresh)
+        job_id = job.pk
+        err.after_rollback.append(lambda: Job.objects.filter(pk=job_id, state=JobState.PREVIEW).update(preview=fresh))
+        raise err
 
 
 def _enqueue(job: Job) -> None:
@@ -175,6 +205,8 @@ def _claim(job_id: int, owner: str) -> bool:
 def _renew(job_id: int, owner: str, **counters) -> None:
     """Inside a chunk's transaction: keep the lease (or find it lost) and add to the counters."""
     updates = {k: F(k) + v for k, v in counters.items() if v}
+    if counters.get("processed") or counters.get("customers_done"):
+        updates["attempts"] = 1  # progress: the failures counted are those in a row
     n = Job.objects.filter(pk=job_id, lease_owner=owner).update(lease_until=now() + timedelta(seconds=settings.REMEDIATION_LEASE_SECONDS), **updates)
     if n != 1:
         raise LeaseLost()
@@ -187,7 +219,8 @@ def run(job_id: int, *, owner: str | None = None, progress=None) -> str:
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return "missing"
-    if job.attempts >= settings.REMEDIATION_MAX_ATTEMPTS and job.state in (JobState.QUEUED, JobState.RUNNING):
+    lease_free = job.lease_until is None or job.lease_until < now() or not job.lease_owner
+    if job.attempts >= settings.REMEDIATION_MAX_ATTEMPTS and job.state in (JobState.QUEUED, JobState.RUNNING) and lease_free:
         _fail(job_id, owner=None, error=job.last_error or "too many attempts")
         return JobState.FAILED
     if not _claim(job_id, owner):
@@ -206,6 +239,8 @@ def run(job_id: int, *, owner: str | None = None, progress=None) -> str:
                 _report(job_id, progress)
         with transaction.atomic():
             _renew(job_id, owner)
+            if job.goodwill_campaign_id:
+                _fit_goodwill_campaign(job)
             Job.objects.filter(pk=job_id).update(state=JobState.DONE, finished_at=now(), lease_owner="", lease_until=None, last_error="")
             job.refresh_from_db()
             audit.record(actor=job.executed_by, action="remediation.finish", obj=job, after=counts(job), reason=job.reason, source="system")
@@ -223,6 +258,15 @@ def run(job_id: int, *, owner: str | None = None, progress=None) -> str:
             _fail(job_id, owner=owner, error=job.last_error)
             return JobState.FAILED
         raise
+
+
+def _fit_goodwill_campaign(job: Job) -> None:
+    """The goodwill campaign's limit and budget become exactly what was issued."""
+    from warenhaus.promotions.models import Campaign, Code
+
+    issued = Code.objects.filter(campaign_id=job.goodwill_campaign_id).count()
+    amount = Decimal(job.actions["goodwill_amount"])
+    Campaign.objects.filter(pk=job.goodwill_campaign_id).update(total_limit=max(issued, 1), budget=amount * max(issued, 1))
 
 
 def _fail(job_id: int, *, owner, error: str) -> None:
@@ -260,7 +304,8 @@ def _orders_chunk(job: Job, owner: str) -> bool:
             from warenhaus.orders.models import Order
 
             status = dict(Order.objects.filter(pk__in=order_ids).values_list("pk", "status"))
-            by_order = {oid: (Outcome.UNCHANGED if status.get(oid) in ("cancelled", "refunded") else Outcome.NOTED) for oid in order_ids}
+            told = set(Item.objects.filter(order_id__in=order_ids, notified_at__isnull=False).exclude(job=job).values_list("order_id", flat=True))
+            by_order = {oid: (Outcome.UNCHANGED if status.get(oid) in ("cancelled", "refunded") or oid in told else Outcome.NOTED) for oid in order_ids}
         at = now()
         grouped: dict[str, list[int]] = {}
         for pk, oid in items:
@@ -312,7 +357,7 @@ def _customers_chunk(job: Job, owner: str) -> bool:
                 "kind": "remediation_notice", "to_email": last["email"], "template": "remediation_notice", "language": last["language"],
                 "context": {"job": job, "customer_key": key, "with_goodwill": campaign is not None, "name": names.get(last["order_id"], ""),
                             "orders": [{"number": r["order_number"], "outcome": r["outcome"]} for r in mine]},
-                "dedupe_key": f"remediation:{job.pk}:{key}"[:200], "related_object": f"remediation:{job.pk}",
+                "dedupe_key": f"remediation:{job.pk}:{hashlib.sha256(key.encode()).hexdigest()[:40]}", "related_object": f"remediation:{job.pk}",
             })
         sent = enqueue_mails(mails)
         Item.objects.filter(job=job, customer_key__in=keys, notified_at__isnull=True).update(notified_at=now())
