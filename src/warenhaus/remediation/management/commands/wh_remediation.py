@@ -1,6 +1,6 @@
 """``warenhaus remediation``: clean up after a leaked code or a price typo, from the command line.
 
-    warenhaus remediation preview (--codes C1,C2 | --campaign ID | --sku S --below 100.00 | --orders N1,N2)
+    warenhaus remediation preview (--codes C1,C2 | --campaign ID | --sku S --below 100.00 | --orders N1,N2 | --orders-file F)
                                   [--from ISO] [--to ISO] [--cancel | --hold] [--notify] [--goodwill 10.00]
                                   --reason R [--note TEXT] --by STAFF_EMAIL
     warenhaus remediation execute ID --by STAFF_EMAIL [--foreground | --wait]
@@ -45,6 +45,7 @@ class Command(BaseCommand):
         what.add_argument("--campaign", type=int, help="every code of this campaign")
         what.add_argument("--sku")
         what.add_argument("--orders", help="order numbers, comma-separated")
+        what.add_argument("--orders-file", help="a file of order numbers (one per line, or CSV with the number first)")
         p.add_argument("--below", help="with --sku: unit price floor, e.g. 100.00")
         p.add_argument("--from", dest="placed_from", help="placed at or after (ISO 8601 with offset)")
         p.add_argument("--to", dest="placed_to", help="placed at or before (ISO 8601 with offset)")
@@ -99,8 +100,11 @@ class Command(BaseCommand):
             selector["campaigns"] = [opts["campaign"]]
         elif opts["sku"]:
             selector.update(sku=opts["sku"], unit_price_below=opts["below"])
-        else:
+        elif opts["orders"]:
             selector["order_numbers"] = _split(opts["orders"])
+        else:
+            with open(opts["orders_file"], encoding="utf-8") as fh:
+                selector["order_numbers"] = [line.split(",")[0].strip() for line in fh if line.strip() and not line.lower().startswith("order")]
         for key in ("placed_from", "placed_to"):
             if opts[key]:
                 selector[key] = opts[key]
@@ -122,7 +126,10 @@ class Command(BaseCommand):
         job, started = services.execute(job_id=opts["job"], actor=actor, source="cli")
         self.stdout.write(f"job {job.pk}: {'started' if started else 'already ' + job.state} ({job.total} orders)")
         if opts["foreground"]:
-            services.run(job.pk, progress=self._draw)
+            state = services.run(job.pk, progress=self._draw)
+            if state == "running":
+                self.stdout.write("A worker is running this job already; following its progress instead.")
+                return self._watch({"job": job.pk, "interval": 1.0})
             self._done(services.get_job(job.pk))
         elif opts["wait"]:
             self._watch({"job": job.pk, "interval": 1.0})
