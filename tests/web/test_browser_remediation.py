@@ -16,7 +16,7 @@ from warenhaus.remediation import services
 from warenhaus.remediation.models import Job
 
 from .conftest import browser_login
-from .test_console_remediation import leak, staff, support  # noqa: F401  (fixtures)
+from .test_console_remediation import colleague, leak, staff, support  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +44,7 @@ def _execute(page):
     page.wait_for_selector("#job-progress")
 
 
-def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_page, leak, support):
+def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_page, new_browser_page, leak, support, colleague):
     page = browser_page
     browser_login(page, "support@warenhaus.example", next_path="/console/")
     page.wait_for_url(re.compile(r"/console/$"))
@@ -62,7 +62,10 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     assert page.inner_text("#confirm-text") == ("Ich habe die Vorschau geprüft: 3 Bestellungen stornieren, 2 Personen benachrichtigen "
                                                 "und 2 Gutscheine über 10,00 € ausgeben.")
     job_id = _job_id(page)
-    # execute: the browser asks for the confirmation first
+    # a colleague executes it (goodwill vouchers: four eyes); the browser asks for the confirmation first
+    page = new_browser_page()
+    browser_login(page, "kollegin@warenhaus.example", next_path=f"/console/remediation/{job_id}/")
+    page.wait_for_url(JOB_URL)
     page.get_by_role("button", name="Ausführen").click()
     assert Job.objects.get(pk=job_id).state == "preview"
     _execute(page)
@@ -112,7 +115,7 @@ def test_without_javascript_the_refresh_link_shows_the_progress(nojs_page, leak,
     page = nojs_page
     browser_login(page, "support@warenhaus.example", next_path="/console/remediation/new/")
     page.wait_for_url(re.compile(r"/console/remediation/new/$"))
-    _fill_wizard(page)
+    _fill_wizard(page, goodwill="")
     assert page.inner_text("#preview-orders") == "4"
     job_id = _job_id(page)
     _execute(page)
@@ -137,7 +140,7 @@ def test_the_bar_moves_while_a_worker_runs_the_job(browser_page, leak, support, 
     page = browser_page
     browser_login(page, "support@warenhaus.example", next_path="/console/remediation/new/")
     page.wait_for_url(re.compile(r"/console/remediation/new/$"))
-    _fill_wizard(page)
+    _fill_wizard(page, goodwill="")
     job_id = _job_id(page)
     _execute(page)
     page.evaluate("window.notReloaded = true")

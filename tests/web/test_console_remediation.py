@@ -29,6 +29,13 @@ def support(staff):
 
 
 @pytest.fixture
+def colleague(staff):
+    """A second support person: a job that gives goodwill vouchers is executed by someone other
+    than who prepared it (four eyes)."""
+    return staff("support", email="kollegin@warenhaus.example")
+
+
+@pytest.fixture
 def leak(make_campaign, buy, make_user, support):  # noqa: F811
     """A leaked public code: three unshipped orders of two customers, one shipped order, and an
     order with another campaign's code that must be spared."""
@@ -215,13 +222,13 @@ def test_a_fixed_form_after_an_error_goes_through(login_client, leak, support):
 
 # --- execute ---------------------------------------------------------------------------------------
 
-def test_support_executes_the_job_is_queued_and_runs_to_100_percent(login_client, leak, support):
-    c = login_client(support)
-    job = Job.objects.get(pk=int(_preview(c)["Location"].rstrip("/").split("/")[-1]))
+def test_support_executes_the_job_is_queued_and_runs_to_100_percent(login_client, leak, support, colleague):
+    job = Job.objects.get(pk=int(_preview(login_client(support))["Location"].rstrip("/").split("/")[-1]))
+    c = login_client(colleague)
     r = c.post(f"/console/remediation/{job.pk}/execute/", {"confirm": "yes"})
     assert r.status_code == 302 and r["Location"] == f"/console/remediation/{job.pk}/"
     job.refresh_from_db()
-    assert job.state == "queued" and job.executed_by == support and job.total == 4
+    assert job.state == "queued" and job.executed_by == colleague and job.total == 4
     assert DBTaskResult.objects.filter(task_path__contains="remediation", status="READY").count() == 1
     html = c.get(r["Location"]).content.decode()
     assert 'hx-trigger="every 1s"' in html and 'id="refresh"' in html and '<meta http-equiv="refresh"' in html
@@ -281,7 +288,7 @@ def test_a_failed_job_shows_its_error_and_can_be_resumed(login_client, leak, sup
 
 def test_the_jobs_list_shows_state_people_counts_and_progress(login_client, leak, support):
     preview = _job(support)
-    running = _job(support, dry_run=False)
+    running = _job(support, dry_run=False, actions=["cancel", "notify"])
     c = login_client(support)
     html = c.get("/en/console/remediation/").content.decode()
     assert f'href="/en/console/remediation/{preview.pk}/"' in html and f'href="/en/console/remediation/{running.pk}/"' in html
@@ -290,8 +297,9 @@ def test_the_jobs_list_shows_state_people_counts_and_progress(login_client, leak
     assert f'id="job-{running.pk}"' in html and f'id="job-{preview.pk}"' not in html
 
 
-def test_the_csv_lists_every_order_with_its_outcome(login_client, leak, support):
-    job = _job(support, dry_run=False)
+def test_the_csv_lists_every_order_with_its_outcome(login_client, leak, support, colleague):
+    job = _job(support, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "5.00"}}])
+    services.execute(job_id=job.pk, actor=colleague)
     run_worker()
     r = login_client(support).get(f"/console/remediation/{job.pk}/export.csv")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
@@ -299,6 +307,7 @@ def test_the_csv_lists_every_order_with_its_outcome(login_client, leak, support)
     lines = b"".join(r.streaming_content).decode().strip().splitlines()
     assert lines[0].startswith("order,placed_at,customer") and len(lines) == 5
     assert sum(",cancelled," in line for line in lines) == 3 and sum(",out_of_reach," in line for line in lines) == 1
+    assert all("…" in line.split(",")[-1] for line in lines if ",cancelled," in line)  # goodwill codes by their hints
 
 
 def test_english_pages_are_english(login_client, leak, support):
