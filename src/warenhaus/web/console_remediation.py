@@ -297,6 +297,12 @@ def job_progress(request, pk: int):
     return render(request, "web/console/remediation/_live.html", _live(request, _job_or_404(pk)))
 
 
+EXECUTE_ERRORS = {
+    "four_eyes_required": gettext_lazy("You prepared this clean-up, and it gives goodwill vouchers: another support or risk colleague must execute it (four eyes)."),
+    "preview_outdated": gettext_lazy("Since the preview, more customers are affected. The preview has been updated: please look at it again, then execute."),
+}
+
+
 @require_POST
 @staff_only("remediation.run")
 def job_execute(request, pk: int):
@@ -306,7 +312,8 @@ def job_execute(request, pk: int):
     try:
         job, started = services.execute(job_id=job.pk, actor=request.user, source="console")
     except DomainError as err:
-        return _job_page(request, _job_or_404(pk), status=err.status, error=error_message(err))
+        # a refused execution may have updated the preview (preview_outdated): show it afresh
+        return _job_page(request, _job_or_404(pk), status=err.status, error=str(EXECUTE_ERRORS.get(err.code) or error_message(err)))
     if started:
         messages.success(request, _("The job has been started. This page shows its progress."))
     else:
