@@ -143,3 +143,33 @@ def test_every_attempt_is_counted_refused_or_not(make_product, make_campaign, se
               (("voucher-cart", cart_id), ("voucher-session", "s1"), ("voucher-addr", "10.0.0.3"))}
     assert counts == dict.fromkeys(counts, len(tries))
     assert RateCounter.objects.count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.xdist_group("pg-concurrency")
+def test_parallel_guesses_cannot_pass_the_limit(make_product, make_campaign, settings):
+    """20 threads guess on one cart at once, limit 5: exactly 5 get an answer about the code,
+    the rest 429, every attempt is counted, and the address counted as many as were not refused
+    at the cart's limit (as one check after the other would)."""
+    from django.conf import settings as dj
+
+    if not dj.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        pytest.skip("concurrency promises are proved on PostgreSQL")
+    from tests.concurrency.support import run_together
+
+    settings.VOUCHER_ATTEMPT_LIMIT = 5
+    make_campaign(public_code="ECHT10")
+    cart_id = _cart(make_product(price="49.97"))
+
+    def guess(i):
+        try:
+            services.apply_voucher(cart_id=cart_id, code=f"RATEN{i:02d}X", client_ip="10.0.0.9")
+        except (VoucherRefused, RateLimited) as err:
+            return err.code
+        return "applied"
+
+    outcomes = run_together(20, guess)
+    assert sorted(outcomes) == ["rate_limited"] * 15 + ["voucher_unknown"] * 5, outcomes
+    window = settings.VOUCHER_ATTEMPT_WINDOW
+    assert ratelimit.hits("voucher-cart", cart_id, window) == 20
+    assert ratelimit.hits("voucher-addr", "10.0.0.9", window) == 5

@@ -80,22 +80,33 @@ def hit_or_refuse(name: str, key: str, *, limit: int, window: int, message: str)
     return hit_all_or_refuse([(name, key, limit)], window=window, message=message)[name]
 
 
-def hit_all_or_refuse(limits: list[tuple[str, str, int]], *, window: int, message: str) -> dict[str, int]:
-    """Count one attempt against each ``(name, key, limit)`` in one statement, then refuse it
-    if a count is over its limit. Counts the same as calling :func:`hit_or_refuse` for each in
-    turn, which stops at the first limit passed: the counts after that one are given back, one
-    row at a time, on the (rare) refusal; until then a racing attempt sees them one higher, so
-    a race can only err towards refusing. Returns the counts by name."""
+def hit_all(limits: list[tuple[str, str, int]], *, window: int, message: str) -> tuple[dict[str, int], RateLimited | None]:
+    """Count one attempt against each ``(name, key, limit)`` in one statement; return the counts
+    by name and, if a count is over its limit, the refusal (not raised: a caller that counts
+    inside its own transaction commits the counts before it refuses).
+
+    Counts the same as calling :func:`hit_or_refuse` for each in turn, which stops at the first
+    limit passed: the counts after that one are given back, one row at a time, on the (rare)
+    refusal; until then a racing attempt sees them one higher, so a race can only err towards
+    refusing."""
     buckets = [_bucket(name, key, window)[:2] for name, key, _ in limits]
     counts = _upsert(buckets)
     out = {}
     for i, (name, _key, limit) in enumerate(limits):
         out[name] = counts[buckets[i][0]]
         if out[name] > limit:
-            for later, start in sorted(set(buckets[i + 1:])):
+            for later, _start in sorted(set(buckets[i + 1:])):
                 RateCounter.objects.filter(bucket=later, count__gt=0).update(count=F("count") - 1)
-            raise RateLimited(message, retry_after=retry_after(window))
-    return out
+            return out, RateLimited(message, retry_after=retry_after(window))
+    return out, None
+
+
+def hit_all_or_refuse(limits: list[tuple[str, str, int]], *, window: int, message: str) -> dict[str, int]:
+    """:func:`hit_all`, raising the refusal."""
+    counts, refusal = hit_all(limits, window=window, message=message)
+    if refusal is not None:
+        raise refusal
+    return counts
 
 
 def reset(name: str, key: str, window: int) -> None:

@@ -513,45 +513,59 @@ def _rate_keys(*, cart_id: str, user, client_ip: str, session_key: str = "") -> 
 def apply_voucher(*, cart_id: str, user=None, code: str, channel: str = "web", client_ip: str = "", session_key: str = ""):
     """Put a code on a cart, or say why it does not apply. Every attempt counts against the
     cart, the shopper, the session and the address, and it is counted *before* the code is
-    looked at, atomically (one statement that commits by itself), so that parallel guessing
-    cannot pass the limit either; after a burst the client must wait (429 with Retry-After). A
-    shopper tries a handful of codes at most.
+    looked at, atomically, so that parallel guessing cannot pass the limit either (a count's
+    row stays locked until the attempt commits); after a burst the client must wait (429 with
+    Retry-After). A shopper tries a handful of codes at most.
 
-    Returns the cart's view (``checkout.services.CartView``) as committed, so the caller need
-    not read the cart again."""
+    One transaction, one commit per attempt: a refusal commits the counts (every refusal comes
+    before anything else is written) and is raised after the commit. Returns the cart's view
+    (``checkout.services.CartView``) as committed, so the caller need not read the cart again."""
+    refusal = None
+    with transaction.atomic():
+        _counts, refusal = ratelimit.hit_all(_rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key),
+                                             window=settings.VOUCHER_ATTEMPT_WINDOW, message="Too many voucher codes tried; please wait before trying again.")
+        if refusal is None:
+            try:
+                view = _put_on_cart(cart_id=cart_id, user=user, code=code, channel=channel)
+            except DomainError as err:
+                refusal = err
+    if refusal is not None:
+        raise refusal
+    return view
+
+
+def _put_on_cart(*, cart_id: str, user, code: str, channel: str):
+    """The checks and the write of :func:`apply_voucher`, inside its transaction."""
     from warenhaus.checkout import services as checkout
 
-    ratelimit.hit_all_or_refuse(_rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key),
-                                window=settings.VOUCHER_ATTEMPT_WINDOW, message="Too many voucher codes tried; please wait before trying again.")
-    with transaction.atomic():
-        cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
-        checkout._open(cart)
-        row = find_code(code)
-        if row.blocked_by_rule:
-            raise VoucherRefused("voucher_blocked")
-        base = checkout.read_lines(cart)
-        held = cart_voucher_rows(cart.pk) if base.has_vouchers is not False else []
-        uid = cart.user_id
-        customer = Customer(key=customer_key(user_id=uid), user_id=uid)
-        if any(c.pk == row.pk for _, c in held):
-            return checkout.cart_view(cart, base, evaluate_cart(cart=cart, lines=base.priced, subtotal=base.subtotal, rows=held) if base.priced else Evaluation())
-        check_code_state(row, row.campaign)
-        check_channel(row.campaign, channel)
-        check_customer(row.campaign, customer, final=False)
-        if not base.lines:
-            raise Conflict("The cart is empty; add items first.", code="cart_empty")
-        rows = (held if base.priced else []) + [(0, row)]
-        trial = evaluate(rows, lines=base.priced, subtotal=base.subtotal, customer=customer, channel=channel)
-        new = trial.applied[-1]
-        if new.error is not None:
-            raise new.error
-        new.cart_voucher_id = CartVoucher.objects.create(cart=cart, code=row).pk
-        rows[-1] = (new.cart_voucher_id, row)
-        cart.save(update_fields=["updated_at"])
-        # The cart view evaluates without a channel: the same answer unless the channel refused
-        # one of the vouchers held before.
-        if any(a.error is not None and a.error.code == "voucher_channel" for a in trial.applied):
-            trial = evaluate(rows, lines=base.priced, subtotal=base.subtotal, customer=customer)
+    cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
+    checkout._open(cart)
+    row = find_code(code)
+    if row.blocked_by_rule:
+        raise VoucherRefused("voucher_blocked")
+    base = checkout.read_lines(cart)
+    held = cart_voucher_rows(cart.pk) if base.has_vouchers is not False else []
+    uid = cart.user_id
+    customer = Customer(key=customer_key(user_id=uid), user_id=uid)
+    if any(c.pk == row.pk for _, c in held):
+        return checkout.cart_view(cart, base, evaluate_cart(cart=cart, lines=base.priced, subtotal=base.subtotal, rows=held) if base.priced else Evaluation())
+    check_code_state(row, row.campaign)
+    check_channel(row.campaign, channel)
+    check_customer(row.campaign, customer, final=False)
+    if not base.lines:
+        raise Conflict("The cart is empty; add items first.", code="cart_empty")
+    rows = (held if base.priced else []) + [(0, row)]
+    trial = evaluate(rows, lines=base.priced, subtotal=base.subtotal, customer=customer, channel=channel)
+    new = trial.applied[-1]
+    if new.error is not None:
+        raise new.error
+    new.cart_voucher_id = CartVoucher.objects.create(cart=cart, code=row).pk
+    rows[-1] = (new.cart_voucher_id, row)
+    cart.save(update_fields=["updated_at"])
+    # The cart view evaluates without a channel: the same answer unless the channel refused
+    # one of the vouchers held before.
+    if any(a.error is not None and a.error.code == "voucher_channel" for a in trial.applied):
+        trial = evaluate(rows, lines=base.priced, subtotal=base.subtotal, customer=customer)
     return checkout.cart_view(cart, base, trial)
 
 
