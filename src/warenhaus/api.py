@@ -83,6 +83,7 @@ from warenhaus.checkout.api import router as checkout_router  # noqa: E402
 from warenhaus.orders.api import router as orders_router  # noqa: E402
 from warenhaus.promotions.api import router as promotions_router  # noqa: E402
 from warenhaus.remediation.api import router as remediation_router  # noqa: E402
+from warenhaus.deals.api import router as deals_router  # noqa: E402
 
 api.add_router("", accounts_router)
 api.add_router("", catalog_router)
@@ -90,3 +91,4 @@ api.add_router("", checkout_router)
 api.add_router("", orders_router)
 api.add_router("", promotions_router)
 api.add_router("", remediation_router)
+api.add_router("", deals_router)

@@ -74,6 +74,15 @@ ENDPOINTS = [
     ("post", "/remediations/{job}/execute", None, ("cap", "remediation.run")),
     ("get", "/remediations/{job}/items", None, ("cap", "remediation.preview")),
     ("get", "/remediations/{job}/export.csv", None, ("cap", "remediation.preview")),
+    ("post", "/deals", "deal", ("cap", "deals.manage")),
+    ("get", "/deals", None, "public"),
+    ("get", "/deals/{deal}", None, "public"),
+    ("post", "/deals/{deal}/queue", {"quantity": 1, "email": "schlange@example.de"}, "public"),
+    ("get", "/deals/{deal}/queue/{ticket}", None, "public"),
+    ("post", "/deals/{deal}/waitlist", {"email": "warteliste@example.de"}, "public"),
+    ("get", "/deals/{deal}/waitlist/{entry}", None, "public"),
+    ("get", "/deals/{deal}/dashboard", None, ("cap", "deals.view")),
+    ("post", "/deals/{deal}/cancel", {"reason": "Test"}, ("cap", "deals.manage")),
 ]
 
 
@@ -122,7 +131,15 @@ def world(db, make_user, make_product, make_category, address, api_as):
     from warenhaus.remediation import services as remediation
 
     job = remediation.create_job(actor=users["support"], selector={"order_numbers": [order.number]}, actions=["hold"], reason="matrix")
-    return {**campaigns, "job": job, "users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
+    from datetime import timedelta
+
+    from warenhaus.core.clock import now
+    from warenhaus.deals import services as deals
+
+    deal = deals.create_deal(actor=users["pricing"], sku=variant.sku, deal_price="19.99", units=5, starts_at=now(), ends_at=now() + timedelta(hours=1))
+    ticket = deals.join_queue(deal_id=deal.pk, email="erster@example.de")["ticket"]
+    entry = deals.join_waitlist(deal_id=deal.pk, who="email:wartend@example.de", email="wartend@example.de")["entry"]
+    return {**campaigns, "job": job, "deal": deal, "ticket": ticket, "entry": entry, "users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
 
 
 def _campaigns(users) -> dict:
@@ -176,6 +193,12 @@ def _body(spec, world):
         return {"name": f"Matrix {n}", "discount_kind": "percent", "discount_value": "10", "code_mode": "unique"}
     if spec == "partner_codes":
         return {"codes": [f"PARTNER{n}A", f"PARTNER{n}B"]}
+    if spec == "deal":
+        from datetime import timedelta
+
+        from warenhaus.core.clock import now
+
+        return {"sku": world["variant"].sku, "deal_price": "9.99", "units": 1, "starts_at": now().isoformat(), "ends_at": (now() + timedelta(hours=2)).isoformat()}
     if spec == "remediation":
         return {"selector": {"order_numbers": [world["order"].number]}, "actions": ["hold", "notify"], "dry_run": True}
     if spec == "checkout":
@@ -198,7 +221,7 @@ def test_matrix(world, api_as, caller, method, template, body, rule):
     path = template.format(
         slug=world["product"].slug, sku=world["variant"].sku, cart=world["cart"].id,
         anon_cart=world["anon_cart"].id, order=order.number, draft=world["draft"].pk, approved=world["approved"].pk,
-        paused=world["paused"].pk, unique=world["unique"].pk, alert=world["alert"].pk, job=world["job"].pk, public_code=world["public_code"], applied_code="MATRIXAPPLY",
+        paused=world["paused"].pk, unique=world["unique"].pk, alert=world["alert"].pk, job=world["job"].pk, deal=world["deal"].pk, ticket=world["ticket"], entry=world["entry"], public_code=world["public_code"], applied_code="MATRIXAPPLY",
     )
     client = api_as(world["users"][caller])
     kwargs = {}
@@ -223,7 +246,7 @@ def test_every_openapi_operation_is_in_the_matrix(api):
         normalised = template.replace("{anon_cart}", "{cart_id}").replace("{cart}", "{cart_id}").replace("{order}", "{number}")
         for placeholder in ("{draft}", "{approved}", "{paused}", "{unique}"):
             normalised = normalised.replace(placeholder, "{campaign_id}")
-        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}").replace("{alert}", "{alert_id}").replace("{job}", "{job_id}")
+        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}").replace("{alert}", "{alert_id}").replace("{job}", "{job_id}").replace("{deal}", "{deal_id}")
         normalised = normalised.partition("?")[0]
         covered.add((method, normalised))
     missing = documented - covered
@@ -250,6 +273,8 @@ EXPECTED_CAPABILITIES = {
     "promotions.block": {"promotions", "promotions_approver", "risk"},
     "remediation.preview": {"promotions", "promotions_approver", "risk", "support"},
     "remediation.run": {"risk", "support"},
+    "deals.manage": {"pricing", "promotions"},
+    "deals.view": {"pricing", "promotions", "promotions_approver", "risk", "support"},
     "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "risk", "support"},
 }
 

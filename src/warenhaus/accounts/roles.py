@@ -34,6 +34,8 @@ CAPABILITIES: dict[str, set[str]] = {
     "promotions.block": {"promotions", "promotions_approver", "risk"},
     "remediation.preview": {"support", "risk", "promotions", "promotions_approver"},
     "remediation.run": {"support", "risk"},
+    "deals.manage": {"pricing", "promotions"},
+    "deals.view": {"pricing", "promotions", "promotions_approver", "support", "risk"},
     "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "support", "risk"},
 }
 

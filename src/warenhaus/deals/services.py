@@ -428,8 +428,38 @@ def _entry_json(entry: WaitlistEntry) -> dict:
     return {"entry": entry.token, "status": entry.status, "position": position, "quantity": entry.quantity}
 
 
+def waitlist_status(*, deal_id, token: str) -> dict:
+    entry = WaitlistEntry.objects.filter(deal_id=get_deal(deal_id).pk, token=str(token or "")[:64]).first()
+    if entry is None:
+        raise NotFound("No such wait-list place.", code="waitlist_entry_not_found")
+    out = _entry_json(entry)
+    if entry.status == WaitlistStatus.OFFERED:
+        hold = Hold.objects.filter(deal_id=entry.deal_id, ticket=entry.token).first()
+        if hold is not None:
+            out["cart_id"] = hold.cart_id
+            out["hold"] = {"quantity": hold.quantity, "expires_at": hold.expires_at.isoformat(), "status": hold.status}
+    return out
+
+
+def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
+    """Stop a deal: nobody new is let in or offered anything; holds already given are honoured
+    until their deadline; the rest of the contingent goes back to stock at the next sweep."""
+    reason = (reason or "").strip()[:2000]
+    if not reason:
+        raise ValidationFailed("Please give a reason; it goes into the audit trail.", code="reason_required")
+    with transaction.atomic():
+        deal = Deal.objects.select_for_update().filter(pk=get_deal(deal_id).pk).first()
+        if deal.cancelled_at is None:
+            deal.cancelled_at = now()
+            deal.save(update_fields=["cancelled_at"])
+            audit.record(actor=actor, action="deal.cancel", obj=deal, after={"sold": deal.sold, "held": deal.held}, reason=reason, source=source)
+    _release_rest(deal)
+    return get_deal(deal.pk)
+
+
 def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de") -> dict:
     deal = get_deal(deal_id)
+    quantity = _whole(quantity, "quantity", low=1, high=99)
     if not email:
         raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
     if quantity > deal.limit_per_customer:

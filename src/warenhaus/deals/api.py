@@ -1,0 +1,119 @@
+"""Flash deals over the API: staff make deals; shoppers read them, queue in the waiting room,
+poll their ticket, and join the wait list."""
+
+from __future__ import annotations
+
+from ninja import Router, Schema
+from pydantic import Field, StrictInt
+
+from warenhaus.core.apiutil import caller, paginate, require
+
+from . import selectors, services
+from .models import Deal
+
+router = Router(tags=["deals"])
+
+
+class DealIn(Schema):
+    sku: str = Field(max_length=64)
+    deal_price: str = Field(max_length=20, description='a decimal string, e.g. "49.97"')
+    units: StrictInt
+    starts_at: str = Field(max_length=40)
+    ends_at: str = Field(max_length=40)
+    limit_per_customer: StrictInt = 1
+    hold_minutes: StrictInt = 10
+    offer_minutes: StrictInt = Field(default=30, description="how long a wait-list offer of a returned unit lasts")
+    admissions_per_minute: StrictInt | None = Field(default=None, description="pacing: shoppers let in per minute (default DEAL_ADMISSIONS_PER_MINUTE)")
+
+
+class QueueIn(Schema):
+    quantity: StrictInt = 1
+    email: str = Field(default="", max_length=254, description="without a token: who you are (also for the wait list)")
+    cart_id: str = Field(default="", max_length=64, description="the cart the held units should go into (else one is made)")
+
+
+class WaitlistIn(Schema):
+    quantity: StrictInt = 1
+    email: str = Field(default="", max_length=254, description="where the offer goes (the account's address with a token)")
+
+
+class ReasonIn(Schema):
+    reason: str = Field(max_length=2000)
+
+
+def _who(request, email: str, cart_id: str):
+    """The caller's identity for the waiting room: the account (token), else the e-mail address
+    given, else the anonymous cart named (one place per cart)."""
+    from warenhaus.accounts.services import normalise_email
+
+    user = caller(request)
+    mail = normalise_email(email) if email else ""
+    if user is None and not mail and cart_id:
+        from warenhaus.checkout.services import get_cart
+
+        get_cart(cart_id=cart_id)  # an anonymous cart the caller holds
+        return None, "", f"cart:{cart_id}"
+    return user, mail, ""
+
+
+@router.post("/deals", response={201: dict}, summary="Make a flash deal (its units are taken from stock at once)")
+def create(request, payload: DealIn):
+    user = require(request, "deals.manage")
+    deal = services.create_deal(actor=user, **payload.model_dump())
+    return 201, services.deal_json(services.get_deal(deal.pk))
+
+
+@router.get("/deals", response={200: dict}, summary="Deals that are coming or running, soonest first")
+def list_deals(request, limit: int = 20, cursor: str | None = None, all: bool = False):
+    qs = Deal.objects.select_related("variant__product")
+    if not all:
+        qs = selectors.current(qs)
+    return 200, paginate(qs, limit=limit, cursor=cursor, render=services.deal_json)
+
+
+@router.get("/deals/{deal_id}", response={200: dict}, summary="A deal: price, regular price, lowest price of the last 30 days, units left, state")
+def get(request, deal_id: str):
+    return 200, services.deal_json(services.get_deal(deal_id))
+
+
+@router.post("/deals/{deal_id}/queue", response={201: dict}, summary="Join the deal's waiting room (before the start: the pre-queue, shuffled fairly at the start)")
+def join(request, deal_id: str, payload: QueueIn):
+    user, email, who = _who(request, payload.email, payload.cart_id)
+    return 201, services.join_queue(deal_id=deal_id, user=user, email=email, session_key=who, quantity=payload.quantity,
+                                    cart_id=payload.cart_id, language=getattr(request, "LANGUAGE_CODE", "de"))
+
+
+@router.get("/deals/{deal_id}/queue/{ticket}", response={200: dict}, summary="Poll a ticket: waiting (position, eta), admitted (cart and hold), sold_out, expired")
+def ticket(request, deal_id: str, ticket: str):
+    return 200, services.ticket_status(deal_id=deal_id, ticket_id=ticket)
+
+
+@router.post("/deals/{deal_id}/waitlist", response={201: dict}, summary="Join the wait list: returned units are offered in order, at the deal price, for a limited time")
+def waitlist(request, deal_id: str, payload: WaitlistIn):
+    user = caller(request)
+    from warenhaus.accounts.services import normalise_email
+
+    email = user.email if user is not None else (normalise_email(payload.email) if payload.email else "")
+    if not email:
+        from warenhaus.core.errors import ValidationFailed
+
+        raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
+    who = services.customer_key(user=user, email=email)
+    return 201, services.join_waitlist(deal_id=deal_id, who=who, email=email, quantity=payload.quantity, language=getattr(request, "LANGUAGE_CODE", "de"))
+
+
+@router.get("/deals/{deal_id}/waitlist/{entry}", response={200: dict}, summary="A wait-list place: position, or the offer")
+def waitlist_entry(request, deal_id: str, entry: str):
+    return 200, services.waitlist_status(deal_id=deal_id, token=entry)
+
+
+@router.get("/deals/{deal_id}/dashboard", response={200: dict}, summary="Staff: queue, admitted, held, sold, wait list, admission rate, over time")
+def dashboard(request, deal_id: str):
+    require(request, "deals.view")
+    return 200, selectors.dashboard(services.get_deal(deal_id))
+
+
+@router.post("/deals/{deal_id}/cancel", response={200: dict}, summary="Staff: stop a deal (holds are honoured until their deadline; the rest goes back to stock)")
+def cancel(request, deal_id: str, payload: ReasonIn):
+    user = require(request, "deals.manage")
+    return 200, services.deal_json(services.cancel_deal(deal_id=deal_id, actor=user, reason=payload.reason))
