@@ -5,7 +5,8 @@ This is django-tasks-db's ``db_worker`` (same options: ``--batch``, ``--max-task
 told otherwise, and it looks after the outbox every ``--requeue-interval`` seconds (30 by
 default), re-enqueueing messages whose delivery task was lost, e.g. because a worker was killed
 mid-send (:func:`warenhaus.notifications.services.requeue_due`), and resuming remediation jobs
-whose runner died (:func:`warenhaus.remediation.services.recover_stalled`). It also sweeps the voucher
+whose runner died (:func:`warenhaus.remediation.services.recover_stalled`). It sweeps flash deals every ``--deals-interval`` seconds (2 by default,
+:func:`warenhaus.deals.services.sweep`: expired holds, paced admission, wait-list offers). It also sweeps the voucher
 leak monitors every ``--monitor-interval`` seconds (15 by default,
 :func:`warenhaus.promotions.services.run_monitors`), so a leaked code is paused within a minute.
 
@@ -59,6 +60,19 @@ def monitors_once() -> int:
         close_old_connections()
 
 
+def deals_once() -> int:
+    from warenhaus.deals.services import sweep
+
+    try:
+        out = sweep()
+        return sum(out.values())
+    except Exception:  # as above: the next round tries again
+        log.exception("flash-deal sweep failed")
+        return 0
+    finally:
+        close_old_connections()
+
+
 class OutboxMaintenance(threading.Thread):
     """Calls ``requeue_due`` every ``interval`` seconds until stopped. A thread of its own, so a
     long task (a mail server that takes its time to time out) does not delay it."""
@@ -91,6 +105,10 @@ class Command(DbWorkerCommand):
             help="Seconds between outbox checks for messages whose delivery task was lost (default: %(default)s; 0 turns it off).",
         )
         parser.add_argument(
+            "--deals-interval", type=float, default=float(os.environ.get("DEALS_SWEEP_INTERVAL", "2")),
+            help="Seconds between flash-deal sweeps: expired holds, paced admission, wait-list offers, the end of deals (default: %(default)s; 0 turns it off).",
+        )
+        parser.add_argument(
             "--monitor-interval", type=float, default=float(os.environ.get("VOUCHER_MONITOR_INTERVAL", "15")),
             help="Seconds between sweeps of the voucher leak monitors (default: %(default)s; 0 turns it off).",
         )
@@ -98,6 +116,7 @@ class Command(DbWorkerCommand):
     def handle(self, *args, **options) -> None:
         interval = options.pop("requeue_interval")
         monitor_interval = options.pop("monitor_interval")
+        deals_interval = options.pop("deals_interval")
         is_reloader_parent = options.get("reload") and not options.get("batch") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
         maintenance = None
         if interval > 0 and not is_reloader_parent:
@@ -112,13 +131,19 @@ class Command(DbWorkerCommand):
             if not options.get("batch"):
                 sweeper = OutboxMaintenance(monitor_interval, job=monitors_once, name="voucher-monitors")
                 sweeper.start()
+        deals_sweeper = None
+        if deals_interval > 0 and not is_reloader_parent:
+            deals_once()
+            if not options.get("batch"):
+                deals_sweeper = OutboxMaintenance(deals_interval, job=deals_once, name="deals-sweep")
+                deals_sweeper.start()
         if options.get("verbosity", 1) >= 1 and not is_reloader_parent:
             self.stdout.write(f"warenhaus worker: queues {options['queue_name']}, outbox check every {interval:g} s, voucher monitors every {monitor_interval:g} s")
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             super().handle(*args, **options)
         finally:
-            for thread in (maintenance, sweeper):
+            for thread in (maintenance, sweeper, deals_sweeper):
                 if thread is not None:
                     thread.stop()
                     thread.join(timeout=5)
