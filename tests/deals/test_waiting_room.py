@@ -307,3 +307,12 @@ def test_race_twenty_would_be_admitters_one_lease(room, deal):
     results = outcomes(run_together(20, lambda i: room.acquire(deal, f"worker-{i}", 30)))
 
     assert results.count(True) == 1 and results.count(False) == 19
+
+
+def test_join_writes_the_tickets_data_with_it(room, deal):
+    ticket, created = room.join(deal, "email:a@example.de", 1, before_start=False, now=time.time(), data={"cart_id": "c1", "email": "a@example.de"})
+    assert created and ticket.data == {"cart_id": "c1", "email": "a@example.de"}
+    assert room.get(deal, ticket.id).data == {"cart_id": "c1", "email": "a@example.de"}
+    assert room.first_waiting(deal, 1)[0].data["cart_id"] == "c1"
+    again, created = room.join(deal, "email:a@example.de", 1, before_start=False, now=time.time(), data={"cart_id": "other"})
+    assert not created and again.data["cart_id"] == "c1"  # the first join's data stays

@@ -199,9 +199,8 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
     at = now()
     if state == "sold_out":
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language)
-    ticket, _created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp())
-    if _created and (cart_id or contact):
-        room.update(deal.pk, ticket.id, state="waiting", data={"cart_id": cart_id[:64], "email": contact, "language": language}, only_from="waiting")
+    data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
+    ticket, _created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
     return ticket_status(deal_id=deal.pk, ticket_id=ticket.id, deal=deal)
 
 

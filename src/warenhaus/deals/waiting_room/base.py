@@ -52,10 +52,11 @@ class WaitingRoom(ABC):
     name = "abstract"
 
     @abstractmethod
-    def join(self, deal_id: int, who: str, quantity: int, *, before_start: bool, now: float) -> tuple[TicketInfo, bool]:
-        """The ticket of ``who`` for this deal: a new one in ``waiting`` (``created`` True), or
-        the one they already have, whatever its state (joining twice never gives a second
-        place). Atomic: two simultaneous joins of the same person give one ticket."""
+    def join(self, deal_id: int, who: str, quantity: int, *, before_start: bool, now: float, data: dict | None = None) -> tuple[TicketInfo, bool]:
+        """The ticket of ``who`` for this deal: a new one in ``waiting`` (``created`` True) with
+        ``data`` (written in the same atomic step, so an admitter never sees it without), or the
+        one they already have, whatever its state (joining twice never gives a second place).
+        Atomic: two simultaneous joins of the same person give one ticket."""
 
     @abstractmethod
     def get(self, deal_id: int, ticket_id: str) -> TicketInfo | None:

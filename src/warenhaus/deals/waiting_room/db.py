@@ -20,14 +20,14 @@ def _info(row) -> TicketInfo:
 class DatabaseWaitingRoom(WaitingRoom):
     name = "db"
 
-    def join(self, deal_id, who, quantity, *, before_start, now):
+    def join(self, deal_id, who, quantity, *, before_start, now, data=None):
         from warenhaus.deals.models import Ticket
 
         existing = Ticket.objects.filter(deal_id=deal_id, who=who).first()
         if existing is not None:
             return _info(existing), False
         row = Ticket(id=new_ticket_id(), deal_id=deal_id, who=who, quantity=quantity, state="waiting",
-                     order_key=order_key(before_start=before_start, now=now), joined_at=now, data={})
+                     order_key=order_key(before_start=before_start, now=now), joined_at=now, data=dict(data or {}))
         try:
             with transaction.atomic():
                 row.save(force_insert=True)

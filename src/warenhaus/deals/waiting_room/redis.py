@@ -38,6 +38,9 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[4], 'who', ARGV[1], 'quantity', ARGV[3], 'state', 'waiting',
            'order_key', ARGV[4], 'joined_at', ARGV[5])
+if #ARGV > 6 then
+  redis.call('HSET', KEYS[4], unpack(ARGV, 7))
+end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'waiting', 1)
 return {1, ARGV[2]}
@@ -135,15 +138,19 @@ class RedisWaitingRoom(WaitingRoom):
 
     # -- the interface ------------------------------------------------------------------------
 
-    def join(self, deal_id, who, quantity, *, before_start, now):
+    def join(self, deal_id, who, quantity, *, before_start, now, data=None):
         ticket_id = new_ticket_id()
         key = order_key(before_start=before_start, now=now)
         tp = self._ticket_prefix(deal_id)
         keys = [self._key(deal_id, "who"), self._key(deal_id, "line"), self._key(deal_id, "counts"), tp + ticket_id]
-        out = self._join(keys=keys, args=[who, ticket_id, int(quantity), key, repr(float(now)), tp])
+        clean = json.loads(json.dumps(data)) if data else {}
+        args = [who, ticket_id, int(quantity), key, repr(float(now)), tp]
+        for k, v in clean.items():
+            args += [_DATA + k, json.dumps(v, separators=(",", ":"))]
+        out = self._join(keys=keys, args=args)
         if out[0] == 1:
             return TicketInfo(id=ticket_id, deal_id=int(deal_id), who=who, quantity=int(quantity), state="waiting",
-                              order_key=key, joined_at=float(now), data={}), True
+                              order_key=key, joined_at=float(now), data=clean), True
         return self._info(deal_id, out[1], _pairs(out[2])), False
 
     def get(self, deal_id, ticket_id):
