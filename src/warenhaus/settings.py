@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "warenhaus.core.middleware.ApiGuardMiddleware",
+    "warenhaus.deals.limiter.AdmissionLimiterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -153,6 +154,14 @@ REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120
 WAITING_ROOM_BACKEND = os.environ.get("WAITING_ROOM_BACKEND", "db")
 WAITING_ROOM_PREFIX = os.environ.get("WAITING_ROOM_PREFIX", "wr")  # Redis key prefix (several shops on one Redis)
 DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "600"))
+# The admission limiter (warenhaus.deals.limiter): requests of one expensive class (deal queue,
+# checkout submit, deal pages) in flight per process (default: one thread fewer than gunicorn's
+# WEB_THREADS, so one is always free for the rest; 0 = off), how long one waits for a place, and
+# the Retry-After of a refusal (429) plus random jitter.
+ADMISSION_MAX_IN_FLIGHT = int(os.environ.get("ADMISSION_MAX_IN_FLIGHT", str(max(1, int(os.environ.get("WEB_THREADS", "4") or 4) - 1))))
+ADMISSION_WAIT_MS = int(os.environ.get("ADMISSION_WAIT_MS", "75"))
+ADMISSION_RETRY_AFTER = int(os.environ.get("ADMISSION_RETRY_AFTER", "2"))
+ADMISSION_RETRY_JITTER = int(os.environ.get("ADMISSION_RETRY_JITTER", "2"))
 REMEDIATION_MAX_ATTEMPTS = int(os.environ.get("REMEDIATION_MAX_ATTEMPTS", "5"))
 # Seconds to rest between chunks, to throttle a big clean-up at a busy hour (0: full speed).
 REMEDIATION_CHUNK_PAUSE = float(os.environ.get("REMEDIATION_CHUNK_PAUSE", "0"))

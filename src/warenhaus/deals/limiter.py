@@ -1,0 +1,181 @@
+"""Admission limiter: overload without 5xx (MISSION 3, issue 4).
+
+A middleware in front of the expensive paths of a rush. Each path class has its own per-process
+concurrency limit; a request of a class that is full waits a short, bounded time for a place and
+is otherwise refused at once, cheaply, before it touches the database:
+
+* API callers get ``429`` ``application/problem+json`` with the stable code ``overloaded`` and a
+  ``Retry-After`` header (a few seconds, jittered so refused clients do not come back in step);
+* browsers get a small "waiting room" page (also ``429`` with ``Retry-After``) that reloads itself
+  after that many seconds, in German or English (gettext), rendered without any database access.
+
+Path classes (everything else is never limited)::
+
+    deal_queue   /api/v1/deals/<id>/queue and /api/v1/deals/<id>/queue/<ticket> (join, poll)
+    checkout     POST /api/v1/carts/<id>/checkout, POST /checkout/ (also /en/checkout/)
+    deal_page    /deals/... and /en/deals/... (the storefront's deal pages)
+
+Why per process and per class: a gunicorn gthread worker runs at most ``WEB_THREADS`` requests
+at once and queues the rest unseen; if a rush fills every thread with queue joins and checkouts,
+everything else (and the rush's own polls) waits until clients time out and proxies answer 5xx.
+With at most ``WEB_THREADS - 1`` requests of one class in flight, each process keeps a thread for
+the others, a class never starves the process, and the surplus gets a definite answer in
+milliseconds instead of a timeout. Checkout submits are idempotent (``Idempotency-Key``; the
+storefront form carries its own), so a client that retries after a 429 never orders twice; a
+refused request did nothing at all.
+
+Settings (environment variables of the same name):
+
+    ADMISSION_MAX_IN_FLIGHT     requests of one class in flight per process
+                                (default: WEB_THREADS - 1, at least 1; 0 turns the limiter off)
+    ADMISSION_WAIT_MS           how long a request waits for a place before it is refused (75)
+    ADMISSION_RETRY_AFTER       Retry-After, seconds (default 2) ...
+    ADMISSION_RETRY_JITTER      ... plus a random 0..this many seconds (default 2)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils import translation
+from django.utils.html import escape
+from django.utils.translation import gettext as _
+
+from warenhaus.core.problems import problem
+
+log = logging.getLogger("warenhaus.deals.limiter")
+
+_LANG = r"(?:/(?:de|en))?"
+#: (class, methods or None for every method, path pattern)
+PATH_CLASSES: tuple[tuple[str, frozenset | None, re.Pattern], ...] = (
+    ("deal_queue", None, re.compile(r"^/api/v1/deals/[^/]+/queue(?:/[^/]*)?/?$")),
+    ("checkout", frozenset({"POST"}), re.compile(r"^/api/v1/carts/[^/]+/checkout/?$")),
+    ("checkout", frozenset({"POST"}), re.compile(rf"^{_LANG}/checkout/?$")),
+    ("deal_page", None, re.compile(rf"^{_LANG}/deals(?:/.*)?$")),
+)
+
+
+def path_class(method: str, path: str) -> str | None:
+    """The class a request is limited in, or None (never limited)."""
+    for name, methods, pattern in PATH_CLASSES:
+        if (methods is None or method in methods) and pattern.match(path):
+            return name
+    return None
+
+
+class Gate:
+    """A counting gate whose limit is read at every entry (settings may change in tests)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self.in_flight = 0
+        self.refused = 0
+
+    def enter(self, limit: int, wait: float) -> bool:
+        deadline = time.monotonic() + wait
+        with self._cond:
+            while self.in_flight >= limit:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.refused += 1
+                    return False
+                self._cond.wait(left)
+            self.in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify()
+
+
+_gates: dict[str, Gate] = {}
+_gates_lock = threading.Lock()
+
+
+def gate(name: str) -> Gate:
+    with _gates_lock:
+        return _gates.setdefault(name, Gate())
+
+
+def max_in_flight() -> int:
+    return int(getattr(settings, "ADMISSION_MAX_IN_FLIGHT", 3))
+
+
+def retry_after() -> int:
+    base = max(1, int(getattr(settings, "ADMISSION_RETRY_AFTER", 2)))
+    jitter = max(0, int(getattr(settings, "ADMISSION_RETRY_JITTER", 2)))
+    return base + (random.randint(0, jitter) if jitter else 0)  # noqa: S311 - spreading retries, not a secret
+
+
+def _overloaded_api(seconds: int):
+    resp = problem(429, "overloaded", "Too many requests right now",
+                   f"The server is at capacity for this kind of request. Nothing was done; please try again in {seconds} seconds.",
+                   retry_after=seconds)
+    resp["Retry-After"] = str(seconds)
+    resp["Cache-Control"] = "no-store"
+    return resp
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{seconds}">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}}
+h1{{font-size:1.5rem}}.note{{color:#555}}</style></head>
+<body><main><h1>{title}</h1><p>{lead}</p><p class="note">{note}</p><p class="note">{again}</p></main></body></html>
+"""
+
+
+def _waiting_page(request, seconds: int) -> HttpResponse:
+    lang = translation.get_language_from_request(request, check_path=True) or settings.LANGUAGE_CODE
+    with translation.override(lang):
+        lang = translation.get_language()
+        title = _("Just a moment, please")
+        lead = _("Many people are shopping right now. You are in the waiting room; this page tries again by itself in %(seconds)s seconds.") % {"seconds": seconds}
+        if request.method == "POST":
+            note = _("Your order has not been placed yet. Please send it once more when the page is back; you will not be charged twice.")
+        else:
+            note = _("Please keep this page open; reloading it sooner does not get you in faster.")
+        again = _("If nothing happens, reload the page.")
+    body = _PAGE.format(lang=escape(lang), seconds=seconds, title=escape(title), lead=escape(lead), note=escape(note), again=escape(again))
+    resp = HttpResponse(body, status=429, content_type="text/html; charset=utf-8")
+    resp["Retry-After"] = str(seconds)
+    resp["Cache-Control"] = "no-store"
+    resp["Content-Language"] = lang
+    return resp
+
+
+def refusal(request) -> HttpResponse:
+    """What a refused request gets: a problem for the API, the waiting-room page for browsers."""
+    seconds = retry_after()
+    if request.path.startswith("/api/"):
+        return _overloaded_api(seconds)
+    return _waiting_page(request, seconds)
+
+
+class AdmissionLimiterMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = path_class(request.method, request.path)
+        limit = max_in_flight() if name else 0
+        if limit <= 0:
+            return self.get_response(request)
+        g = gate(name)
+        wait = max(0.0, float(getattr(settings, "ADMISSION_WAIT_MS", 75)) / 1000)
+        if not g.enter(limit, wait):
+            log.info("overloaded: refused %s %s (%s: %s in flight)", request.method, request.path, name, g.in_flight)
+            return refusal(request)
+        try:
+            return self.get_response(request)
+        finally:
+            g.leave()
