@@ -58,6 +58,7 @@ def seed(orders: int, genuine: int, shipped_share: float) -> dict:
     author = create_staff(email="autor@bench.example", password="Bench-Passwort-1", roles=["promotions"], name="A")
     approver = create_staff(email="freigabe@bench.example", password="Bench-Passwort-1", roles=["promotions_approver"], name="B")
     support = create_staff(email="support@bench.example", password="Bench-Passwort-1", roles=["support"], name="C")
+    create_staff(email="risk@bench.example", password="Bench-Passwort-1", roles=["risk"], name="D")
     cat = create_category(slug="bench", name="Lasttest", name_en="Load test")
     total = orders + genuine
     product = create_product(actor=None, title="Notebook 15", category=cat.slug, variants=[{"sku": "NB-15", "price": "449.97", "on_hand": total + 10}], source="bench")
@@ -130,10 +131,11 @@ def run(args) -> dict:
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
     support = User.objects.get(pk=ids["support"])
+    risk = User.objects.get(email="risk@bench.example")  # prepares; support executes (four eyes on goodwill)
     print(f"bench: seeded {args.orders} leaked + {args.genuine} genuine orders in {seeded:.1f} s", flush=True)
 
     t = time.perf_counter()
-    job = services.create_job(actor=support, selector={"voucher_codes": ["WINTER88"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["WINTER88"]}, actions=["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
                               reason="Bench: geleakter Code", dry_run=True)
     preview_s = time.perf_counter() - t
     p = job.preview
