@@ -59,13 +59,14 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     assert "3" in page.inner_text("#preview-affected") and "20,00 €" in page.inner_text("#preview-goodwill")
     assert page.locator("#preview-sample tbody tr").count() == 4
     assert all(o.status != "cancelled" for o in Order.objects.all())
-    assert page.inner_text("#confirm-text") == ("Ich habe die Vorschau geprüft: 3 Bestellungen stornieren, 2 Personen benachrichtigen "
-                                                "und 2 Gutscheine über 10,00 € ausgeben.")
+    assert page.locator("#execute-button").count() == 0 and page.locator("#four-eyes").is_visible()
     job_id = _job_id(page)
     # a colleague executes it (goodwill vouchers: four eyes); the browser asks for the confirmation first
     page = new_browser_page()
     browser_login(page, "kollegin@warenhaus.example", next_path=f"/console/remediation/{job_id}/")
     page.wait_for_url(JOB_URL)
+    assert page.inner_text("#confirm-text") == ("Ich habe die Vorschau geprüft: 3 Bestellungen stornieren, 2 Personen benachrichtigen "
+                                                "und 2 Gutscheine über 10,00 € ausgeben.")
     page.get_by_role("button", name="Ausführen").click()
     assert Job.objects.get(pk=job_id).state == "preview"
     _execute(page)

@@ -117,7 +117,7 @@ def test_unknown_job_is_404(login_client, support):
 
 # --- preview -------------------------------------------------------------------------------------
 
-def test_the_preview_shows_the_numbers_and_changes_no_order(login_client, leak, support):
+def test_the_preview_shows_the_numbers_and_changes_no_order(login_client, leak, support, colleague):
     before = _statuses()
     c = login_client(support)
     r = _preview(c)
@@ -134,9 +134,10 @@ def test_the_preview_shows_the_numbers_and_changes_no_order(login_client, leak, 
     for o in [*leak["leaked"], leak["shipped"]]:
         assert o.number in html
     assert leak["genuine"].number not in html
-    assert 'id="execute-button"' in html and 'id="confirm"' in html
-    assert "cancel 3 orders, notify 2 customers and issue 2 vouchers of 10,00 €" in c.get(f"/en/console/remediation/{job.pk}/").content.decode().replace("€10.00", "10,00 €")
     assert "LEAK400" not in html  # the code is shown by its hint only
+    html = login_client(colleague).get(f"/en/console/remediation/{job.pk}/").content.decode()
+    assert 'id="execute-button"' in html and 'id="confirm"' in html
+    assert "cancel 3 orders, notify 2 customers and issue 2 vouchers of €10.00" in html
 
 
 def test_the_wizard_by_sku_below_a_price_and_by_order_numbers_in_a_window(login_client, support, buy, make_product):  # noqa: F811
@@ -249,6 +250,29 @@ def test_support_executes_the_job_is_queued_and_runs_to_100_percent(login_client
     before = (_statuses(), DBTaskResult.objects.count())
     r = c.post(f"/console/remediation/{job.pk}/execute/", {"confirm": "yes"}, follow=True)
     assert r.status_code == 200 and (_statuses(), DBTaskResult.objects.count()) == before
+
+
+def test_who_prepared_a_goodwill_job_cannot_execute_it(login_client, leak, support):
+    job = _job(support)
+    c = login_client(support)
+    html = c.get(f"/en/console/remediation/{job.pk}/").content.decode()
+    assert 'id="execute-button"' not in html and 'id="four-eyes"' in html and "another support or risk colleague must execute it" in html
+    r = c.post(f"/en/console/remediation/{job.pk}/execute/", {"confirm": "yes"})
+    assert r.status_code == 403 and 'id="error"' in r.content.decode() and "(four eyes)" in r.content.decode()
+    assert Job.objects.get(pk=job.pk).state == "preview" and not Item.objects.exists()
+    # without goodwill vouchers the preparer may execute
+    plain = _job(support, actions=["cancel", "notify"])
+    assert 'id="execute-button"' in c.get(f"/console/remediation/{plain.pk}/").content.decode()
+
+
+def test_an_outdated_preview_is_refused_and_shown_afresh(login_client, leak, support, colleague, buy):  # noqa: F811
+    job = _job(support)
+    buy(code="LEAK400", email="neu@example.de", name="Neu")  # the leak goes on after the preview
+    r = login_client(colleague).post(f"/en/console/remediation/{job.pk}/execute/", {"confirm": "yes"})
+    html = r.content.decode()
+    assert r.status_code == 409 and "The preview has been updated" in html
+    assert re.search(r'id="preview-orders">5<', html) and "notify 3 customers" in html
+    assert Job.objects.get(pk=job.pk).state == "preview" and not Item.objects.exists()
 
 
 def test_execute_needs_the_confirmation(login_client, leak, support):

@@ -263,8 +263,9 @@ def _live(request, job: Job) -> dict:
 
 
 def _job_page(request, job: Job, *, status=200, error=""):
+    four_eyes = bool(job.actions.get("goodwill_amount")) and job.created_by_id == request.user.pk
     return render(request, "web/console/remediation/job.html", {
-        **_live(request, job), "p": job.preview or {}, "selection": _selection(job), "confirmation": confirmation(job), "error": error,
+        **_live(request, job), "four_eyes": four_eyes and job.state == JobState.PREVIEW, "four_eyes_text": EXECUTE_ERRORS["four_eyes_required"], "p": job.preview or {}, "selection": _selection(job), "confirmation": confirmation(job), "error": error,
         "sample": [{**s, "placed_at": parse_datetime(s["placed_at"])} for s in (job.preview or {}).get("sample", [])], "here": f"#{job.pk}",
         "may_see_campaigns": can(request.user, "promotions.view"), "may_see_orders": can(request.user, "orders.view_all"),
     }, status=status)
