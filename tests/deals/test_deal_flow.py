@@ -237,3 +237,50 @@ def test_after_the_end_the_unsold_rest_goes_back_to_stock(backend, new_deal, clo
     with pytest.raises(DomainError) as err:
         services.join_queue(deal_id=deal.pk, email="zu-spaet@example.de")
     assert err.value.code == "deal_ended"
+
+
+def test_when_nothing_is_free_the_line_behind_the_held_units_goes_to_the_wait_list_in_order(backend, new_deal, make_user):
+    """No unit free: only held units can still come back. The people in line who could get one
+    keep waiting; everyone behind them is told at once (sold out, a wait-list place), in the
+    line's order, whoever polls first."""
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+
+    deal = new_deal(units=2, starts_in=0, limit=2)
+    holders = [services.join_queue(deal_id=deal.pk, email=f"h{i}@example.de") for i in range(2)]
+    assert [t["state"] for t in holders] == ["admitted", "admitted"]
+    line = [services.join_queue(deal_id=deal.pk, email=f"w{i}@example.de", quantity=1 if i else 2) for i in range(6)]
+    # the first in line (wants 2) could get both held units back: keeps waiting; so does the
+    # second (units before it: 2, not below the 2 held: no) -> only the first stays
+    assert line[0]["state"] == "waiting" and line[0]["position"] == 1 and line[0]["poll_after_seconds"] >= 1
+    late = [services.ticket_status(deal_id=deal.pk, ticket_id=t["ticket"]) for t in reversed(line[1:])]  # the last polls first
+    assert all(s["state"] == "sold_out" and s["waitlist"]["status"] == "waiting" for s in late)
+    order = list(WaitlistEntry.objects.filter(deal=deal).order_by("id").values_list("email", flat=True))
+    assert order == [f"w{i}@example.de" for i in range(1, 6)]  # the line's order, not the polling order
+    # a newcomer joins behind the line, not before it
+    services.join_queue(deal_id=deal.pk, email="new@example.de")
+    assert WaitlistEntry.objects.filter(deal=deal).order_by("-id").first().email == "new@example.de"
+
+
+def test_the_last_unit_goes_to_the_next_person_even_if_they_asked_for_two(backend, new_deal, make_user):
+    from warenhaus.deals import services
+    from warenhaus.deals.models import Hold, WaitlistEntry
+
+    deal = new_deal(units=3, starts_in=0, limit=2)
+    a = services.join_queue(deal_id=deal.pk, email="a@example.de", quantity=2)
+    b = services.join_queue(deal_id=deal.pk, email="b@example.de", quantity=2)
+    assert a["hold"]["quantity"] == 2 and b["state"] == "admitted" and b["hold"]["quantity"] == 1
+    assert (_deal(deal).held, _deal(deal).left) == (3, 0)
+    # everything sold: the wait list; a returned single unit is offered to the first entry, who wanted 2
+    _checkout(a["cart_id"], email="a@example.de")
+    _checkout(b["cart_id"], email="b@example.de", address={**ADDRESS, "street": "Andere Straße 1"})
+    c = services.join_queue(deal_id=deal.pk, email="c@example.de", quantity=2)
+    assert c["state"] == "sold_out" and c["waitlist"]["position"] == 1
+    from warenhaus.orders import services as orders
+    from warenhaus.orders.models import Order
+
+    staff = make_user(roles=["support"])
+    orders.cancel(number=Order.objects.get(email="b@example.de").number, actor=staff, reason="Kundenwunsch")
+    entry = WaitlistEntry.objects.get(email="c@example.de")
+    assert entry.status == "offered" and Hold.objects.get(ticket=entry.token).quantity == 1
+    assert (_deal(deal).sold, _deal(deal).held) == (2, 1)

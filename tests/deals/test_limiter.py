@@ -137,6 +137,7 @@ def test_a_request_waits_briefly_for_a_place_that_frees(api):
 
 
 @override_settings(ADMISSION_MAX_IN_FLIGHT=0)
+@pytest.mark.django_db
 def test_zero_turns_the_limiter_off(client):
     with full("deal_page"):
         r = client.get("/deals/")

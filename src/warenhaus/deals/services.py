@@ -38,6 +38,8 @@ log = logging.getLogger("warenhaus.deals")
 
 ADMIT_BATCH = 200
 ADMITTER_LEASE_SECONDS = 5.0
+#: the longest a waiting shopper is told to wait before polling again
+POLL_AFTER_MAX = 10
 #: what a shopper sees of a deal before its start, during it, after it
 STATES = ("scheduled", "live", "sold_out", "ended", "cancelled")
 
@@ -197,7 +199,9 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
     contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
     room = waiting_room()
     at = now()
-    if state == "sold_out":
+    if state == "sold_out" and not room.first_waiting(deal.pk, 1):
+        # nobody is in line any more: straight to the wait list (else behind the line, which is
+        # moved to the wait list in its order)
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
     ticket, _created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
@@ -222,6 +226,17 @@ def _eta(deal: Deal, position: int | None, at: datetime) -> int | None:
     return int(math.ceil(wait))
 
 
+def _poll_after(deal: Deal, position: int | None, at: datetime) -> int:
+    """When a waiting shopper should ask again (``poll_after_seconds``): at the start for the
+    pre-queue, spread over a few seconds so the start is not one burst; in line, about half the
+    expected wait, from 1 to ``POLL_AFTER_MAX`` seconds, jittered."""
+    jitter = secrets.randbelow(3)
+    if at < deal.starts_at:
+        return max(1, int(math.ceil((deal.starts_at - at).total_seconds()))) + jitter
+    wait = (_eta(deal, position, at) or 0) / 2
+    return int(min(POLL_AFTER_MAX, max(1, wait))) + jitter
+
+
 def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
     """What a waiting shopper polls: state, position, estimated wait; once admitted, the cart
     and the hold. Cheap: one ticket read and one position count; admission happens here too
@@ -232,26 +247,23 @@ def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
     if ticket is None:
         raise NotFound("No such ticket.", code="ticket_not_found")
     at = now()
-    if ticket.state == "waiting" and state_of(deal, at) == "live":
+    if ticket.state == "waiting" and state_of(deal, at) in ("live", "sold_out"):
         admit_due(deal, at=at)
         ticket = room.get(deal.pk, ticket.id)
     out = {"ticket": ticket.id, "deal": deal.pk, "state": ticket.state, "position": None, "eta_seconds": None,
            "cart_id": None, "hold": None, "waitlist": None}
     if ticket.state == "waiting":
         current = state_of(deal, at)
-        if current == "sold_out":
-            _to_sold_out(deal, ticket)
-            return ticket_status(deal_id=deal.pk, ticket_id=ticket.id, deal=deal)
         if current in ("ended", "cancelled"):
             room.update(deal.pk, ticket.id, state="sold_out", only_from="waiting")
             out.update(state="sold_out")
             return out
         if current == "scheduled":
             # the pre-queue's order is drawn at the start: no place to show yet
-            out.update(eta_seconds=_eta(deal, 0, at), starts_in_seconds=int((deal.starts_at - at).total_seconds()))
+            out.update(eta_seconds=_eta(deal, 0, at), starts_in_seconds=int((deal.starts_at - at).total_seconds()), poll_after_seconds=_poll_after(deal, None, at))
             return out
         pos = room.position(deal.pk, ticket)
-        out.update(position=pos, eta_seconds=_eta(deal, pos, at))
+        out.update(position=pos, eta_seconds=_eta(deal, pos, at), poll_after_seconds=_poll_after(deal, pos, at))
     elif ticket.state in ("admitted", "expired"):
         hold = Hold.objects.filter(deal=deal, ticket=ticket.id).first()
         if hold is not None:
@@ -282,7 +294,11 @@ def admit_due(deal: Deal, *, at: datetime | None = None) -> int:
         return 0
     try:
         deal.refresh_from_db()
-        if state_of(deal, at) != "live":
+        state = state_of(deal, at)
+        if state == "sold_out":
+            _close_line(deal)
+            return 0
+        if state != "live":
             return 0
         elapsed = max(0.0, (at - deal.starts_at).total_seconds())
         # the pace, with a first minute's worth let in at the start
@@ -294,13 +310,46 @@ def admit_due(deal: Deal, *, at: datetime | None = None) -> int:
             if not _admit(deal, ticket, at=at):
                 break
             n += 1
+        _close_line(deal)
         return n
     finally:
         room.release(deal.pk, owner)
 
 
+def _close_line(deal: Deal) -> int:
+    """When no unit is free, only the units held by others can still come back: the people in
+    line who could get one of them keep waiting; everyone behind them gets a definite answer at
+    once (sold out, and a wait-list place when they gave an e-mail address), in the line's
+    order, so the wait list keeps it. Called by the admitter (under its lease). Returns how many
+    were moved (at most ``ADMIT_BATCH`` per call; the next call goes on)."""
+    deal.refresh_from_db()
+    if deal.left > 0:
+        return 0
+    room = waiting_room()
+    may_come_back = deal.held
+    kept = moved = 0
+    for ticket in room.first_waiting(deal.pk, may_come_back + ADMIT_BATCH):
+        if kept < may_come_back:
+            kept += ticket.quantity  # could still get at least one returned unit
+            continue
+        if moved >= ADMIT_BATCH:
+            break
+        _to_sold_out(deal, ticket)
+        moved += 1
+    return moved
+
+
 def _take_units(deal_id: int, quantity: int) -> bool:
     return Deal.objects.filter(pk=deal_id, sold__lte=F("units") - F("held") - F("released_units") - quantity).update(held=F("held") + quantity) == 1
+
+
+def _take_up_to(deal_id: int, quantity: int) -> int:
+    """Hold as many of ``quantity`` units as are free (the last unit goes to the next person
+    even if they asked for two): how many were taken, 0 if none is free."""
+    for q in range(quantity, 0, -1):
+        if _take_units(deal_id, q):
+            return q
+    return 0
 
 
 def _user_id(who: str) -> int | None:
@@ -336,12 +385,13 @@ def _admit(deal: Deal, ticket, *, at: datetime) -> bool:
     if hold is None:
         try:
             with transaction.atomic():
-                if not _take_units(deal.pk, ticket.quantity):
+                quantity = _take_up_to(deal.pk, ticket.quantity)
+                if not quantity:
                     return False
                 cart_id = _cart_for(ticket.data, _user_id(ticket.who))
-                hold = Hold.objects.create(deal=deal, ticket=ticket.id, source="queue", cart_id=cart_id, customer_key=ticket.who, quantity=ticket.quantity,
+                hold = Hold.objects.create(deal=deal, ticket=ticket.id, source="queue", cart_id=cart_id, customer_key=ticket.who, quantity=quantity,
                                            expires_at=at + timedelta(minutes=deal.hold_minutes), created_at=at)
-                _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=ticket.quantity, price=deal.deal_price, hold_id=hold.pk)
+                _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price=deal.deal_price, hold_id=hold.pk)
         except IntegrityError:  # admitted before, by an admitter that died before telling the room
             hold = Hold.objects.get(deal=deal, ticket=ticket.id)
     waiting_room().update(deal.pk, ticket.id, state="admitted", data={"cart_id": hold.cart_id, "hold": hold.pk, "expires_at": hold.expires_at.isoformat()}, only_from="waiting")
@@ -487,12 +537,13 @@ def offer_to_waitlist(deal: Deal, *, at: datetime | None = None) -> int:
         with transaction.atomic():
             entry = (WaitlistEntry.objects.select_for_update(skip_locked=True)
                      .filter(deal=deal, status=WaitlistStatus.WAITING).order_by("id").first())
-            if entry is None or not _take_units(deal.pk, entry.quantity):
+            quantity = _take_up_to(deal.pk, entry.quantity) if entry is not None else 0
+            if not quantity:
                 return made
             cart_id = _cart_for({}, _user_id(entry.who))
-            hold = Hold.objects.create(deal=deal, ticket=entry.token, source="waitlist", cart_id=cart_id, customer_key=entry.who, quantity=entry.quantity,
+            hold = Hold.objects.create(deal=deal, ticket=entry.token, source="waitlist", cart_id=cart_id, customer_key=entry.who, quantity=quantity,
                                        expires_at=at + timedelta(minutes=deal.offer_minutes), created_at=at)
-            _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=entry.quantity, price=deal.deal_price, hold_id=hold.pk)
+            _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price=deal.deal_price, hold_id=hold.pk)
             WaitlistEntry.objects.filter(pk=entry.pk).update(status=WaitlistStatus.OFFERED, offered_at=at)
             enqueue_mail(kind="deal_offer", to_email=entry.email, template="deal_offer", language=entry.language,
                          context={"deal": deal, "hold": hold, "entry_token": entry.token},
