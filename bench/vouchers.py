@@ -32,9 +32,11 @@ What it does, in order:
    no HTTP) and ``checkout.services.view_cart`` as its baseline;
 5. checks the database: one cart voucher per successful apply, and the guessing counters hold
    exactly one count per attempt (every attempt, accepted or refused, was counted);
-6. reports p50/p95/p99/max per kind, "applying adds X ms at p99" (p99 of the apply minus p99 of
-   the baseline GET on the same carts, at the same concurrency), the server and database CPU per
-   request, and the in-process service times. ``--json`` writes all of it to a file; results
+6. reports p50/p95/p99/max per kind, as the client saw it and as the server measured it
+   (gunicorn's own request time, ``%(D)s`` in an access log switched on for the bench only),
+   "applying adds X ms at p99" (server-side p99 of the apply minus that of the baseline GET on
+   the same carts, at the same concurrency), the server and database CPU per request, the cores
+   other processes used meanwhile, and the in-process service times. ``--json`` writes all of it to a file; results
    also go to ``var/bench/vouchers-<time>.json``.
 
 Target (issue: vouchers, docs/benchmarks.md): applying a code adds < 10 ms at p99. The exit
