@@ -88,12 +88,33 @@ MESSAGES = {
     "invalid_transition": _("This is not possible in the order's current status (%(current_status)s)."),
     "order_not_found": _("This order does not exist."),
     "stock_inconsistent": _("The stock records do not cover this shipment."),
+    # flash deals
+    "hold_expired": _("The deal price was held for you until a deadline that has passed; the item is now at its regular price. Please check your cart and submit again."),
+    "line_held": _("These units are held for you at the deal price until the deadline shown; their quantity cannot change. Remove the line to let them go."),
+    "deal_ended": _("This deal is over."),
+    "deal_not_found": _("This deal does not exist."),
+    "ticket_not_found": _("We do not know this place in the queue. Please join the queue again from the deal page."),
+    "waitlist_entry_not_found": _("We do not know this place on the wait list."),
+    "identity_required": _("Please log in or give your e-mail address to join the queue."),
+    "email_required": _("Please give your e-mail address, so that we can tell you when a unit becomes free."),
+    "deal_price_not_lower": _("The deal price must be below the regular price."),
+}
+
+#: the per-customer limit of a flash deal, by what the limit was counted on (vouchers have
+#: the same code without a ``reason``)
+DEAL_LIMITS = {
+    "quantity": _("At most %(limit)s per customer."),
+    "user": _("You already have %(limit)s of this deal (at most %(limit)s per customer)."),
+    "email": _("This e-mail address already has %(limit)s of this deal (at most %(limit)s per customer)."),
+    "address": _("Another order of this deal goes to the same address (at most %(limit)s per household)."),
 }
 
 
 def error_message(err: DomainError) -> str:
     """A readable sentence in the active language."""
     template = MESSAGES.get(err.code)
+    if err.code == "limit_per_customer" and err.extra.get("reason") in DEAL_LIMITS:
+        template = DEAL_LIMITS[err.extra["reason"]]
     if template is None:
         return str(err.detail)
     params = {"max": settings.MAX_LINE_QUANTITY, **err.extra}
