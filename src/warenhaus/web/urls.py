@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import console, console_promotions, console_remediation, views
+from . import console, console_deals, console_promotions, console_remediation, deals_pages, views
 
 app_name = "web"
 urlpatterns = [
@@ -24,6 +24,13 @@ urlpatterns = [
     path("account/register/", views.register_page, name="register"),
     path("account/orders/", views.my_orders, name="my_orders"),
     path("account/orders/<str:number>/", views.my_order, name="my_order"),
+    path("deals/", deals_pages.deals_list, name="deals"),
+    path("deals/offer/<str:token>/", deals_pages.deal_offer, name="deal_offer"),
+    path("deals/<int:pk>/", deals_pages.deal_page, name="deal"),
+    path("deals/<int:pk>/join/", deals_pages.deal_join, name="deal_join"),
+    path("deals/<int:pk>/waitlist/", deals_pages.deal_waitlist, name="deal_waitlist"),
+    path("deals/<int:pk>/queue/<str:ticket>/", deals_pages.deal_queue, name="deal_queue"),
+    path("deals/<int:pk>/queue/<str:ticket>/status/", deals_pages.deal_queue_status, name="deal_queue_status"),
     # operator console
     path("console/", console.dashboard, name="console"),
     path("console/orders/", console.orders_list, name="console_orders"),
@@ -44,6 +51,11 @@ urlpatterns = [
     path("console/promotions/<int:pk>/edit/", console_promotions.campaign_edit, name="console_campaign_edit"),
     path("console/promotions/<int:pk>/approve/", console_promotions.campaign_approve, name="console_campaign_approve"),
     path("console/promotions/<int:pk>/<str:action>/", console_promotions.campaign_action, name="console_campaign_action"),
+    path("console/deals/", console_deals.deals_list, name="console_deals"),
+    path("console/deals/new/", console_deals.deal_new, name="console_deal_new"),
+    path("console/deals/<int:pk>/", console_deals.deal_dashboard, name="console_deal"),
+    path("console/deals/<int:pk>/live/", console_deals.deal_live, name="console_deal_live"),
+    path("console/deals/<int:pk>/cancel/", console_deals.deal_cancel, name="console_deal_cancel"),
     path("console/remediation/", console_remediation.jobs_list, name="console_remediations"),
     path("console/remediation/new/", console_remediation.job_new, name="console_remediation_new"),
     path("console/remediation/<int:pk>/", console_remediation.job_detail, name="console_remediation"),
