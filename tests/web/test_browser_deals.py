@@ -6,42 +6,13 @@ when everything is taken, the staff dashboard with its chart, English, and no Ja
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
-
-from tests.notifications.conftest import Clock
 
 from .conftest import browser_login
+from .test_deals_pages import clock, manager, new_deal  # noqa: F401  (the same deals as the view tests)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Moves "now" for the test and the live server alike (one process)."""
-    return Clock(monkeypatch)
-
-
-@pytest.fixture
-def manager(make_user):
-    return make_user(email="preise@example.de", roles=["pricing"])
-
-
-@pytest.fixture
-def new_deal(make_product, manager):
-    from warenhaus.deals import services
-
-    def make(*, units=3, starts_in=600, hold_minutes=10, title="Betriebssystem Pro"):
-        variant = make_product(title=title, price="119.99", on_hand=50, sku=f"OS-{uuid.uuid4().hex[:6]}").variants.get()
-        start = timezone.now() + timedelta(seconds=starts_in)
-        return services.create_deal(actor=manager, sku=variant.sku, deal_price="49.97", units=units, starts_at=start,
-                                    ends_at=start + timedelta(hours=1), limit_per_customer=1, hold_minutes=hold_minutes,
-                                    admissions_per_minute=600)
-
-    return make
 
 
 def _checkout(page):

@@ -12,15 +12,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.notifications.conftest import Clock
+from tests.notifications.conftest import clock  # noqa: F401  (moves "now" for the live server too: one process)
 from warenhaus.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return Clock(monkeypatch)
 
 
 @pytest.fixture
@@ -33,6 +28,7 @@ def new_deal(make_product, manager):
     from warenhaus.deals import services
 
     def make(*, units=3, limit=1, starts_in=60, hold_minutes=10, pace=600, title="Betriebssystem Pro"):
+        """A deal of an item at 119.99 for 49.97, starting ``starts_in`` seconds from now."""
         variant = make_product(title=title, price="119.99", on_hand=50, sku=f"DEAL-{uuid.uuid4().hex[:6]}").variants.get()
         start = timezone.now() + timedelta(seconds=starts_in)
         return services.create_deal(actor=manager, sku=variant.sku, deal_price="49.97", units=units, starts_at=start,
@@ -138,6 +134,30 @@ def test_sold_out_shows_the_wait_list_form_and_then_the_position(client, new_dea
     assert 'id="waitlist-position"' in page and "Platz 1" in page
 
 
+def test_a_waiting_shopper_is_told_plainly_when_the_last_unit_is_sold(client, new_deal, clock, address):
+    """Everything held: the shopper waits in line (held units may come back); once the last unit
+    is bought, the waiting room turns into the wait list (joined with the address given)."""
+    from warenhaus.checkout import services as checkout
+    from warenhaus.deals import services
+
+    deal = new_deal(units=1, starts_in=60)
+    clock.advance(61)
+    other = services.join_queue(deal_id=deal.pk, session_key="other")
+    assert other["state"] == "admitted"
+    response = client.post(f"/deals/{deal.pk}/join/", {"quantity": "1", "email": "erika@example.de"})
+    queue_url = response["Location"]
+    assert 'id="position">1<' in client.get(queue_url).content.decode()
+    checkout.place_order(cart_id=other["cart_id"], email="max@example.de", shipping_address=address, payment_method="invoice")
+    page = client.get(queue_url).content.decode()
+    assert 'data-state="sold_out"' in page and 'id="waitlist-position"' in page and "Platz 1" in page
+    assert 'id="waitlist-position"' in client.get(f"/deals/{deal.pk}/").content.decode()  # remembered
+    # a newcomer gets the same friendly answer at once, never an error page
+    other_client = type(client)()
+    response = other_client.post(f"/deals/{deal.pk}/join/", {"quantity": "1", "email": "lena@example.de"})
+    assert response.status_code == 302
+    assert "Platz 2" in other_client.get(response["Location"]).content.decode()
+
+
 def test_wait_list_form_needs_an_email(client, new_deal, clock):
     deal = new_deal(units=1, starts_in=60)
     clock.advance(61)
@@ -172,6 +192,37 @@ def test_the_offer_link_opens_the_cart_with_the_offered_units(client, new_deal, 
     lapsed = client.get(f"/deals/offer/{entry.token}/")
     assert lapsed.status_code == 200 and 'id="offer-lapsed"' in lapsed.content.decode()
     assert client.get("/deals/offer/unknown-token/").status_code == 404
+
+
+def test_the_offer_link_of_a_customer_account_asks_them_to_log_in(client, login_client, make_user, new_deal, clock):
+    from warenhaus.deals import services
+    from warenhaus.deals.models import Hold, WaitlistEntry
+
+    shopper = make_user(email="erika@example.de")
+    deal = new_deal(units=1, starts_in=60)
+    clock.advance(61)
+    _sell_out(deal)
+    services.join_waitlist(deal_id=deal.pk, who=f"user:{shopper.pk}", email=shopper.email)
+    services.release_hold(hold_id=Hold.objects.get(deal=deal, source="queue").pk)
+    entry = WaitlistEntry.objects.get(deal=deal)
+    response = client.get(f"/deals/offer/{entry.token}/")
+    assert response.status_code == 302 and response["Location"].startswith("/account/login/")
+    response = login_client(shopper).get(f"/deals/offer/{entry.token}/")
+    assert response.status_code == 302 and response["Location"] == "/cart/"
+    assert "reserviert bis" in client.get("/cart/").content.decode()
+
+
+def test_the_waiting_room_says_plainly_when_the_hold_ran_out(client, new_deal, clock):
+    from warenhaus.deals import services
+
+    deal = new_deal(starts_in=60, hold_minutes=5)
+    clock.advance(61)
+    queue_url = client.post(f"/deals/{deal.pk}/join/", {"quantity": "1"})["Location"]
+    clock.advance(5 * 60 + 1)
+    services.sweep()
+    page = client.get(queue_url).content.decode()
+    assert 'id="expired"' in page and "abgelaufen" in page
+    assert client.get(f"/deals/{deal.pk}/queue/not-a-ticket/").status_code == 404
 
 
 def test_an_expired_hold_is_said_plainly_in_the_cart(client, new_deal, clock):

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -20,17 +19,20 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from warenhaus.accounts.roles import can
+from warenhaus.core.clock import now
 from warenhaus.core.errors import DomainError
 from warenhaus.deals import selectors, services
 from warenhaus.deals.models import Deal
 
 from .console import _page, staff_only
 from .console_promotions import _DT
-from .deals_pages import deal_row
+from .deals_pages import deal_or_404, deal_row
 from .forms import normalise_amount
 from .messages_map import error_message
 
 CHART_MINUTES = 60
+#: the chart's series and their colours
+KINDS = (("admitted", "#0e5a7e"), ("sold", "#2e7d32"), ("returned", "#c0392b"))
 LIVE_SECONDS = 3
 
 
@@ -53,13 +55,6 @@ class DealForm(forms.Form):
         if fields["admissions_per_minute"] is None:
             fields.pop("admissions_per_minute")
         return fields
-
-
-def _deal_or_404(pk) -> Deal:
-    try:
-        return services.get_deal(pk)
-    except DomainError:
-        raise Http404 from None
 
 
 def _error(err: DomainError) -> str:
@@ -99,39 +94,36 @@ def deal_new(request):
     return redirect("web:console_deal", pk=deal.pk)
 
 
-def deal_chart(series: list[dict], *, minutes: int = CHART_MINUTES) -> dict:
-    """Admitted, sold and returned per minute as grouped bars (an inline SVG like the
-    promotions' chart), over the last ``minutes`` minutes that had anything happen."""
-    counts = {parse_datetime(r["minute"]): r for r in series}
+def deal_chart(series: list[dict], *, minutes: int = CHART_MINUTES, at: datetime | None = None) -> dict:
+    """Admitted, sold and returned per minute as grouped bars over the last ``minutes`` minutes
+    (an inline SVG like the promotions' chart); the table alternative lists every minute in
+    which anything happened."""
+    counts = {parse_datetime(r["minute"]).timestamp(): r for r in series}
     width, height = 720, 160
-    if not counts:
-        return {"bars": [], "rows": [], "width": width, "height": height, "peak": 0}
-    last = max(counts)
-    first = max(min(counts), last - timedelta(minutes=minutes - 1))
-    span = int((last - first).total_seconds() // 60) + 1
-    slot = width / span
-    top = max(max(r["admitted"], r["sold"], r["returned"]) for r in counts.values()) * 1.1 or 1
-    bars, rows = [], []
-    for i in range(span):
-        minute: datetime = first + timedelta(minutes=i)
-        r = counts.get(minute, {"admitted": 0, "sold": 0, "returned": 0})
-        if any(r[k] for k in ("admitted", "sold", "returned")):
-            rows.append({"minute": minute, **{k: r[k] for k in ("admitted", "sold", "returned")}})
-        for j, (kind, colour) in enumerate((("admitted", "#0e5a7e"), ("sold", "#2e7d32"), ("returned", "#c0392b"))):
-            n = r[kind]
+    end = (at or now()).replace(second=0, microsecond=0)
+    start = end - timedelta(minutes=minutes - 1)
+    slot = width / minutes
+    top = max([max(r["admitted"], r["sold"], r["returned"]) for r in series] + [1]) * 1.1
+    bars = []
+    for i in range(minutes):
+        minute = start + timedelta(minutes=i)
+        r = counts.get(minute.timestamp(), {})
+        for j, (kind, colour) in enumerate(KINDS):
+            n = r.get(kind, 0)
             if n:
                 h = height * n / top
                 bars.append({"kind": kind, "colour": colour, "minute": minute, "count": n, "x": round(i * slot + j * slot / 3, 2),
-                             "w": round(max(slot / 3 - 1, 1), 2), "y": round(height - h, 1), "h": round(h, 1)})
-        if i % max(1, span // 6) == 0:
+                             "w": round(max(slot / 3 - 0.5, 1), 2), "y": round(height - h, 1), "h": round(h, 1)})
+        if i % 10 == 0:
             bars.append({"kind": "label", "minute": minute, "x": round(i * slot, 2)})
-    return {"bars": bars, "rows": rows, "width": width, "height": height, "peak": int(top / 1.1)}
+    rows = [{"minute": parse_datetime(r["minute"]), **{k: r[k] for k, _c in KINDS}} for r in series]
+    return {"bars": bars, "rows": rows, "width": width, "height": height, "busy": any(b["kind"] != "label" for b in bars)}
 
 
 def _dashboard_context(request, deal: Deal) -> dict:
     board = selectors.dashboard(deal)
     return {
-        "deal": deal, "d": deal_row(deal), "board": board, "chart": deal_chart(board["series"]), "live_seconds": LIVE_SECONDS,
+        "deal": deal, "d": deal_row(deal), "board": board, "chart": deal_chart(board["series"]), "chart_minutes": CHART_MINUTES, "live_seconds": LIVE_SECONDS,
         "may_manage": can(request.user, "deals.manage"),
         "over_pace": board["admission_rate_per_minute"] > board["pace_per_minute"],
     }
@@ -140,20 +132,20 @@ def _dashboard_context(request, deal: Deal) -> dict:
 @require_GET
 @staff_only("deals.view")
 def deal_dashboard(request, pk: int):
-    return render(request, "web/console/deals/dashboard.html", _dashboard_context(request, _deal_or_404(pk)))
+    return render(request, "web/console/deals/dashboard.html", _dashboard_context(request, deal_or_404(pk)))
 
 
 @require_GET
 @staff_only("deals.view")
 def deal_live(request, pk: int):
     """The dashboard's figures and chart (what htmx polls every few seconds)."""
-    return render(request, "web/console/deals/_live.html", _dashboard_context(request, _deal_or_404(pk)))
+    return render(request, "web/console/deals/_live.html", _dashboard_context(request, deal_or_404(pk)))
 
 
 @require_POST
 @staff_only("deals.manage")
 def deal_cancel(request, pk: int):
-    deal = _deal_or_404(pk)
+    deal = deal_or_404(pk)
     try:
         services.cancel_deal(deal_id=deal.pk, actor=request.user, reason=request.POST.get("reason", ""), source="console")
     except DomainError as err:

@@ -48,7 +48,7 @@ def deal_row(deal: Deal) -> dict:
     return {**row, "title": title, "product_slug": variant.product.slug, "deal": deal, "all_taken": all_taken}
 
 
-def _deal_or_404(pk) -> Deal:
+def deal_or_404(pk) -> Deal:
     try:
         return services.get_deal(pk)
     except DomainError:
@@ -140,14 +140,14 @@ def deals_list(request):
 
 @require_GET
 def deal_page(request, pk: int):
-    return _deal_page(request, _deal_or_404(pk))
+    return _deal_page(request, deal_or_404(pk))
 
 
 @require_POST
 def deal_join(request, pk: int):
     """Join the queue. Held units land in the visitor's cart; when everything is sold or held
     the answer is the wait list (joined at once if an e-mail address came along)."""
-    deal = _deal_or_404(pk)
+    deal = deal_or_404(pk)
     email = "" if request.user.is_authenticated else _email(request)
     cart = current_cart(request, create=True)
     try:
@@ -167,7 +167,7 @@ def deal_join(request, pk: int):
 
 @require_POST
 def deal_waitlist(request, pk: int):
-    deal = _deal_or_404(pk)
+    deal = deal_or_404(pk)
     email = _email(request)
     try:
         who = services.customer_key(user=request.user, email=email, session_key="")
@@ -186,6 +186,8 @@ def _queue_context(request, deal: Deal, ticket: str) -> dict:
         raise Http404
     if status["state"] == "admitted" and status.get("cart_id"):
         _adopt_cart(request, status["cart_id"])
+    if status.get("waitlist"):  # the line ran out of units: the ticket's wait-list place
+        _remember(request, SESSION_WAITLIST, deal.pk, status["waitlist"]["entry"])
     _remember(request, SESSION_TICKETS, deal.pk, ticket)
     return {**_deal_context(request, deal), "status": status, "ticket_id": ticket, "poll_seconds": POLL_SECONDS,
             "refresh_seconds": REFRESH_SECONDS}
@@ -194,14 +196,14 @@ def _queue_context(request, deal: Deal, ticket: str) -> dict:
 @require_GET
 def deal_queue(request, pk: int, ticket: str):
     """The waiting room: position and estimated wait, refreshed until the shopper is let in."""
-    ctx = _queue_context(request, _deal_or_404(pk), ticket)
+    ctx = _queue_context(request, deal_or_404(pk), ticket)
     return render(request, "web/deals/queue.html", ctx)
 
 
 @require_GET
 def deal_queue_status(request, pk: int, ticket: str):
     """The waiting room's live part (what htmx polls); once admitted, htmx goes to the cart."""
-    ctx = _queue_context(request, _deal_or_404(pk), ticket)
+    ctx = _queue_context(request, deal_or_404(pk), ticket)
     response = render(request, "web/deals/_queue_status.html", ctx)
     if ctx["status"]["state"] == "admitted" and request.headers.get("HX-Request"):
         response["HX-Redirect"] = reverse("web:cart")
@@ -229,7 +231,7 @@ def deal_offer(request, token: str):
         raise Http404
     if hold is None:
         bought = entry.status == WaitlistStatus.BOUGHT
-        return render(request, "web/deals/offer_lapsed.html", {"entry": entry, "bought": bought, "d": deal_row(_deal_or_404(entry.deal_id))})
+        return render(request, "web/deals/offer_lapsed.html", {"entry": entry, "bought": bought, "d": deal_row(deal_or_404(entry.deal_id))})
     owner = hold.cart.user_id
     if owner is not None and (not request.user.is_authenticated or request.user.pk != owner):
         return redirect_to_login(request.get_full_path(), reverse("web:login"))
