@@ -50,3 +50,11 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # tests) on one machine would fight over it, and nothing here uses it.
 control_socket_disable = True
 raw_env = ["DJANGO_SETTINGS_MODULE=" + os.environ.get("DJANGO_SETTINGS_MODULE", "warenhaus.settings")]
+
+
+def post_worker_init(worker):
+    """The admission limiter learns how long each request waited for a thread (``X-Request-Start``):
+    a rush's surplus gets a quick 429 instead of a minute in the worker's queue."""
+    from warenhaus.deals.limiter import stamp_queue_time
+
+    stamp_queue_time(worker)

@@ -160,6 +160,7 @@ DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "6
 # the Retry-After of a refusal (429) plus random jitter.
 ADMISSION_MAX_IN_FLIGHT = int(os.environ.get("ADMISSION_MAX_IN_FLIGHT", str(max(1, int(os.environ.get("WEB_THREADS", "4") or 4) - 1))))
 ADMISSION_WAIT_MS = int(os.environ.get("ADMISSION_WAIT_MS", "75"))
+ADMISSION_MAX_QUEUE_MS = int(os.environ.get("ADMISSION_MAX_QUEUE_MS", "2000"))  # refuse what waited longer for a thread
 ADMISSION_RETRY_AFTER = int(os.environ.get("ADMISSION_RETRY_AFTER", "2"))
 ADMISSION_RETRY_JITTER = int(os.environ.get("ADMISSION_RETRY_JITTER", "2"))
 REMEDIATION_MAX_ATTEMPTS = int(os.environ.get("REMEDIATION_MAX_ATTEMPTS", "5"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 
 import pytest
@@ -155,3 +156,125 @@ def test_the_limiter_sits_right_after_the_api_guard():
 
     mw = settings.MIDDLEWARE
     assert mw[mw.index("warenhaus.core.middleware.ApiGuardMiddleware") + 1] == "warenhaus.deals.limiter.AdmissionLimiterMiddleware"
+
+
+@override_settings(ADMISSION_MAX_IN_FLIGHT=5, ADMISSION_MAX_QUEUE_MS=2000, ADMISSION_RETRY_JITTER=0)
+@pytest.mark.django_db
+def test_a_request_that_waited_too_long_in_the_queue_is_refused_at_once(api, client):
+    old = f"t={int((time.time() - 5) * 1_000_000)}"
+    fresh = f"t={time.time() - 0.1:.3f}"
+    r = api.post("/deals/999999/queue", {"email": "erika@example.de"}, headers={"X-Request-Start": old})
+    assert r.status_code == 429 and r.json()["code"] == "overloaded" and r["Retry-After"]
+    r = api.post("/deals/999999/queue", {"email": "erika@example.de"}, headers={"X-Request-Start": fresh})
+    assert r.status_code == 404  # served
+    assert client.get("/deals/", headers={"X-Request-Start": old}).status_code == 429
+    assert api.get("/deals/999999", headers={"X-Request-Start": old}).status_code == 404  # not a limited path
+    with override_settings(ADMISSION_MAX_QUEUE_MS=0):
+        assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers={"X-Request-Start": old}).status_code == 404
+
+
+@pytest.mark.parametrize("raw,expected", [("t=1700000000.5", 1700000000.5), ("t=1700000000500", 1700000000.5), ("t=1700000000500000", 1700000000.5),
+                                          ("1700000000.5", 1700000000.5), ("t=abc", None), ("", None)])
+def test_x_request_start_in_seconds_milliseconds_or_microseconds(rf, raw, expected, monkeypatch):
+    monkeypatch.setattr(limiter.time, "time", lambda: 1700000001.5)
+    request = rf.get("/deals/", HTTP_X_REQUEST_START=raw) if raw else rf.get("/deals/")
+    got = limiter.queued_seconds(request)
+    assert (got is None) if expected is None else got == pytest.approx(1700000001.5 - expected)
+
+
+def test_gunicorn_threads_stamp_when_a_request_was_queued():
+    """``post_worker_init`` wraps a gthread worker: the time a request is queued for a thread
+    reaches the app as X-Request-Start, whatever the client sent."""
+    seen = {}
+
+    class Worker:
+        def enqueue_req(self, conn):
+            seen["queued"] = True
+
+        def handle_request(self, req, conn):
+            seen["headers"] = list(req.headers)
+
+    class Conn:
+        pass
+
+    class Req:
+        headers = [("HOST", "x"), ("X-REQUEST-START", "t=1")]
+
+    w, conn, req = Worker(), Conn(), Req()
+    before = time.time()
+    limiter.stamp_queue_time(w)
+    w.enqueue_req(conn)
+    w.handle_request(req, conn)
+    stamps = [v for k, v in seen["headers"] if k == "X-REQUEST-START"]
+    assert seen["queued"] and len(stamps) == 1 and before <= int(stamps[0][2:]) / 1e6 <= time.time()
+
+
+# -- through the production server ---------------------------------------------------------------
+
+try:
+    from tests.conftest import requires_postgres
+    from tests.concurrency.conftest import live_gunicorn, seed_variant  # noqa: F401 - fixtures
+except ImportError:  # tests/ is not a package; pytest puts it on sys.path as the rootdir conftest
+    from conftest import requires_postgres
+    from concurrency.conftest import live_gunicorn, seed_variant  # noqa: F401
+
+BURST = 300
+
+
+@pytest.fixture
+def tight_server(monkeypatch, request):
+    """gunicorn (3 processes x 4 threads) with one deal-queue request in flight per process and
+    a 20 ms wait: far less than the burst."""
+    monkeypatch.setenv("ADMISSION_MAX_IN_FLIGHT", "1")
+    monkeypatch.setenv("ADMISSION_WAIT_MS", "20")
+    return request.getfixturevalue("live_gunicorn")
+
+
+@pytest.mark.postgres
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xdist_group("pg-concurrency")
+def test_a_burst_far_beyond_capacity_gets_only_2xx_and_429(tight_server, seed_variant):
+    import asyncio
+    from datetime import timedelta
+
+    import httpx
+    from django.utils import timezone
+
+    from warenhaus.deals import services
+
+    variant = seed_variant(on_hand=50, price="119.99")
+    start = timezone.now()
+    deal = services.create_deal(actor=None, sku=variant.sku, deal_price="49.97", units=50, starts_at=start, ends_at=start + timedelta(hours=1),
+                                admissions_per_minute=6000)
+    base = f"{tight_server.base_url}/api/v1/deals/{deal.pk}/queue"
+
+    async def burst():
+        limits = httpx.Limits(max_connections=BURST, max_keepalive_connections=0)
+        async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+            gate = asyncio.Event()
+
+            async def one(i):
+                await gate.wait()
+                return await http.post(base, json={"email": f"b{i}@burst.example"})
+
+            tasks = [asyncio.ensure_future(one(i)) for i in range(BURST)]
+            await asyncio.sleep(0.2)
+            gate.set()
+            return await asyncio.gather(*tasks, return_exceptions=True)
+
+    answers = asyncio.run(burst())
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    assert not failed, failed[:3]
+    statuses = Counter(a.status_code for a in answers)
+    assert set(statuses) <= {201, 429}, f"{statuses}\n{tight_server.log()}"
+    assert statuses[201] >= 1 and statuses[429] >= 1, statuses
+    for a in answers:
+        if a.status_code == 429:
+            assert a.headers["Retry-After"].isdigit() and a.headers["content-type"].startswith("application/problem+json")
+            assert a.json()["code"] == "overloaded"
+    # and nothing half-done: every 201 is one ticket, a refused join left none
+    from warenhaus.deals.waiting_room import waiting_room
+
+    counts = waiting_room().counts(deal.pk)
+    assert sum(counts.values()) == statuses[201]

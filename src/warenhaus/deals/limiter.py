@@ -24,11 +24,22 @@ milliseconds instead of a timeout. Checkout submits are idempotent (``Idempotenc
 storefront form carries its own), so a client that retries after a 429 never orders twice; a
 refused request did nothing at all.
 
+Queue time. A gthread worker hands requests to its threads through an unbounded queue: in a
+rush a request can wait there for a minute before the limiter (or anything in Django) sees it,
+and its client has long given up. So the limiter also refuses a request of a limited class that
+has already waited longer than ``ADMISSION_MAX_QUEUE_MS`` (refusing costs a millisecond, which
+drains the queue instead of serving answers nobody waits for). The wait is measured from the
+``X-Request-Start`` header (``t=<epoch seconds, ms or µs>``, as nginx/Heroku-style proxies set
+it); ``warenhaus serve`` (gunicorn, :func:`stamp_queue_time` as ``post_worker_init``) sets it
+itself when a request is queued for a thread, replacing whatever the client sent.
+
 Settings (environment variables of the same name):
 
     ADMISSION_MAX_IN_FLIGHT     requests of one class in flight per process
                                 (default: WEB_THREADS - 1, at least 1; 0 turns the limiter off)
     ADMISSION_WAIT_MS           how long a request waits for a place before it is refused (75)
+    ADMISSION_MAX_QUEUE_MS      refuse a request that has been queued longer than this (2000;
+                                0: never)
     ADMISSION_RETRY_AFTER       Retry-After, seconds (default 2) ...
     ADMISSION_RETRY_JITTER      ... plus a random 0..this many seconds (default 2)
 """
@@ -114,6 +125,44 @@ def retry_after() -> int:
     return base + (random.randint(0, jitter) if jitter else 0)  # noqa: S311 - spreading retries, not a secret
 
 
+def queued_seconds(request) -> float | None:
+    """How long the request waited before it got here, from ``X-Request-Start`` (None: unknown)."""
+    raw = request.META.get("HTTP_X_REQUEST_START", "")
+    if not raw:
+        return None
+    try:
+        value = float(raw.split("=", 1)[1] if raw.startswith("t=") else raw)
+    except ValueError:
+        return None
+    if value > 1e14:
+        value /= 1e6  # microseconds
+    elif value > 1e11:
+        value /= 1e3  # milliseconds
+    return time.time() - value
+
+
+def stamp_queue_time(worker) -> None:
+    """gunicorn ``post_worker_init``: note when each request is queued for a thread (gthread) and
+    hand it to the app as ``X-Request-Start`` (replacing the client's), so the limiter can refuse
+    what waited too long. Other worker classes have no queue of their own: nothing to do."""
+    enqueue, handle_request = getattr(worker, "enqueue_req", None), getattr(worker, "handle_request", None)
+    if enqueue is None or handle_request is None:
+        return
+
+    def enqueue_req(conn):
+        conn.wh_queued_at = time.time()
+        return enqueue(conn)
+
+    def handle_stamped(req, conn):
+        at = getattr(conn, "wh_queued_at", None)
+        if at is not None:
+            req.headers = [(k, v) for k, v in req.headers if k.upper() != "X-REQUEST-START"] + [("X-REQUEST-START", f"t={int(at * 1_000_000)}")]
+        return handle_request(req, conn)
+
+    worker.enqueue_req = enqueue_req
+    worker.handle_request = handle_stamped
+
+
 def _overloaded_api(seconds: int):
     resp = problem(429, "overloaded", "Too many requests right now",
                    f"The server is at capacity for this kind of request. Nothing was done; please try again in {seconds} seconds.",
@@ -171,6 +220,12 @@ class AdmissionLimiterMiddleware:
         if limit <= 0:
             return self.get_response(request)
         g = gate(name)
+        max_queue = float(getattr(settings, "ADMISSION_MAX_QUEUE_MS", 2000)) / 1000
+        queued = queued_seconds(request) if max_queue > 0 else None
+        if queued is not None and queued > max_queue:
+            g.refused += 1
+            log.info("overloaded: refused %s %s (%s: queued %.1f s)", request.method, request.path, name, queued)
+            return refusal(request)
         wait = max(0.0, float(getattr(settings, "ADMISSION_WAIT_MS", 75)) / 1000)
         if not g.enter(limit, wait):
             log.info("overloaded: refused %s %s (%s: %s in flight)", request.method, request.path, name, g.in_flight)
