@@ -17,6 +17,7 @@ import hashlib
 import logging
 import math
 import secrets
+import time
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -40,6 +41,8 @@ ADMIT_BATCH = 200
 ADMITTER_LEASE_SECONDS = 5.0
 #: the longest a waiting shopper is told to wait before polling again
 POLL_AFTER_MAX = 10
+#: seconds a process leaves admission to others after finding the admitter's lease taken
+POLL_ADMIT_PAUSE = 0.2
 #: what a shopper sees of a deal before its start, during it, after it
 STATES = ("scheduled", "live", "sold_out", "ended", "cancelled")
 
@@ -248,7 +251,7 @@ def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
         raise NotFound("No such ticket.", code="ticket_not_found")
     at = now()
     if ticket.state == "waiting" and state_of(deal, at) in ("live", "sold_out"):
-        admit_due(deal, at=at)
+        admit_due(deal, at=at, from_poll=True)
         ticket = room.get(deal.pk, ticket.id)
     out = {"ticket": ticket.id, "deal": deal.pk, "state": ticket.state, "position": None, "eta_seconds": None,
            "cart_id": None, "hold": None, "waitlist": None}
@@ -284,13 +287,23 @@ def _to_sold_out(deal: Deal, ticket) -> None:
         join_waitlist(deal_id=deal.pk, who=ticket.who, email=ticket.data["email"], quantity=ticket.quantity, language=ticket.data.get("language", "de"))
 
 
-def admit_due(deal: Deal, *, at: datetime | None = None) -> int:
+#: deal id -> when this process last found the admitter's lease taken (monotonic seconds)
+_lease_busy: dict[int, float] = {}
+
+
+def admit_due(deal: Deal, *, at: datetime | None = None, from_poll: bool = False) -> int:
     """Let in as many waiting shoppers as the pace allows by now and units remain for, in
-    order. One admitter per deal at a time (the waiting room's lease); others return at once."""
+    order. One admitter per deal at a time (the waiting room's lease); others return at once.
+    ``from_poll``: a shopper's request helping the line along; in a rush most find the lease
+    taken, so after that a process does not ask again for ``POLL_ADMIT_PAUSE`` seconds (the
+    lease's holder and the worker's sweep move the line meanwhile)."""
     at = at or now()
+    if from_poll and time.monotonic() - _lease_busy.get(deal.pk, -1e9) < POLL_ADMIT_PAUSE:
+        return 0
     room = waiting_room()
     owner = uuid.uuid4().hex
     if not room.acquire(deal.pk, owner, ADMITTER_LEASE_SECONDS):
+        _lease_busy[deal.pk] = time.monotonic()
         return 0
     try:
         deal.refresh_from_db()
