@@ -297,6 +297,7 @@ def test_console_creates_a_deal_audited(login_client, manager, make_product):
     ({"sku": "NOPE"}, "keinen Artikel mit dieser Artikelnummer"),
     ({"units": "500"}, "verfügbar"),
     ({"units": "0"}, "Bitte korrigieren"),
+    ({"ends_at": "2020-01-01T10:00"}, "Das Ende muss nach dem Beginn liegen."),
 ])
 def test_console_bad_input_reads_and_makes_nothing(login_client, manager, make_product, over, text):
     from warenhaus.deals.models import Deal

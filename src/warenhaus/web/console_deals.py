@@ -49,6 +49,12 @@ class DealForm(forms.Form):
     admissions_per_minute = forms.IntegerField(label=gettext_lazy("Shoppers let in per minute (pace)"), min_value=1, max_value=1_000_000,
                                                required=False, help_text=gettext_lazy("Empty: the shop's default pace."))
 
+    def clean(self):
+        data = super().clean()
+        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            self.add_error("ends_at", gettext_lazy("The end must be after the start."))
+        return data
+
     def service_fields(self) -> dict:
         fields = dict(self.cleaned_data)
         fields["deal_price"] = normalise_amount(fields["deal_price"])

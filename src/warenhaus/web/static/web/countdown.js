@@ -1,6 +1,7 @@
 /* Countdowns of the flash-deal pages: <span data-countdown="SECONDS"> counts down from what the
    server computed (its clock is the base, not the visitor's); data-reload reloads the page at
-   zero (a deal that just started). Without JavaScript the page shows the time of day instead. */
+   zero (a deal that just started). A countdown (or the hidden box around it) is shown only when this runs; without
+   JavaScript the page shows the time of day instead. */
 (function () {
   if (window.whCountdown) { window.whCountdown(); return; }
   function fmt(s) {
@@ -14,7 +15,7 @@
       if (!el.dataset.deadline) el.dataset.deadline = String(t + 1000 * parseInt(el.dataset.countdown, 10));
       var left = Math.max(0, Math.round((parseInt(el.dataset.deadline, 10) - t) / 1000));
       el.textContent = fmt(left);
-      el.hidden = false;
+      for (var box = el; box; box = box.parentElement && box.parentElement.closest("[hidden]")) box.hidden = false;
       if (left === 0 && el.dataset.reload !== undefined && !el.dataset.reloaded) {
         el.dataset.reloaded = "1";
         setTimeout(function () { window.location.reload(); }, 1000);
