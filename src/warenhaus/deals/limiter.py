@@ -11,7 +11,8 @@ is otherwise refused at once, cheaply, before it touches the database:
 
 Path classes (everything else is never limited)::
 
-    deal_queue   /api/v1/deals/<id>/queue and /api/v1/deals/<id>/queue/<ticket> (join, poll)
+    deal_join    POST /api/v1/deals/<id>/queue (joining the waiting room)
+    deal_poll    /api/v1/deals/<id>/queue/<ticket> (polling a ticket)
     checkout     POST /api/v1/carts/<id>/checkout, POST /checkout/ (also /en/checkout/)
     deal_page    /deals/... and /en/deals/... (the storefront's deal pages)
 
@@ -28,7 +29,9 @@ Queue time. A gthread worker hands requests to its threads through an unbounded 
 rush a request can wait there for a minute before the limiter (or anything in Django) sees it,
 and its client has long given up. So the limiter also refuses a request of a limited class that
 has already waited longer than ``ADMISSION_MAX_QUEUE_MS`` (refusing costs a millisecond, which
-drains the queue instead of serving answers nobody waits for). The wait is measured from the
+drains the queue instead of serving answers nobody waits for). What is under way goes first:
+a checkout submit may wait 2.5 times that, a poll once, a new join a quarter (``QUEUE_SHARE``),
+so in a rush the newcomers are turned away before the admitted are kept from buying. The wait is measured from the
 ``X-Request-Start`` header (``t=<epoch seconds, ms or µs>``, as nginx/Heroku-style proxies set
 it); ``warenhaus serve`` (gunicorn, :func:`stamp_queue_time` as ``post_worker_init``) sets it
 itself when a request is queued for a thread, replacing whatever the client sent.
@@ -65,11 +68,17 @@ log = logging.getLogger("warenhaus.deals.limiter")
 _LANG = r"(?:/(?:de|en))?"
 #: (class, methods or None for every method, path pattern)
 PATH_CLASSES: tuple[tuple[str, frozenset | None, re.Pattern], ...] = (
-    ("deal_queue", None, re.compile(r"^/api/v1/deals/[^/]+/queue(?:/[^/]*)?/?$")),
+    ("deal_join", None, re.compile(r"^/api/v1/deals/[^/]+/queue/?$")),
+    ("deal_poll", None, re.compile(r"^/api/v1/deals/[^/]+/queue/[^/]+/?$")),
     ("checkout", frozenset({"POST"}), re.compile(r"^/api/v1/carts/[^/]+/checkout/?$")),
     ("checkout", frozenset({"POST"}), re.compile(rf"^{_LANG}/checkout/?$")),
     ("deal_page", None, re.compile(rf"^{_LANG}/deals(?:/.*)?$")),
 )
+
+
+#: share of ADMISSION_MAX_QUEUE_MS each class may wait in the queue: what is under way goes
+#: first (a checkout, then an admitted shopper's poll), a newcomer's join is shed soonest
+QUEUE_SHARE = {"deal_join": 0.25, "deal_poll": 1.0, "checkout": 2.5, "deal_page": 1.0}
 
 
 def path_class(method: str, path: str) -> str | None:
@@ -220,7 +229,7 @@ class AdmissionLimiterMiddleware:
         if limit <= 0:
             return self.get_response(request)
         g = gate(name)
-        max_queue = float(getattr(settings, "ADMISSION_MAX_QUEUE_MS", 2000)) / 1000
+        max_queue = float(getattr(settings, "ADMISSION_MAX_QUEUE_MS", 2000)) / 1000 * QUEUE_SHARE.get(name, 1.0)
         queued = queued_seconds(request) if max_queue > 0 else None
         if queued is not None and queued > max_queue:
             g.refused += 1
