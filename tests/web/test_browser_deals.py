@@ -124,3 +124,32 @@ def test_the_waiting_room_works_without_javascript(nojs_page, new_deal, clock):
     page.get_by_role("link", name="Zum Warenkorb").click()
     page.wait_for_url(re.compile(r"/cart/$"))
     assert "Für Sie zum Aktionspreis reserviert bis" in page.inner_text("#cart .hold-note")
+
+
+def test_a_poll_refused_in_a_rush_is_skipped_and_the_waiting_room_carries_on(browser_page, new_deal, clock):
+    """The admission limiter answers 429 when the deal pages are overloaded: the waiting room
+    keeps its place on the page and simply polls again."""
+    deal = new_deal(starts_in=600)
+    page = browser_page
+    page.goto(page.url_for(f"/deals/{deal.pk}/"))
+    page.get_by_role("button", name="In die Warteschlange").click()
+    page.wait_for_url(re.compile(rf"/deals/{deal.pk}/queue/[^/]+/$"))
+    refused = []
+
+    def overloaded(route):
+        if len(refused) < 2:
+            refused.append(route.request.url)
+            route.fulfill(status=429, headers={"Retry-After": "2", "Content-Type": "text/html; charset=utf-8"},
+                          body="<!doctype html><html><body><h1>Einen Moment, bitte</h1></body></html>")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/status/$"), overloaded)
+    for _ in range(40):
+        if len(refused) == 2:
+            break
+        page.wait_for_timeout(250)
+    assert len(refused) == 2
+    assert page.locator("#position-pending").is_visible() and "Einen Moment" not in page.content()
+    clock.advance(601)
+    page.wait_for_url(re.compile(r"/cart/$"), timeout=15_000)
