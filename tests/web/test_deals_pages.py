@@ -83,6 +83,13 @@ def test_unknown_deal_is_a_404(client):
     assert client.get("/deals/999999/").status_code == 404
 
 
+def test_a_reloaded_join_goes_back_to_the_deal(client, new_deal):
+    """The admission limiter's page reloads the address of a refused join with a GET."""
+    deal = new_deal()
+    assert client.get(f"/deals/{deal.pk}/join/")["Location"] == f"/deals/{deal.pk}/"
+    assert client.get(f"/en/deals/{deal.pk}/waitlist/")["Location"] == f"/en/deals/{deal.pk}/#waitlist"
+
+
 def test_joining_after_the_start_admits_into_the_session_cart(client, new_deal, clock):
     deal = new_deal(starts_in=60)
     clock.advance(61)

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from warenhaus.checkout import services as checkout
 from warenhaus.checkout.models import CartStatus
@@ -143,11 +143,14 @@ def deal_page(request, pk: int):
     return _deal_page(request, deal_or_404(pk))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def deal_join(request, pk: int):
     """Join the queue. Held units land in the visitor's cart; when everything is sold or held
-    the answer is the wait list (joined at once if an e-mail address came along)."""
+    the answer is the wait list (joined at once if an e-mail address came along). A GET (the
+    admission limiter's page reloading itself after a refused join) goes back to the deal."""
     deal = deal_or_404(pk)
+    if request.method == "GET":
+        return redirect("web:deal", pk=deal.pk)
     email = "" if request.user.is_authenticated else _email(request)
     cart = current_cart(request, create=True)
     try:
@@ -165,9 +168,11 @@ def deal_join(request, pk: int):
     return redirect("web:deal", pk=deal.pk)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def deal_waitlist(request, pk: int):
     deal = deal_or_404(pk)
+    if request.method == "GET":  # see deal_join
+        return redirect(reverse("web:deal", args=[deal.pk]) + "#waitlist")
     email = _email(request)
     try:
         who = services.customer_key(user=request.user, email=email, session_key="")
