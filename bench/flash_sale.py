@@ -20,9 +20,9 @@ For each waiting-room back end, in order:
    over the remaining ``--arrival-seconds``. Each joins the queue (``POST
    /api/v1/deals/{id}/queue`` with an e-mail address), polls its ticket every
    ``--poll-interval`` seconds until ``admitted``/``sold_out``/``expired`` (or
-   ``--poll-timeout``), and once admitted checks out the held cart (``--checkout-share`` of
-   them; an ``Idempotency-Key``, its own address; 429 is retried after ``Retry-After``). All
-   shoppers share ``--connections`` keep-alive connections; a request's latency counts from the
+   ``--poll-timeout``; a ``poll_after_seconds`` in the answer is obeyed), and once admitted
+   checks out the held cart (``--checkout-share`` of them; an ``Idempotency-Key``, its own
+   address; 429 is retried after ``Retry-After``). All shoppers share ``--connections`` keep-alive connections; a request's latency counts from the
    moment the shopper wants to send it (waiting for a free connection included);
 5. meanwhile samples the deal's counters every 100 ms (oversell: ``sold + held`` above the
    contingent at any moment), the server's RSS, and the CPU of gunicorn, the worker,
@@ -167,8 +167,9 @@ async def _flash(host, port, p, rec):
         s["ticket"], s["first_state"], s["first_position"] = ticket, state, j.get("position")
         polls = errors = 0
         give_up = min(s["join_done"] + p["poll_timeout"], hard_deadline)
+        wait = p["poll_interval"]
         while state == "waiting" and ticket and time.time() < give_up:
-            await asyncio.sleep(p["poll_interval"])
+            await asyncio.sleep(wait)
             status, _, data = await with_429("poll", "GET", f"/api/v1/deals/{deal}/queue/{ticket}")
             polls += 1
             if status != 200:
@@ -178,6 +179,9 @@ async def _flash(host, port, p, rec):
                 continue
             j = json.loads(data)
             state = j.get("state")
+            # a server that says when to ask again is obeyed (never more often than --poll-interval)
+            hint = j.get("poll_after_seconds")
+            wait = max(p["poll_interval"], float(hint)) if isinstance(hint, (int, float)) else p["poll_interval"]
         s["polls"], s["final_state"] = polls, state
         if state != "admitted":
             s["outcome"] = state if state in ("sold_out", "expired") else ("poll_timeout" if state == "waiting" else f"poll_{state}")
