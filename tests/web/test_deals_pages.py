@@ -229,6 +229,8 @@ def test_the_waiting_room_says_plainly_when_the_hold_ran_out(client, new_deal, c
     services.sweep()
     page = client.get(queue_url).content.decode()
     assert 'id="expired"' in page and "abgelaufen" in page
+    deal_page = client.get(f"/deals/{deal.pk}/").content.decode()
+    assert "Ihre Reservierung ist abgelaufen." in deal_page and 'id="join-form"' not in deal_page  # one place per person
     assert client.get(f"/deals/{deal.pk}/queue/not-a-ticket/").status_code == 404
 
 
