@@ -284,3 +284,28 @@ def test_the_last_unit_goes_to_the_next_person_even_if_they_asked_for_two(backen
     entry = WaitlistEntry.objects.get(email="c@example.de")
     assert entry.status == "offered" and Hold.objects.get(ticket=entry.token).quantity == 1
     assert (_deal(deal).sold, _deal(deal).held) == (2, 1)
+
+
+def test_a_ticket_says_sold_out_only_once_its_wait_list_place_exists(backend, new_deal, monkeypatch):
+    """A poll between the two steps must never read "sold out" without a place."""
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+    from warenhaus.deals.waiting_room import waiting_room
+
+    room = waiting_room()
+    seen = []
+    original = type(room).update
+
+    def update(self, deal_id, ticket_id, *, state, data=None, only_from=None):
+        if state == "sold_out":
+            who = self.get(deal_id, ticket_id).who
+            seen.append(WaitlistEntry.objects.filter(deal_id=deal_id, who=who).exists())
+        return original(self, deal_id, ticket_id, state=state, data=data, only_from=only_from)
+
+    monkeypatch.setattr(type(room), "update", update)
+    deal = new_deal(units=1, starts_in=0)
+    services.join_queue(deal_id=deal.pk, email="a@example.de")  # holds the unit
+    services.join_queue(deal_id=deal.pk, email="b@example.de")  # could get it back: waits
+    c = services.join_queue(deal_id=deal.pk, email="c@example.de")  # behind: sold out
+    assert c["state"] == "sold_out" and c["waitlist"]["position"] == 1
+    assert seen == [True]

@@ -282,9 +282,17 @@ def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
 
 
 def _to_sold_out(deal: Deal, ticket) -> None:
+    """The ticket is told "sold out", with its wait-list place when it gave an e-mail address.
+    The place comes first: whoever reads the ticket as sold out finds it there (the other way
+    round, a poll in between saw "sold out" and no place)."""
     room = waiting_room()
-    if room.update(deal.pk, ticket.id, state="sold_out", only_from="waiting") and ticket.data.get("email"):
-        join_waitlist(deal_id=deal.pk, who=ticket.who, email=ticket.data["email"], quantity=ticket.quantity, language=ticket.data.get("language", "de"))
+    email = ticket.data.get("email")
+    if email:
+        join_waitlist(deal_id=deal.pk, who=ticket.who, email=email, quantity=ticket.quantity, language=ticket.data.get("language", "de"))
+    if not room.update(deal.pk, ticket.id, state="sold_out", only_from="waiting") and email:
+        now_ = room.get(deal.pk, ticket.id)
+        if now_ is not None and now_.state == "admitted":  # let in meanwhile: served, not waiting
+            WaitlistEntry.objects.filter(deal=deal, who=ticket.who, status=WaitlistStatus.WAITING).update(status=WaitlistStatus.LEFT)
 
 
 #: deal id -> when this process last found the admitter's lease taken (monotonic seconds)
