@@ -1,7 +1,9 @@
 """The rush through the real front door: the production server (gunicorn, several worker
 processes with threads) on the test database, hit by many concurrent HTTP clients. A shopper
 gets either an order (201) or a clear problem (409 ``out_of_stock``), never a 5xx (MISSION 3),
-and an order retried with the same Idempotency-Key is placed once."""
+and an order retried with the same Idempotency-Key is placed once. When more arrive than the
+server can serve, the admission limiter answers 429 with Retry-After and the clients submit again
+with the same key, as a browser or an app does."""
 
 from __future__ import annotations
 
@@ -42,14 +44,36 @@ def _cart_with(server, sku, quantity=1) -> str:
         return cart_id
 
 
-def _post_checkout(server, cart_id, key, body=BODY):
+#: 429 answers seen (the admission limiter turning a rush away for a moment): each must carry
+#: Retry-After and the code ``overloaded``; the client waits and submits again with the same key
+REFUSED: list[tuple[int, str, str]] = []
+
+
+def _post_checkout(server, cart_id, key, body=BODY, attempts: int = 40):
+    """Submit as a well-behaved client does: on 429, wait what Retry-After says (capped, with
+    jitter) and submit again with the same Idempotency-Key."""
+    import random
+    import time
+
     with _client(server) as http:
-        r = http.post(f"/carts/{cart_id}/checkout", json=body, headers={"Idempotency-Key": key})
+        for _ in range(attempts):
+            r = http.post(f"/carts/{cart_id}/checkout", json=body, headers={"Idempotency-Key": key})
+            if r.status_code != 429:
+                break
+            REFUSED.append((r.status_code, r.headers.get("Retry-After", ""), r.json().get("code", "")))
+            time.sleep(min(float(r.headers.get("Retry-After") or 1), 1.0) * random.uniform(0.2, 1.0))
     try:
         data = r.json()
     except ValueError:
         data = {"raw": r.text[:500]}
     return r.status_code, data, dict(r.headers)
+
+
+@pytest.fixture(autouse=True)
+def _refusals_are_well_formed():
+    REFUSED.clear()
+    yield
+    assert all(ra and code == "overloaded" for _, ra, code in REFUSED), REFUSED[:5]
 
 
 def test_sixty_concurrent_http_checkouts_for_ten_units(live_gunicorn, seed_variant):
