@@ -253,8 +253,8 @@ def test_when_nothing_is_free_the_line_behind_the_held_units_goes_to_the_wait_li
     # the first in line (wants 2) could get both held units back: keeps waiting; so does the
     # second (units before it: 2, not below the 2 held: no) -> only the first stays
     assert line[0]["state"] == "waiting" and line[0]["position"] == 1 and line[0]["poll_after_seconds"] >= 1
-    late = [services.ticket_status(deal_id=deal.pk, ticket_id=t["ticket"]) for t in reversed(line[1:])]  # the last polls first
-    assert all(s["state"] == "sold_out" and s["waitlist"]["status"] == "waiting" for s in late)
+    # the second was moved out of the line; after it, newcomers go straight behind it
+    assert all(t["state"] == "sold_out" and t["waitlist"]["status"] == "waiting" for t in line[1:])
     order = list(WaitlistEntry.objects.filter(deal=deal).order_by("id").values_list("email", flat=True))
     assert order == [f"w{i}@example.de" for i in range(1, 6)]  # the line's order, not the polling order
     # a newcomer joins behind the line, not before it
@@ -309,3 +309,27 @@ def test_a_ticket_says_sold_out_only_once_its_wait_list_place_exists(backend, ne
     c = services.join_queue(deal_id=deal.pk, email="c@example.de")  # behind: sold out
     assert c["state"] == "sold_out" and c["waitlist"]["position"] == 1
     assert seen == [True]
+
+
+def test_a_newcomer_never_gets_a_unit_before_the_people_on_the_wait_list(backend, new_deal):
+    from warenhaus.deals import services
+    from warenhaus.deals.models import Hold, WaitlistEntry
+
+    deal = new_deal(units=1, starts_in=0)
+    a = services.join_queue(deal_id=deal.pk, email="a@example.de")
+    services.join_queue(deal_id=deal.pk, email="b@example.de")  # waits for a's unit
+    c = services.join_queue(deal_id=deal.pk, email="c@example.de")  # wait list
+    assert c["state"] == "sold_out"
+    # b gives up (admitted, then removes the line), a gives the unit back: the line is empty,
+    # the wait list is offered it, and a newcomer joining now is behind c
+    from warenhaus.checkout import services as checkout
+
+    checkout.remove_line(cart_id=a["cart_id"], user=None, sku=deal.variant.sku)
+    b = services.ticket_status(deal_id=deal.pk, ticket_id=services.join_queue(deal_id=deal.pk, email="b@example.de")["ticket"])
+    assert b["state"] == "admitted"
+    d = services.join_queue(deal_id=deal.pk, email="d@example.de")
+    assert d["state"] == "sold_out" and d["waitlist"]["position"] == 2
+    checkout.remove_line(cart_id=b["cart_id"], user=None, sku=deal.variant.sku)
+    assert WaitlistEntry.objects.get(email="c@example.de").status == "offered"
+    assert WaitlistEntry.objects.get(email="d@example.de").status == "waiting"
+    assert not Hold.objects.filter(ticket=d.get("ticket") or "-").exists()

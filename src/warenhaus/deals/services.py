@@ -207,7 +207,11 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
         # moved to the wait list in its order)
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
-    ticket, _created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
+    ticket, created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
+    if created and state == "live" and WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).exists():
+        # people already wait on the wait list (the line was closed to it): a newcomer goes
+        # behind them, never before them into the line
+        _to_sold_out(deal, ticket)
     return ticket_status(deal_id=deal.pk, ticket_id=ticket.id, deal=deal)
 
 
