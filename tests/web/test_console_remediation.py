@@ -164,6 +164,13 @@ def test_a_campaign_can_be_preselected(login_client, leak, support):
     assert r.status_code == 302 and Job.objects.get().preview["orders"] == 4
 
 
+@pytest.mark.parametrize("role", ["support", "promotions"])
+def test_the_campaign_page_links_to_the_wizard_with_the_campaign(login_client, staff, leak, role):
+    c = login_client(staff(role))
+    html = c.get(f"/console/promotions/{leak['campaign'].pk}/").content.decode()
+    assert f'href="/console/remediation/new/?campaign={leak["campaign"].pk}"' in html and 'id="remediation-link"' in html
+
+
 def test_a_double_submit_of_the_wizard_makes_one_job(login_client, leak, support):
     c = login_client(support)
     token = re.search(r'name="token" value="([0-9a-f]+)"', c.get("/console/remediation/new/").content.decode()).group(1)
