@@ -97,7 +97,9 @@ def test_in_english_the_orders_of_a_campaign_are_put_on_hold(browser_page, leak,
     page = browser_page
     browser_login(page, "support@warenhaus.example", next_path="/en/console/")
     page.wait_for_url(re.compile(r"/en/console/$"))
-    page.goto(page.url_for(f"/en/console/remediation/new/?campaign={leak['campaign'].pk}"))
+    page.goto(page.url_for(f"/en/console/promotions/{leak['campaign'].pk}/"))
+    page.get_by_role("link", name="Clean up orders of this campaign").click()
+    page.wait_for_url(re.compile(r"/en/console/remediation/new/\?campaign=\d+$"))
     assert page.locator("select[name=campaign]").input_value() == str(leak["campaign"].pk)
     page.check("input[name=action][value=hold]")
     _fill_wizard(page, codes="", goodwill="", reason="Leak: checking the orders")
