@@ -145,3 +145,24 @@ def test_confirmation_of_an_order_cancelled_before_it_left_is_suppressed(variant
     outbox.deliver(msg.pk)
     msg.refresh_from_db()
     assert msg.status == "suppressed"
+
+
+def test_a_database_at_capacity_is_a_429_not_a_500(api, monkeypatch):
+    """A rush that exhausts the database's connections (or a deadlock it broke) is the moment's
+    fault, not the request's: 429 overloaded with Retry-After, never a 5xx."""
+    from django.db import OperationalError
+
+    from warenhaus.catalog import api as catalog_api
+
+    def full(*a, **k):
+        raise OperationalError('connection failed: FATAL:  sorry, too many clients already')
+
+    monkeypatch.setattr(catalog_api, "paginate", full)
+    r = api.get("/products")
+    assert r.status_code == 429 and r.json()["code"] == "overloaded" and r["Retry-After"] == "2"
+
+    def broken(*a, **k):
+        raise OperationalError("no such column: catalog_product.nonsense")
+
+    monkeypatch.setattr(catalog_api, "paginate", broken)
+    assert api.get("/products").status_code == 500  # a real bug stays a bug
