@@ -687,23 +687,6 @@ def redeem(*, order, evaluation: Evaluation, user=None, email: str, channel: str
     return rows
 
 
-def release_for_order(*, order, at=None) -> int:
-    """Called by order cancellation, in its transaction: give back what the order's redemptions
-    counted, for campaigns that say so. Each redemption is released at most once."""
-    at = at or now()
-    reds = list(Redemption.objects.select_related("campaign").filter(order=order, released_at__isnull=True, campaign__release_redemption_on_cancel=True).order_by("campaign_id"))
-    if not reds:
-        return 0
-    for r in reds:
-        Campaign.objects.filter(pk=r.campaign_id).update(redeemed_count=F("redeemed_count") - 1, spent_amount=F("spent_amount") - r.amount)
-    for r in sorted(reds, key=lambda r: r.code_id):
-        Code.objects.filter(pk=r.code_id, uses__gt=0).update(uses=F("uses") - 1)
-    for r in reds:
-        CustomerUsage.objects.filter(campaign_id=r.campaign_id, customer_key=r.customer_key, uses__gt=0).update(uses=F("uses") - 1)
-    Redemption.objects.filter(pk__in=[r.pk for r in reds], released_at__isnull=True).update(released_at=at)
-    return len(reds)
-
-
 def validate_monitor_settings(raw) -> dict:
     """``{"rate": {"factor": 5, "floor": 20}, "addresses": {"enabled": false}}``: known monitors,
     known keys, non-negative numbers (``enabled`` a boolean)."""

@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F
 
 from warenhaus.accounts.roles import can
 from warenhaus.core import audit
@@ -396,12 +396,3 @@ def recover_stalled() -> int:
 
 def counts(job: Job) -> dict:
     return {k: getattr(job, k) for k in ("total", "processed", "cancelled", "held", "noted", "out_of_reach", "unchanged", "customers_total", "customers_done", "notified", "vouchers_issued")}
-
-
-def last_activity(job: Job):
-    return Item.objects.filter(job=job).aggregate(at=Max("processed_at"))["at"]
-
-
-def ensure_not_running_elsewhere(job: Job) -> None:
-    if job.state == JobState.RUNNING and job.lease_until and job.lease_until > now():
-        raise Conflict("A worker is running this job right now.", code="remediation_running")
