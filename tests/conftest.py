@@ -34,6 +34,9 @@ def _fast_hashing_and_clean_cache(settings):
     from django.core.cache import cache
 
     cache.clear()
+    from warenhaus.deals.services import forget_everything
+
+    forget_everything()  # per-process caches of deal rows (ids repeat between tests)
     yield
 
 

@@ -154,6 +154,7 @@ REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120
 WAITING_ROOM_BACKEND = os.environ.get("WAITING_ROOM_BACKEND", "db")
 WAITING_ROOM_PREFIX = os.environ.get("WAITING_ROOM_PREFIX", "wr")  # Redis key prefix (several shops on one Redis)
 DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "600"))
+DEALS_CACHE_SECONDS = float(os.environ.get("DEALS_CACHE_SECONDS", "1.0"))  # how old the deal row and line order joins and polls read may be
 # The admission limiter (warenhaus.deals.limiter): requests of one expensive class (deal queue,
 # checkout submit, deal pages) in flight per process (default: one thread fewer than gunicorn's
 # WEB_THREADS, so one is always free for the rest; 0 = off), how long one waits for a place, and

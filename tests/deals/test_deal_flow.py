@@ -294,15 +294,16 @@ def test_a_ticket_says_sold_out_only_once_its_wait_list_place_exists(backend, ne
 
     room = waiting_room()
     seen = []
-    original = type(room).update
+    original = type(room).update_many
 
-    def update(self, deal_id, ticket_id, *, state, data=None, only_from=None):
+    def update_many(self, deal_id, changes, *, state, only_from=None):
         if state == "sold_out":
-            who = self.get(deal_id, ticket_id).who
-            seen.append(WaitlistEntry.objects.filter(deal_id=deal_id, who=who).exists())
-        return original(self, deal_id, ticket_id, state=state, data=data, only_from=only_from)
+            for ticket_id, _ in changes:
+                who = self.get(deal_id, ticket_id).who
+                seen.append(WaitlistEntry.objects.filter(deal_id=deal_id, who=who).exists())
+        return original(self, deal_id, changes, state=state, only_from=only_from)
 
-    monkeypatch.setattr(type(room), "update", update)
+    monkeypatch.setattr(type(room), "update_many", update_many)
     deal = new_deal(units=1, starts_in=0)
     services.join_queue(deal_id=deal.pk, email="a@example.de")  # holds the unit
     services.join_queue(deal_id=deal.pk, email="b@example.de")  # could get it back: waits
@@ -333,3 +334,67 @@ def test_a_newcomer_never_gets_a_unit_before_the_people_on_the_wait_list(backend
     assert WaitlistEntry.objects.get(email="c@example.de").status == "offered"
     assert WaitlistEntry.objects.get(email="d@example.de").status == "waiting"
     assert not Hold.objects.filter(ticket=d.get("ticket") or "-").exists()
+
+
+def test_with_the_workers_admitter_running_joins_and_polls_only_read_and_it_admits_in_one_batch(backend, new_deal, make_user):
+    """The rush's shape: the worker's admitter (a heartbeat in the waiting room) moves the
+    line; a join is its ticket and a poll reads; one sweep lets the first in, in order, each
+    into a cart of their own (a shopper's open cart, its regular line of the item becoming the
+    held one)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from warenhaus.checkout import services as checkout
+    from warenhaus.checkout.models import CartLine
+    from warenhaus.deals import services
+
+    deal = new_deal(units=3, starts_in=0)
+    services.sweep(beat=True)
+    shoppers = [make_user(email=f"r{i}@example.de") for i in range(5)]
+    mine, _ = checkout.create_cart(user=shoppers[0])
+    checkout.add_line(cart_id=mine.pk, user=shoppers[0], sku=deal.variant.sku, quantity=2)
+    tickets = [services.join_queue(deal_id=deal.pk, user=u) for u in shoppers]
+    assert [t["state"] for t in tickets] == ["waiting"] * 5 and [t["position"] for t in tickets] == [1, 2, 3, 4, 5]
+    with CaptureQueriesContext(connection) as polled:
+        again = services.ticket_status(deal_id=deal.pk, ticket_id=tickets[4]["ticket"])
+    assert again["state"] == "waiting" and again["position"] == 5 and again["poll_after_seconds"] >= 1
+    assert len(polled) <= (2 if backend == "db" else 0), [q["sql"] for q in polled]  # the ticket, those who joined since the snapshot
+    assert _deal(deal).held == 0  # nobody was let in by a poll
+
+    assert services.sweep(beat=True)["admitted"] == 3
+    states = [services.ticket_status(deal_id=deal.pk, ticket_id=t["ticket"]) for t in tickets]
+    assert [s["state"] for s in states] == ["admitted"] * 3 + ["waiting"] * 2
+    assert [s["position"] for s in states[3:]] == [1, 2]  # could still get a returned unit
+    assert states[0]["cart_id"] == mine.pk and len({s["cart_id"] for s in states[:3]}) == 3
+    line = CartLine.objects.get(cart_id=mine.pk)
+    assert (line.quantity, line.price_when_added, line.deal_hold_id is not None) == (1, Decimal("49.97"), True)
+    assert (_deal(deal).held, _deal(deal).sold) == (3, 0)
+
+
+def test_the_admitter_puts_a_newcomer_who_slipped_into_the_line_behind_the_wait_list(backend, new_deal):
+    """Seen once in the replayed rush: a join read the deal as having free units a moment
+    before the line was closed to the wait list, so its ticket waited in line while others
+    already waited on the wait list. The admitter (one at a time) sends it behind them."""
+    from django.utils import timezone
+
+    from warenhaus.checkout import services as checkout
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+    from warenhaus.deals.waiting_room import waiting_room
+
+    deal = new_deal(units=1, starts_in=0)
+    a = services.join_queue(deal_id=deal.pk, email="a@example.de")  # holds the unit
+    b = services.join_queue(deal_id=deal.pk, email="b@example.de")  # waits for it
+    c = services.join_queue(deal_id=deal.pk, email="c@example.de")  # the wait list
+    assert (a["state"], b["state"], c["state"]) == ("admitted", "waiting", "sold_out")
+    # d's join, as if it had read the deal before the line was closed
+    d, _ = waiting_room().join(deal.pk, "email:d@example.de", 1, before_start=False, now=timezone.now().timestamp() + 1,
+                               data={"email": "d@example.de", "language": "de"})
+    checkout.remove_line(cart_id=a["cart_id"], user=None, sku=deal.variant.sku)  # a's unit comes back
+    b = services.ticket_status(deal_id=deal.pk, ticket_id=b["ticket"])
+    assert b["state"] == "admitted"  # b was ahead of c
+    d_now = services.ticket_status(deal_id=deal.pk, ticket_id=d.id)
+    assert d_now["state"] == "sold_out" and d_now["waitlist"]["position"] == 2  # behind c
+    checkout.remove_line(cart_id=b["cart_id"], user=None, sku=deal.variant.sku)
+    services.sweep()
+    assert [e.status for e in WaitlistEntry.objects.filter(deal=deal).order_by("id")] == ["offered", "waiting"]

@@ -161,6 +161,38 @@ def test_update_merges_data_key_by_key(room, deal):
     assert room.first_waiting(deal, 5) == []
 
 
+def test_update_many_changes_only_those_still_in_the_expected_state(room, deal):
+    a, _ = join_late(room, deal, "user:1", 1)
+    b, _ = join_late(room, deal, "user:2", 2)
+    c, _ = join_late(room, deal, "user:3", 3)
+    assert room.update(deal, b.id, state="left")
+
+    n = room.update_many(deal, [(a.id, {"hold": 7}), (b.id, {"hold": 8}), (c.id, None), ("nope", None)], state="admitted", only_from="waiting")
+
+    assert n == 2
+    assert (room.get(deal, a.id).state, room.get(deal, a.id).data) == ("admitted", {"hold": 7})
+    assert (room.get(deal, b.id).state, room.get(deal, b.id).data) == ("left", {})
+    assert room.get(deal, c.id).state == "admitted"
+    assert room.counts(deal)["admitted"] == 2 and room.counts(deal)["waiting"] == 0
+    assert room.update_many(deal, [], state="admitted") == 0
+
+
+def test_the_position_estimate_agrees_with_the_position_when_nothing_changed_elsewhere(room, deal):
+    tickets = [join_late(room, deal, f"user:{i}", i)[0] for i in range(5)]
+    assert [room.position_estimate(deal, t) for t in tickets] == [1, 2, 3, 4, 5]
+    room.update(deal, tickets[1].id, state="admitted")  # this process changed the line
+    assert room.position_estimate(deal, tickets[3]) == room.position(deal, tickets[3]) == 3
+    assert room.position_estimate(deal, room.get(deal, tickets[1].id)) is None
+
+
+def test_the_admitters_heartbeat(room, deal, make_deal):
+    assert room.last_beat(deal) is None
+    room.beat(deal, T0)
+    room.beat(deal, T0 + 1.5)
+    assert room.last_beat(deal) == T0 + 1.5
+    assert room.last_beat(make_deal()) is None
+
+
 def test_counts_name_every_state(room, deal, make_deal):
     other = make_deal()
     assert room.counts(deal) == dict.fromkeys(STATES, 0)

@@ -168,3 +168,4 @@ class AdmitterLease(models.Model):
     deal = models.OneToOneField(Deal, on_delete=models.CASCADE, primary_key=True, related_name="+")
     owner = models.CharField(max_length=64, blank=True)
     until = models.FloatField(default=0.0)
+    beat = models.FloatField(default=0.0, help_text="When the worker's admitter last looked after the deal (epoch seconds).")

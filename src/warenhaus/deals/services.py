@@ -33,7 +33,7 @@ from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
 from warenhaus.core.money import MoneyError, parse_amount
 
 from .models import Deal, Hold, HoldStatus, HouseholdUsage, Sale, WaitlistEntry, WaitlistStatus
-from .waiting_room import waiting_room
+from .waiting_room import TicketInfo, waiting_room
 
 log = logging.getLogger("warenhaus.deals")
 
@@ -185,34 +185,102 @@ def _uncount_household(deal_id: int, keys: list[str], quantity: int) -> None:
 
 
 # --- the waiting room ----------------------------------------------------------------------------
+#
+# Who moves the line: the worker's admitter (:func:`sweep`, every ``DEALS_SWEEP_INTERVAL``
+# seconds) admits in batches, closes the line when nothing is free and offers returned units to
+# the wait list, one deal at a time under the waiting room's lease. Joins and polls only read
+# (a join writes its ticket): in a rush they are what the server does thousands of times a
+# second. While the admitter's heartbeat is missing (no worker running, or it died), a
+# shopper's poll admits instead, paced and under the same lease, so the line still moves.
+
+#: the deal rows joins and polls read, per process: deal id -> (monotonic time read, Deal)
+_deal_cache: dict[int, tuple[float, Deal]] = {}
+#: deal id -> (monotonic time read, whether the worker's admitter looks after the deal)
+_admitter_cache: dict[int, tuple[float, bool]] = {}
+#: how recent the admitter's heartbeat must be for shoppers' requests to leave admission to it
+ADMITTER_ALIVE_SECONDS = 10.0
+#: tickets moved from the line to the wait list per round of the admitter
+CLOSE_BATCH = 1000
+
+
+def _cache_seconds() -> float:
+    return float(getattr(settings, "DEALS_CACHE_SECONDS", 1.0))
+
+
+def cached_deal(deal_id) -> Deal:
+    """The deal's own row as joins and polls need it, at most ``DEALS_CACHE_SECONDS`` old
+    (per process; dropped when this process changes the deal). Its start and end never change;
+    counters may lag by that much, which only decides what a shopper is told first: units are
+    taken by the admitter from the fresh row, and the database's check holds the contingent."""
+    try:
+        pk = int(deal_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such deal.", code="deal_not_found") from None
+    hit = _deal_cache.get(pk)
+    if hit is not None and time.monotonic() - hit[0] <= _cache_seconds():
+        return hit[1]
+    deal = Deal.objects.filter(pk=pk).first()
+    if deal is None:
+        raise NotFound("No such deal.", code="deal_not_found")
+    _deal_cache[pk] = (time.monotonic(), deal)
+    return deal
+
+
+def _forget(deal_id) -> None:
+    _deal_cache.pop(int(deal_id), None)
+
+
+def forget_everything() -> None:
+    """Drop every per-process cache of deals (tests: deal ids repeat between databases)."""
+    _deal_cache.clear()
+    _admitter_cache.clear()
+    _lease_busy.clear()
+    room = waiting_room()
+    if hasattr(room, "_snapshots"):
+        room._snapshots.clear()
+
+
+def admitter_alive(deal_id: int) -> bool:
+    """Whether the worker's admitter has looked after the deal lately (cached like the deal)."""
+    hit = _admitter_cache.get(deal_id)
+    if hit is not None and time.monotonic() - hit[0] <= _cache_seconds():
+        return hit[1]
+    beat = waiting_room().last_beat(deal_id)
+    alive = beat is not None and time.time() - beat < ADMITTER_ALIVE_SECONDS
+    _admitter_cache[deal_id] = (time.monotonic(), alive)
+    return alive
+
 
 def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", quantity=1, cart_id: str = "", language: str = "de") -> dict:
-    """A place in the deal's waiting room (or, when everything is sold, on the wait list)."""
-    deal = get_deal(deal_id)
+    """A place in the deal's waiting room (or, when everything is sold, on the wait list).
+    In a rush this is one statement (the ticket's insert) or one Redis script."""
+    deal = cached_deal(deal_id)
     quantity = _whole(quantity, "quantity", low=1, high=99)
     if quantity > deal.limit_per_customer:
         raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
     who = customer_key(user=user, email=email, session_key=session_key)
-    state = state_of(deal)
+    at = now()
+    state = state_of(deal, at)
     if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
-    if _usage_left(deal, [who]) < quantity:
+    # household usage exists only once something was sold (checked again when buying)
+    if deal.sold and _usage_left(deal, [who]) < quantity:
         raise Conflict(f"You already have {deal.limit_per_customer} of this deal (at most {deal.limit_per_customer} per customer).",
                        code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
     contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
     room = waiting_room()
-    at = now()
     if state == "sold_out" and not room.first_waiting(deal.pk, 1):
         # nobody is in line any more: straight to the wait list (else behind the line, which is
         # moved to the wait list in its order)
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
     ticket, created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
-    if created and state == "live" and WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).exists():
+    if created and state == "live" and deal.left <= 0 and WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).exists():
         # people already wait on the wait list (the line was closed to it): a newcomer goes
-        # behind them, never before them into the line
+        # behind them, never before them into the line (the admitter checks this again)
         _to_sold_out(deal, ticket)
-    return ticket_status(deal_id=deal.pk, ticket_id=ticket.id, deal=deal)
+        ticket = room.get(deal.pk, ticket.id) or ticket
+    return _status(deal, ticket, at=at)
 
 
 def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str) -> dict:
@@ -235,28 +303,37 @@ def _eta(deal: Deal, position: int | None, at: datetime) -> int | None:
 
 def _poll_after(deal: Deal, position: int | None, at: datetime) -> int:
     """When a waiting shopper should ask again (``poll_after_seconds``): at the start for the
-    pre-queue, spread over a few seconds so the start is not one burst; in line, about half the
-    expected wait, from 1 to ``POLL_AFTER_MAX`` seconds, jittered."""
+    pre-queue, spread over a few seconds so the start is not one burst; in line, about a third
+    of the expected wait, from 1 to ``POLL_AFTER_MAX`` seconds, jittered; soon for those behind
+    every unit that could still come free (they are about to be told "sold out")."""
     jitter = secrets.randbelow(3)
     if at < deal.starts_at:
         return max(1, int(math.ceil((deal.starts_at - at).total_seconds()))) + jitter
-    wait = (_eta(deal, position, at) or 0) / 2
+    if position is not None and position > deal.left + deal.held:
+        return 2 + jitter
+    wait = (_eta(deal, position, at) or 0) / 3
     return int(min(POLL_AFTER_MAX, max(1, wait))) + jitter
 
 
 def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
-    """What a waiting shopper polls: state, position, estimated wait; once admitted, the cart
-    and the hold. Cheap: one ticket read and one position count; admission happens here too
-    (paced) so the line moves while people watch it."""
-    deal = deal or get_deal(deal_id)
-    room = waiting_room()
-    ticket = room.get(deal.pk, str(ticket_id or "")[:64])
+    """What a waiting shopper polls: state, position, estimated wait, when to ask again; once
+    admitted, the cart and the hold. One read of the ticket (and of the hold once admitted);
+    the position comes from the waiting room's estimate."""
+    deal = deal or cached_deal(deal_id)
+    ticket = waiting_room().get(deal.pk, str(ticket_id or "")[:64])
     if ticket is None:
         raise NotFound("No such ticket.", code="ticket_not_found")
-    at = now()
-    if ticket.state == "waiting" and state_of(deal, at) in ("live", "sold_out"):
-        admit_due(deal, at=at, from_poll=True)
-        ticket = room.get(deal.pk, ticket.id)
+    return _status(deal, ticket)
+
+
+def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
+    at = at or now()
+    room = waiting_room()
+    if ticket.state == "waiting" and state_of(deal, at) in ("live", "sold_out") and not admitter_alive(deal.pk):
+        if admit_due(deal.pk, at=at, from_poll=True) is not None:  # no worker: the poll moves the line
+            _forget(deal.pk)
+            deal = cached_deal(deal.pk)
+            ticket = room.get(deal.pk, ticket.id) or ticket
     out = {"ticket": ticket.id, "deal": deal.pk, "state": ticket.state, "position": None, "eta_seconds": None,
            "cart_id": None, "hold": None, "waitlist": None}
     if ticket.state == "waiting":
@@ -269,99 +346,146 @@ def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
             # the pre-queue's order is drawn at the start: no place to show yet
             out.update(eta_seconds=_eta(deal, 0, at), starts_in_seconds=int((deal.starts_at - at).total_seconds()), poll_after_seconds=_poll_after(deal, None, at))
             return out
-        pos = room.position(deal.pk, ticket)
+        pos = room.position_estimate(deal.pk, ticket)
         out.update(position=pos, eta_seconds=_eta(deal, pos, at), poll_after_seconds=_poll_after(deal, pos, at))
     elif ticket.state in ("admitted", "expired"):
-        hold = Hold.objects.filter(deal=deal, ticket=ticket.id).first()
+        hold = Hold.objects.filter(deal_id=deal.pk, ticket=ticket.id).values("cart_id", "quantity", "expires_at", "status").first()
         if hold is not None:
-            out["cart_id"] = hold.cart_id
-            out["hold"] = {"quantity": hold.quantity, "expires_at": hold.expires_at.isoformat(), "status": hold.status}
-            if hold.status == HoldStatus.ACTIVE and hold.expires_at <= at:
+            out["cart_id"] = hold["cart_id"]
+            out["hold"] = {"quantity": hold["quantity"], "expires_at": hold["expires_at"].isoformat(), "status": hold["status"]}
+            if hold["status"] == HoldStatus.ACTIVE and hold["expires_at"] <= at:
                 out["state"] = "expired"
                 out["hold"]["status"] = "expired"
     elif ticket.state == "sold_out":
-        entry = WaitlistEntry.objects.filter(deal=deal, who=ticket.who).first()
+        entry = WaitlistEntry.objects.filter(deal_id=deal.pk, who=ticket.who).first()
         out["waitlist"] = _entry_json(entry) if entry else None
     return out
 
 
 def _to_sold_out(deal: Deal, ticket) -> None:
-    """The ticket is told "sold out", with its wait-list place when it gave an e-mail address.
-    The place comes first: whoever reads the ticket as sold out finds it there (the other way
-    round, a poll in between saw "sold out" and no place)."""
+    _to_sold_out_many(deal, [ticket])
+
+
+def _to_sold_out_many(deal: Deal, tickets: list) -> int:
+    """The tickets are told "sold out", each with its wait-list place when it gave an e-mail
+    address, in the line's order. The places come first: whoever reads a ticket as sold out
+    finds its place there (the other way round, a poll in between saw "sold out" and no
+    place)."""
+    if not tickets:
+        return 0
     room = waiting_room()
-    email = ticket.data.get("email")
-    if email:
-        join_waitlist(deal_id=deal.pk, who=ticket.who, email=email, quantity=ticket.quantity, language=ticket.data.get("language", "de"))
-    if not room.update(deal.pk, ticket.id, state="sold_out", only_from="waiting") and email:
-        now_ = room.get(deal.pk, ticket.id)
-        if now_ is not None and now_.state == "admitted":  # let in meanwhile: served, not waiting
-            WaitlistEntry.objects.filter(deal=deal, who=ticket.who, status=WaitlistStatus.WAITING).update(status=WaitlistStatus.LEFT)
+    at = now()
+    WaitlistEntry.objects.bulk_create([
+        WaitlistEntry(deal=deal, who=t.who, email=t.data["email"], quantity=min(t.quantity, deal.limit_per_customer),
+                      language=t.data.get("language", "de"), token=secrets.token_urlsafe(18), created_at=at)
+        for t in tickets if t.data.get("email")
+    ], ignore_conflicts=True)
+    moved = room.update_many(deal.pk, [(t.id, None) for t in tickets], state="sold_out", only_from="waiting")
+    if moved < len(tickets):
+        for t in tickets:
+            current = room.get(deal.pk, t.id)
+            if current is not None and current.state == "admitted" and t.data.get("email"):  # let in meanwhile: served, not waiting
+                WaitlistEntry.objects.filter(deal=deal, who=t.who, status=WaitlistStatus.WAITING).update(status=WaitlistStatus.LEFT)
+    return moved
 
 
 #: deal id -> when this process last found the admitter's lease taken (monotonic seconds)
 _lease_busy: dict[int, float] = {}
 
 
-def admit_due(deal: Deal, *, at: datetime | None = None, from_poll: bool = False) -> int:
+def admit_due(deal, *, at: datetime | None = None, from_poll: bool = False) -> int | None:
     """Let in as many waiting shoppers as the pace allows by now and units remain for, in
-    order. One admitter per deal at a time (the waiting room's lease); others return at once.
-    ``from_poll``: a shopper's request helping the line along; in a rush most find the lease
-    taken, so after that a process does not ask again for ``POLL_ADMIT_PAUSE`` seconds (the
-    lease's holder and the worker's sweep move the line meanwhile)."""
+    order, in one transaction; then close the line if nothing is free. One admitter per deal
+    at a time (the waiting room's lease): None if another has it (or, ``from_poll``, if this
+    process found it taken less than ``POLL_ADMIT_PAUSE`` seconds ago), else how many were
+    let in."""
+    deal_id = getattr(deal, "pk", deal)
     at = at or now()
-    if from_poll and time.monotonic() - _lease_busy.get(deal.pk, -1e9) < POLL_ADMIT_PAUSE:
-        return 0
+    if from_poll and time.monotonic() - _lease_busy.get(deal_id, -1e9) < POLL_ADMIT_PAUSE:
+        return None
     room = waiting_room()
     owner = uuid.uuid4().hex
-    if not room.acquire(deal.pk, owner, ADMITTER_LEASE_SECONDS):
-        _lease_busy[deal.pk] = time.monotonic()
-        return 0
+    if not room.acquire(deal_id, owner, ADMITTER_LEASE_SECONDS):
+        _lease_busy[deal_id] = time.monotonic()
+        return None
     try:
-        deal.refresh_from_db()
-        state = state_of(deal, at)
-        if state == "sold_out":
-            _close_line(deal)
-            return 0
-        if state != "live":
-            return 0
-        elapsed = max(0.0, (at - deal.starts_at).total_seconds())
-        # the pace, with a first minute's worth let in at the start
-        allowed = int(deal.admissions_per_minute * (1 + elapsed / 60))
-        admitted = Hold.objects.filter(deal=deal, source="queue").count()
-        budget = min(allowed - admitted, ADMIT_BATCH)
-        n = 0
-        for ticket in room.first_waiting(deal.pk, max(0, budget)):
-            if not _admit(deal, ticket, at=at):
-                break
-            n += 1
-        _close_line(deal)
+        n = _admit_batch(deal_id, at=at)
+        _close_line(deal_id)
         return n
     finally:
-        room.release(deal.pk, owner)
+        room.release(deal_id, owner)
+        _forget(deal_id)
 
 
-def _close_line(deal: Deal) -> int:
+def _admit_batch(deal_id: int, *, at: datetime) -> int:
+    room = waiting_room()
+    deal = Deal.objects.get(pk=deal_id)
+    if state_of(deal, at) != "live" or deal.left <= 0:
+        return 0
+    elapsed = max(0.0, (at - deal.starts_at).total_seconds())
+    # the pace, with a first minute's worth let in at the start
+    allowed = int(deal.admissions_per_minute * (1 + elapsed / 60))
+    budget = min(allowed - Hold.objects.filter(deal=deal, source="queue").count(), ADMIT_BATCH)
+    candidates = room.first_waiting(deal_id, max(0, budget))
+    if not candidates:
+        return 0
+    # people on the wait list (the line was closed to it) come before anyone who joined the
+    # line after them
+    since = WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).order_by("id").values_list("created_at", flat=True).first()
+    if since is not None:
+        late = [t for t in candidates if t.joined_at > since.timestamp()]
+        _to_sold_out_many(deal, late)
+        candidates = [t for t in candidates if t.joined_at <= since.timestamp()]
+    # a hold made by an admitter that died before telling the room
+    earlier = dict(Hold.objects.filter(deal=deal, ticket__in=[t.id for t in candidates]).values_list("ticket", "pk"))
+    done: list[tuple[str, dict]] = []
+    with transaction.atomic():
+        deal = Deal.objects.select_for_update().get(pk=deal_id)
+        free = deal.left
+        plan = []
+        for t in candidates:
+            if t.id in earlier:
+                continue
+            if free <= 0:
+                break
+            q = min(t.quantity, free)  # the last unit goes to the next person even if they asked for two
+            plan.append((t, q))
+            free -= q
+        if plan:
+            carts = _carts_for([t for t, _ in plan])
+            expires = at + timedelta(minutes=deal.hold_minutes)
+            holds = Hold.objects.bulk_create([
+                Hold(deal=deal, ticket=t.id, source="queue", cart_id=carts[t.id], customer_key=t.who, quantity=q, expires_at=expires, created_at=at)
+                for t, q in plan
+            ])
+            _hold_lines(deal, [(h.cart_id, h.quantity, h.pk) for h in holds])
+            taken = Deal.objects.filter(pk=deal_id).update(held=F("held") + sum(q for _, q in plan))
+            assert taken == 1
+            done = [(h.ticket, {"cart_id": h.cart_id, "hold": h.pk, "expires_at": h.expires_at.isoformat()}) for h in holds]
+    for row in Hold.objects.filter(pk__in=list(earlier.values())).values("ticket", "cart_id", "pk", "expires_at"):
+        done.append((row["ticket"], {"cart_id": row["cart_id"], "hold": row["pk"], "expires_at": row["expires_at"].isoformat()}))
+    room.update_many(deal_id, done, state="admitted", only_from="waiting")
+    return len(done)
+
+
+def _close_line(deal_id: int) -> int:
     """When no unit is free, only the units held by others can still come back: the people in
     line who could get one of them keep waiting; everyone behind them gets a definite answer at
     once (sold out, and a wait-list place when they gave an e-mail address), in the line's
     order, so the wait list keeps it. Called by the admitter (under its lease). Returns how many
-    were moved (at most ``ADMIT_BATCH`` per call; the next call goes on)."""
-    deal.refresh_from_db()
+    were moved (at most ``CLOSE_BATCH`` per call; the next call goes on)."""
+    deal = Deal.objects.get(pk=deal_id)
     if deal.left > 0:
         return 0
-    room = waiting_room()
     may_come_back = deal.held
-    kept = moved = 0
-    for ticket in room.first_waiting(deal.pk, may_come_back + ADMIT_BATCH):
+    kept = 0
+    moved = []
+    for ticket in waiting_room().first_waiting(deal.pk, may_come_back + CLOSE_BATCH):
         if kept < may_come_back:
             kept += ticket.quantity  # could still get at least one returned unit
             continue
-        if moved >= ADMIT_BATCH:
-            break
-        _to_sold_out(deal, ticket)
-        moved += 1
-    return moved
+        moved.append(ticket)
+    return _to_sold_out_many(deal, moved)
 
 
 def _take_units(deal_id: int, quantity: int) -> bool:
@@ -381,46 +505,52 @@ def _user_id(who: str) -> int | None:
     return int(who.split(":", 1)[1]) if who.startswith("user:") else None
 
 
-def _hold_line(*, cart_id: str, variant_id: int, quantity: int, price: Decimal, hold_id: int) -> None:
-    """Put the held units into the cart as a line at the deal price that names its hold (a
-    regular line of the same item becomes the held one)."""
+def _hold_lines(deal: Deal, rows: list[tuple[str, int, int]]) -> None:
+    """Put held units into carts (``(cart_id, quantity, hold_id)``) as lines at the deal price
+    that name their hold (a regular line of the same item in the cart becomes the held one)."""
     from warenhaus.checkout.models import CartLine
 
-    CartLine.objects.update_or_create(cart_id=cart_id, variant_id=variant_id, defaults={"quantity": quantity, "price_when_added": price, "deal_hold_id": hold_id})
+    existing = dict(CartLine.objects.filter(cart_id__in=[r[0] for r in rows], variant_id=deal.variant_id).values_list("cart_id", "pk"))
+    for cart_id, quantity, hold_id in rows:
+        if cart_id in existing:
+            CartLine.objects.filter(pk=existing[cart_id]).update(quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
+    CartLine.objects.bulk_create([
+        CartLine(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
+        for cart_id, quantity, hold_id in rows if cart_id not in existing
+    ])
 
 
-def _cart_for(ticket_data: dict, user_id) -> str:
-    """The cart held units go into: the one the shopper named when queueing if it is still open
-    and theirs, else their open cart, else a new one."""
+def _carts_for(tickets: list) -> dict[str, str]:
+    """The cart each ticket's held units go into (ticket id -> cart id): the one the shopper
+    named when queueing if it is still open and theirs, else their open cart, else a new one;
+    never one cart for two tickets."""
     from warenhaus.checkout.models import Cart, CartStatus
 
-    wanted = (ticket_data or {}).get("cart_id") or ""
-    if wanted and Cart.objects.filter(pk=wanted, status=CartStatus.OPEN).filter(Q(user__isnull=True) | Q(user_id=user_id)).exists():
-        return wanted
-    if user_id:
-        mine = Cart.objects.filter(user_id=user_id, status=CartStatus.OPEN).order_by("-updated_at").values_list("pk", flat=True).first()
-        if mine:
-            return mine
-    return Cart.objects.create(user_id=user_id).pk
-
-
-def _admit(deal: Deal, ticket, *, at: datetime) -> bool:
-    """Hold units for one ticket and mark it admitted. False when no units are left."""
-    hold = Hold.objects.filter(deal=deal, ticket=ticket.id).first()
-    if hold is None:
-        try:
-            with transaction.atomic():
-                quantity = _take_up_to(deal.pk, ticket.quantity)
-                if not quantity:
-                    return False
-                cart_id = _cart_for(ticket.data, _user_id(ticket.who))
-                hold = Hold.objects.create(deal=deal, ticket=ticket.id, source="queue", cart_id=cart_id, customer_key=ticket.who, quantity=quantity,
-                                           expires_at=at + timedelta(minutes=deal.hold_minutes), created_at=at)
-                _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price=deal.deal_price, hold_id=hold.pk)
-        except IntegrityError:  # admitted before, by an admitter that died before telling the room
-            hold = Hold.objects.get(deal=deal, ticket=ticket.id)
-    waiting_room().update(deal.pk, ticket.id, state="admitted", data={"cart_id": hold.cart_id, "hold": hold.pk, "expires_at": hold.expires_at.isoformat()}, only_from="waiting")
-    return True
+    wanted = {t.id: (t.data or {}).get("cart_id") or "" for t in tickets}
+    open_carts = dict(Cart.objects.filter(pk__in=[w for w in wanted.values() if w], status=CartStatus.OPEN).values_list("pk", "user_id"))
+    out: dict[str, str] = {}
+    for t in tickets:
+        w = wanted[t.id]
+        if w in open_carts and open_carts[w] in (None, _user_id(t.who)) and w not in out.values():
+            out[t.id] = w
+    users = {_user_id(t.who) for t in tickets if t.id not in out} - {None}
+    theirs: dict[int, str] = {}
+    for pk, uid in Cart.objects.filter(user_id__in=users, status=CartStatus.OPEN).order_by("user_id", "-updated_at").values_list("pk", "user_id"):
+        theirs.setdefault(uid, pk)
+    taken = set(out.values())
+    new = []
+    for t in tickets:
+        if t.id in out:
+            continue
+        pk = theirs.get(_user_id(t.who))
+        if pk is None or pk in taken:
+            cart = Cart(user_id=_user_id(t.who))
+            new.append(cart)
+            pk = cart.pk
+        out[t.id] = pk
+        taken.add(pk)
+    Cart.objects.bulk_create(new)
+    return out
 
 
 # --- holds ending ------------------------------------------------------------------------------
@@ -440,6 +570,7 @@ def release_hold(*, hold_id: int, status: str = HoldStatus.RELEASED, at: datetim
         Deal.objects.filter(pk=hold.deal_id).update(held=F("held") - hold.quantity)
         if hold.source == "waitlist":
             WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket, status=WaitlistStatus.OFFERED).update(status=WaitlistStatus.LAPSED)
+    _forget(hold.deal_id)
     if hold.source == "queue":
         waiting_room().update(hold.deal_id, hold.ticket, state="expired" if status == HoldStatus.EXPIRED else "left", only_from="admitted")
     _after_units_returned(hold.deal_id, at=at)
@@ -447,30 +578,43 @@ def release_hold(*, hold_id: int, status: str = HoldStatus.RELEASED, at: datetim
 
 
 def _after_units_returned(deal_id: int, *, at: datetime) -> None:
-    """Units came back: the queue's next people first (paced), then the wait list."""
+    """Units came back: the queue's next people first (paced), then the wait list. The
+    worker's admitter does that in its next round; without one, it is done here."""
+    if admitter_alive(deal_id):
+        return
     deal = Deal.objects.get(pk=deal_id)
     if state_of(deal, at) != "live" or deal.left <= 0:
         return
     room = waiting_room()
     if room.first_waiting(deal.pk, 1):
         # the waiting room may live outside the database: admit once the units are really back
-        transaction.on_commit(lambda: admit_due(Deal.objects.get(pk=deal_id), at=now()))
+        transaction.on_commit(lambda: admit_due(deal_id, at=now()))
     else:
         offer_to_waitlist(deal, at=at)
 
 
-def sweep(*, at: datetime | None = None) -> dict:
-    """The worker's round (every few seconds): expire holds past their deadline, admit the
-    line of every live deal, offer returned units to wait lists, give the unsold rest of ended
-    deals back to regular stock."""
+def sweep(*, at: datetime | None = None, beat: bool = False) -> dict:
+    """The worker's round (every ``DEALS_SWEEP_INTERVAL`` seconds): expire holds past their
+    deadline, then for each live deal admit the line (paced, in one batch), close it when
+    nothing is free and offer returned units to the wait list once nobody waits in line; give
+    the unsold rest of ended deals back to regular stock. ``beat``: this is the worker's
+    admitter, so shoppers' requests leave admission to it (:func:`admitter_alive`)."""
     at = at or now()
+    room = waiting_room()
+    live = list(Deal.objects.filter(starts_at__lte=at, ends_at__gt=at, cancelled_at__isnull=True).values_list("pk", flat=True))
+    if beat:
+        soon = Deal.objects.filter(starts_at__lte=at + timedelta(minutes=1), ends_at__gt=at, cancelled_at__isnull=True).values_list("pk", flat=True)
+        for pk in soon:
+            room.beat(pk, time.time())
+            _admitter_cache[pk] = (time.monotonic(), True)
     expired = 0
     for hold_id in Hold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lte=at).values_list("pk", flat=True)[:1000]:
         expired += release_hold(hold_id=hold_id, status=HoldStatus.EXPIRED, at=at)
     admitted = 0
-    for deal in Deal.objects.filter(starts_at__lte=at, ends_at__gt=at, cancelled_at__isnull=True):
-        admitted += admit_due(deal, at=at)
-        if deal.left > 0 and not waiting_room().first_waiting(deal.pk, 1):
+    for pk in live:
+        admitted += admit_due(pk, at=at) or 0
+        deal = Deal.objects.get(pk=pk)
+        if deal.left > 0 and not room.first_waiting(pk, 1):
             offer_to_waitlist(deal, at=at)
     released = 0
     for deal in Deal.objects.filter(Q(ends_at__lte=at) | Q(cancelled_at__isnull=False)):
@@ -490,6 +634,7 @@ def _release_rest(deal: Deal) -> int:
             return 0
         Deal.objects.filter(pk=d.pk).update(released_units=F("released_units") + free)
         inventory.release(variant_id=d.variant_id, quantity=free)
+    _forget(deal.pk)
     return free
 
 
@@ -527,6 +672,7 @@ def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
             deal.cancelled_at = now()
             deal.save(update_fields=["cancelled_at"])
             audit.record(actor=actor, action="deal.cancel", obj=deal, after={"sold": deal.sold, "held": deal.held}, reason=reason, source=source)
+    _forget(deal.pk)
     _release_rest(deal)
     return get_deal(deal.pk)
 
@@ -564,11 +710,12 @@ def offer_to_waitlist(deal: Deal, *, at: datetime | None = None) -> int:
                      .filter(deal=deal, status=WaitlistStatus.WAITING).order_by("id").first())
             quantity = _take_up_to(deal.pk, entry.quantity) if entry is not None else 0
             if not quantity:
+                _forget(deal.pk)
                 return made
-            cart_id = _cart_for({}, _user_id(entry.who))
+            cart_id = _carts_for([TicketInfo(id=entry.token, deal_id=deal.pk, who=entry.who, quantity=quantity, state="", order_key=0, joined_at=0.0)])[entry.token]
             hold = Hold.objects.create(deal=deal, ticket=entry.token, source="waitlist", cart_id=cart_id, customer_key=entry.who, quantity=quantity,
                                        expires_at=at + timedelta(minutes=deal.offer_minutes), created_at=at)
-            _hold_line(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price=deal.deal_price, hold_id=hold.pk)
+            _hold_lines(deal, [(cart_id, quantity, hold.pk)])
             WaitlistEntry.objects.filter(pk=entry.pk).update(status=WaitlistStatus.OFFERED, offered_at=at)
             enqueue_mail(kind="deal_offer", to_email=entry.email, template="deal_offer", language=entry.language,
                          context={"deal": deal, "hold": hold, "entry_token": entry.token},
@@ -610,6 +757,7 @@ def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_a
         Sale.objects.create(deal_id=hold.deal_id, order=order, hold=hold, quantity=hold.quantity, keys=sorted(set(keys)), created_at=at)
         if hold.source == "waitlist":
             WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket).update(status=WaitlistStatus.BOUGHT)
+        _forget(hold.deal_id)
 
 
 def on_orders_cancelled(order_ids) -> int:
@@ -631,6 +779,8 @@ def on_orders_cancelled(order_ids) -> int:
             Deal.objects.filter(pk=deal.pk).update(sold=F("sold") - sale.quantity, released_units=F("released_units") + sale.quantity)
         _uncount_household(deal.pk, sale.keys, sale.quantity)
         Sale.objects.filter(pk=sale.pk).update(returned_at=at)
+    for sale in sales:
+        _forget(sale.deal_id)
     for deal_id in live_deals:
         _after_units_returned(deal_id, at=at)
     return len(sales)

@@ -75,6 +75,24 @@ class WaitingRoom(ABC):
         """Set a ticket's state (and merge ``data`` into its data). With ``only_from``, only if
         the ticket is in that state now (atomically). False if nothing was changed."""
 
+    def update_many(self, deal_id: int, changes: list[tuple[str, dict | None]], *, state: str, only_from: str | None = None) -> int:
+        """:meth:`update` for many tickets (``(ticket_id, data)`` pairs) in as few round trips as
+        the back end allows; how many were changed."""
+        return sum(self.update(deal_id, tid, state=state, data=data, only_from=only_from) for tid, data in changes)
+
+    def position_estimate(self, deal_id: int, ticket: TicketInfo) -> int | None:
+        """:meth:`position`, or an estimate of it at most a second or so old where the exact
+        answer is costly (what a polling shopper is shown; the admitter uses the exact order)."""
+        return self.position(deal_id, ticket)
+
+    @abstractmethod
+    def beat(self, deal_id: int, at: float) -> None:
+        """The worker's admitter says it is looking after the deal (at epoch seconds ``at``)."""
+
+    @abstractmethod
+    def last_beat(self, deal_id: int) -> float | None:
+        """When the worker's admitter last looked after the deal, or None."""
+
     @abstractmethod
     def counts(self, deal_id: int) -> dict[str, int]:
         """How many tickets are in each state (every state of STATES is a key)."""

@@ -1,12 +1,20 @@
 """The embedded waiting room: tickets are rows of :class:`warenhaus.deals.models.Ticket`; the
 admitter's lease is a row lock taken with ``SKIP LOCKED`` semantics emulated by a conditional
-UPDATE on a lease column, so it works on SQLite too."""
+UPDATE on a lease column, so it works on SQLite too.
+
+Hot paths: a join is one ``INSERT ... ON CONFLICT DO NOTHING`` (a second statement only for
+someone who already has a ticket); the position a polling shopper is shown comes from a
+per-process snapshot of the line's order, at most ``DEALS_CACHE_SECONDS`` old (an exact
+``COUNT`` over the line costs O(position) per poll), dropped whenever this process changes a
+ticket's state."""
 
 from __future__ import annotations
 
+import bisect
 import time
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Q
 
 from .base import STATES, TicketInfo, WaitingRoom, new_ticket_id, order_key
@@ -20,20 +28,28 @@ def _info(row) -> TicketInfo:
 class DatabaseWaitingRoom(WaitingRoom):
     name = "db"
 
+    def __init__(self):
+        #: deal id -> (monotonic time taken, [(order_key, id), ...] of the waiting, in order)
+        self._snapshots: dict[int, tuple[float, list[tuple[int, str]]]] = {}
+
     def join(self, deal_id, who, quantity, *, before_start, now, data=None):
         from warenhaus.deals.models import Ticket
 
-        existing = Ticket.objects.filter(deal_id=deal_id, who=who).first()
-        if existing is not None:
-            return _info(existing), False
         row = Ticket(id=new_ticket_id(), deal_id=deal_id, who=who, quantity=quantity, state="waiting",
                      order_key=order_key(before_start=before_start, now=now), joined_at=now, data=dict(data or {}))
-        try:
-            with transaction.atomic():
-                row.save(force_insert=True)
-        except IntegrityError:  # the same person joined at the same moment: theirs wins
-            return _info(Ticket.objects.get(deal_id=deal_id, who=who)), False
-        return _info(row), True
+        # one statement: the unique (deal, who) decides who was first, without an error to
+        # recover from (PostgreSQL and SQLite both speak ON CONFLICT)
+        fields = [Ticket._meta.get_field(n) for n in ("id", "deal", "who", "quantity", "state", "order_key", "joined_at", "data")]
+        values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+        qn = connection.ops.quote_name
+        sql = (f"INSERT INTO {qn(Ticket._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+               f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            created = cursor.rowcount == 1
+        if created:
+            return _info(row), True
+        return _info(Ticket.objects.get(deal_id=deal_id, who=who)), False
 
     def get(self, deal_id, ticket_id):
         from warenhaus.deals.models import Ticket
@@ -52,6 +68,31 @@ class DatabaseWaitingRoom(WaitingRoom):
             Q(order_key__lt=ticket.order_key) | Q(order_key=ticket.order_key, id__lte=ticket.id)
         ).aggregate(upto=Count("pk"), me=Count("pk", filter=Q(pk=ticket.id)))
         return row["upto"] if row["me"] else None
+
+    def position_estimate(self, deal_id, ticket):
+        from warenhaus.deals.models import Ticket
+
+        if ticket.state != "waiting":
+            return None
+        ttl = float(getattr(settings, "DEALS_CACHE_SECONDS", 1.0))
+        taken, line = self._snapshots.get(deal_id, (-1e9, []))
+        if time.monotonic() - taken > ttl:
+            line = list(Ticket.objects.filter(deal_id=deal_id, state="waiting").order_by("order_key", "id").values_list("order_key", "id"))
+            self._snapshots[deal_id] = (time.monotonic(), line)
+        me = (ticket.order_key, ticket.id)
+        ahead = bisect.bisect_left(line, me)  # those ahead of me in the snapshot
+        if not line or me > line[-1]:
+            # joined after the snapshot: count those who joined between it and me (a range of
+            # the index over the last second's joiners, not the whole line)
+            newer = Ticket.objects.filter(deal_id=deal_id, state="waiting").filter(Q(order_key__lt=me[0]) | Q(order_key=me[0], id__lt=me[1]))
+            if line:
+                last = line[-1]
+                newer = newer.filter(Q(order_key__gt=last[0]) | Q(order_key=last[0], id__gt=last[1]))
+            ahead += newer.count()
+        return ahead + 1
+
+    def _changed(self, deal_id) -> None:
+        self._snapshots.pop(deal_id, None)
 
     def first_waiting(self, deal_id, n):
         from warenhaus.deals.models import Ticket
@@ -74,7 +115,37 @@ class DatabaseWaitingRoom(WaitingRoom):
             if data:
                 row.data = {**(row.data or {}), **data}
             row.save(update_fields=["state", "data"])
+        self._changed(deal_id)
         return True
+
+    def update_many(self, deal_id, changes, *, state, only_from=None):
+        from warenhaus.deals.models import Ticket
+
+        if not changes:
+            return 0
+        n = 0
+        with transaction.atomic():
+            qs = Ticket.objects.select_for_update().filter(deal_id=deal_id, pk__in=[tid for tid, _ in changes])
+            if only_from is not None:
+                qs = qs.filter(state=only_from)
+            old = dict(qs.values_list("pk", "data"))
+            for tid, data in changes:
+                if tid not in old:
+                    continue
+                n += Ticket.objects.filter(pk=tid).update(state=state, data={**(old[tid] or {}), **(data or {})})
+        self._changed(deal_id)
+        return n
+
+    def beat(self, deal_id, at):
+        from warenhaus.deals.models import AdmitterLease
+
+        if not AdmitterLease.objects.filter(deal_id=deal_id).update(beat=at):
+            AdmitterLease.objects.get_or_create(deal_id=deal_id, defaults={"owner": "", "until": 0.0, "beat": at})
+
+    def last_beat(self, deal_id):
+        from warenhaus.deals.models import AdmitterLease
+
+        return AdmitterLease.objects.filter(deal_id=deal_id).values_list("beat", flat=True).first() or None
 
     def counts(self, deal_id):
         from warenhaus.deals.models import Ticket
@@ -88,6 +159,8 @@ class DatabaseWaitingRoom(WaitingRoom):
         from warenhaus.deals.models import AdmitterLease
 
         now = time.time()
+        if AdmitterLease.objects.filter(deal_id=deal_id).filter(Q(until__lt=now) | Q(owner="")).update(owner=owner, until=now + seconds) == 1:
+            return True
         AdmitterLease.objects.get_or_create(deal_id=deal_id, defaults={"owner": "", "until": 0.0})
         return AdmitterLease.objects.filter(deal_id=deal_id).filter(Q(until__lt=now) | Q(owner="")).update(owner=owner, until=now + seconds) == 1
 
@@ -100,4 +173,5 @@ class DatabaseWaitingRoom(WaitingRoom):
         from warenhaus.deals.models import AdmitterLease, Ticket
 
         Ticket.objects.filter(deal_id=deal_id).delete()
+        self._changed(deal_id)
         AdmitterLease.objects.filter(deal_id=deal_id).delete()

@@ -8,6 +8,7 @@ them all)::
     {prefix}:{42}:line     zset    the waiting tickets, score = order_key (exact: < 2**53)
     {prefix}:{42}:counts   hash    state -> number of tickets in it
     {prefix}:{42}:lease    string  the admitter's owner, with the lease as its expiry
+    {prefix}:{42}:beat     string  when the worker's admitter last looked after the deal
     {prefix}:{42}:t:<id>   hash    the ticket: who, quantity, state, order_key, joined_at, and
                                    each top-level key of its data as ``d:<key>`` -> JSON
 
@@ -172,10 +173,7 @@ class RedisWaitingRoom(WaitingRoom):
         out = self._first(keys=[self._key(deal_id, "line")], args=[int(n), self._ticket_prefix(deal_id)])
         return [self._info(deal_id, tid, _pairs(fields)) for tid, fields in zip(out[::2], out[1::2], strict=True)]
 
-    def update(self, deal_id, ticket_id, *, state, data=None, only_from=None):
-        ticket_id = str(ticket_id)
-        if not ticket_id or len(ticket_id) > _MAX_ID:
-            return False
+    def _update_call(self, deal_id, ticket_id, state, data, only_from):
         args = [ticket_id, state, "0" if only_from is None else "1", only_from or ""]
         if data:
             # through JSON once, as the database's JSONField does: keys become strings, and what
@@ -183,7 +181,31 @@ class RedisWaitingRoom(WaitingRoom):
             for k, v in json.loads(json.dumps(data)).items():
                 args += [_DATA + k, json.dumps(v, separators=(",", ":"))]
         keys = [self._ticket_prefix(deal_id) + ticket_id, self._key(deal_id, "line"), self._key(deal_id, "counts")]
+        return keys, args
+
+    def update(self, deal_id, ticket_id, *, state, data=None, only_from=None):
+        ticket_id = str(ticket_id)
+        if not ticket_id or len(ticket_id) > _MAX_ID:
+            return False
+        keys, args = self._update_call(deal_id, ticket_id, state, data, only_from)
         return self._update(keys=keys, args=args) == 1
+
+    def update_many(self, deal_id, changes, *, state, only_from=None):
+        calls = [self._update_call(deal_id, str(tid), state, data, only_from) for tid, data in changes if tid and len(str(tid)) <= _MAX_ID]
+        if not calls:
+            return 0
+        self.client.script_load(_UPDATE)  # EVALSHA in a pipeline needs the script loaded
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            self._update(keys=keys, args=args, client=pipe)
+        return sum(1 for r in pipe.execute() if r == 1)
+
+    def beat(self, deal_id, at):
+        self.client.set(self._key(deal_id, "beat"), repr(float(at)), ex=24 * 3600)
+
+    def last_beat(self, deal_id):
+        value = self.client.get(self._key(deal_id, "beat"))
+        return float(value) if value else None
 
     def counts(self, deal_id):
         out = dict.fromkeys(STATES, 0)
@@ -200,5 +222,6 @@ class RedisWaitingRoom(WaitingRoom):
         self._release(keys=[self._key(deal_id, "lease")], args=[owner])
 
     def clear(self, deal_id):
+        self.client.unlink(self._key(deal_id, "beat"))
         keys = [self._key(deal_id, p) for p in ("who", "line", "counts", "lease")]
         self._clear(keys=keys, args=[self._ticket_prefix(deal_id)])

@@ -64,7 +64,7 @@ def deals_once() -> int:
     from warenhaus.deals.services import sweep
 
     try:
-        out = sweep()
+        out = sweep(beat=True)
         return sum(out.values())
     except Exception:  # as above: the next round tries again
         log.exception("flash-deal sweep failed")
@@ -105,7 +105,7 @@ class Command(DbWorkerCommand):
             help="Seconds between outbox checks for messages whose delivery task was lost (default: %(default)s; 0 turns it off).",
         )
         parser.add_argument(
-            "--deals-interval", type=float, default=float(os.environ.get("DEALS_SWEEP_INTERVAL", "2")),
+            "--deals-interval", type=float, default=float(os.environ.get("DEALS_SWEEP_INTERVAL", "1")),
             help="Seconds between flash-deal sweeps: expired holds, paced admission, wait-list offers, the end of deals (default: %(default)s; 0 turns it off).",
         )
         parser.add_argument(
