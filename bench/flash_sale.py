@@ -167,7 +167,8 @@ async def _flash(host, port, p, rec):
         s["ticket"], s["first_state"], s["first_position"] = ticket, state, j.get("position")
         polls = errors = 0
         give_up = min(s["join_done"] + p["poll_timeout"], hard_deadline)
-        wait = p["poll_interval"]
+        hint = j.get("poll_after_seconds")
+        wait = max(p["poll_interval"], float(hint)) if isinstance(hint, (int, float)) else p["poll_interval"]
         while state == "waiting" and ticket and time.time() < give_up:
             await asyncio.sleep(wait)
             status, _, data = await with_429("poll", "GET", f"/api/v1/deals/{deal}/queue/{ticket}")

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils.dateparse import parse_datetime
 
@@ -32,6 +32,7 @@ from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
 from warenhaus.core.money import MoneyError, parse_amount
 
+from .ranks import RankSnapshot
 from .models import Deal, Hold, HoldStatus, HouseholdUsage, Sale, WaitlistEntry, WaitlistStatus
 from .waiting_room import TicketInfo, waiting_room
 
@@ -230,14 +231,36 @@ def _forget(deal_id) -> None:
     _deal_cache.pop(int(deal_id), None)
 
 
+#: deal id -> (monotonic time read, whether anyone waits on the wait list)
+_waitlist_cache: dict[int, tuple[float, bool]] = {}
+_waitlist_ranks = RankSnapshot()
+
+
+def _waitlist_open(deal_id: int) -> bool:
+    """Whether people wait on the deal's wait list (the line was closed to it), cached like the deal."""
+    hit = _waitlist_cache.get(deal_id)
+    if hit is not None and time.monotonic() - hit[0] <= _cache_seconds():
+        return hit[1]
+    value = WaitlistEntry.objects.filter(deal_id=deal_id, status=WaitlistStatus.WAITING).exists()
+    _waitlist_cache[deal_id] = (time.monotonic(), value)
+    return value
+
+
+def _waitlist_changed(deal_id: int) -> None:
+    _waitlist_cache.pop(deal_id, None)
+    _waitlist_ranks.forget(deal_id)
+
+
 def forget_everything() -> None:
     """Drop every per-process cache of deals (tests: deal ids repeat between databases)."""
     _deal_cache.clear()
     _admitter_cache.clear()
+    _waitlist_cache.clear()
     _lease_busy.clear()
+    _waitlist_ranks.forget()
     room = waiting_room()
-    if hasattr(room, "_snapshots"):
-        room._snapshots.clear()
+    if hasattr(room, "_ranks"):
+        room._ranks.forget()
 
 
 def admitter_alive(deal_id: int) -> bool:
@@ -269,24 +292,20 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
                        code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
     contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
     room = waiting_room()
-    if state == "sold_out" and not room.first_waiting(deal.pk, 1):
-        # nobody is in line any more: straight to the wait list (else behind the line, which is
-        # moved to the wait list in its order)
+    if (state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk))) and not room.first_waiting(deal.pk, 1):
+        # nothing free, and nobody in line who could still get a returned unit ahead of the wait
+        # list: straight to the wait list (else behind the line, whose end the admitter moves
+        # to the wait list in its order)
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
-    ticket, created = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
-    if created and state == "live" and deal.left <= 0 and WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).exists():
-        # people already wait on the wait list (the line was closed to it): a newcomer goes
-        # behind them, never before them into the line (the admitter checks this again)
-        _to_sold_out(deal, ticket)
-        ticket = room.get(deal.pk, ticket.id) or ticket
+    ticket, _ = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
     return _status(deal, ticket, at=at)
 
 
 def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str) -> dict:
     out = {"ticket": None, "state": "sold_out", "position": None, "eta_seconds": None, "cart_id": None, "hold": None, "waitlist": None}
     if email:
-        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language)
+        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal)
         out["waitlist"] = entry
     return out
 
@@ -380,6 +399,7 @@ def _to_sold_out_many(deal: Deal, tickets: list) -> int:
                       language=t.data.get("language", "de"), token=secrets.token_urlsafe(18), created_at=at)
         for t in tickets if t.data.get("email")
     ], ignore_conflicts=True)
+    _waitlist_changed(deal.pk)
     moved = room.update_many(deal.pk, [(t.id, None) for t in tickets], state="sold_out", only_from="waiting")
     if moved < len(tickets):
         for t in tickets:
@@ -643,12 +663,18 @@ def _release_rest(deal: Deal) -> int:
 def _entry_json(entry: WaitlistEntry) -> dict:
     position = None
     if entry.status == WaitlistStatus.WAITING:
-        position = WaitlistEntry.objects.filter(deal_id=entry.deal_id, status=WaitlistStatus.WAITING, id__lt=entry.id).count() + 1
+        waiting = WaitlistEntry.objects.filter(deal_id=entry.deal_id, status=WaitlistStatus.WAITING)
+
+        def between(after, me):
+            return waiting.filter(id__lt=me, **({"id__gt": after} if after is not None else {})).count()
+
+        position = _waitlist_ranks.place(entry.deal_id, entry.id, count_between=between,
+                                         load=lambda: list(waiting.order_by("id").values_list("id", flat=True)))
     return {"entry": entry.token, "status": entry.status, "position": position, "quantity": entry.quantity}
 
 
 def waitlist_status(*, deal_id, token: str) -> dict:
-    entry = WaitlistEntry.objects.filter(deal_id=get_deal(deal_id).pk, token=str(token or "")[:64]).first()
+    entry = WaitlistEntry.objects.filter(deal_id=cached_deal(deal_id).pk, token=str(token or "")[:64]).first()
     if entry is None:
         raise NotFound("No such wait-list place.", code="waitlist_entry_not_found")
     out = _entry_json(entry)
@@ -677,8 +703,8 @@ def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
     return get_deal(deal.pk)
 
 
-def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de") -> dict:
-    deal = get_deal(deal_id)
+def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de", deal: Deal | None = None) -> dict:
+    deal = deal or cached_deal(deal_id)
     quantity = _whole(quantity, "quantity", low=1, high=99)
     if not email:
         raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
@@ -686,14 +712,12 @@ def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language:
         raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
     if state_of(deal) in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
-    entry = WaitlistEntry.objects.filter(deal=deal, who=who).first()
-    if entry is None:
-        try:
-            with transaction.atomic():
-                entry = WaitlistEntry.objects.create(deal=deal, who=who, email=email, quantity=quantity, language=language,
-                                                     token=secrets.token_urlsafe(18), created_at=now())
-        except IntegrityError:
-            entry = WaitlistEntry.objects.get(deal=deal, who=who)
+    # one place per person: whoever was first keeps theirs (no error to recover from)
+    WaitlistEntry.objects.bulk_create([WaitlistEntry(deal=deal, who=who, email=email, quantity=quantity, language=language,
+                                                     token=secrets.token_urlsafe(18), created_at=now())], ignore_conflicts=True)
+    entry = WaitlistEntry.objects.get(deal=deal, who=who)
+    if entry.status == WaitlistStatus.WAITING:
+        _waitlist_cache[deal.pk] = (time.monotonic(), True)
     return _entry_json(entry)
 
 
@@ -711,6 +735,7 @@ def offer_to_waitlist(deal: Deal, *, at: datetime | None = None) -> int:
             quantity = _take_up_to(deal.pk, entry.quantity) if entry is not None else 0
             if not quantity:
                 _forget(deal.pk)
+                _waitlist_changed(deal.pk)
                 return made
             cart_id = _carts_for([TicketInfo(id=entry.token, deal_id=deal.pk, who=entry.who, quantity=quantity, state="", order_key=0, joined_at=0.0)])[entry.token]
             hold = Hold.objects.create(deal=deal, ticket=entry.token, source="waitlist", cart_id=cart_id, customer_key=entry.who, quantity=quantity,

@@ -30,7 +30,8 @@ from .views import SESSION_CART, current_cart
 
 SESSION_TICKETS = "deal_tickets"
 SESSION_WAITLIST = "deal_waitlist"
-#: seconds between two polls of the waiting room (htmx) and two reloads without JavaScript
+#: seconds between two polls of the waiting room (htmx) and two reloads without JavaScript, at
+#: least; the server's ``poll_after_seconds`` (longer far back in a long line) stretches them
 POLL_SECONDS = 2
 REFRESH_SECONDS = 5
 
@@ -193,8 +194,9 @@ def _queue_context(request, deal: Deal, ticket: str) -> dict:
     if status.get("waitlist"):  # the line ran out of units: the ticket's wait-list place
         _remember(request, SESSION_WAITLIST, deal.pk, status["waitlist"]["entry"])
     _remember(request, SESSION_TICKETS, deal.pk, ticket)
-    return {**_deal_context(request, deal), "status": status, "ticket_id": ticket, "poll_seconds": POLL_SECONDS,
-            "refresh_seconds": REFRESH_SECONDS}
+    asked = status.get("poll_after_seconds") or 0
+    return {**_deal_context(request, deal), "status": status, "ticket_id": ticket, "poll_seconds": max(POLL_SECONDS, asked),
+            "refresh_seconds": max(REFRESH_SECONDS, asked)}
 
 
 @require_GET

@@ -6,17 +6,16 @@ Hot paths: a join is one ``INSERT ... ON CONFLICT DO NOTHING`` (a second stateme
 someone who already has a ticket); the position a polling shopper is shown comes from a
 per-process snapshot of the line's order, at most ``DEALS_CACHE_SECONDS`` old (an exact
 ``COUNT`` over the line costs O(position) per poll), dropped whenever this process changes a
-ticket's state."""
+ticket's state (:mod:`warenhaus.deals.ranks`)."""
 
 from __future__ import annotations
 
-import bisect
 import time
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
+from ..ranks import RankSnapshot
 from .base import STATES, TicketInfo, WaitingRoom, new_ticket_id, order_key
 
 
@@ -29,8 +28,7 @@ class DatabaseWaitingRoom(WaitingRoom):
     name = "db"
 
     def __init__(self):
-        #: deal id -> (monotonic time taken, [(order_key, id), ...] of the waiting, in order)
-        self._snapshots: dict[int, tuple[float, list[tuple[int, str]]]] = {}
+        self._ranks = RankSnapshot()
 
     def join(self, deal_id, who, quantity, *, before_start, now, data=None):
         from warenhaus.deals.models import Ticket
@@ -74,25 +72,27 @@ class DatabaseWaitingRoom(WaitingRoom):
 
         if ticket.state != "waiting":
             return None
-        ttl = float(getattr(settings, "DEALS_CACHE_SECONDS", 1.0))
-        taken, line = self._snapshots.get(deal_id, (-1e9, []))
-        if time.monotonic() - taken > ttl:
-            line = list(Ticket.objects.filter(deal_id=deal_id, state="waiting").order_by("order_key", "id").values_list("order_key", "id"))
-            self._snapshots[deal_id] = (time.monotonic(), line)
-        me = (ticket.order_key, ticket.id)
-        ahead = bisect.bisect_left(line, me)  # those ahead of me in the snapshot
-        if not line or me > line[-1]:
-            # joined after the snapshot: count those who joined between it and me (a range of
-            # the index over the last second's joiners, not the whole line)
-            newer = Ticket.objects.filter(deal_id=deal_id, state="waiting").filter(Q(order_key__lt=me[0]) | Q(order_key=me[0], id__lt=me[1]))
-            if line:
-                last = line[-1]
-                newer = newer.filter(Q(order_key__gt=last[0]) | Q(order_key=last[0], id__gt=last[1]))
-            ahead += newer.count()
-        return ahead + 1
+        line = Ticket.objects.filter(deal_id=deal_id, state="waiting")
+
+        def between(after, me):
+            # by hand: the ORM's compilation would cost more than the count (row values work in
+            # PostgreSQL and SQLite alike; the plain bounds make it a range of the index)
+            qn = connection.ops.quote_name
+            sql = (f"SELECT COUNT(*) FROM {qn(Ticket._meta.db_table)} WHERE deal_id = %s AND state = 'waiting' "
+                   f"AND order_key <= %s AND (order_key, id) < (%s, %s)")
+            args = [deal_id, me[0], me[0], me[1]]
+            if after is not None:
+                sql += " AND order_key >= %s AND (order_key, id) > (%s, %s)"
+                args += [after[0], after[0], after[1]]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, args)
+                return cursor.fetchone()[0]
+
+        return self._ranks.place(deal_id, (ticket.order_key, ticket.id), count_between=between,
+                                 load=lambda: list(line.order_by("order_key", "id").values_list("order_key", "id")))
 
     def _changed(self, deal_id) -> None:
-        self._snapshots.pop(deal_id, None)
+        self._ranks.forget(deal_id)
 
     def first_waiting(self, deal_id, n):
         from warenhaus.deals.models import Ticket
