@@ -30,10 +30,11 @@ from .views import SESSION_CART, current_cart
 
 SESSION_TICKETS = "deal_tickets"
 SESSION_WAITLIST = "deal_waitlist"
-#: seconds between two polls of the waiting room (htmx) and two reloads without JavaScript, at
-#: least; the server's ``poll_after_seconds`` (longer far back in a long line) stretches them
-POLL_SECONDS = 2
-REFRESH_SECONDS = 5
+#: seconds between two polls of the waiting room (htmx) and two reloads without JavaScript: the
+#: server's ``poll_after_seconds`` (longer far back in a long line), within these bounds (a page
+#: left open before the start notices the start within seconds)
+POLL_SECONDS = (2, 5)
+REFRESH_SECONDS = (5, 10)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -195,8 +196,8 @@ def _queue_context(request, deal: Deal, ticket: str) -> dict:
         _remember(request, SESSION_WAITLIST, deal.pk, status["waitlist"]["entry"])
     _remember(request, SESSION_TICKETS, deal.pk, ticket)
     asked = status.get("poll_after_seconds") or 0
-    return {**_deal_context(request, deal), "status": status, "ticket_id": ticket, "poll_seconds": max(POLL_SECONDS, asked),
-            "refresh_seconds": max(REFRESH_SECONDS, asked)}
+    return {**_deal_context(request, deal), "status": status, "ticket_id": ticket,
+            "poll_seconds": min(max(POLL_SECONDS[0], asked), POLL_SECONDS[1]), "refresh_seconds": min(max(REFRESH_SECONDS[0], asked), REFRESH_SECONDS[1])}
 
 
 @require_GET
