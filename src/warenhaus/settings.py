@@ -152,6 +152,7 @@ REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120
 # Flash deals: where the waiting room keeps its queue ("db", embedded; "redis" for many app
 # servers, at REDIS_URL), and how many shoppers a deal lets in per minute unless it says.
 WAITING_ROOM_BACKEND = os.environ.get("WAITING_ROOM_BACKEND", "db")
+WAITING_ROOM_REDIS_URL = os.environ.get("WAITING_ROOM_REDIS_URL", "")  # the Redis of the waiting room; empty: REDIS_URL
 WAITING_ROOM_PREFIX = os.environ.get("WAITING_ROOM_PREFIX", "wr")  # Redis key prefix (several shops on one Redis)
 DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "600"))
 DEALS_CACHE_SECONDS = float(os.environ.get("DEALS_CACHE_SECONDS", "1.0"))  # how old the deal row and line order joins and polls read may be

@@ -179,6 +179,32 @@ def test_the_household_limit_holds_across_accounts_at_one_address(backend, new_d
     assert err.value.code == "limit_per_customer"
 
 
+def test_the_household_limit_holds_across_accounts_paying_with_one_card(backend, new_deal, make_user):
+    """Two accounts, two addresses, one card: the second order is refused, saying why; the
+    same accounts with another card each go through."""
+    from warenhaus.checkout import services as checkout
+    from warenhaus.deals import services
+
+    deal = new_deal(units=5, starts_in=0, limit=1)
+    a, b, c = (make_user(email=f"{n}@example.de") for n in ("karte-a", "karte-b", "karte-c"))
+    ta, tb, tc = (services.join_queue(deal_id=deal.pk, user=u) for u in (a, b, c))
+    elsewhere = {**ADDRESS, "street": "Gartenweg 3", "postal_code": "50667"}
+    third = {**ADDRESS, "street": "Ringstraße 9", "postal_code": "10115", "city": "Berlin"}
+
+    def pay(ticket, user, address, card):
+        return checkout.place_order(cart_id=ticket["cart_id"], user=user, email=user.email, shipping_address=address,
+                                    payment_method="test", payment_token=f"approve:{card}")
+
+    pay(ta, a, ADDRESS, "4242-0001")
+    with pytest.raises(DomainError) as err:
+        pay(tb, b, elsewhere, " 4242-0001")  # the same card
+    assert err.value.code == "limit_per_customer" and err.value.extra["reason"] == "payment"
+    assert _deal(deal).held == 2  # nothing half-written: b still holds the unit
+    pay(tb, b, elsewhere, "5555-0002")
+    pay(tc, c, third, "")  # no card named: no payment key, only customer and address count
+    assert (_deal(deal).sold, _deal(deal).held) == (3, 0)
+
+
 def test_held_lines_keep_their_quantity_and_removing_one_lets_the_next_in(backend, new_deal, make_user):
     from warenhaus.checkout import services as checkout
     from warenhaus.deals import services
@@ -237,6 +263,24 @@ def test_after_the_end_the_unsold_rest_goes_back_to_stock(backend, new_deal, clo
     with pytest.raises(DomainError) as err:
         services.join_queue(deal_id=deal.pk, email="zu-spaet@example.de")
     assert err.value.code == "deal_ended"
+
+
+def test_a_day_after_the_end_the_waiting_room_is_given_back(backend, new_deal, clock):
+    """Redis keeps the waiting room in memory: the sweep removes it a day after the end (the
+    embedded one keeps its rows for the record); each deal once."""
+    from warenhaus.deals import services
+    from warenhaus.deals.waiting_room import waiting_room
+
+    deal = new_deal(units=4, starts_in=0)
+    ticket = services.join_queue(deal_id=deal.pk, email="frueh@example.de")["ticket"]
+    clock.advance(3601)
+    assert services.sweep()["rooms_cleared"] == 0
+    assert waiting_room().get(deal.pk, ticket) is not None
+    clock.advance(24 * 3600)
+    assert services.sweep()["rooms_cleared"] == 1
+    assert services.sweep()["rooms_cleared"] == 0
+    assert (waiting_room().get(deal.pk, ticket) is None) == (backend == "redis")
+    assert _deal(deal).room_cleared_at is not None
 
 
 def test_when_nothing_is_free_the_line_behind_the_held_units_goes_to_the_wait_list_in_order(backend, new_deal, make_user):

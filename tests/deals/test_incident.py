@@ -58,8 +58,32 @@ HOLD_MINUTES = int(os.environ.get("INCIDENT_HOLD_MINUTES", "2"))
 TIMEOUT = float(os.environ.get("INCIDENT_TIMEOUT", "420"))
 
 
+@pytest.fixture(params=["db", "redis"])
+def room_backend(request, monkeypatch, settings):
+    """Both waiting rooms: the embedded one and Redis (the real server; server, worker and this
+    process share a prefix of the test's own, removed afterwards)."""
+    monkeypatch.setenv("WAITING_ROOM_BACKEND", request.param)
+    settings.WAITING_ROOM_BACKEND = request.param
+    if request.param == "db":
+        yield "db"
+        return
+    from .conftest import REDIS_URL, redis_or_skip
+
+    redis_or_skip()
+    prefix = f"wrincident-{uuid.uuid4().hex[:10]}"
+    for name, value in (("WAITING_ROOM_REDIS_URL", REDIS_URL), ("WAITING_ROOM_PREFIX", prefix)):
+        monkeypatch.setenv(name, value)
+        setattr(settings, name, value)
+    yield "redis"
+    from warenhaus.deals.waiting_room import waiting_room
+
+    room = waiting_room()
+    for key in list(room.client.scan_iter(match=f"{prefix}:*", count=1000)):
+        room.client.unlink(key)
+
+
 @pytest.fixture
-def server(monkeypatch, request):
+def server(monkeypatch, request, room_backend):
     # short Retry-After so refused shoppers come back soon; the limiter as in production
     monkeypatch.setenv("ADMISSION_RETRY_AFTER", "1")
     monkeypatch.setenv("ADMISSION_RETRY_JITTER", "1")
@@ -339,11 +363,9 @@ def test_the_rush_of_mission_3_replayed_over_http(server, deal_worker, seed_vari
     mails = OutboxMessage.objects.filter(kind="deal_offer")
     assert sorted(mails.values_list("dedupe_key", flat=True)) == sorted(f"deal_offer:{h.pk}" for h in offer_holds)
     assert {m.to_email for m in mails} == {e.email for e in offered}
-    # Queue first, then the wait list, is the design; under this rush a returned unit can reach
-    # the wait list while a ticket admitted later by the pace was still waiting (a known race,
-    # noted for the next session). Reported here, not asserted; the order within the wait list is.
+    # queue first, then the wait list: the admitter (one at a time) offers returned units only
+    # once nobody waits in line (all shoppers joined long before the first hold ran out)
     last_queue_hold = max(h.created_at for h in Hold.objects.filter(deal=deal, source="queue"))
-    early = sum(h.created_at < last_queue_hold for h in offer_holds)
-    print(f"wait-list offers made before the queue's last admission: {early}")
+    assert all(h.created_at >= last_queue_hold for h in offer_holds), "a wait-list offer before someone in line got the unit"
     assert services.waiting_room().counts(deal.pk)["waiting"] == 0
     print(f"offers {len(offered)}, expired holds {len(expired)}")

@@ -37,7 +37,7 @@ class CheckoutIn(Schema):
     email: str = Field(max_length=254)
     shipping_address: AddressIn
     payment_method: str = Field(description='"invoice" or "test" (card simulator)', max_length=20)
-    payment_token: str = Field(default="", max_length=100, description='For "test": approve, decline or timeout.')
+    payment_token: str = Field(default="", max_length=100, description='For "test": approve, decline or timeout, optionally with the simulated card: "approve:4242-0001" (its fingerprint counts for flash-deal household limits).')
     shipping_method: str | None = Field(default=None, max_length=20, description='"standard" or "express"')
     channel: str = Field(default="api", max_length=10, description='"api", or "phone" for staff (orders.place_phone) ordering for the customer named by email')
 

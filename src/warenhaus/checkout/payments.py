@@ -8,6 +8,7 @@ gateway implements the same four methods and is registered in ``GATEWAYS``.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +34,12 @@ class Gateway:
     def authorize(self, *, amount: Decimal, order_number: str, token: str = "") -> Authorization:
         raise NotImplementedError
 
+    def fingerprint(self, token: str = "") -> str:
+        """A stable identifier of the payment instrument behind ``token`` (the same card gives
+        the same fingerprint whoever uses it, as card providers report it), or "" when the
+        method has none (invoice). Flash deals count their per-household limit on it."""
+        return ""
+
     def void(self, *, reference: str, idempotency_key: str = "") -> None:
         """Release an authorisation that was not used (the order did not come about, or was
         cancelled). A repeat with the same ``idempotency_key`` must do nothing more."""
@@ -50,7 +57,9 @@ class InvoiceGateway(Gateway):
 
 
 class TestCardGateway(Gateway):
-    """A card simulator. Outcomes are chosen by token; anything else is approved."""
+    """A card simulator. Outcomes are chosen by token; anything else is approved. A token
+    ``<outcome>:<card>`` names the simulated card too (``approve:4242-0001``), which gives it a
+    fingerprint."""
 
     name = "test"
     voided: list[str] = []
@@ -59,12 +68,16 @@ class TestCardGateway(Gateway):
     keys: set[str] = set()
 
     def authorize(self, *, amount, order_number, token=""):
-        outcome = (token or "approve").strip().lower()
+        outcome = (token or "approve").split(":", 1)[0].strip().lower()
         if outcome == "decline":
             raise PaymentFailed("The card was declined. Please use another payment method.", code="payment_declined")
         if outcome == "timeout":
             raise PaymentTimeout("The card provider did not answer in time. Nothing was charged; please try again.")
         return Authorization(reference=f"TEST-{secrets.token_hex(8)}", status="authorized")
+
+    def fingerprint(self, token=""):
+        card = (token or "").split(":", 1)[1].strip() if ":" in (token or "") else ""
+        return "test-" + hashlib.sha256(card.encode()).hexdigest()[:24] if card else ""
 
     def void(self, *, reference, idempotency_key=""):
         if idempotency_key and idempotency_key in TestCardGateway.keys:

@@ -427,7 +427,8 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
             if view.held:
                 from warenhaus.deals.services import convert_holds
 
-                convert_holds(order=order, hold_ids=list(view.held.values()), email=email, user_id=getattr(order_user, "pk", None), shipping_address=addr)
+                convert_holds(order=order, hold_ids=list(view.held.values()), email=email, user_id=getattr(order_user, "pk", None), shipping_address=addr,
+                              payment_fingerprint=gw.fingerprint(payment_token))
             # After the stock (locked first by every checkout): campaign -> code -> customer.
             promotions.redeem(order=order, evaluation=vouchers, user=order_user, email=email, channel=channel, client_ip=client_ip)
             if channel == "phone":

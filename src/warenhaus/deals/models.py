@@ -29,6 +29,7 @@ class Deal(models.Model):
     admissions_per_minute = models.PositiveIntegerField(help_text="Pacing: how many shoppers are let in per minute (what checkout can take).")
     cancelled_at = models.DateTimeField(null=True, blank=True)
     released_units = models.PositiveIntegerField(default=0, help_text="Units of the contingent given back to regular stock (after the end, or returned after it).")
+    room_cleared_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep removed the deal's waiting room from Redis (a day after the end).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -202,6 +202,8 @@ _admitter_cache: dict[int, tuple[float, bool]] = {}
 ADMITTER_ALIVE_SECONDS = 10.0
 #: tickets moved from the line to the wait list per round of the admitter
 CLOSE_BATCH = 1000
+#: how long after a deal's end its waiting room is kept (polls of old tickets, holds running out)
+ROOM_KEPT = timedelta(days=1)
 
 
 def _cache_seconds() -> float:
@@ -456,11 +458,14 @@ def _admit_batch(deal_id: int, *, at: datetime) -> int:
         late = [t for t in candidates if t.joined_at > since.timestamp()]
         _to_sold_out_many(deal, late)
         candidates = [t for t in candidates if t.joined_at <= since.timestamp()]
-    # a hold made by an admitter that died before telling the room
-    earlier = dict(Hold.objects.filter(deal=deal, ticket__in=[t.id for t in candidates]).values_list("ticket", "pk"))
     done: list[tuple[str, dict]] = []
     with transaction.atomic():
-        deal = Deal.objects.select_for_update().get(pk=deal_id)
+        # one batch at a time, whatever the lease; NO KEY: the rows that point at the deal (a
+        # ticket's insert takes a key-share lock on it) are not held up meanwhile
+        deal = Deal.objects.select_for_update(no_key=True).get(pk=deal_id)
+        # a hold made by an admitter that died before telling the room (or, were two admitters
+        # ever at work at once, by the other: read under the deal's lock, so it is seen)
+        earlier = dict(Hold.objects.filter(deal=deal, ticket__in=[t.id for t in candidates]).values_list("ticket", "pk"))
         free = deal.left
         plan = []
         for t in candidates:
@@ -637,9 +642,17 @@ def sweep(*, at: datetime | None = None, beat: bool = False) -> dict:
         if deal.left > 0 and not room.first_waiting(pk, 1):
             offer_to_waitlist(deal, at=at)
     released = 0
-    for deal in Deal.objects.filter(Q(ends_at__lte=at) | Q(cancelled_at__isnull=False)):
+    over = Deal.objects.filter(Q(ends_at__lte=at) | Q(cancelled_at__isnull=False))
+    for deal in over.filter(units__gt=F("sold") + F("held") + F("released_units")):
         released += _release_rest(deal)
-    return {"expired": expired, "admitted": admitted, "released": released}
+    # a day after the end nobody polls a ticket any more: a waiting room outside the database
+    # gives its memory back (the embedded one keeps its rows, for the record)
+    cleared = 0
+    for deal in over.filter(room_cleared_at__isnull=True).filter(Q(ends_at__lte=at - ROOM_KEPT) | Q(cancelled_at__lte=at - ROOM_KEPT)):
+        if room.name != "db":
+            room.clear(deal.pk)
+        cleared += Deal.objects.filter(pk=deal.pk, room_cleared_at__isnull=True).update(room_cleared_at=at)
+    return {"expired": expired, "admitted": admitted, "released": released, "rooms_cleared": cleared}
 
 
 def _release_rest(deal: Deal) -> int:
@@ -648,7 +661,7 @@ def _release_rest(deal: Deal) -> int:
     from warenhaus.inventory import services as inventory
 
     with transaction.atomic():
-        d = Deal.objects.select_for_update().get(pk=deal.pk)
+        d = Deal.objects.select_for_update(no_key=True).get(pk=deal.pk)
         free = d.units - d.sold - d.held - d.released_units
         if free <= 0:
             return 0
@@ -693,7 +706,7 @@ def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
     if not reason:
         raise ValidationFailed("Please give a reason; it goes into the audit trail.", code="reason_required")
     with transaction.atomic():
-        deal = Deal.objects.select_for_update().filter(pk=get_deal(deal_id).pk).first()
+        deal = Deal.objects.select_for_update(no_key=True).filter(pk=get_deal(deal_id).pk).first()
         if deal.cancelled_at is None:
             deal.cancelled_at = now()
             deal.save(update_fields=["cancelled_at"])
@@ -760,18 +773,25 @@ def hold_is_live(row: dict, at: datetime | None = None) -> bool:
     return row["status"] == HoldStatus.ACTIVE and row["expires_at"] > (at or now())
 
 
-def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_address: dict) -> None:
+def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_address: dict, payment_fingerprint: str = "") -> None:
     """Inside the checkout's transaction: the held units become sold, counted against the
-    household (customer, address). Refuses ``hold_expired`` if a hold ran out meanwhile, and
-    ``limit_per_customer`` (with the reason) if the household has had its share."""
+    household: the customer, the shipping address and the payment instrument (the gateway's
+    fingerprint of the card, when the method has one). Refuses ``hold_expired`` if a hold ran
+    out meanwhile, and ``limit_per_customer`` (with the reason) if the household has had its
+    share."""
     at = now()
     for hold_id in sorted(hold_ids):
-        hold = Hold.objects.select_for_update().select_related("deal").get(pk=hold_id)
+        # the hold only: locking the deal row too (FOR UPDATE) would stop every join and poll that
+        # writes a row pointing at the deal until the checkout commits
+        hold = Hold.objects.select_for_update(of=("self",)).select_related("deal").get(pk=hold_id)
         if not hold_is_live({"status": hold.status, "expires_at": hold.expires_at}, at):
             raise Conflict("The deal price was held for you until its deadline, which has passed.", code="hold_expired",
                            expired_at=hold.expires_at.isoformat())
         keys = [hold.customer_key, f"user:{user_id}" if user_id else f"email:{email.lower()}", address_key(shipping_address)]
+        if payment_fingerprint:
+            keys.append("payment:" + hashlib.sha256(payment_fingerprint.encode()).hexdigest()[:32])
         _count_household(hold.deal, keys, hold.quantity, why={
+            "payment": f"This card was already used for this deal (at most {hold.deal.limit_per_customer} per household).",
             "address": f"Another order of this deal goes to the same address (at most {hold.deal.limit_per_customer} per household).",
             "user": f"You already have {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
             "email": f"This e-mail address already has {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
@@ -791,7 +811,7 @@ def on_orders_cancelled(order_ids) -> int:
     they stay with regular stock. The household may buy again."""
     from warenhaus.inventory import services as inventory
 
-    sales = list(Sale.objects.select_for_update().filter(order_id__in=list(order_ids), returned_at__isnull=True).select_related("deal"))
+    sales = list(Sale.objects.select_for_update(of=("self",)).filter(order_id__in=list(order_ids), returned_at__isnull=True).select_related("deal"))
     at = now()
     live_deals = set()
     for sale in sales:

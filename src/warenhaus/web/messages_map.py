@@ -107,6 +107,7 @@ DEAL_LIMITS = {
     "user": _("You already have %(limit)s of this deal (at most %(limit)s per customer)."),
     "email": _("This e-mail address already has %(limit)s of this deal (at most %(limit)s per customer)."),
     "address": _("Another order of this deal goes to the same address (at most %(limit)s per household)."),
+    "payment": _("This card was already used for this deal (at most %(limit)s per household)."),
 }
 
 

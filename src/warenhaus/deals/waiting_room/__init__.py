@@ -1,5 +1,5 @@
 """The waiting room back end in use: ``WAITING_ROOM_BACKEND`` = ``db`` (the default, embedded)
-or ``redis`` (``REDIS_URL`` names the server)."""
+or ``redis`` (``WAITING_ROOM_REDIS_URL`` names the server, else ``REDIS_URL``)."""
 
 from __future__ import annotations
 
@@ -22,4 +22,5 @@ def _make(name: str, url: str, prefix: str) -> WaitingRoom:
 
 
 def waiting_room() -> WaitingRoom:
-    return _make(getattr(settings, "WAITING_ROOM_BACKEND", "db"), getattr(settings, "REDIS_URL", "") or "", getattr(settings, "WAITING_ROOM_PREFIX", "wr"))
+    url = getattr(settings, "WAITING_ROOM_REDIS_URL", "") or getattr(settings, "REDIS_URL", "") or ""
+    return _make(getattr(settings, "WAITING_ROOM_BACKEND", "db"), url, getattr(settings, "WAITING_ROOM_PREFIX", "wr"))
