@@ -424,11 +424,12 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
                 shipping=t.shipping, vat=t.vat, vat_breakdown=t.vat_breakdown, total=t.total, cart_id=cart.id,
                 placed_at=now(), channel=channel, language=language,
             )
+            settle_deals = None
             if view.held:
                 from warenhaus.deals.services import convert_holds
 
-                convert_holds(order=order, hold_ids=list(view.held.values()), email=email, user_id=getattr(order_user, "pk", None), shipping_address=addr,
-                              payment_fingerprint=gw.fingerprint(payment_token))
+                settle_deals = convert_holds(order=order, hold_ids=list(view.held.values()), email=email, user_id=getattr(order_user, "pk", None),
+                                             shipping_address=addr, payment_fingerprint=gw.fingerprint(payment_token))
             # After the stock (locked first by every checkout): campaign -> code -> customer.
             promotions.redeem(order=order, evaluation=vouchers, user=order_user, email=email, channel=channel, client_ip=client_ip)
             if channel == "phone":
@@ -444,6 +445,8 @@ def place_order(*, cart_id: str, user=None, email: str, shipping_address, paymen
                 context={"order": order, "lines": list(order.lines.all())}, language=language,
                 dedupe_key=f"order_confirmation:{order.number}", related_object=f"order:{order.number}",
             )
+            if settle_deals is not None:
+                settle_deals()  # last: the deal's row (every buyer's) is locked only until the commit
             return order
     except HoldExpired as err:
         # Told once: afterwards the lines are regular lines at today's price.

@@ -773,13 +773,20 @@ def hold_is_live(row: dict, at: datetime | None = None) -> bool:
     return row["status"] == HoldStatus.ACTIVE and row["expires_at"] > (at or now())
 
 
-def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_address: dict, payment_fingerprint: str = "") -> None:
+def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_address: dict, payment_fingerprint: str = ""):
     """Inside the checkout's transaction: the held units become sold, counted against the
     household: the customer, the shipping address and the payment instrument (the gateway's
     fingerprint of the card, when the method has one). Refuses ``hold_expired`` if a hold ran
     out meanwhile, and ``limit_per_customer`` (with the reason) if the household has had its
-    share."""
+    share.
+
+    Returns what the caller runs as the transaction's last step: moving the units from ``held``
+    to ``sold`` on the deal's row. That row is every buyer's; its lock lasts from the update to
+    the commit, so the update comes when nothing else is left to do (in a rush, holding it
+    through the rest of the order serialised the checkouts and tied up the server's threads).
+    The hold is locked and converted already, so nobody else can move those units meanwhile."""
     at = now()
+    settle: dict[int, int] = {}
     for hold_id in sorted(hold_ids):
         # the hold only: locking the deal row too (FOR UPDATE) would stop every join and poll that
         # writes a row pointing at the deal until the checkout commits
@@ -797,12 +804,18 @@ def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_a
             "email": f"This e-mail address already has {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
         })
         Hold.objects.filter(pk=hold.pk).update(status=HoldStatus.CONVERTED, ended_at=at, order=order)
-        n = Deal.objects.filter(pk=hold.deal_id, held__gte=hold.quantity).update(held=F("held") - hold.quantity, sold=F("sold") + hold.quantity)
-        assert n == 1
+        settle[hold.deal_id] = settle.get(hold.deal_id, 0) + hold.quantity
         Sale.objects.create(deal_id=hold.deal_id, order=order, hold=hold, quantity=hold.quantity, keys=sorted(set(keys)), created_at=at)
         if hold.source == "waitlist":
             WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket).update(status=WaitlistStatus.BOUGHT)
         _forget(hold.deal_id)
+
+    def settle_counters() -> None:
+        for deal_id, quantity in sorted(settle.items()):
+            n = Deal.objects.filter(pk=deal_id, held__gte=quantity).update(held=F("held") - quantity, sold=F("sold") + quantity)
+            assert n == 1, "a converted hold's units were not held"
+
+    return settle_counters
 
 
 def on_orders_cancelled(order_ids) -> int:
