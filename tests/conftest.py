@@ -92,6 +92,46 @@ def address():
     return {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
 
 
+def _fast_lane_client():
+    """Django's test client with the waiting room's fast lane in front, as ``warenhaus.wsgi``
+    serves the app: a deal join or ticket poll the lane takes is answered by it (``response.fast_lane``
+    is True), everything else (and what the lane passes on) by Django as usual."""
+    import functools
+
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+    from django.test import Client
+    from django.test.client import FakePayload
+
+    class FastLaneClient(Client):
+        def request(self, **request):
+            from warenhaus.deals import fastlane
+
+            environ = self._base_environ(**request)
+            stream = environ.get("wsgi.input")
+            # as Django's test handler does: the test's transaction owns the connection
+            request_started.disconnect(close_old_connections)
+            request_finished.disconnect(close_old_connections)
+            try:
+                response = fastlane.handle(environ)
+            finally:
+                request_started.connect(close_old_connections)
+                request_finished.connect(close_old_connections)
+            if response is None:
+                if environ.get("wsgi.input") is not stream:  # the lane read the body: Django gets it back
+                    request["wsgi.input"] = FakePayload(environ["wsgi.input"].getvalue())
+                return super().request(**request)
+            response.fast_lane = True
+            response.client, response.request, response.wsgi_request = self, request, None
+            response.json = functools.partial(self._parse_json, response)
+            response.templates, response.context, response.resolver_match = [], None, None
+            if response.cookies:
+                self.cookies.update(response.cookies)
+            return response
+
+    return FastLaneClient()
+
+
 class ApiClient:
     """A thin JSON client over Django's test client that speaks the API's conventions."""
 
@@ -129,19 +169,18 @@ class ApiClient:
 
 
 @pytest.fixture
-def api(client):
-    return ApiClient(client)
+def api(db):
+    """An anonymous ApiClient (through the fast lane, as the production server has it)."""
+    return ApiClient(_fast_lane_client())
 
 
 @pytest.fixture
 def api_as(db):
     """``api_as(user)`` -> an ApiClient authenticated with a fresh token for ``user``."""
-    from django.test import Client
-
     from warenhaus.accounts.services import issue_token
 
     def make(user):
-        return ApiClient(Client(), token=issue_token(user=user) if user else None)
+        return ApiClient(_fast_lane_client(), token=issue_token(user=user) if user else None)
 
     return make
 

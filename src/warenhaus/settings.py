@@ -156,6 +156,9 @@ WAITING_ROOM_REDIS_URL = os.environ.get("WAITING_ROOM_REDIS_URL", "")  # the Red
 WAITING_ROOM_PREFIX = os.environ.get("WAITING_ROOM_PREFIX", "wr")  # Redis key prefix (several shops on one Redis)
 DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "600"))
 DEALS_CACHE_SECONDS = float(os.environ.get("DEALS_CACHE_SECONDS", "1.0"))  # how old the deal row and line order joins and polls read may be
+# The waiting room's fast lane (warenhaus.deals.fastlane): joins and polls answered in front of
+# Django's request cycle by the same view functions (off: every request goes through Django).
+DEALS_FAST_LANE = env_bool("DEALS_FAST_LANE", True)
 # The admission limiter (warenhaus.deals.limiter): requests of one expensive class (deal queue,
 # checkout submit, deal pages) in flight per process (default: one thread fewer than gunicorn's
 # WEB_THREADS, so one is always free for the rest; 0 = off), how long one waits for a place, and

@@ -3,4 +3,10 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "warenhaus.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from warenhaus.deals.fastlane import FastLane  # noqa: E402 - needs the settings set up above
+
+# the waiting room's joins and polls are answered in front of Django's request cycle (the same
+# views, limiter, errors and headers; see warenhaus.deals.fastlane)
+application = FastLane(django_application)

@@ -11,6 +11,14 @@ from django.utils import timezone
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True, params=["fast lane", "django"])
+def lane(request, settings):
+    """Every case twice: joins and polls answered by the fast lane (as in production), and by
+    Django's request cycle (DEALS_FAST_LANE off)."""
+    settings.DEALS_FAST_LANE = request.param == "fast lane"
+    return request.param
+
+
 @pytest.fixture
 def pricing(make_user):
     return make_user(roles=["pricing"])
@@ -27,7 +35,7 @@ def _body(variant, **over):
             "limit_per_customer": 1, "hold_minutes": 10, **over}
 
 
-def test_staff_make_a_deal_and_shoppers_queue_into_holds(api_as, api, pricing, variant_sku, make_user):
+def test_staff_make_a_deal_and_shoppers_queue_into_holds(api_as, api, pricing, variant_sku, make_user, lane):
     r = api_as(pricing).post("/deals", _body(variant_sku))
     assert r.status_code == 201, r.content
     deal = r.json()
@@ -40,6 +48,7 @@ def test_staff_make_a_deal_and_shoppers_queue_into_holds(api_as, api, pricing, v
     client = api_as(shopper)
     r = client.post(f"/deals/{deal['id']}/queue", {"quantity": 1})
     assert r.status_code == 201 and r.json()["state"] == "admitted"
+    assert getattr(r, "fast_lane", False) == (lane == "fast lane")
     ticket = r.json()
     polled = client.get(f"/deals/{deal['id']}/queue/{ticket['ticket']}").json()
     assert polled["state"] == "admitted" and polled["hold"]["quantity"] == 1 and polled["cart_id"] == ticket["cart_id"]

@@ -348,3 +348,17 @@ def test_join_writes_the_tickets_data_with_it(room, deal):
     assert room.first_waiting(deal, 1)[0].data["cart_id"] == "c1"
     again, created = room.join(deal, "email:a@example.de", 1, before_start=False, now=time.time(), data={"cart_id": "other"})
     assert not created and again.data["cart_id"] == "c1"  # the first join's data stays
+
+
+def test_a_place_read_with_the_ticket_is_its_place_then(room, deal):
+    """Where a back end answers the place in line with a join or a read (``position_hint``:
+    Redis, in the same script), it is the exact position at that moment; None otherwise."""
+    tickets = [join_late(room, deal, f"user:{i}", i)[0] for i in range(4)]
+    assert all(t.position_hint in (None, i + 1) for i, t in enumerate(tickets))
+    room.update(deal, tickets[0].id, state="admitted")
+    again, created = room.join(deal, "user:2", 1, before_start=False, now=T0 + 10)
+    assert not created and again.position_hint in (None, 2)
+    assert room.get(deal, tickets[3].id).position_hint in (None, 3)
+    assert room.get(deal, tickets[0].id).position_hint is None  # admitted: no place in line
+    if room.name == "redis":
+        assert [room.get(deal, t.id).position_hint for t in tickets] == [None, 1, 2, 3]

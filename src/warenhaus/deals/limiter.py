@@ -54,6 +54,7 @@ import random
 import re
 import threading
 import time
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -219,27 +220,39 @@ def refusal(request) -> HttpResponse:
     return _waiting_page(request, seconds)
 
 
+@contextmanager
+def admission(request, name: str | None):
+    """Let one request of class ``name`` in (yields None; its place is given back afterwards) or
+    refuse it (yields the refusal to answer with). A request of no class is always let in."""
+    limit = max_in_flight() if name else 0
+    if limit <= 0:
+        yield None
+        return
+    g = gate(name)
+    max_queue = float(getattr(settings, "ADMISSION_MAX_QUEUE_MS", 2000)) / 1000 * QUEUE_SHARE.get(name, 1.0)
+    queued = queued_seconds(request) if max_queue > 0 else None
+    if queued is not None and queued > max_queue:
+        g.refused += 1
+        log.info("overloaded: refused %s %s (%s: queued %.1f s)", request.method, request.path, name, queued)
+        yield refusal(request)
+        return
+    wait = max(0.0, float(getattr(settings, "ADMISSION_WAIT_MS", 75)) / 1000)
+    if not g.enter(limit, wait):
+        log.info("overloaded: refused %s %s (%s: %s in flight)", request.method, request.path, name, g.in_flight)
+        yield refusal(request)
+        return
+    try:
+        yield None
+    finally:
+        g.leave()
+
+
 class AdmissionLimiterMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        name = path_class(request.method, request.path)
-        limit = max_in_flight() if name else 0
-        if limit <= 0:
+        with admission(request, path_class(request.method, request.path)) as refused:
+            if refused is not None:
+                return refused
             return self.get_response(request)
-        g = gate(name)
-        max_queue = float(getattr(settings, "ADMISSION_MAX_QUEUE_MS", 2000)) / 1000 * QUEUE_SHARE.get(name, 1.0)
-        queued = queued_seconds(request) if max_queue > 0 else None
-        if queued is not None and queued > max_queue:
-            g.refused += 1
-            log.info("overloaded: refused %s %s (%s: queued %.1f s)", request.method, request.path, name, queued)
-            return refusal(request)
-        wait = max(0.0, float(getattr(settings, "ADMISSION_WAIT_MS", 75)) / 1000)
-        if not g.enter(limit, wait):
-            log.info("overloaded: refused %s %s (%s: %s in flight)", request.method, request.path, name, g.in_flight)
-            return refusal(request)
-        try:
-            return self.get_response(request)
-        finally:
-            g.leave()

@@ -231,10 +231,12 @@ def cached_deal(deal_id) -> Deal:
 
 def _forget(deal_id) -> None:
     _deal_cache.pop(int(deal_id), None)
+    _line_busy_cache.pop(int(deal_id), None)
 
 
 #: deal id -> (monotonic time read, whether anyone waits on the wait list)
 _waitlist_cache: dict[int, tuple[float, bool]] = {}
+_line_busy_cache: dict[int, float] = {}
 _waitlist_ranks = RankSnapshot()
 
 
@@ -248,6 +250,19 @@ def _waitlist_open(deal_id: int) -> bool:
     return value
 
 
+def _line_busy(deal_id: int) -> bool:
+    """Whether anyone waits in the deal's line. Only a yes is kept (for ``DEALS_CACHE_SECONDS``):
+    a newcomer sent into a line that emptied meanwhile is moved to the wait list by the admitter
+    in its order, while a stale no would send them to the wait list ahead of those in line."""
+    at = _line_busy_cache.get(deal_id)
+    if at is not None and time.monotonic() - at <= _cache_seconds():
+        return True
+    if waiting_room().first_waiting(deal_id, 1):
+        _line_busy_cache[deal_id] = time.monotonic()
+        return True
+    return False
+
+
 def _waitlist_changed(deal_id: int) -> None:
     _waitlist_cache.pop(deal_id, None)
     _waitlist_ranks.forget(deal_id)
@@ -258,6 +273,7 @@ def forget_everything() -> None:
     _deal_cache.clear()
     _admitter_cache.clear()
     _waitlist_cache.clear()
+    _line_busy_cache.clear()
     _lease_busy.clear()
     _waitlist_ranks.forget()
     room = waiting_room()
@@ -294,7 +310,7 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
                        code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
     contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
     room = waiting_room()
-    if (state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk))) and not room.first_waiting(deal.pk, 1):
+    if (state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk))) and not _line_busy(deal.pk):
         # nothing free, and nobody in line who could still get a returned unit ahead of the wait
         # list: straight to the wait list (else behind the line, whose end the admitter moves
         # to the wait list in its order)
@@ -367,7 +383,8 @@ def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
             # the pre-queue's order is drawn at the start: no place to show yet
             out.update(eta_seconds=_eta(deal, 0, at), starts_in_seconds=int((deal.starts_at - at).total_seconds()), poll_after_seconds=_poll_after(deal, None, at))
             return out
-        pos = room.position_estimate(deal.pk, ticket)
+        # the place the back end read with the ticket (Redis), else the estimate
+        pos = ticket.position_hint if ticket.position_hint is not None else room.position_estimate(deal.pk, ticket)
         out.update(position=pos, eta_seconds=_eta(deal, pos, at), poll_after_seconds=_poll_after(deal, pos, at))
     elif ticket.state in ("admitted", "expired"):
         hold = Hold.objects.filter(deal_id=deal.pk, ticket=ticket.id).values("cart_id", "quantity", "expires_at", "status").first()

@@ -44,6 +44,10 @@ class TicketInfo:
     order_key: int
     joined_at: float
     data: dict = field(default_factory=dict)
+    #: the ticket's place in line at the moment it was read, where the back end learned it in the
+    #: same atomic step (Redis: one script reads both); None: not known (or not waiting). Only as
+    #: fresh as the read: ask :meth:`WaitingRoom.position_estimate` about a ticket held longer
+    position_hint: int | None = field(default=None, compare=False)
 
 
 class WaitingRoom(ABC):

@@ -42,19 +42,28 @@ class DatabaseWaitingRoom(WaitingRoom):
         qn = connection.ops.quote_name
         sql = (f"INSERT INTO {qn(Ticket._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
                f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING")
-        own = not connection.in_atomic_block  # else the caller's transaction decides how it commits
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql" and own:
-                # a place in a waiting room is not worth a disk flush per person: PostgreSQL
-                # acknowledges the insert before its WAL reaches the disk (a crash in the next
-                # fraction of a second may lose the ticket: its holder is told "no such ticket" and
-                # joins again; nothing else is at stake, like the Redis back end)
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(sql, values)
-            created = cursor.rowcount == 1
+        if connection.vendor == "postgresql" and not connection.in_atomic_block and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+            created = self._insert_quick(sql, values)
+        else:  # SQLite, or inside the caller's transaction (which decides how it commits)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, values)
+                created = cursor.rowcount == 1
         if created:
             return _info(row), True
         return _info(Ticket.objects.get(deal_id=deal_id, who=who)), False
+
+    @staticmethod
+    def _insert_quick(sql, values) -> bool:
+        """The ticket's insert in one round trip: a place in a waiting room is not worth a disk
+        flush per person, so PostgreSQL acknowledges it before its WAL reaches the disk (a crash
+        in the next fraction of a second may lose the ticket: its holder is told "no such ticket"
+        and joins again; nothing else is at stake, like the Redis back end). ``SET LOCAL`` and the
+        insert go as one simple query (client-side binding), whose statements PostgreSQL runs as
+        one transaction: the setting ends with it."""
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, values)
+            cursor.nextset()
+            return cursor.rowcount == 1
 
     def get(self, deal_id, ticket_id):
         from warenhaus.deals.models import Ticket

@@ -1,5 +1,7 @@
 """The waiting room in Redis, for many app servers at once. Every operation is one round trip
-(a command, or a Lua script run by EVALSHA), and every change is atomic.
+(a command, or a Lua script run by EVALSHA), and every change is atomic. A join and a ticket's
+read also answer the ticket's place in line (``TicketInfo.position_hint``): a shopper's join or
+poll is one round trip in all.
 
 Keys of a deal share the hash tag ``{deal_id}`` (one Redis Cluster slot, so the scripts may touch
 them all)::
@@ -30,11 +32,12 @@ _DATA = "d:"
 _MAX_ID = 64  # the database back end's column width: no ticket id is longer
 
 # KEYS: who, line, counts, ticket (for the new id); ARGV: who, id, quantity, order_key, joined_at,
-# the ticket key's prefix. Returns {1, id} for a new ticket, {0, id, fields} for the one they have.
+# the ticket key's prefix. Returns {1, id, {}, rank} for a new ticket, {0, id, fields, rank} for
+# the one they have (rank: 0-based place in line, -1 when not waiting).
 _JOIN = """
 local id = redis.call('HGET', KEYS[1], ARGV[1])
 if id then
-  return {0, id, redis.call('HGETALL', ARGV[6] .. id)}
+  return {0, id, redis.call('HGETALL', ARGV[6] .. id), redis.call('ZRANK', KEYS[2], id) or -1}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[4], 'who', ARGV[1], 'quantity', ARGV[3], 'state', 'waiting',
@@ -44,7 +47,14 @@ if #ARGV > 6 then
 end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'waiting', 1)
-return {1, ARGV[2]}
+return {1, ARGV[2], {}, redis.call('ZRANK', KEYS[2], ARGV[2])}
+"""
+
+# KEYS: ticket, line; ARGV: id. Returns {fields, rank} (rank as in _JOIN); a poll's one round trip.
+_GET = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return {fields, -1} end
+return {fields, redis.call('ZRANK', KEYS[2], ARGV[1]) or -1}
 """
 
 # KEYS: ticket, line, counts; ARGV: id, state, has only_from ('1'/'0'), only_from, then data
@@ -117,6 +127,7 @@ class RedisWaitingRoom(WaitingRoom):
         self._join = self.client.register_script(_JOIN)
         self._update = self.client.register_script(_UPDATE)
         self._first = self.client.register_script(_FIRST)
+        self._get = self.client.register_script(_GET)
         self._release = self.client.register_script(_RELEASE)
         self._clear = self.client.register_script(_CLEAR)
 
@@ -131,11 +142,12 @@ class RedisWaitingRoom(WaitingRoom):
     def _ticket_prefix(self, deal_id) -> str:
         return self._key(deal_id, "t:")
 
-    def _info(self, deal_id, ticket_id: str, fields: dict) -> TicketInfo:
+    def _info(self, deal_id, ticket_id: str, fields: dict, rank: int | None = None) -> TicketInfo:
         data = {k[len(_DATA):]: json.loads(v) for k, v in fields.items() if k.startswith(_DATA)}
+        hint = None if rank is None or fields["state"] != "waiting" or rank < 0 else int(rank) + 1
         return TicketInfo(id=ticket_id, deal_id=int(deal_id), who=fields["who"], quantity=int(fields["quantity"]),
                           state=fields["state"], order_key=int(fields["order_key"]),
-                          joined_at=float(fields["joined_at"]), data=data)
+                          joined_at=float(fields["joined_at"]), data=data, position_hint=hint)
 
     # -- the interface ------------------------------------------------------------------------
 
@@ -151,15 +163,15 @@ class RedisWaitingRoom(WaitingRoom):
         out = self._join(keys=keys, args=args)
         if out[0] == 1:
             return TicketInfo(id=ticket_id, deal_id=int(deal_id), who=who, quantity=int(quantity), state="waiting",
-                              order_key=key, joined_at=float(now), data=clean), True
-        return self._info(deal_id, out[1], _pairs(out[2])), False
+                              order_key=key, joined_at=float(now), data=clean, position_hint=int(out[3]) + 1), True
+        return self._info(deal_id, out[1], _pairs(out[2]), out[3]), False
 
     def get(self, deal_id, ticket_id):
         ticket_id = str(ticket_id)
         if not ticket_id or len(ticket_id) > _MAX_ID:
             return None
-        fields = self.client.hgetall(self._ticket_prefix(deal_id) + ticket_id)
-        return self._info(deal_id, ticket_id, fields) if fields else None
+        fields, rank = self._get(keys=[self._ticket_prefix(deal_id) + ticket_id, self._key(deal_id, "line")], args=[ticket_id])
+        return self._info(deal_id, ticket_id, _pairs(fields), rank) if fields else None
 
     def position(self, deal_id, ticket):
         if ticket.state != "waiting":
