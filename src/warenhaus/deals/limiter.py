@@ -121,6 +121,9 @@ _gates_lock = threading.Lock()
 
 
 def gate(name: str) -> Gate:
+    found = _gates.get(name)
+    if found is not None:
+        return found
     with _gates_lock:
         return _gates.setdefault(name, Gate())
 
