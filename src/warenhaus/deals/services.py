@@ -178,14 +178,29 @@ def _usage_left(deal: Deal, keys: list[str]) -> int:
 
 
 def _count_household(deal: Deal, keys: list[str], quantity: int, *, why: dict[str, str]) -> None:
-    """Add ``quantity`` to every household key, or refuse with the reason (inside a transaction)."""
-    for key in sorted(set(keys)):
-        HouseholdUsage.objects.get_or_create(deal=deal, key=key, defaults={"units": 0, "max_units": deal.limit_per_customer})
-        n = HouseholdUsage.objects.filter(deal=deal, key=key, units__lte=F("max_units") - quantity).update(units=F("units") + quantity)
-        if n != 1:
-            kind = key.split(":", 1)[0]
-            raise Conflict(why.get(kind, f"At most {deal.limit_per_customer} per customer."), code="limit_per_customer",
-                           limit=deal.limit_per_customer, reason=kind)
+    """Add ``quantity`` to every household key, or refuse with the reason (inside a transaction).
+
+    One statement for all keys (an upsert that adds only where the limit allows, and names the
+    keys it counted), in the keys' order so concurrent checkouts lock the rows alike. The
+    database's check constraint stays the last word."""
+    keys = sorted(set(keys))
+    limit = deal.limit_per_customer
+    if quantity > limit:
+        raise Conflict(f"At most {limit} per customer.", code="limit_per_customer", limit=limit, reason="quantity")
+    qn = connection.ops.quote_name
+    table = qn(HouseholdUsage._meta.db_table)
+    deal_id, key, units, max_units = (qn(c) for c in ("deal_id", "key", "units", "max_units"))
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(keys))
+    sql = (f"INSERT INTO {table} ({deal_id}, {key}, {units}, {max_units}) VALUES {rows} "  # noqa: S608 - names from the model, values bound
+           f"ON CONFLICT ({deal_id}, {key}) DO UPDATE SET {units} = {table}.{units} + excluded.{units} "
+           f"WHERE {table}.{units} + excluded.{units} <= {table}.{max_units} RETURNING {key}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [v for k in keys for v in (deal.pk, k, quantity, limit)])
+        counted = {row[0] for row in cursor.fetchall()}
+    for k in keys:
+        if k not in counted:
+            kind = k.split(":", 1)[0]
+            raise Conflict(why.get(kind, f"At most {limit} per customer."), code="limit_per_customer", limit=limit, reason=kind)
 
 
 def _uncount_household(deal_id: int, keys: list[str], quantity: int) -> None:
