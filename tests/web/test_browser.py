@@ -92,7 +92,10 @@ def test_registered_shopper_logs_in_cart_is_merged_and_sees_orders(browser_page,
     assert row.locator("input[name=quantity]").input_value() == "3"
     page.get_by_role("link", name="Meine Bestellungen").click()
     page.get_by_role("link", name=earlier.number).click()
-    assert "Teekanne" in page.content()
+    page.wait_for_url(re.compile(rf"/account/orders/{earlier.number}/$"))
+    # the locator waits for the new document (page.content() right after the click can catch
+    # the navigation before anything is parsed and read "")
+    assert "Teekanne" in page.locator("main").inner_text()
     page.get_by_role("button", name="Abmelden").click()
     page.wait_for_selector("text=Sie sind abgemeldet.")
 
