@@ -104,3 +104,18 @@ def test_reset_starts_from_an_empty_database(make_product):
     call_command("wh_demo", "--no-serve", "--reset")
     assert not Product.objects.filter(slug=stray.slug).exists()
     assert Product.objects.count() >= 200
+
+
+def test_flash_deals_to_try_one_running_one_coming(loaded):
+    from warenhaus.deals.models import Deal
+    from warenhaus.deals.services import state_of
+
+    deals = list(Deal.objects.select_related("variant").order_by("starts_at"))
+    assert [state_of(d) for d in deals] == ["live", "scheduled"]
+    assert [pk for pk, _, _ in loaded.deals] == [d.pk for d in deals]
+    for d in deals:
+        assert d.deal_price < d.regular_price == d.variant.price and str(d.deal_price).endswith(".99")
+        assert Stock.objects.get(variant=d.variant).allocated >= d.units  # the contingent is taken from stock
+    assert AuditEntry.objects.filter(action="deal.create").count() == 2
+    again = demo.load()
+    assert again.deals_created == 0 and Deal.objects.count() == 2  # loading again keeps the running ones

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
 from django.utils.text import slugify
@@ -83,6 +84,8 @@ class Summary:
     shoppers_created: int = 0
     orders_created: int = 0
     orders_total: int = 0
+    deals_created: int = 0
+    deals: list[tuple[int, str, str]] = field(default_factory=list)  # (id, title, state) of the deals that run
     seconds: float = 0.0
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # (e-mail, password, roles)
 
@@ -98,6 +101,8 @@ def load(*, log: Callable[[str], None] = lambda _: None) -> Summary:
         log(f"catalog: {summary.categories} categories, {summary.products_created} products created, {summary.products_total} in total ({summary.variants_total} variants)")
         load_shoppers_and_orders(summary, support=staff["support@warenhaus.example"])
         log(f"shoppers: {summary.shoppers_created} created, {len(SHOPPERS)} in total; orders: {summary.orders_created} placed, {summary.orders_total} in total")
+        load_deals(summary, actor=staff["pricing@warenhaus.example"])
+        log(f"flash deals: {summary.deals_created} created, {len(summary.deals)} running or coming")
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -184,3 +189,40 @@ def load_shoppers_and_orders(summary: Summary, *, support) -> None:
             elif then == "cancel":
                 orders.cancel(number=order.number, actor=support, reason=CANCEL_REASON, source="demo")
     summary.orders_total = Order.objects.count()
+
+
+#: the demo's flash deals: (category, share of the regular price, units, limit per customer,
+#: minutes from now to the start, hours it runs). One runs already (the waiting room and the
+#: hold in the cart can be tried at once), one starts soon (the countdown and the pre-queue).
+DEALS = [
+    ("smartphones", Decimal("0.6"), 20, 1, -5, 48),
+    ("haushalt-kaffee", Decimal("0.5"), 30, 2, 15, 24),
+]
+
+
+def load_deals(summary: Summary, *, actor) -> None:
+    """Flash deals to try, through the services (audited, the contingent allocated from stock).
+    Only when no deal is running or coming, so loading again later starts fresh ones."""
+    from datetime import timedelta
+
+    from warenhaus.catalog.models import Variant
+    from warenhaus.core.clock import now
+    from warenhaus.deals import services as deals
+    from warenhaus.deals.models import Deal
+
+    at = now()
+    running = Deal.objects.filter(ends_at__gt=at, cancelled_at__isnull=True)
+    if not running.exists():
+        for category, share, units, limit, start_in, hours in DEALS:
+            skus = _in_stock_skus(category, units + 5)
+            if not skus:
+                continue
+            variant = Variant.objects.get(sku=skus[0])
+            price = (variant.price * share).to_integral_value(rounding=ROUND_FLOOR) - Decimal("0.01")  # 49.99-style, below the regular price
+            if price <= 0:
+                continue
+            start = at + timedelta(minutes=start_in)
+            deals.create_deal(actor=actor, sku=variant.sku, deal_price=price, units=units, starts_at=start, ends_at=start + timedelta(hours=hours),
+                              limit_per_customer=limit, hold_minutes=10, source="demo")
+            summary.deals_created += 1
+    summary.deals = [(d.pk, d.variant.product.title, deals.state_of(d, at)) for d in running.select_related("variant__product").order_by("starts_at")]

@@ -59,6 +59,8 @@ class Command(BaseCommand):
         w(f"  storefront   {base}/")
         w(f"  console      {base}/console/")
         w(f"  API docs     {base}/api/v1/docs")
+        for pk, title, state in summary.deals:
+            w(f"  flash deal   {base}/deals/{pk}/   {title} ({'running' if state == 'live' else 'starts soon' if state == 'scheduled' else state})")
         w("")
         w("  logins (demo passwords):")
         for email, password, roles in summary.logins:
