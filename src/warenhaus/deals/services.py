@@ -162,6 +162,14 @@ def address_key(address: dict) -> str:
     return "address:" + hashlib.sha256(norm.encode()).hexdigest()[:32]
 
 
+def _fetch_one(sql: str, params: list) -> tuple | None:
+    """The first row of a hand-written query (for the few hot paths where the ORM's query
+    building costs more than the query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 def _usage_left(deal: Deal, keys: list[str]) -> int:
     """How many units the households ``keys`` may still take. One statement by hand: every join
     asks once something is sold, and the ORM's aggregate cost a rush a fifth of the server's
@@ -169,11 +177,9 @@ def _usage_left(deal: Deal, keys: list[str]) -> int:
     keys = sorted(set(keys))
     if not keys:
         return deal.limit_per_customer
-    table, qn = HouseholdUsage._meta.db_table, connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN({qn('max_units')} - {qn('units')}) FROM {qn(table)} WHERE {qn('deal_id')} = %s AND {qn('key')} IN ({', '.join(['%s'] * len(keys))})",  # noqa: S608 - names from the model, values bound
-                       [deal.pk, *keys])
-        used = cursor.fetchone()[0]
+    qn = connection.ops.quote_name
+    (used,) = _fetch_one(f"SELECT MIN({qn('max_units')} - {qn('units')}) FROM {qn(HouseholdUsage._meta.db_table)} "  # noqa: S608 - names from the model, values bound
+                         f"WHERE {qn('deal_id')} = %s AND {qn('key')} IN ({', '.join(['%s'] * len(keys))})", [deal.pk, *keys])
     return deal.limit_per_customer if used is None else max(0, min(int(used), deal.limit_per_customer))
 
 
@@ -425,6 +431,7 @@ def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
     return out
 
 
+#: the wait-list columns a poll needs, in the model's field order (``from_db`` defers the rest)
 _ENTRY_FIELDS = ("id", "deal_id", "who", "quantity", "status", "token")
 
 
@@ -433,11 +440,8 @@ def _waitlist_entry_of(deal_id: int, who: str) -> WaitlistEntry | None:
     hand: everyone told "sold out" polls it, and the ORM's query building cost the rush an
     eighth of the server's time (docs/benchmarks.md)."""
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(WaitlistEntry._meta.get_field(f.removesuffix("_id")).column) for f in _ENTRY_FIELDS)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {qn(WaitlistEntry._meta.db_table)} WHERE {qn('deal_id')} = %s AND {qn('who')} = %s",  # noqa: S608 - names from the model, values bound
-                       [deal_id, who])
-        row = cursor.fetchone()
+    row = _fetch_one(f"SELECT {', '.join(map(qn, _ENTRY_FIELDS))} FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608 - names from the model, values bound
+                     f"WHERE {qn('deal_id')} = %s AND {qn('who')} = %s", [deal_id, who])
     return None if row is None else WaitlistEntry.from_db(connection.alias, list(_ENTRY_FIELDS), row)
 
 
@@ -450,9 +454,7 @@ def _waiting_between(deal_id: int, after: int | None, me: int) -> int:
     if after is not None:
         sql += f" AND {qn('id')} > %s"
         params.append(after)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    return _fetch_one(sql, params)[0]
 
 
 def _to_sold_out(deal: Deal, ticket) -> None:
