@@ -299,11 +299,43 @@ def test_when_nothing_is_free_the_line_behind_the_held_units_goes_to_the_wait_li
     assert line[0]["state"] == "waiting" and line[0]["position"] == 1 and line[0]["poll_after_seconds"] >= 1
     # the second was moved out of the line; after it, newcomers go straight behind it
     assert all(t["state"] == "sold_out" and t["waitlist"]["status"] == "waiting" for t in line[1:])
-    order = list(WaitlistEntry.objects.filter(deal=deal).order_by("id").values_list("email", flat=True))
+    order = list(WaitlistEntry.objects.filter(deal=deal).order_by("order_key", "id").values_list("email", flat=True))
     assert order == [f"w{i}@example.de" for i in range(1, 6)]  # the line's order, not the polling order
     # a newcomer joins behind the line, not before it
     services.join_queue(deal_id=deal.pk, email="new@example.de")
-    assert WaitlistEntry.objects.filter(deal=deal).order_by("-id").first().email == "new@example.de"
+    assert WaitlistEntry.objects.filter(deal=deal).order_by("-order_key", "-id").first().email == "new@example.de"
+
+
+def test_once_the_line_is_closed_newcomers_hear_sold_out_at_once_and_stay_behind_those_who_came_earlier(backend, new_deal, make_user):
+    """A newcomer after the line was closed to the wait list gets a definite answer in the
+    join itself (no ticket to poll). Someone who came earlier and kept waiting in line for a
+    held unit still comes before them on the wait list when those units are sold after all,
+    and gets the first unit that comes back."""
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+    from warenhaus.orders import services as orders
+    from warenhaus.orders.models import Order
+
+    deal = new_deal(units=2, starts_in=0, limit=2)
+    holders = [services.join_queue(deal_id=deal.pk, email=f"h{i}@example.de") for i in range(2)]
+    kept = services.join_queue(deal_id=deal.pk, email="w0@example.de", quantity=2)  # could get both held units back
+    closed = services.join_queue(deal_id=deal.pk, email="w1@example.de")
+    assert kept["state"] == "waiting" and closed["state"] == "sold_out"
+    late = services.join_queue(deal_id=deal.pk, email="late@example.de")
+    assert late["state"] == "sold_out" and late["ticket"] is None and late["waitlist"]["position"] == 2
+    assert services.waiting_room().counts(deal.pk)["waiting"] == 1  # nobody new in line
+
+    for i, h in enumerate(holders):  # the held units are bought: nothing can come back to the line
+        _checkout(h["cart_id"], email=f"h{i}@example.de", address={**ADDRESS, "street": f"Heidestraße {i + 1}"})
+    status = services.ticket_status(deal_id=deal.pk, ticket_id=kept["ticket"])
+    assert status["state"] == "sold_out" and status["waitlist"]["position"] == 1
+    order = list(WaitlistEntry.objects.filter(deal=deal).values_list("email", flat=True))
+    assert order == ["w0@example.de", "w1@example.de", "late@example.de"]  # arrival, not when each got there
+    assert WaitlistEntry.objects.get(email="w0@example.de").pk > WaitlistEntry.objects.get(email="late@example.de").pk
+
+    orders.cancel(number=Order.objects.get(email="h1@example.de").number, actor=make_user(roles=["support"]), reason="Kundenwunsch")
+    assert dict(WaitlistEntry.objects.filter(deal=deal).values_list("email", "status")) == {
+        "w0@example.de": "offered", "w1@example.de": "waiting", "late@example.de": "waiting"}
 
 
 def test_the_last_unit_goes_to_the_next_person_even_if_they_asked_for_two(backend, new_deal, make_user):
@@ -441,4 +473,4 @@ def test_the_admitter_puts_a_newcomer_who_slipped_into_the_line_behind_the_wait_
     assert d_now["state"] == "sold_out" and d_now["waitlist"]["position"] == 2  # behind c
     checkout.remove_line(cart_id=b["cart_id"], user=None, sku=deal.variant.sku)
     services.sweep()
-    assert [e.status for e in WaitlistEntry.objects.filter(deal=deal).order_by("id")] == ["offered", "waiting"]
+    assert [e.status for e in WaitlistEntry.objects.filter(deal=deal).order_by("order_key", "id")] == ["offered", "waiting"]

@@ -353,7 +353,7 @@ def test_the_rush_of_mission_3_replayed_over_http(server, deal_worker, seed_vari
 
     # the wait list: offers to the lowest waiting entries, in order, one mail each, and only
     # once the line was empty (the units of the last abandoned holds)
-    entries = list(WaitlistEntry.objects.filter(deal=deal).order_by("id"))
+    entries = list(WaitlistEntry.objects.filter(deal=deal).order_by("order_key", "id"))
     offered = [e for e in entries if e.offered_at is not None]
     assert offered, "no unit came back to the wait list"
     assert offered == entries[:len(offered)]

@@ -34,7 +34,7 @@ from warenhaus.core.money import MoneyError, parse_amount
 
 from .ranks import RankSnapshot
 from .models import Deal, Hold, HoldStatus, HouseholdUsage, Sale, WaitlistEntry, WaitlistStatus
-from .waiting_room import TicketInfo, waiting_room
+from .waiting_room import TicketInfo, order_key, waiting_room
 
 log = logging.getLogger("warenhaus.deals")
 
@@ -262,12 +262,10 @@ def cached_deal(deal_id) -> Deal:
 
 def _forget(deal_id) -> None:
     _deal_cache.pop(int(deal_id), None)
-    _line_busy_cache.pop(int(deal_id), None)
 
 
 #: deal id -> (monotonic time read, whether anyone waits on the wait list)
 _waitlist_cache: dict[int, tuple[float, bool]] = {}
-_line_busy_cache: dict[int, float] = {}
 _waitlist_ranks = RankSnapshot()
 
 
@@ -281,19 +279,6 @@ def _waitlist_open(deal_id: int) -> bool:
     return value
 
 
-def _line_busy(deal_id: int) -> bool:
-    """Whether anyone waits in the deal's line. Only a yes is kept (for ``DEALS_CACHE_SECONDS``):
-    a newcomer sent into a line that emptied meanwhile is moved to the wait list by the admitter
-    in its order, while a stale no would send them to the wait list ahead of those in line."""
-    at = _line_busy_cache.get(deal_id)
-    if at is not None and time.monotonic() - at <= _cache_seconds():
-        return True
-    if waiting_room().first_waiting(deal_id, 1):
-        _line_busy_cache[deal_id] = time.monotonic()
-        return True
-    return False
-
-
 def _waitlist_changed(deal_id: int) -> None:
     _waitlist_cache.pop(deal_id, None)
     _waitlist_ranks.forget(deal_id)
@@ -304,7 +289,6 @@ def forget_everything() -> None:
     _deal_cache.clear()
     _admitter_cache.clear()
     _waitlist_cache.clear()
-    _line_busy_cache.clear()
     _lease_busy.clear()
     _waitlist_ranks.forget()
     room = waiting_room()
@@ -341,20 +325,24 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
                        code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
     contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
     room = waiting_room()
-    if (state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk))) and not _line_busy(deal.pk):
-        # nothing free, and nobody in line who could still get a returned unit ahead of the wait
-        # list: straight to the wait list (else behind the line, whose end the admitter moves
-        # to the wait list in its order)
-        return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language)
+    if state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk)):
+        # everything sold, or nothing free and the line closed to the wait list: a definite
+        # answer at once, a wait-list place behind everyone who came earlier. Once anyone waits
+        # on the wait list, the line never lets in someone who came after them
+        # (:func:`_admit_batch`), so it could not have given this newcomer a unit either; the
+        # wait list's order keys keep the arrival order when people still in line are moved
+        # there later. (Units held for others may still come back: with nobody on the wait
+        # list yet, the newcomer queues for them.)
+        return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language, at=at)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
     ticket, _ = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
     return _status(deal, ticket, at=at)
 
 
-def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str) -> dict:
+def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime) -> dict:
     out = {"ticket": None, "state": "sold_out", "position": None, "eta_seconds": None, "cart_id": None, "hold": None, "waitlist": None}
     if email:
-        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal)
+        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal, at=at)
         out["waitlist"] = entry
     return out
 
@@ -432,7 +420,7 @@ def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
 
 
 #: the wait-list columns a poll needs, in the model's field order (``from_db`` defers the rest)
-_ENTRY_FIELDS = ("id", "deal_id", "who", "quantity", "status", "token")
+_ENTRY_FIELDS = ("id", "deal_id", "who", "quantity", "status", "token", "order_key")
 
 
 def _waitlist_entry_of(deal_id: int, who: str) -> WaitlistEntry | None:
@@ -445,15 +433,17 @@ def _waitlist_entry_of(deal_id: int, who: str) -> WaitlistEntry | None:
     return None if row is None else WaitlistEntry.from_db(connection.alias, list(_ENTRY_FIELDS), row)
 
 
-def _waiting_between(deal_id: int, after: int | None, me: int) -> int:
-    """How many wait for a unit on the deal's wait list with ids between ``after`` and ``me``
-    (an index range of the last second's newcomers; by hand, as above)."""
+def _waiting_between(deal_id: int, after: tuple[int, int] | None, me: tuple[int, int]) -> int:
+    """How many wait for a unit on the deal's wait list with places (``(order_key, id)``)
+    between ``after`` and ``me`` (an index range of the last second's newcomers; by hand, as
+    above)."""
     qn = connection.ops.quote_name
-    sql = f"SELECT COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} WHERE {qn('deal_id')} = %s AND {qn('status')} = %s AND {qn('id')} < %s"  # noqa: S608
-    params = [deal_id, WaitlistStatus.WAITING.value, me]
+    place = f"({qn('order_key')}, {qn('id')})"
+    sql = f"SELECT COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} WHERE {qn('deal_id')} = %s AND {qn('status')} = %s AND {place} < (%s, %s)"  # noqa: S608
+    params = [deal_id, WaitlistStatus.WAITING.value, *me]
     if after is not None:
-        sql += f" AND {qn('id')} > %s"
-        params.append(after)
+        sql += f" AND {place} > (%s, %s)"
+        params.extend(after)
     return _fetch_one(sql, params)[0]
 
 
@@ -472,7 +462,7 @@ def _to_sold_out_many(deal: Deal, tickets: list) -> int:
     at = now()
     WaitlistEntry.objects.bulk_create([
         WaitlistEntry(deal=deal, who=t.who, email=t.data["email"], quantity=min(t.quantity, deal.limit_per_customer),
-                      language=t.data.get("language", "de"), token=secrets.token_urlsafe(18), created_at=at)
+                      language=t.data.get("language", "de"), token=secrets.token_urlsafe(18), created_at=at, order_key=t.order_key)
         for t in tickets if t.data.get("email")
     ], ignore_conflicts=True)
     _waitlist_changed(deal.pk)
@@ -525,13 +515,12 @@ def _admit_batch(deal_id: int, *, at: datetime) -> int:
     candidates = room.first_waiting(deal_id, max(0, budget))
     if not candidates:
         return 0
-    # people on the wait list (the line was closed to it) come before anyone who joined the
-    # line after them
-    since = WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).order_by("id").values_list("created_at", flat=True).first()
-    if since is not None:
-        late = [t for t in candidates if t.joined_at > since.timestamp()]
-        _to_sold_out_many(deal, late)
-        candidates = [t for t in candidates if t.joined_at <= since.timestamp()]
+    # people on the wait list (the line was closed to them, or they came when it was) come
+    # before anyone in line who came after them
+    first = WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).order_by("order_key", "id").values_list("order_key", flat=True).first()
+    if first is not None:
+        _to_sold_out_many(deal, [t for t in candidates if t.order_key > first])
+        candidates = [t for t in candidates if t.order_key <= first]
     done: list[tuple[str, dict]] = []
     with transaction.atomic():
         # one batch at a time, whatever the lease; NO KEY: the rows that point at the deal (a
@@ -747,12 +736,31 @@ def _release_rest(deal: Deal) -> int:
 
 # --- the wait list ----------------------------------------------------------------------------
 
+def _new_waitlist_entry(deal_id: int, *, who: str, email: str, quantity: int, language: str, at: datetime) -> WaitlistEntry:
+    """``who``'s place on the wait list, new at the end (arrival ``at``) unless they have one:
+    whoever was first keeps theirs (no error to recover from). One statement by hand when the
+    place is new: in a rush everyone who comes after the last unit is held gets here."""
+    qn = connection.ops.quote_name
+    columns = ("deal_id", "who", "email", "language", "quantity", "status", "token", "created_at", "order_key")
+    values = [deal_id, who, email, language, quantity, WaitlistStatus.WAITING.value, secrets.token_urlsafe(18),
+              connection.ops.adapt_datetimefield_value(at), order_key(before_start=False, now=at.timestamp())]
+    row = _fetch_one(f"INSERT INTO {qn(WaitlistEntry._meta.db_table)} ({', '.join(map(qn, columns))}) "  # noqa: S608 - names from the model, values bound
+                     f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
+                     f"RETURNING {', '.join(map(qn, _ENTRY_FIELDS))}", values)
+    if row is not None:
+        return WaitlistEntry.from_db(connection.alias, list(_ENTRY_FIELDS), row)
+    return _waitlist_entry_of(deal_id, who)
+
+
+def _waiting_places(deal_id: int) -> list[tuple[int, int]]:
+    return list(WaitlistEntry.objects.filter(deal_id=deal_id, status=WaitlistStatus.WAITING).order_by("order_key", "id").values_list("order_key", "id"))
+
+
 def _entry_json(entry: WaitlistEntry) -> dict:
     position = None
     if entry.status == WaitlistStatus.WAITING:
-        waiting = WaitlistEntry.objects.filter(deal_id=entry.deal_id, status=WaitlistStatus.WAITING)
-        position = _waitlist_ranks.place(entry.deal_id, entry.id, count_between=lambda after, me: _waiting_between(entry.deal_id, after, me),
-                                         load=lambda: list(waiting.order_by("id").values_list("id", flat=True)))
+        position = _waitlist_ranks.place(entry.deal_id, (entry.order_key, entry.id), count_between=lambda after, me: _waiting_between(entry.deal_id, after, me),
+                                         load=lambda: _waiting_places(entry.deal_id))
     return {"entry": entry.token, "status": entry.status, "position": position, "quantity": entry.quantity}
 
 
@@ -786,19 +794,20 @@ def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
     return get_deal(deal.pk)
 
 
-def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de", deal: Deal | None = None) -> dict:
+def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de", deal: Deal | None = None,
+                  at: datetime | None = None) -> dict:
+    """A place on the wait list, behind everyone who came before ``at`` (now), in line or on the
+    wait list; whoever has a place keeps it."""
     deal = deal or cached_deal(deal_id)
+    at = at or now()
     quantity = _whole(quantity, "quantity", low=1, high=99)
     if not email:
         raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
     if quantity > deal.limit_per_customer:
         raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
-    if state_of(deal) in ("ended", "cancelled"):
+    if state_of(deal, at) in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
-    # one place per person: whoever was first keeps theirs (no error to recover from)
-    WaitlistEntry.objects.bulk_create([WaitlistEntry(deal=deal, who=who, email=email, quantity=quantity, language=language,
-                                                     token=secrets.token_urlsafe(18), created_at=now())], ignore_conflicts=True)
-    entry = WaitlistEntry.objects.get(deal=deal, who=who)
+    entry = _new_waitlist_entry(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at)
     if entry.status == WaitlistStatus.WAITING:
         _waitlist_cache[deal.pk] = (time.monotonic(), True)
     return _entry_json(entry)
@@ -814,7 +823,7 @@ def offer_to_waitlist(deal: Deal, *, at: datetime | None = None) -> int:
     while True:
         with transaction.atomic():
             entry = (WaitlistEntry.objects.select_for_update(skip_locked=True)
-                     .filter(deal=deal, status=WaitlistStatus.WAITING).order_by("id").first())
+                     .filter(deal=deal, status=WaitlistStatus.WAITING).order_by("order_key", "id").first())
             quantity = _take_up_to(deal.pk, entry.quantity) if entry is not None else 0
             if not quantity:
                 _forget(deal.pk)
