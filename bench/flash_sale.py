@@ -145,6 +145,12 @@ async def _flash(host, port, p, rec):
                 except ValueError:
                     wait = 1.0
                 rec["retries_429"] += 1
+                try:
+                    arrival = json.loads(data).get("arrival")
+                except (ValueError, AttributeError):
+                    arrival = None
+                if arrival and body is not None:  # a refused join: the retry keeps its place in line
+                    body = json.dumps({**json.loads(body), "arrival": arrival}).encode()
                 await asyncio.sleep(min(wait, 10.0))
                 continue
             return status, rh, data

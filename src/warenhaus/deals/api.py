@@ -30,6 +30,7 @@ class QueueIn(Schema):
     quantity: StrictInt = 1
     email: str = Field(default="", max_length=254, description="without a token: who you are (also for the wait list)")
     cart_id: str = Field(default="", max_length=64, description="the cart the held units should go into (else one is made)")
+    arrival: str = Field(default="", max_length=400, description="after a 429 `overloaded`: its `arrival`, to keep your place in line")
 
 
 class WaitlistIn(Schema):
@@ -78,9 +79,14 @@ def get(request, deal_id: str):
 
 @router.post("/deals/{deal_id}/queue", response={201: dict}, summary="Join the deal's waiting room (before the start: the pre-queue, shuffled fairly at the start)")
 def join(request, deal_id: str, payload: QueueIn):
+    from .limiter import arrival_from, arrived_at
+
     user, email, who = _who(request, payload.email, payload.cart_id)
+    # the place in line counts from when the join reached the server (not when a thread got to
+    # it), or from a refused earlier attempt's arrival that the caller sends back
+    arrived = (arrival_from(request, int(deal_id), payload.arrival) if payload.arrival and deal_id.isdigit() else None) or arrived_at(request)
     return 201, services.join_queue(deal_id=deal_id, user=user, email=email, session_key=who, quantity=payload.quantity,
-                                    cart_id=payload.cart_id, language=getattr(request, "LANGUAGE_CODE", "de"))
+                                    cart_id=payload.cart_id, language=getattr(request, "LANGUAGE_CODE", "de"), arrived=arrived)
 
 
 @router.get("/deals/{deal_id}/queue/{ticket}", response={200: dict}, summary="Poll a ticket: waiting (position, eta), admitted (cart and hold), sold_out, expired")

@@ -36,6 +36,14 @@ so in a rush the newcomers are turned away before the admitted are kept from buy
 it); ``warenhaus serve`` (gunicorn, :func:`stamp_queue_time` as ``post_worker_init``) sets it
 itself when a request is queued for a thread, replacing whatever the client sent.
 
+A refused join keeps its arrival. Refusing a newcomer's join first would cost them their place
+in a first-come-first-served line: whoever came later and got through would be ahead. So a
+refused join's problem carries ``arrival``, a signed token of the moment the request reached the
+server (gunicorn's queue stamp, else the moment it was refused), for this deal and this caller
+(the e-mail address in the body, the API token, the session cookie); the retry sends it back in
+its body and queues from then (:func:`arrival_from`, for ``ARRIVAL_MAX_AGE`` seconds). A token
+that does not check out is ignored: the join counts from its own arrival.
+
 Settings (environment variables of the same name):
 
     ADMISSION_MAX_IN_FLIGHT     requests of one class in flight per process
@@ -49,6 +57,8 @@ Settings (environment variables of the same name):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 import re
@@ -57,7 +67,10 @@ import time
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.core import signing
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
+from django.http.request import RawPostDataException
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
@@ -138,8 +151,8 @@ def retry_after() -> int:
     return base + (random.randint(0, jitter) if jitter else 0)  # noqa: S311 - spreading retries, not a secret
 
 
-def queued_seconds(request) -> float | None:
-    """How long the request waited before it got here, from ``X-Request-Start`` (None: unknown)."""
+def _request_start(request) -> float | None:
+    """``X-Request-Start`` in epoch seconds (None: none, or not a time)."""
     raw = request.META.get("HTTP_X_REQUEST_START", "")
     if not raw:
         return None
@@ -151,16 +164,84 @@ def queued_seconds(request) -> float | None:
         value /= 1e6  # microseconds
     elif value > 1e11:
         value /= 1e3  # milliseconds
-    return time.time() - value
+    return value
+
+
+def queued_seconds(request) -> float | None:
+    """How long the request waited before it got here, from ``X-Request-Start`` (None: unknown)."""
+    start = _request_start(request)
+    return None if start is None else time.time() - start
+
+
+#: whether this process's server stamps ``X-Request-Start`` itself (:func:`stamp_queue_time`):
+#: only then does the header say when the request arrived (a client could send any time)
+_server_stamps = False
+
+
+def arrived_at(request) -> float:
+    """When the request reached this server (epoch seconds): gunicorn's queue stamp, else now."""
+    at = time.time()
+    start = _request_start(request) if _server_stamps else None
+    return at if start is None or not at - 3600 < start <= at else start
+
+
+#: how long a refused join's arrival may be presented again (seconds)
+ARRIVAL_MAX_AGE = 600
+_ARRIVAL_SALT = "warenhaus.deals.arrival"
+_JOIN_DEAL = re.compile(r"^/api/v1/deals/([0-9]{1,18})/queue/?$")
+
+
+def _caller_hint(request) -> str:
+    """Whose arrival it is, as far as a request shows without a query: the e-mail address in its
+    JSON body, the API token, the session cookie (hashed; only compared)."""
+    email = ""
+    if request.content_type in ("application/json", "") or request.content_type.endswith("+json"):
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, RawPostDataException, RequestDataTooBig):  # not JSON (UnicodeDecodeError too), or unreadable
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            email = data["email"].strip().lower()
+    auth = request.META.get("HTTP_AUTHORIZATION", "")
+    session = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    return hashlib.sha256(f"{email}\0{auth}\0{session}".encode()).hexdigest()[:24]
+
+
+def arrival_token(request) -> str | None:
+    """For a refused join over the API: its arrival, signed for this deal and caller."""
+    match = _JOIN_DEAL.match(request.path)
+    if match is None or request.method != "POST":
+        return None
+    return signing.dumps({"d": int(match[1]), "t": round(arrived_at(request), 6), "h": _caller_hint(request)}, salt=_ARRIVAL_SALT)
+
+
+def arrival_from(request, deal_id: int, token: str) -> float | None:
+    """The arrival a retried join presents (epoch seconds), if it is this deal's and this
+    caller's, signed here and at most ``ARRIVAL_MAX_AGE`` seconds old; else None."""
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=_ARRIVAL_SALT, max_age=ARRIVAL_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return None
+    if not isinstance(data, dict) or data.get("d") != deal_id or data.get("h") != _caller_hint(request):
+        return None
+    try:
+        return min(float(data["t"]), time.time())
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def stamp_queue_time(worker) -> None:
     """gunicorn ``post_worker_init``: note when each request is queued for a thread (gthread) and
     hand it to the app as ``X-Request-Start`` (replacing the client's), so the limiter can refuse
     what waited too long. Other worker classes have no queue of their own: nothing to do."""
+    global _server_stamps
+
     enqueue, handle_request = getattr(worker, "enqueue_req", None), getattr(worker, "handle_request", None)
     if enqueue is None or handle_request is None:
         return
+    _server_stamps = True
 
     def enqueue_req(conn):
         conn.wh_queued_at = time.time()
@@ -176,10 +257,12 @@ def stamp_queue_time(worker) -> None:
     worker.handle_request = handle_stamped
 
 
-def _overloaded_api(seconds: int):
+def _overloaded_api(seconds: int, arrival: str | None = None):
+    extra = {"arrival": arrival} if arrival else {}
     resp = problem(429, "overloaded", "Too many requests right now",
-                   f"The server is at capacity for this kind of request. Nothing was done; please try again in {seconds} seconds.",
-                   retry_after=seconds)
+                   f"The server is at capacity for this kind of request. Nothing was done; please try again in {seconds} seconds."
+                   + (" Send `arrival` back with the retry to keep your place in line." if arrival else ""),
+                   retry_after=seconds, **extra)
     resp["Retry-After"] = str(seconds)
     resp["Cache-Control"] = "no-store"
     return resp
@@ -219,7 +302,7 @@ def refusal(request) -> HttpResponse:
     """What a refused request gets: a problem for the API, the waiting-room page for browsers."""
     seconds = retry_after()
     if request.path.startswith("/api/"):
-        return _overloaded_api(seconds)
+        return _overloaded_api(seconds, arrival_token(request))
     return _waiting_page(request, seconds)
 
 

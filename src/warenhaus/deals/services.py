@@ -307,15 +307,19 @@ def admitter_alive(deal_id: int) -> bool:
     return alive
 
 
-def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", quantity=1, cart_id: str = "", language: str = "de") -> dict:
+def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", quantity=1, cart_id: str = "", language: str = "de",
+               arrived: float | None = None) -> dict:
     """A place in the deal's waiting room (or, when everything is sold, on the wait list).
-    In a rush this is one statement (the ticket's insert) or one Redis script."""
+    In a rush this is one statement (the ticket's insert) or one Redis script. ``arrived``
+    (epoch seconds, not after now): when this shopper first came, if a join of theirs was
+    refused for overload then (the place in line counts from there)."""
     deal = cached_deal(deal_id)
     quantity = _whole(quantity, "quantity", low=1, high=99)
     if quantity > deal.limit_per_customer:
         raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
     who = customer_key(user=user, email=email, session_key=session_key)
     at = now()
+    arrival = at.timestamp() if arrived is None else min(arrived, at.timestamp())
     state = state_of(deal, at)
     if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
@@ -333,16 +337,19 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
         # wait list's order keys keep the arrival order when people still in line are moved
         # there later. (Units held for others may still come back: with nobody on the wait
         # list yet, the newcomer queues for them.)
-        return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language, at=at)
+        return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language, at=at, arrival=arrival)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
-    ticket, _ = room.join(deal.pk, who, quantity, before_start=state == "scheduled", now=at.timestamp(), data=data)
+    # whoever came before the start is in the pre-queue's draw, even if the server turned them
+    # away then and they got in only after the start
+    before_start = state == "scheduled" or arrival < deal.starts_at.timestamp()
+    ticket, _ = room.join(deal.pk, who, quantity, before_start=before_start, now=arrival, data=data)
     return _status(deal, ticket, at=at)
 
 
-def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime) -> dict:
+def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float) -> dict:
     out = {"ticket": None, "state": "sold_out", "position": None, "eta_seconds": None, "cart_id": None, "hold": None, "waitlist": None}
     if email:
-        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal, at=at)
+        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal, at=at, arrival=arrival)
         out["waitlist"] = entry
     return out
 
@@ -736,14 +743,14 @@ def _release_rest(deal: Deal) -> int:
 
 # --- the wait list ----------------------------------------------------------------------------
 
-def _new_waitlist_entry(deal_id: int, *, who: str, email: str, quantity: int, language: str, at: datetime) -> WaitlistEntry:
-    """``who``'s place on the wait list, new at the end (arrival ``at``) unless they have one:
+def _new_waitlist_entry(deal_id: int, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float) -> WaitlistEntry:
+    """``who``'s place on the wait list, new (made ``at``, in the order of ``arrival``) unless they have one:
     whoever was first keeps theirs (no error to recover from). One statement by hand when the
     place is new: in a rush everyone who comes after the last unit is held gets here."""
     qn = connection.ops.quote_name
     columns = ("deal_id", "who", "email", "language", "quantity", "status", "token", "created_at", "order_key")
     values = [deal_id, who, email, language, quantity, WaitlistStatus.WAITING.value, secrets.token_urlsafe(18),
-              connection.ops.adapt_datetimefield_value(at), order_key(before_start=False, now=at.timestamp())]
+              connection.ops.adapt_datetimefield_value(at), order_key(before_start=False, now=arrival)]
     row = _fetch_one(f"INSERT INTO {qn(WaitlistEntry._meta.db_table)} ({', '.join(map(qn, columns))}) "  # noqa: S608 - names from the model, values bound
                      f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
                      f"RETURNING {', '.join(map(qn, _ENTRY_FIELDS))}", values)
@@ -795,9 +802,9 @@ def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
 
 
 def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de", deal: Deal | None = None,
-                  at: datetime | None = None) -> dict:
-    """A place on the wait list, behind everyone who came before ``at`` (now), in line or on the
-    wait list; whoever has a place keeps it."""
+                  at: datetime | None = None, arrival: float | None = None) -> dict:
+    """A place on the wait list, behind everyone who came before ``arrival`` (epoch seconds;
+    default ``at``, now), in line or on the wait list; whoever has a place keeps it."""
     deal = deal or cached_deal(deal_id)
     at = at or now()
     quantity = _whole(quantity, "quantity", low=1, high=99)
@@ -807,7 +814,8 @@ def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language:
         raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
     if state_of(deal, at) in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
-    entry = _new_waitlist_entry(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at)
+    entry = _new_waitlist_entry(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at,
+                                arrival=at.timestamp() if arrival is None else arrival)
     if entry.status == WaitlistStatus.WAITING:
         _waitlist_cache[deal.pk] = (time.monotonic(), True)
     return _entry_json(entry)

@@ -1,0 +1,142 @@
+"""A join refused for overload keeps its arrival: the 429 carries ``arrival`` (signed: the deal,
+the moment the request reached the server, the caller), and the retry that sends it back queues
+from then, ahead of whoever came later and got through first. A token of another deal or
+caller, a forged, tampered or expired one is ignored (the join counts from its own arrival); a
+client's own ``X-Request-Start`` never sets the arrival, only the server's queue stamp does."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.core import signing
+from django.utils import timezone
+
+from warenhaus.deals import limiter
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _limits(settings):
+    settings.ADMISSION_MAX_IN_FLIGHT = 1
+    settings.ADMISSION_WAIT_MS = 0
+
+
+@pytest.fixture
+def deal(make_product):
+    """Running, ten units, one admission a minute: the first joiner is let in, the rest wait in line."""
+    from warenhaus.deals.services import create_deal
+
+    sku = make_product(price="119.99", on_hand=20).variants.get().sku
+    start = timezone.now() - timedelta(seconds=1)
+    return create_deal(actor=None, sku=sku, deal_price="49.97", units=10, starts_at=start, ends_at=start + timedelta(hours=1),
+                       limit_per_customer=1, admissions_per_minute=1).pk
+
+
+@contextmanager
+def _full():
+    g = limiter.gate("deal_join")
+    assert g.enter(1, 0)
+    try:
+        yield
+    finally:
+        g.leave()
+
+
+def _refused(api, deal, email):
+    with _full():
+        r = api.post(f"/deals/{deal}/queue", {"email": email})
+    assert r.status_code == 429 and r.json()["code"] == "overloaded"
+    return r.json()["arrival"]
+
+
+def _line(deal) -> list[str]:
+    from warenhaus.deals.waiting_room import waiting_room
+
+    return [t.who for t in waiting_room().first_waiting(deal, 20)]
+
+
+def test_a_refused_join_that_sends_its_arrival_back_is_ahead_of_those_who_came_later(api, deal):
+    assert api.post(f"/deals/{deal}/queue", {"email": "x@example.de"}).json()["state"] == "admitted"
+    arrival = _refused(api, deal, "a@example.de")
+    time.sleep(0.01)
+    later = api.post(f"/deals/{deal}/queue", {"email": "b@example.de"})
+    assert later.fast_lane and later.json()["position"] == 1
+    retry = api.post(f"/deals/{deal}/queue", {"email": "a@example.de", "arrival": arrival})
+    assert retry.fast_lane and retry.status_code == 201 and retry.json()["position"] == 1
+    assert _line(deal) == ["email:a@example.de", "email:b@example.de"]
+
+
+def test_without_it_the_retry_queues_from_now(api, deal):
+    api.post(f"/deals/{deal}/queue", {"email": "x@example.de"})
+    _refused(api, deal, "a@example.de")
+    api.post(f"/deals/{deal}/queue", {"email": "b@example.de"})
+    assert api.post(f"/deals/{deal}/queue", {"email": "a@example.de"}).json()["position"] == 2
+
+
+@pytest.mark.parametrize("how", ["other caller", "other deal", "tampered", "forged", "expired"])
+def test_an_arrival_that_does_not_check_out_is_ignored(api, deal, make_deal, monkeypatch, how):
+    api.post(f"/deals/{deal}/queue", {"email": "x@example.de"})
+    email = "a@example.de"
+    arrival = _refused(api, deal, email)
+    if how == "other caller":
+        email = "c@example.de"
+    elif how == "other deal":
+        arrival = _refused(api, make_deal(), email)
+    elif how == "tampered":
+        arrival = arrival[:-2] + ("AA" if not arrival.endswith("AA") else "BB")
+    elif how == "forged":
+        arrival = signing.dumps({"d": deal, "t": time.time() - 60, "h": "0" * 24}, salt="warenhaus.deals.arrival")
+    elif how == "expired":
+        monkeypatch.setattr(limiter, "ARRIVAL_MAX_AGE", -1)
+    time.sleep(0.01)
+    api.post(f"/deals/{deal}/queue", {"email": "b@example.de"})
+    r = api.post(f"/deals/{deal}/queue", {"email": email, "arrival": arrival})
+    assert r.status_code == 201 and r.json()["position"] == 2  # behind b: counted from now
+
+
+def test_django_gives_the_same_arrival_and_only_joins_get_one(client, deal, settings):
+    settings.DEALS_FAST_LANE = False
+    with _full():
+        r = client.post(f"/api/v1/deals/{deal}/queue", data='{"email": "a@example.de"}', content_type="application/json")
+    assert r.status_code == 429 and not getattr(r, "fast_lane", False)
+    token = signing.loads(r.json()["arrival"], salt="warenhaus.deals.arrival")
+    assert token["d"] == deal and abs(token["t"] - time.time()) < 5
+    g = limiter.gate("deal_poll")
+    assert g.enter(1, 0)
+    try:
+        poll = client.get(f"/api/v1/deals/{deal}/queue/abc")
+    finally:
+        g.leave()
+    assert poll.status_code == 429 and "arrival" not in poll.json()
+
+
+def test_only_the_servers_own_queue_stamp_sets_the_arrival(api, deal, monkeypatch):
+    early = time.time() - 30
+    headers = {"X-Request-Start": f"t={int(early * 1_000_000)}"}
+    with _full():
+        told = api.post(f"/deals/{deal}/queue", {"email": "a@example.de"}, headers=headers).json()["arrival"]
+    assert signing.loads(told, salt="warenhaus.deals.arrival")["t"] > early + 25  # a client's header: now
+    monkeypatch.setattr(limiter, "_server_stamps", True)  # as under gunicorn, which replaces the client's header
+    with _full():
+        stamped = api.post(f"/deals/{deal}/queue", {"email": "a@example.de"}, headers={"X-Request-Start": f"t={int((time.time() - 0.2) * 1_000_000)}"})
+    assert abs(signing.loads(stamped.json()["arrival"], salt="warenhaus.deals.arrival")["t"] - (time.time() - 0.2)) < 1
+
+
+def test_someone_turned_away_before_the_start_is_in_the_pre_queues_draw(make_product):
+    from warenhaus.deals import services
+    from warenhaus.deals.waiting_room import waiting_room
+    from warenhaus.deals.waiting_room.base import PRE_QUEUE_SPAN
+
+    sku = make_product(price="119.99", on_hand=20).variants.get().sku
+    start = timezone.now() - timedelta(seconds=5)
+    deal = services.create_deal(actor=None, sku=sku, deal_price="49.97", units=10, starts_at=start, ends_at=start + timedelta(hours=1),
+                                admissions_per_minute=1)
+    services.join_queue(deal_id=deal.pk, email="x@example.de")
+    services.join_queue(deal_id=deal.pk, email="late@example.de")
+    early = services.join_queue(deal_id=deal.pk, email="early@example.de", arrived=start.timestamp() - 2)
+    ticket = waiting_room().get(deal.pk, early["ticket"])
+    assert ticket.order_key < PRE_QUEUE_SPAN and early["position"] == 1
