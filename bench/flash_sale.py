@@ -22,7 +22,7 @@ For each waiting-room back end, in order:
    ``--poll-interval`` seconds until ``admitted``/``sold_out``/``expired`` (or
    ``--poll-timeout``; a ``poll_after_seconds`` in the answer is obeyed), and once admitted
    checks out the held cart (``--checkout-share`` of them; an ``Idempotency-Key``, its own
-   address; 429 is retried after ``Retry-After``). All shoppers share ``--connections`` keep-alive connections; a request's latency counts from the
+   address; 429 is retried after ``Retry-After``, a refused join with the 429's ``arrival``). All shoppers share ``--connections`` keep-alive connections; a request's latency counts from the
    moment the shopper wants to send it (waiting for a free connection included);
 5. meanwhile samples the deal's counters every 100 ms (oversell: ``sold + held`` above the
    contingent at any moment), the server's RSS, and the CPU of gunicorn, the worker,
