@@ -140,3 +140,33 @@ def test_someone_turned_away_before_the_start_is_in_the_pre_queues_draw(make_pro
     early = services.join_queue(deal_id=deal.pk, email="early@example.de", arrived=start.timestamp() - 2)
     ticket = waiting_room().get(deal.pk, early["ticket"])
     assert ticket.order_key < PRE_QUEUE_SPAN and early["position"] == 1
+
+
+def test_the_storefronts_join_button_keeps_the_place_too(client, deal, settings):
+    """A refused join in the browser gets the waiting page, which comes back to the deal with the
+    arrival; the join button sends it."""
+    import re
+
+    from warenhaus.deals import services
+
+    settings.ADMISSION_RETRY_AFTER, settings.ADMISSION_RETRY_JITTER = 1, 0
+    services.join_queue(deal_id=deal, email="x@example.de")  # let in: the line starts behind them
+    g = limiter.gate("deal_page")
+    assert g.enter(1, 0)
+    try:
+        refused = client.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "a@example.de"})
+    finally:
+        g.leave()
+    assert refused.status_code == 429 and "Platz in der Warteschlange bleibt Ihnen" in refused.content.decode()
+    url = re.search(r'http-equiv="refresh" content="1; url=([^"]+)"', refused.content.decode())[1].replace("&amp;", "&")
+    assert url.startswith(f"/deals/{deal}/join/?arrival=")
+    time.sleep(0.01)
+    services.join_queue(deal_id=deal, email="b@example.de")  # came later, got through first
+    back = client.get(url)
+    assert back.status_code == 302 and back["Location"].startswith(f"/deals/{deal}/?arrival=")
+    page = client.get(back["Location"])
+    assert 'name="arrival"' in page.content.decode() and 'id="arrival-kept"' in page.content.decode()
+    arrival = re.search(r'name="arrival" value="([^"]+)"', page.content.decode())[1]
+    joined = client.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "a@example.de", "arrival": arrival})
+    assert joined.status_code == 302
+    assert _line(deal) == ["email:a@example.de", "email:b@example.de"]

@@ -153,3 +153,34 @@ def test_a_poll_refused_in_a_rush_is_skipped_and_the_waiting_room_carries_on(bro
     assert page.locator("#position-pending").is_visible() and "Einen Moment" not in page.content()
     clock.advance(601)
     page.wait_for_url(re.compile(r"/cart/$"), timeout=15_000)
+
+
+def test_a_join_turned_away_in_a_rush_keeps_its_place(browser_page, new_deal, settings):
+    """The server turns the join away (429, the waiting page); the page comes back by itself to
+    the deal, which says the place is kept, and the join button takes it: ahead of someone who
+    came later and got through first."""
+    from warenhaus.deals import limiter, services
+    from warenhaus.deals.waiting_room import waiting_room
+
+    settings.ADMISSION_MAX_IN_FLIGHT, settings.ADMISSION_WAIT_MS = 1, 0
+    settings.ADMISSION_RETRY_AFTER, settings.ADMISSION_RETRY_JITTER = 1, 0
+    deal = new_deal(starts_in=-1, units=5, pace=1)
+    services.join_queue(deal_id=deal.pk, email="erste@example.de")  # let in; the line starts behind them
+    page = browser_page
+    page.goto(page.url_for(f"/deals/{deal.pk}/"))
+    page.fill("#join-email", "frueh@example.de")
+    gate = limiter.gate("deal_page")
+    assert gate.enter(1, 0)
+    try:
+        page.get_by_role("button", name="In die Warteschlange").click()
+        page.wait_for_selector("text=Einen Moment, bitte")
+        assert "Ihr Platz in der Warteschlange bleibt Ihnen" in page.inner_text("main")
+        services.join_queue(deal_id=deal.pk, email="spaeter@example.de")  # later, but through first
+    finally:
+        gate.leave()
+    page.wait_for_selector("#arrival-kept", timeout=15_000)  # back on the deal's page by itself
+    assert "zählt ab Ihrem ersten Versuch" in page.inner_text("#arrival-kept")
+    page.fill("#join-email", "frueh@example.de")
+    page.get_by_role("button", name="In die Warteschlange").click()
+    page.wait_for_url(re.compile(rf"/deals/{deal.pk}/queue/[^/]+/$"))
+    assert [t.who for t in waiting_room().first_waiting(deal.pk, 10)] == ["email:frueh@example.de", "email:spaeter@example.de"]

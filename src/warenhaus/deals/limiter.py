@@ -73,6 +73,7 @@ from django.http import HttpResponse
 from django.http.request import RawPostDataException
 from django.utils import translation
 from django.utils.html import escape
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from warenhaus.core.problems import problem
@@ -178,24 +179,36 @@ def queued_seconds(request) -> float | None:
 _server_stamps = False
 
 
-def arrived_at(request) -> float:
-    """When the request reached this server (epoch seconds): gunicorn's queue stamp, else now."""
-    at = time.time()
+def arrived_at(request) -> float | None:
+    """When the request reached this server (epoch seconds), if the server stamped it (gunicorn's
+    queue stamp); None: not known, the request arrives now."""
     start = _request_start(request) if _server_stamps else None
-    return at if start is None or not at - 3600 < start <= at else start
+    return start if start is not None and time.time() - 3600 < start <= time.time() else None
+
+
+def _now() -> float:
+    from warenhaus.core.clock import now
+
+    return now().timestamp()
 
 
 #: how long a refused join's arrival may be presented again (seconds)
 ARRIVAL_MAX_AGE = 600
 _ARRIVAL_SALT = "warenhaus.deals.arrival"
-_JOIN_DEAL = re.compile(r"^/api/v1/deals/([0-9]{1,18})/queue/?$")
+#: a join: over the API, or the storefront's join button
+_JOIN_DEAL = re.compile(rf"^(?:/api/v1|{_LANG})/deals/([0-9]{{1,18}})/(?:queue|join)/?$")
 
 
 def _caller_hint(request) -> str:
     """Whose arrival it is, as far as a request shows without a query: the e-mail address in its
-    JSON body, the API token, the session cookie (hashed; only compared)."""
+    JSON body or form, the API token, the session cookie (hashed; only compared)."""
     email = ""
-    if request.content_type in ("application/json", "") or request.content_type.endswith("+json"):
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            email = str(request.POST.get("email", "")).strip().lower()
+        except (RawPostDataException, RequestDataTooBig):
+            email = ""
+    elif request.content_type in ("application/json", "") or request.content_type.endswith("+json"):
         try:
             data = json.loads(request.body or b"{}")
         except (ValueError, RawPostDataException, RequestDataTooBig):  # not JSON (UnicodeDecodeError too), or unreadable
@@ -208,11 +221,12 @@ def _caller_hint(request) -> str:
 
 
 def arrival_token(request) -> str | None:
-    """For a refused join over the API: its arrival, signed for this deal and caller."""
+    """For a refused join (API or storefront): its arrival, signed for this deal and caller."""
     match = _JOIN_DEAL.match(request.path)
     if match is None or request.method != "POST":
         return None
-    return signing.dumps({"d": int(match[1]), "t": round(arrived_at(request), 6), "h": _caller_hint(request)}, salt=_ARRIVAL_SALT)
+    at = arrived_at(request) or _now()
+    return signing.dumps({"d": int(match[1]), "t": round(at, 6), "h": _caller_hint(request)}, salt=_ARRIVAL_SALT)
 
 
 def arrival_from(request, deal_id: int, token: str) -> float | None:
@@ -227,7 +241,7 @@ def arrival_from(request, deal_id: int, token: str) -> float | None:
     if not isinstance(data, dict) or data.get("d") != deal_id or data.get("h") != _caller_hint(request):
         return None
     try:
-        return min(float(data["t"]), time.time())
+        return min(float(data["t"]), _now())
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -271,7 +285,7 @@ def _overloaded_api(seconds: int, arrival: str | None = None):
 _PAGE = """<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="{seconds}">
+<meta http-equiv="refresh" content="{refresh}">
 <title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}}
 h1{{font-size:1.5rem}}.note{{color:#555}}</style></head>
@@ -279,18 +293,22 @@ h1{{font-size:1.5rem}}.note{{color:#555}}</style></head>
 """
 
 
-def _waiting_page(request, seconds: int) -> HttpResponse:
+def _waiting_page(request, seconds: int, arrival: str | None = None) -> HttpResponse:
     lang = translation.get_language_from_request(request, check_path=True) or settings.LANGUAGE_CODE
     with translation.override(lang):
         lang = translation.get_language()
         title = _("Just a moment, please")
         lead = _("Many people are shopping right now. You are in the waiting room; this page tries again by itself in %(seconds)s seconds.") % {"seconds": seconds}
-        if request.method == "POST":
+        if arrival:
+            note = _("You keep your place in line: when the page is back, press the button to queue once more.")
+        elif request.method == "POST":
             note = _("Your order has not been placed yet. Please send it once more when the page is back; you will not be charged twice.")
         else:
             note = _("Please keep this page open; reloading it sooner does not get you in faster.")
         again = _("If nothing happens, reload the page.")
-    body = _PAGE.format(lang=escape(lang), seconds=seconds, title=escape(title), lead=escape(lead), note=escape(note), again=escape(again))
+    # a refused join comes back to its deal's page with its arrival (the join button sends it)
+    refresh = f"{seconds}; url={request.path}?{urlencode({'arrival': arrival})}" if arrival else str(seconds)
+    body = _PAGE.format(lang=escape(lang), refresh=escape(refresh), title=escape(title), lead=escape(lead), note=escape(note), again=escape(again))
     resp = HttpResponse(body, status=429, content_type="text/html; charset=utf-8")
     resp["Retry-After"] = str(seconds)
     resp["Cache-Control"] = "no-store"
@@ -303,7 +321,7 @@ def refusal(request) -> HttpResponse:
     seconds = retry_after()
     if request.path.startswith("/api/"):
         return _overloaded_api(seconds, arrival_token(request))
-    return _waiting_page(request, seconds)
+    return _waiting_page(request, seconds, arrival_token(request))
 
 
 @contextmanager

@@ -17,12 +17,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from warenhaus.checkout import services as checkout
 from warenhaus.checkout.models import CartStatus
 from warenhaus.core.errors import DomainError, ValidationFailed
-from warenhaus.deals import selectors, services
+from warenhaus.deals import limiter, selectors, services
 from warenhaus.deals.models import Deal, Hold, WaitlistEntry, WaitlistStatus
 
 from .messages_map import error_message
@@ -110,6 +111,9 @@ def _deal_context(request, deal: Deal, **extra) -> dict:
         "waitlist": _waitlist_status(deal, token) if token else None,
         "quantities": range(1, deal.limit_per_customer + 1),
         "needs_email": not request.user.is_authenticated,
+        # a join the server turned away for overload comes back here with its arrival: the join
+        # button sends it, so the place in line counts from the first try
+        "arrival": (request.GET.get("arrival") or request.POST.get("arrival") or "")[:400],
         **extra,
     }
 
@@ -148,16 +152,21 @@ def deal_page(request, pk: int):
 def deal_join(request, pk: int):
     """Join the queue. Held units land in the visitor's cart; when everything is sold or held
     the answer is the wait list (joined at once if an e-mail address came along). A GET (the
-    admission limiter's page reloading itself after a refused join) goes back to the deal."""
+    admission limiter's page reloading itself after a refused join) goes back to the deal, with
+    the refused join's arrival for the button to send."""
     deal = deal_or_404(pk)
     if request.method == "GET":
-        return redirect("web:deal", pk=deal.pk)
+        arrival = (request.GET.get("arrival") or "")[:400]
+        return redirect(reverse("web:deal", args=[deal.pk]) + (f"?{urlencode({'arrival': arrival})}" if arrival else ""))
     email = "" if request.user.is_authenticated else _email(request)
+    # the place in line counts from a refused earlier try (its signed arrival), else from when
+    # this request reached the server
+    arrived = limiter.arrival_from(request, deal.pk, (request.POST.get("arrival") or "")[:400]) or limiter.arrived_at(request)
     cart = current_cart(request, create=True)
     try:
         result = services.join_queue(
             deal_id=deal.pk, user=request.user, email=email, session_key=_session_key(request), quantity=_quantity(request),
-            cart_id=cart.id, language=translation.get_language() or "de",
+            cart_id=cart.id, language=translation.get_language() or "de", arrived=arrived,
         )
     except DomainError as err:
         return _deal_page(request, deal, status=err.status, error=error_message(err), email=email)
