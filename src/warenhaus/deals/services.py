@@ -367,13 +367,18 @@ def _eta(deal: Deal, position: int | None, at: datetime) -> int | None:
 def _poll_after(deal: Deal, position: int | None, at: datetime) -> int:
     """When a waiting shopper should ask again (``poll_after_seconds``): at the start for the
     pre-queue, spread over a few seconds so the start is not one burst; in line, about a third
-    of the expected wait, from 1 to ``POLL_AFTER_MAX`` seconds, jittered; soon for those behind
-    every unit that could still come free (they are about to be told "sold out")."""
+    of the expected wait, from 1 to ``POLL_AFTER_MAX`` seconds, jittered; ``POLL_AFTER_MAX`` while
+    no unit is free (only one given back can let them in); soon for those behind every unit that
+    could still come free (they are about to be told "sold out")."""
     jitter = secrets.randbelow(3)
     if at < deal.starts_at:
         return max(1, int(math.ceil((deal.starts_at - at).total_seconds()))) + jitter
     if position is not None and position > deal.left + deal.held:
         return 2 + jitter
+    if deal.left <= 0:
+        # nothing free: only a unit someone gives back (a hold running out after its minutes, a
+        # line removed) lets them in, however near the front they are; no point asking every second
+        return POLL_AFTER_MAX + jitter
     wait = (_eta(deal, position, at) or 0) / 3
     return int(min(POLL_AFTER_MAX, max(1, wait))) + jitter
 
