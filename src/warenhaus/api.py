@@ -61,6 +61,13 @@ def _http_error(request, exc: HttpError):
     return problem(exc.status_code, "http_error", str(exc), str(exc))
 
 
+@api.exception_handler(RecursionError)
+def _too_deep(request, exc):
+    # json.loads gives up on a body nested thousands of levels deep (a few kilobytes of "[")
+    log.warning("request body nested too deeply in %s %s", request.method, request.path)
+    return problem(400, "malformed_json", "Malformed JSON", "The request body is nested too deeply.")
+
+
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return problem(404, "not_found", "Not found", str(exc) or "Not found")

@@ -115,15 +115,18 @@ def test_django_gives_the_same_arrival_and_only_joins_get_one(client, deal, sett
 
 
 def test_only_the_servers_own_queue_stamp_sets_the_arrival(api, deal, monkeypatch):
-    early = time.time() - 30
-    headers = {"X-Request-Start": f"t={int(early * 1_000_000)}"}
-    with _full():
-        told = api.post(f"/deals/{deal}/queue", {"email": "a@example.de"}, headers=headers).json()["arrival"]
-    assert signing.loads(told, salt="warenhaus.deals.arrival")["t"] > early + 25  # a client's header: now
-    monkeypatch.setattr(limiter, "_server_stamps", True)  # as under gunicorn, which replaces the client's header
-    with _full():
-        stamped = api.post(f"/deals/{deal}/queue", {"email": "a@example.de"}, headers={"X-Request-Start": f"t={int((time.time() - 0.2) * 1_000_000)}"})
-    assert abs(signing.loads(stamped.json()["arrival"], salt="warenhaus.deals.arrival")["t"] - (time.time() - 0.2)) < 1
+    def told(start: float, mark: str = "") -> float:
+        headers = {"X-Request-Start": f"t={int(start * 1_000_000)}{mark}"}
+        with _full():
+            token = api.post(f"/deals/{deal}/queue", {"email": "a@example.de"}, headers=headers).json()["arrival"]
+        return signing.loads(token, salt="warenhaus.deals.arrival")["t"]
+
+    assert told(time.time() - 30) > time.time() - 2  # a client's header: arrival is now
+    monkeypatch.setattr(limiter, "_server_stamps", "s3cr3t")  # as under gunicorn, whose hook marks its own stamp
+    assert told(time.time() - 5, " wh=guess") > time.time() - 2  # a stamp without the server's mark
+    assert abs(told(time.time() - 0.2, " wh=s3cr3t") - (time.time() - 0.2)) < 1
+    # a client trickling its request in for minutes dates its place at most a few seconds back
+    assert told(time.time() - 120, " wh=s3cr3t") > time.time() - limiter.ARRIVAL_STAMP_MAX_AGE - 2
 
 
 def test_someone_turned_away_before_the_start_is_in_the_pre_queues_draw(make_product):
@@ -151,6 +154,7 @@ def test_the_storefronts_join_button_keeps_the_place_too(client, deal, settings)
 
     settings.ADMISSION_RETRY_AFTER, settings.ADMISSION_RETRY_JITTER = 1, 0
     services.join_queue(deal_id=deal, email="x@example.de")  # let in: the line starts behind them
+    assert client.get(f"/deals/{deal}/").status_code == 200  # the browser has the page (and its cookies)
     g = limiter.gate("deal_page")
     assert g.enter(1, 0)
     try:
@@ -167,6 +171,49 @@ def test_the_storefronts_join_button_keeps_the_place_too(client, deal, settings)
     page = client.get(back["Location"])
     assert 'name="arrival"' in page.content.decode() and 'id="arrival-kept"' in page.content.decode()
     arrival = re.search(r'name="arrival" value="([^"]+)"', page.content.decode())[1]
-    joined = client.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "a@example.de", "arrival": arrival})
+    # the same browser, whatever it types this time (here: another address)
+    joined = client.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "a2@example.de", "arrival": arrival})
     assert joined.status_code == 302
-    assert _line(deal) == ["email:a@example.de", "email:b@example.de"]
+    assert _line(deal) == ["email:a2@example.de", "email:b@example.de"]
+    # another browser presenting the same link gets no earlier place
+    from django.test import Client
+
+    other = Client()
+    other.get(f"/deals/{deal}/")
+    assert other.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "c@example.de", "arrival": arrival}).status_code == 302
+    assert _line(deal)[-1] == "email:c@example.de"
+
+
+def test_a_join_that_shows_nobody_gets_no_arrival(client, deal, settings):
+    """Without an identity in the request (no address, cart, token or cookie) a token would
+    be anyone's: the 429 carries none."""
+    with _full():
+        r = client.post(f"/api/v1/deals/{deal}/queue", data="{}", content_type="application/json")
+    assert r.status_code == 429 and "arrival" not in r.json()
+
+
+def test_an_anonymous_cart_cannot_pass_its_arrival_to_another_cart(api, deal):
+    from warenhaus.checkout.services import create_cart
+
+    first, second = create_cart()[0].id, create_cart()[0].id
+    api.post(f"/deals/{deal}/queue", {"email": "x@example.de"})
+    with _full():
+        arrival = api.post(f"/deals/{deal}/queue", {"cart_id": first}).json()["arrival"]
+    time.sleep(0.01)
+    api.post(f"/deals/{deal}/queue", {"email": "b@example.de"})
+    assert api.post(f"/deals/{deal}/queue", {"cart_id": second, "arrival": arrival}).json()["position"] == 2
+    assert api.post(f"/deals/{deal}/queue", {"cart_id": first, "arrival": arrival}).json()["position"] == 1
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_bad_input_gets_a_4xx_not_a_500(api, deal, refused):
+    """A deal id of digits that int() cannot read, a body nested thousands of levels deep."""
+    import contextlib
+
+    with _full() if refused else contextlib.nullcontext():
+        odd = api.post("/deals/²/queue", {"email": "a@example.de", "arrival": "x"})
+        deep = api.client.post(f"/api/v1/deals/{deal}/queue", data="[" * 3000, content_type="application/json")
+    assert 400 <= odd.status_code < 500
+    assert deep.status_code == (429 if refused else 400), deep.content
+    if not refused:
+        assert deep.json()["code"] == "malformed_json"

@@ -327,6 +327,10 @@ def test_once_the_line_is_closed_newcomers_hear_sold_out_at_once_and_stay_behind
     late = services.join_queue(deal_id=deal.pk, email="late@example.de")
     assert late["state"] == "sold_out" and late["ticket"] is None and late["waitlist"]["position"] == 2
     assert services.waiting_room().counts(deal.pk)["waiting"] == 1  # nobody new in line
+    # whoever still waits in line and joins again (a second click, a retry) keeps that place
+    again = services.join_queue(deal_id=deal.pk, email="w0@example.de", quantity=2)
+    assert (again["state"], again["ticket"], again["position"]) == ("waiting", kept["ticket"], 1)
+    assert services.join_queue(deal_id=deal.pk, email="w1@example.de")["waitlist"]["position"] == 1  # and a closed one its wait-list place
 
     for i, h in enumerate(holders):  # the held units are bought: nothing can come back to the line
         _checkout(h["cart_id"], email=f"h{i}@example.de", address={**ADDRESS, "street": f"Heidestraße {i + 1}"})

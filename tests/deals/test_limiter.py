@@ -186,7 +186,7 @@ def test_x_request_start_in_seconds_milliseconds_or_microseconds(rf, raw, expect
     assert (got is None) if expected is None else got == pytest.approx(1700000001.5 - expected)
 
 
-def test_gunicorn_threads_stamp_when_a_request_was_queued():
+def test_gunicorn_threads_stamp_when_a_request_was_queued(monkeypatch):
     """``post_worker_init`` wraps a gthread worker: the time a request is queued for a thread
     reaches the app as X-Request-Start, whatever the client sent."""
     seen = {}
@@ -204,13 +204,18 @@ def test_gunicorn_threads_stamp_when_a_request_was_queued():
     class Req:
         headers = [("HOST", "x"), ("X-REQUEST-START", "t=1")]
 
+    monkeypatch.setattr(limiter, "_server_stamps", None)  # set back afterwards
     w, conn, req = Worker(), Conn(), Req()
     before = time.time()
     limiter.stamp_queue_time(w)
     w.enqueue_req(conn)
     w.handle_request(req, conn)
     stamps = [v for k, v in seen["headers"] if k == "X-REQUEST-START"]
-    assert seen["queued"] and len(stamps) == 1 and before <= int(stamps[0][2:]) / 1e6 <= time.time()
+    assert seen["queued"] and len(stamps) == 1
+    at, mark = stamps[0].split(" ")
+    assert before <= int(at[2:]) / 1e6 <= time.time()
+    # marked as the server's own (a secret per process), so it may date a join's arrival
+    assert mark == f"wh={limiter._server_stamps}" and len(limiter._server_stamps) == 16
 
 
 # -- through the production server ---------------------------------------------------------------

@@ -62,6 +62,16 @@ def test_joining_twice_gives_the_same_ticket_whatever_its_state(room, deal):
     assert room.first_waiting(deal, 10) == []
 
 
+def test_ticket_of_finds_a_persons_ticket_whatever_its_state(room, deal, make_deal):
+    t, _ = join_late(room, deal, "user:1", quantity=2)
+    assert room.ticket_of(deal, "user:1") == t
+    assert room.ticket_of(deal, "user:2") is None
+    assert room.ticket_of(make_deal(), "user:1") is None  # another deal's room
+    assert room.update(deal, t.id, state="sold_out")
+    found = room.ticket_of(deal, "user:1")
+    assert (found.id, found.state, found.quantity) == (t.id, "sold_out", 2)
+
+
 def test_the_pre_queue_is_shuffled_and_goes_before_everyone_who_came_after_the_start(room, deal):
     early = [room.join(deal, f"early:{i}", 1, before_start=True, now=T0 - 1000 + i)[0].id for i in range(200)]
     late = [join_late(room, deal, f"late:{i}", i)[0].id for i in range(20)]
@@ -265,6 +275,7 @@ def test_clear_forgets_the_room_of_one_deal(room, deal, make_deal):
     room.clear(deal)
 
     assert room.get(deal, t[1].id) is None
+    assert room.ticket_of(deal, "user:1") is None
     assert room.first_waiting(deal, 10) == []
     assert room.counts(deal) == dict.fromkeys(STATES, 0)
     assert room.acquire(deal, "b", 30) is True

@@ -180,7 +180,7 @@ def test_a_join_turned_away_in_a_rush_keeps_its_place(browser_page, new_deal, se
         gate.leave()
     page.wait_for_selector("#arrival-kept", timeout=15_000)  # back on the deal's page by itself
     assert "zählt ab Ihrem ersten Versuch" in page.inner_text("#arrival-kept")
-    page.fill("#join-email", "frueh@example.de")
+    page.fill("#join-email", "frueh@example.de")  # the field is empty again: the browser is what counts
     page.get_by_role("button", name="In die Warteschlange").click()
     page.wait_for_url(re.compile(rf"/deals/{deal.pk}/queue/[^/]+/$"))
     assert [t.who for t in waiting_room().first_waiting(deal.pk, 10)] == ["email:frueh@example.de", "email:spaeter@example.de"]

@@ -3,6 +3,8 @@ poll their ticket, and join the wait list."""
 
 from __future__ import annotations
 
+import re
+
 from ninja import Router, Schema
 from pydantic import Field, StrictInt
 
@@ -12,6 +14,8 @@ from . import selectors, services
 from .models import Deal
 
 router = Router(tags=["deals"])
+
+_DEAL_ID = re.compile(r"[0-9]{1,18}")
 
 
 class DealIn(Schema):
@@ -84,7 +88,7 @@ def join(request, deal_id: str, payload: QueueIn):
     user, email, who = _who(request, payload.email, payload.cart_id)
     # the place in line counts from when the join reached the server (not when a thread got to
     # it), or from a refused earlier attempt's arrival that the caller sends back
-    arrived = (arrival_from(request, int(deal_id), payload.arrival) if payload.arrival and deal_id.isdigit() else None) or arrived_at(request)
+    arrived = (arrival_from(request, int(deal_id), payload.arrival) if payload.arrival and _DEAL_ID.fullmatch(deal_id) else None) or arrived_at(request)
     return 201, services.join_queue(deal_id=deal_id, user=user, email=email, session_key=who, quantity=payload.quantity,
                                     cart_id=payload.cart_id, language=getattr(request, "LANGUAGE_CODE", "de"), arrived=arrived)
 

@@ -93,7 +93,7 @@ def _read_join_body(environ):
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # Django answers (a 400 problem)
         return None
     if not isinstance(data, dict):
         return None

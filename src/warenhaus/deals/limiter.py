@@ -62,6 +62,7 @@ import json
 import logging
 import random
 import re
+import secrets
 import threading
 import time
 from contextlib import contextmanager
@@ -154,7 +155,7 @@ def retry_after() -> int:
 
 def _request_start(request) -> float | None:
     """``X-Request-Start`` in epoch seconds (None: none, or not a time)."""
-    raw = request.META.get("HTTP_X_REQUEST_START", "")
+    raw = request.META.get("HTTP_X_REQUEST_START", "").split(" ", 1)[0]
     if not raw:
         return None
     try:
@@ -174,16 +175,22 @@ def queued_seconds(request) -> float | None:
     return None if start is None else time.time() - start
 
 
-#: whether this process's server stamps ``X-Request-Start`` itself (:func:`stamp_queue_time`):
-#: only then does the header say when the request arrived (a client could send any time)
-_server_stamps = False
+#: the mark this process's server puts on the ``X-Request-Start`` it sets itself
+#: (:func:`stamp_queue_time`; None: it sets none): only a stamp with it says when a request
+#: arrived (a client can send any time, and a request may come by a path the hook does not see)
+_server_stamps: str | None = None
+#: how far back a server's stamp may date an arrival: a slow client that trickles its request in
+#: would otherwise date its place from when it connected
+ARRIVAL_STAMP_MAX_AGE = 10.0
 
 
 def arrived_at(request) -> float | None:
     """When the request reached this server (epoch seconds), if the server stamped it (gunicorn's
-    queue stamp); None: not known, the request arrives now."""
-    start = _request_start(request) if _server_stamps else None
-    return start if start is not None and time.time() - 3600 < start <= time.time() else None
+    queue stamp; at most ``ARRIVAL_STAMP_MAX_AGE`` back); None: not known, it arrives now."""
+    if not _server_stamps or not secrets.compare_digest(request.META.get("HTTP_X_REQUEST_START", "").partition(" ")[2], f"wh={_server_stamps}"):
+        return None
+    start, at = _request_start(request), time.time()
+    return None if start is None or start > at else max(start, at - ARRIVAL_STAMP_MAX_AGE)
 
 
 def _now() -> float:
@@ -199,25 +206,27 @@ _ARRIVAL_SALT = "warenhaus.deals.arrival"
 _JOIN_DEAL = re.compile(rf"^(?:/api/v1|{_LANG})/deals/([0-9]{{1,18}})/(?:queue|join)/?$")
 
 
-def _caller_hint(request) -> str:
-    """Whose arrival it is, as far as a request shows without a query: the e-mail address in its
-    JSON body or form, the API token, the session cookie (hashed; only compared)."""
-    email = ""
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            email = str(request.POST.get("email", "")).strip().lower()
-        except (RawPostDataException, RequestDataTooBig):
-            email = ""
-    elif request.content_type in ("application/json", "") or request.content_type.endswith("+json"):
-        try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, RawPostDataException, RequestDataTooBig):  # not JSON (UnicodeDecodeError too), or unreadable
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("email"), str):
-            email = data["email"].strip().lower()
-    auth = request.META.get("HTTP_AUTHORIZATION", "")
+def _caller_hint(request) -> str | None:
+    """Whose arrival it is, as far as a request shows without a query (hashed; only compared),
+    or None if it shows nobody. Over the API: the e-mail address and the cart in its JSON body,
+    the API token, the session cookie. In the storefront: the browser's session and CSRF
+    cookies (what the visitor types into the form may change between two tries)."""
     session = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
-    return hashlib.sha256(f"{email}\0{auth}\0{session}".encode()).hexdigest()[:24]
+    if not request.path.startswith("/api/"):
+        parts = [session, request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")]
+    else:
+        data = None
+        if request.content_type in ("application/json", "") or request.content_type.endswith("+json"):
+            try:
+                data = json.loads(request.body or b"{}")
+            except (ValueError, RecursionError, RawPostDataException, RequestDataTooBig):  # not JSON (UnicodeDecodeError too), or unreadable
+                data = None
+        data = data if isinstance(data, dict) else {}
+        email, cart = (str(data.get(k) or "").strip().lower() if isinstance(data.get(k), str) else "" for k in ("email", "cart_id"))
+        parts = [email, cart, request.META.get("HTTP_AUTHORIZATION", ""), session]
+    if not any(parts):
+        return None
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 
 def arrival_token(request) -> str | None:
@@ -225,8 +234,11 @@ def arrival_token(request) -> str | None:
     match = _JOIN_DEAL.match(request.path)
     if match is None or request.method != "POST":
         return None
+    hint = _caller_hint(request)
+    if hint is None:  # nobody to keep the place for: a token anyone could present
+        return None
     at = arrived_at(request) or _now()
-    return signing.dumps({"d": int(match[1]), "t": round(at, 6), "h": _caller_hint(request)}, salt=_ARRIVAL_SALT)
+    return signing.dumps({"d": int(match[1]), "t": round(at, 6), "h": hint}, salt=_ARRIVAL_SALT)
 
 
 def arrival_from(request, deal_id: int, token: str) -> float | None:
@@ -238,7 +250,8 @@ def arrival_from(request, deal_id: int, token: str) -> float | None:
         data = signing.loads(token, salt=_ARRIVAL_SALT, max_age=ARRIVAL_MAX_AGE)
     except signing.BadSignature:  # also SignatureExpired
         return None
-    if not isinstance(data, dict) or data.get("d") != deal_id or data.get("h") != _caller_hint(request):
+    hint = _caller_hint(request)
+    if hint is None or not isinstance(data, dict) or data.get("d") != deal_id or data.get("h") != hint:
         return None
     try:
         return min(float(data["t"]), _now())
@@ -255,7 +268,7 @@ def stamp_queue_time(worker) -> None:
     enqueue, handle_request = getattr(worker, "enqueue_req", None), getattr(worker, "handle_request", None)
     if enqueue is None or handle_request is None:
         return
-    _server_stamps = True
+    _server_stamps = secrets.token_hex(8)
 
     def enqueue_req(conn):
         conn.wh_queued_at = time.time()
@@ -264,7 +277,8 @@ def stamp_queue_time(worker) -> None:
     def handle_stamped(req, conn):
         at = getattr(conn, "wh_queued_at", None)
         if at is not None:
-            req.headers = [(k, v) for k, v in req.headers if k.upper() != "X-REQUEST-START"] + [("X-REQUEST-START", f"t={int(at * 1_000_000)}")]
+            req.headers = [(k, v) for k, v in req.headers if k.upper() != "X-REQUEST-START"] + [
+                ("X-REQUEST-START", f"t={int(at * 1_000_000)} wh={_server_stamps}")]
         return handle_request(req, conn)
 
     worker.enqueue_req = enqueue_req

@@ -137,7 +137,7 @@ class WaitlistEntry(models.Model):
     token = models.CharField(max_length=64, unique=True, help_text="The entry's capability (status link).")
     created_at = models.DateTimeField()
     offered_at = models.DateTimeField(null=True, blank=True)
-    order_key = models.BigIntegerField(default=0, help_text=(
+    order_key = models.BigIntegerField(default=0, db_default=0, help_text=(
         "The place on the wait list: the ticket's place in line for those the line was closed to, the arrival for those "
         "who came to the wait list directly (the waiting room's order keys), so the wait list keeps the order of arrival."))
 

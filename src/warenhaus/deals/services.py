@@ -336,7 +336,11 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
         # (:func:`_admit_batch`), so it could not have given this newcomer a unit either; the
         # wait list's order keys keep the arrival order when people still in line are moved
         # there later. (Units held for others may still come back: with nobody on the wait
-        # list yet, the newcomer queues for them.)
+        # list yet, the newcomer queues for them.) Someone who has a ticket already (a second
+        # click, a retry) is answered from it: whoever still waits in line keeps that place
+        mine = room.ticket_of(deal.pk, who)
+        if mine is not None:
+            return _status(deal, mine, at=at)
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language, at=at, arrival=arrival)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
     # whoever came before the start is in the pre-queue's draw, even if the server turned them

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='waitlistentry',
             name='order_key',
-            field=models.BigIntegerField(default=0, help_text="The place on the wait list: the ticket's place in line for those the line was closed to, the arrival for those who came to the wait list directly (the waiting room's order keys), so the wait list keeps the order of arrival."),
+            field=models.BigIntegerField(default=0, db_default=0, help_text="The place on the wait list: the ticket's place in line for those the line was closed to, the arrival for those who came to the wait list directly (the waiting room's order keys), so the wait list keeps the order of arrival."),
         ),
         migrations.RunPython(places_from_arrival, migrations.RunPython.noop),
         migrations.AddIndex(

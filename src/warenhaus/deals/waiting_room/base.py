@@ -67,6 +67,10 @@ class WaitingRoom(ABC):
         """The ticket, or None (unknown id, or a ticket of another deal)."""
 
     @abstractmethod
+    def ticket_of(self, deal_id: int, who: str) -> TicketInfo | None:
+        """The ticket ``who`` has for this deal, whatever its state, or None."""
+
+    @abstractmethod
     def position(self, deal_id: int, ticket: TicketInfo) -> int | None:
         """1 for the next to be let in, among the waiting; None if the ticket is not waiting."""
 

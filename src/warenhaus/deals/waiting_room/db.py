@@ -65,6 +65,12 @@ class DatabaseWaitingRoom(WaitingRoom):
             cursor.nextset()
             return cursor.rowcount == 1
 
+    def ticket_of(self, deal_id, who):
+        from warenhaus.deals.models import Ticket
+
+        row = Ticket.objects.filter(deal_id=deal_id, who=who).first()
+        return None if row is None else _info(row)
+
     def get(self, deal_id, ticket_id):
         from warenhaus.deals.models import Ticket
 

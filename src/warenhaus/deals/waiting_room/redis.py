@@ -50,6 +50,13 @@ redis.call('HINCRBY', KEYS[3], 'waiting', 1)
 return {1, ARGV[2], {}, redis.call('ZRANK', KEYS[2], ARGV[2])}
 """
 
+# KEYS: who, line; ARGV: who, the ticket key's prefix. Returns {} or {id, fields, rank} (rank as in _JOIN).
+_TICKET_OF = """
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return {} end
+return {id, redis.call('HGETALL', ARGV[2] .. id), redis.call('ZRANK', KEYS[2], id) or -1}
+"""
+
 # KEYS: ticket, line; ARGV: id. Returns {fields, rank} (rank as in _JOIN); a poll's one round trip.
 _GET = """
 local fields = redis.call('HGETALL', KEYS[1])
@@ -128,6 +135,7 @@ class RedisWaitingRoom(WaitingRoom):
         self._update = self.client.register_script(_UPDATE)
         self._first = self.client.register_script(_FIRST)
         self._get = self.client.register_script(_GET)
+        self._ticket_of = self.client.register_script(_TICKET_OF)
         self._release = self.client.register_script(_RELEASE)
         self._clear = self.client.register_script(_CLEAR)
 
@@ -165,6 +173,12 @@ class RedisWaitingRoom(WaitingRoom):
             return TicketInfo(id=ticket_id, deal_id=int(deal_id), who=who, quantity=int(quantity), state="waiting",
                               order_key=key, joined_at=float(now), data=clean, position_hint=int(out[3]) + 1), True
         return self._info(deal_id, out[1], _pairs(out[2]), out[3]), False
+
+    def ticket_of(self, deal_id, who):
+        out = self._ticket_of(keys=[self._key(deal_id, "who"), self._key(deal_id, "line")], args=[who, self._ticket_prefix(deal_id)])
+        if not out or not out[1]:
+            return None
+        return self._info(deal_id, out[0], _pairs(out[1]), out[2])
 
     def get(self, deal_id, ticket_id):
         ticket_id = str(ticket_id)
