@@ -345,6 +345,21 @@ def test_once_the_line_is_closed_newcomers_hear_sold_out_at_once_and_stay_behind
         "w0@example.de": "offered", "w1@example.de": "waiting", "late@example.de": "waiting"}
 
 
+def test_someone_in_line_who_also_joins_the_wait_list_keeps_their_place_from_the_line(backend, new_deal):
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+
+    deal = new_deal(units=1, starts_in=0)
+    holder = services.join_queue(deal_id=deal.pk, email="a@example.de")
+    kept = services.join_queue(deal_id=deal.pk, email="b@example.de")  # could get the held unit back
+    assert services.join_queue(deal_id=deal.pk, email="c@example.de")["state"] == "sold_out"
+    assert kept["state"] == "waiting"
+    services.join_waitlist(deal_id=deal.pk, who="email:b@example.de", email="b@example.de")  # b also joins the wait list, after c
+    _checkout(holder["cart_id"], email="a@example.de")
+    assert services.ticket_status(deal_id=deal.pk, ticket_id=kept["ticket"])["waitlist"]["position"] == 1
+    assert list(WaitlistEntry.objects.filter(deal=deal).values_list("email", flat=True)) == ["b@example.de", "c@example.de"]
+
+
 def test_the_last_unit_goes_to_the_next_person_even_if_they_asked_for_two(backend, new_deal, make_user):
     from warenhaus.deals import services
     from warenhaus.deals.models import Hold, WaitlistEntry

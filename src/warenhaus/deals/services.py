@@ -481,6 +481,12 @@ def _to_sold_out_many(deal: Deal, tickets: list) -> int:
                       language=t.data.get("language", "de"), token=secrets.token_urlsafe(18), created_at=at, order_key=t.order_key)
         for t in tickets if t.data.get("email")
     ], ignore_conflicts=True)
+    # someone already on the wait list (they joined it directly while waiting in line) keeps
+    # the earlier of their two places: the line's
+    line_key = {t.who: t.order_key for t in tickets if t.data.get("email")}
+    for pk, who, key in WaitlistEntry.objects.filter(deal=deal, who__in=list(line_key), status=WaitlistStatus.WAITING).values_list("pk", "who", "order_key"):
+        if key > line_key[who]:
+            WaitlistEntry.objects.filter(pk=pk, status=WaitlistStatus.WAITING).update(order_key=line_key[who])
     _waitlist_changed(deal.pk)
     moved = room.update_many(deal.pk, [(t.id, None) for t in tickets], state="sold_out", only_from="waiting")
     if moved < len(tickets):
