@@ -177,6 +177,21 @@ def test_a_request_that_waited_too_long_in_the_queue_is_refused_at_once(api, cli
         assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers={"X-Request-Start": old}).status_code == 404
 
 
+@override_settings(ADMISSION_MAX_IN_FLIGHT=5, ADMISSION_MAX_QUEUE_MS=2000)
+@pytest.mark.django_db
+def test_the_servers_own_stamp_counts_only_the_wait_for_a_thread(api, monkeypatch):
+    """A worker's first request is slow by itself (imports, connections): that is not waiting in
+    the queue, and must not get it refused (the server's stamp says how long it was queued)."""
+    monkeypatch.setattr(limiter, "_server_stamps", "m4rk")
+    came = int((time.time() - 5) * 1_000_000)
+    started_at_once = {"X-Request-Start": f"t={came} q=1000 wh=m4rk"}
+    assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=started_at_once).status_code == 404  # served
+    waited = {"X-Request-Start": f"t={came} q=4000000 wh=m4rk"}
+    assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=waited).status_code == 429
+    forged = {"X-Request-Start": f"t={came} q=1000 wh=guess"}  # not the server's: counts from t
+    assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=forged).status_code == 429
+
+
 @pytest.mark.parametrize("raw,expected", [("t=1700000000.5", 1700000000.5), ("t=1700000000500", 1700000000.5), ("t=1700000000500000", 1700000000.5),
                                           ("1700000000.5", 1700000000.5), ("t=abc", None), ("", None)])
 def test_x_request_start_in_seconds_milliseconds_or_microseconds(rf, raw, expected, monkeypatch):
@@ -212,8 +227,8 @@ def test_gunicorn_threads_stamp_when_a_request_was_queued(monkeypatch):
     w.handle_request(req, conn)
     stamps = [v for k, v in seen["headers"] if k == "X-REQUEST-START"]
     assert seen["queued"] and len(stamps) == 1
-    at, mark = stamps[0].split(" ")
-    assert before <= int(at[2:]) / 1e6 <= time.time()
+    at, queued, mark = stamps[0].split(" ")
+    assert before <= int(at[2:]) / 1e6 <= time.time() and 0 <= int(queued[2:]) / 1e6 <= time.time() - before
     # marked as the server's own (a secret per process), so it may date a join's arrival
     assert mark == f"wh={limiter._server_stamps}" and len(limiter._server_stamps) == 16
 

@@ -169,8 +169,23 @@ def _request_start(request) -> float | None:
     return value
 
 
+def _own_stamp(request) -> dict[str, str] | None:
+    """The parts of an ``X-Request-Start`` this process's server set (``t=... q=... wh=...``),
+    or None (no stamp, or not the server's own)."""
+    if not _server_stamps:
+        return None
+    parts = dict(p.split("=", 1) for p in request.META.get("HTTP_X_REQUEST_START", "").split() if "=" in p)
+    return parts if secrets.compare_digest(parts.get("wh", ""), _server_stamps) else None
+
+
 def queued_seconds(request) -> float | None:
-    """How long the request waited before it got here, from ``X-Request-Start`` (None: unknown)."""
+    """How long the request waited for a thread, from ``X-Request-Start`` (None: unknown). The
+    server's own stamp says how long exactly (``q``: queued until a thread took it up, so a
+    worker's first, slow request does not count its own start-up as waiting); a proxy's only
+    when it came, so everything since counts."""
+    own = _own_stamp(request)
+    if own is not None and own.get("q", "").isdigit():
+        return int(own["q"]) / 1e6
     start = _request_start(request)
     return None if start is None else time.time() - start
 
@@ -187,7 +202,7 @@ ARRIVAL_STAMP_MAX_AGE = 10.0
 def arrived_at(request) -> float | None:
     """When the request reached this server (epoch seconds), if the server stamped it (gunicorn's
     queue stamp; at most ``ARRIVAL_STAMP_MAX_AGE`` back); None: not known, it arrives now."""
-    if not _server_stamps or not secrets.compare_digest(request.META.get("HTTP_X_REQUEST_START", "").partition(" ")[2], f"wh={_server_stamps}"):
+    if _own_stamp(request) is None:
         return None
     start, at = _request_start(request), time.time()
     return None if start is None or start > at else max(start, at - ARRIVAL_STAMP_MAX_AGE)
@@ -278,7 +293,7 @@ def stamp_queue_time(worker) -> None:
         at = getattr(conn, "wh_queued_at", None)
         if at is not None:
             req.headers = [(k, v) for k, v in req.headers if k.upper() != "X-REQUEST-START"] + [
-                ("X-REQUEST-START", f"t={int(at * 1_000_000)} wh={_server_stamps}")]
+                ("X-REQUEST-START", f"t={int(at * 1_000_000)} q={max(0, int((time.time() - at) * 1_000_000))} wh={_server_stamps}")]
         return handle_request(req, conn)
 
     worker.enqueue_req = enqueue_req
