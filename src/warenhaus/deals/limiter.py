@@ -40,7 +40,8 @@ A refused join keeps its arrival. Refusing a newcomer's join first would cost th
 in a first-come-first-served line: whoever came later and got through would be ahead. So a
 refused join's problem carries ``arrival``, a signed token of the moment the request reached the
 server (gunicorn's queue stamp, else the moment it was refused), for this deal and this caller
-(the e-mail address in the body, the API token, the session cookie); the retry sends it back in
+(:func:`_caller_hint`: over the API the e-mail address and cart in the body, the API token, the
+session cookie; in the storefront the browser's cookies); the retry sends it back in
 its body and queues from then (:func:`arrival_from`, for ``ARRIVAL_MAX_AGE`` seconds). A token
 that does not check out is ignored: the join counts from its own arrival.
 

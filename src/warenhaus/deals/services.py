@@ -439,6 +439,11 @@ def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
 _ENTRY_FIELDS = ("id", "deal_id", "who", "quantity", "status", "token", "order_key")
 
 
+def _entry_from_row(row: tuple) -> WaitlistEntry:
+    """A wait-list entry from a hand-written query's row of ``_ENTRY_FIELDS``."""
+    return WaitlistEntry.from_db(connection.alias, list(_ENTRY_FIELDS), row)
+
+
 def _waitlist_entry_of(deal_id: int, who: str) -> WaitlistEntry | None:
     """``who``'s wait-list place (its other fields are loaded when asked for). One statement by
     hand: everyone told "sold out" polls it, and the ORM's query building cost the rush an
@@ -446,7 +451,7 @@ def _waitlist_entry_of(deal_id: int, who: str) -> WaitlistEntry | None:
     qn = connection.ops.quote_name
     row = _fetch_one(f"SELECT {', '.join(map(qn, _ENTRY_FIELDS))} FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608 - names from the model, values bound
                      f"WHERE {qn('deal_id')} = %s AND {qn('who')} = %s", [deal_id, who])
-    return None if row is None else WaitlistEntry.from_db(connection.alias, list(_ENTRY_FIELDS), row)
+    return None if row is None else _entry_from_row(row)
 
 
 def _waiting_between(deal_id: int, after: tuple[int, int] | None, me: tuple[int, int]) -> int:
@@ -769,9 +774,7 @@ def _new_waitlist_entry(deal_id: int, *, who: str, email: str, quantity: int, la
     row = _fetch_one(f"INSERT INTO {qn(WaitlistEntry._meta.db_table)} ({', '.join(map(qn, columns))}) "  # noqa: S608 - names from the model, values bound
                      f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
                      f"RETURNING {', '.join(map(qn, _ENTRY_FIELDS))}", values)
-    if row is not None:
-        return WaitlistEntry.from_db(connection.alias, list(_ENTRY_FIELDS), row)
-    return _waitlist_entry_of(deal_id, who)
+    return _waitlist_entry_of(deal_id, who) if row is None else _entry_from_row(row)
 
 
 def _waiting_places(deal_id: int) -> list[tuple[int, int]]:
