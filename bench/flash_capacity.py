@@ -14,7 +14,8 @@ server is always busy. For each waiting-room back end:
    but only 5 units, so the line stays long;
 3. sends, in this order: ``--requests`` ``GET /api/v1/health`` (the framework's floor: no
    database), ``--requests`` joins (``POST /api/v1/deals/{id}/queue``, each a new e-mail
-   address), ``--requests`` polls of waiting tickets (500 different ones, round robin);
+   address), ``--requests`` joins of a sold-out deal (each answered "sold out" with a new
+   wait-list place, as 90 % of a rush's shoppers are), ``--requests`` polls of waiting tickets (500 different ones, round robin);
 4. reports requests per second and latency p50/p99 per kind, and the CPU seconds of the server,
    PostgreSQL and Redis per request.
 
@@ -61,7 +62,11 @@ create_product(actor=None, title="Betriebssystem Vorbestellung", category=cat.sl
 start = datetime.now(timezone.utc) - timedelta(seconds=1)
 deal = create_deal(actor=None, sku="FLASH-OS", deal_price="49.97", units=5, starts_at=start, ends_at=start + timedelta(hours=1),
                    admissions_per_minute=1, source="bench")
-print(json.dumps({"deal": deal.pk}))
+from warenhaus.deals.models import Deal
+gone = create_deal(actor=None, sku="FLASH-OS", deal_price="49.97", units=5, starts_at=start, ends_at=start + timedelta(hours=1),
+                   admissions_per_minute=1, source="bench")
+Deal.objects.filter(pk=gone.pk).update(sold=5)  # every unit sold: a join gets "sold out" and a wait-list place
+print(json.dumps({"deal": deal.pk, "sold_out": gone.pk}))
 """
 
 
@@ -94,7 +99,8 @@ def run_backend(backend: str, args) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")]))
     recreate_database(args.pg_url, args.db)
     subprocess.run([*warenhaus_cmd(), "migrate", "-v", "0"], env=env, check=True, cwd=str(ROOT))
-    deal = json.loads(subprocess.run([sys.executable, "-c", _SEED], env=env, check=True, capture_output=True, text=True, cwd=str(ROOT)).stdout.strip().splitlines()[-1])["deal"]
+    seeded = json.loads(subprocess.run([sys.executable, "-c", _SEED], env=env, check=True, capture_output=True, text=True, cwd=str(ROOT)).stdout.strip().splitlines()[-1])
+    deal, gone = seeded["deal"], seeded["sold_out"]
     port = free_port()
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +115,8 @@ def run_backend(backend: str, args) -> dict:
         time.sleep(2.5)  # the admitter's first heartbeat
         n = args.requests
         joins = [("POST", f"/api/v1/deals/{deal}/queue", json.dumps({"email": f"kapazitaet{i}@bench.example"}), None, 201) for i in range(n)]
-        phases = [("health", [("GET", "/api/v1/health", None, None, 200)] * n), ("join", joins)]
+        sold_out = [("POST", f"/api/v1/deals/{gone}/queue", json.dumps({"email": f"zu-spaet{i}@bench.example"}), None, 201) for i in range(n)]
+        phases = [("health", [("GET", "/api/v1/health", None, None, 200)] * n), ("join", joins), ("sold_out", sold_out)]
         for kind, requests in phases + [("poll", None)]:
             if kind == "poll":
                 import psycopg
@@ -127,8 +134,18 @@ def run_backend(backend: str, args) -> dict:
             pids = process_tree(server.pid)
             pg_pids, redis_pids = postgres_pids(args.db), redis_server_pids()
             before = (cpu_seconds(pids), cpu_seconds(pg_pids), cpu_seconds(redis_pids))
+            profiler = None
+            if args.profile == kind:
+                profiler = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(server.pid), "--subprocesses", "--rate", "250", "--format", "raw",
+                     "--output", str(out_dir / f"capacity-profile-{backend}-{kind}.txt"), "--nonblocking", "--gil"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
             parent.send({"clients": args.clients, "requests": requests})
             rec = parent.recv()
+            if profiler is not None:
+                profiler.send_signal(2)  # py-spy writes its samples on SIGINT
+                profiler.wait(timeout=60)
             after = (cpu_seconds(process_tree(server.pid)), cpu_seconds(pg_pids), cpu_seconds(redis_pids))
             ok = len(rec["lat"])
             out[kind] = {"ok": ok, "errors": len(rec["errors"]), "error_samples": [list(map(str, e))[:3] for e in rec["errors"][:3]],
@@ -158,13 +175,14 @@ def main(argv=None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
     ap.add_argument("--db", default="wh_bench_capacity")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--profile", choices=("health", "join", "sold_out", "poll"), help="py-spy (on PATH) on all workers during this kind's phase (GIL samples, raw format in var/bench)")
     args = ap.parse_args(argv)
     print(f"bench: closed loop, {args.clients} connections, {args.requests} requests per kind, gunicorn {args.workers} x {args.threads}", flush=True)
     results = [run_backend(b.strip(), args) for b in args.backends.split(",") if b.strip()]
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"config": vars(args), "runs": results}, indent=2))
-    return 0 if all(r.get(k, {}).get("ok") for r in results for k in ("health", "join", "poll")) else 1
+    return 0 if all(r.get(k, {}).get("ok") for r in results for k in ("health", "join", "sold_out", "poll")) else 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db.models import Q
+
 import pytest
 
 from tests.notifications.conftest import Clock
@@ -496,3 +498,48 @@ def test_the_admitter_puts_a_newcomer_who_slipped_into_the_line_behind_the_wait_
     checkout.remove_line(cart_id=b["cart_id"], user=None, sku=deal.variant.sku)
     services.sweep()
     assert [e.status for e in WaitlistEntry.objects.filter(deal=deal).order_by("order_key", "id")] == ["offered", "waiting"]
+
+
+def test_a_buyer_at_the_limit_who_joins_a_sold_out_deal_is_told_why_and_gets_no_wait_list_place(backend, new_deal, make_user):
+    """The household's usage is checked in the very statement that gives a sold-out newcomer a
+    wait-list place: whoever has bought the limit is told so, and nobody is put on the list
+    for a unit they could not buy."""
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+
+    deal = new_deal(units=1, starts_in=0, limit=1)
+    first = services.join_queue(deal_id=deal.pk, email="kaeufer@example.de")
+    _checkout(first["cart_id"], email="kaeufer@example.de")
+    assert services.join_queue(deal_id=deal.pk, email="andere@example.de")["waitlist"]["position"] == 1
+    with pytest.raises(DomainError) as err:
+        services.join_queue(deal_id=deal.pk, email="kaeufer@example.de")
+    assert (err.value.code, err.value.extra["reason"]) == ("limit_per_customer", "user")
+    assert list(WaitlistEntry.objects.filter(deal=deal).values_list("email", flat=True)) == ["andere@example.de"]
+
+
+@pytest.mark.parametrize("rounds", [[4, 0, 3], [1, 5]])
+def test_a_sold_out_newcomers_wait_list_place_counts_everyone_ahead_also_those_who_joined_elsewhere(backend, new_deal, rounds):
+    """The place a sold-out join answers is exact in the process that answers it: this
+    process's snapshot of the wait list, plus the newcomers since then counted in the insert's
+    own statement, also those another process put there (here: straight into the table) and
+    those whose refused first try makes them come earlier than people already waiting."""
+    from warenhaus.core.clock import now
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+    from warenhaus.deals.waiting_room import order_key
+
+    deal = new_deal(units=1, starts_in=0)
+    services.join_queue(deal_id=deal.pk, email="kaeufer@example.de")
+    n = 0
+    for r, elsewhere in enumerate(rounds):
+        for i in range(elsewhere):  # another server's joins (every other one came earlier): this process's snapshot does not know them
+            WaitlistEntry.objects.create(deal=deal, who=f"email:anders{r}-{i}@example.de", email=f"anders{r}-{i}@example.de", token=f"t{r}-{i}-{deal.pk}", created_at=now(),
+                                         order_key=order_key(before_start=False, now=now().timestamp() - 3600 * (i % 2)))
+        for i in range(2):
+            n += 1
+            earlier = None if i == 0 else now().timestamp() - 3600  # a refused first try an hour ago: before everyone
+            answer = services.join_queue(deal_id=deal.pk, email=f"neu{n}@example.de", arrived=earlier)
+            me = WaitlistEntry.objects.get(deal=deal, email=f"neu{n}@example.de")
+            ahead = WaitlistEntry.objects.filter(deal=deal, status="waiting").filter(
+                Q(order_key__lt=me.order_key) | Q(order_key=me.order_key, id__lt=me.id)).count()
+            assert answer["state"] == "sold_out" and answer["waitlist"]["position"] == ahead + 1

@@ -13,6 +13,7 @@ list) gets them.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import math
@@ -183,6 +184,12 @@ def _usage_left(deal: Deal, keys: list[str]) -> int:
     return deal.limit_per_customer if used is None else max(0, min(int(used), deal.limit_per_customer))
 
 
+def _check_usage(deal: Deal, who: str, quantity: int) -> None:
+    if _usage_left(deal, [who]) < quantity:
+        raise Conflict(f"You already have {deal.limit_per_customer} of this deal (at most {deal.limit_per_customer} per customer).",
+                       code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
+
+
 def _count_household(deal: Deal, keys: list[str], quantity: int, *, why: dict[str, str]) -> None:
     """Add ``quantity`` to every household key, or refuse with the reason (inside a transaction).
 
@@ -323,13 +330,14 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
     state = state_of(deal, at)
     if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
-    # household usage exists only once something was sold (checked again when buying)
-    if deal.sold and _usage_left(deal, [who]) < quantity:
-        raise Conflict(f"You already have {deal.limit_per_customer} of this deal (at most {deal.limit_per_customer} per customer).",
-                       code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
     contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
+    closed = state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk))
+    # household usage exists only once something was sold (checked again when buying); a
+    # newcomer turned to the wait list has it checked by the statement that gives the place
+    if deal.sold and not (closed and contact):
+        _check_usage(deal, who, quantity)
     room = waiting_room()
-    if state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk)):
+    if closed:
         # everything sold, or nothing free and the line closed to the wait list: a definite
         # answer at once, a wait-list place behind everyone who came earlier. Once anyone waits
         # on the wait list, the line never lets in someone who came after them
@@ -340,6 +348,8 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
         # click, a retry) is answered from it: whoever still waits in line keeps that place
         mine = room.ticket_of(deal.pk, who)
         if mine is not None:
+            if deal.sold and contact:
+                _check_usage(deal, who, quantity)
             return _status(deal, mine, at=at)
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language, at=at, arrival=arrival)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
@@ -351,10 +361,17 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
 
 
 def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float) -> dict:
+    """A newcomer's definite answer when the line is closed to them: sold out, and (with an
+    e-mail address to tell them) a wait-list place. The usage of their household is checked by
+    the place's own statement (:func:`_new_waitlist_place`)."""
     out = {"ticket": None, "state": "sold_out", "position": None, "eta_seconds": None, "cart_id": None, "hold": None, "waitlist": None}
     if email:
-        entry = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal, at=at, arrival=arrival)
-        out["waitlist"] = entry
+        out["waitlist"] = _new_waitlist_place(deal, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival,
+                                              household=bool(deal.sold))
+        if out["waitlist"] is None:  # a place already, or the household's limit reached
+            if deal.sold:
+                _check_usage(deal, who, quantity)
+            out["waitlist"] = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal, at=at, arrival=arrival)
     return out
 
 
@@ -454,18 +471,33 @@ def _waitlist_entry_of(deal_id: int, who: str) -> WaitlistEntry | None:
     return None if row is None else _entry_from_row(row)
 
 
-def _waiting_between(deal_id: int, after: tuple[int, int] | None, me: tuple[int, int]) -> int:
-    """How many wait for a unit on the deal's wait list with places (``(order_key, id)``)
-    between ``after`` and ``me`` (an index range of the last second's newcomers; by hand, as
-    above)."""
+def _newcomers_ahead(deal_id: int, newest: int | None, me: tuple[int, int]) -> int:
+    """How many wait on the deal's wait list with places (``(order_key, id)``) before ``me``
+    among those who joined after this process's snapshot (ids above ``newest``; None: all).
+    Counted by id, not by place: someone whose refused first try came earlier joins with a
+    place in front of people already waiting. An index range of the last second's newcomers;
+    by hand, as above."""
     qn = connection.ops.quote_name
-    place = f"({qn('order_key')}, {qn('id')})"
-    sql = f"SELECT COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} WHERE {qn('deal_id')} = %s AND {qn('status')} = %s AND {place} < (%s, %s)"  # noqa: S608
+    sql = (f"SELECT COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} WHERE {qn('deal_id')} = %s AND {qn('status')} = %s "  # noqa: S608
+           f"AND ({qn('order_key')}, {qn('id')}) < (%s, %s)")
     params = [deal_id, WaitlistStatus.WAITING.value, *me]
-    if after is not None:
-        sql += f" AND {place} > (%s, %s)"
-        params.extend(after)
+    if newest is not None:
+        sql += f" AND {qn('id')} > %s"
+        params.append(newest)
     return _fetch_one(sql, params)[0]
+
+
+def _waitlist_place(deal_id: int, me: tuple[int, int]) -> int:
+    """1-based place on the wait list of the waiting entry with place ``me``: this process's
+    snapshot (at most ``DEALS_CACHE_SECONDS`` old) answers for those in it; for a newer entry,
+    the newcomers since the snapshot are counted (those who left since are counted for at most
+    that long)."""
+    line = _waitlist_ranks.line(deal_id, load=lambda: _waiting_places(deal_id))
+    newest = _waitlist_ranks.newest(deal_id)
+    ahead = bisect.bisect_left(line, me)
+    if newest is None or me[1] > newest:
+        ahead += _newcomers_ahead(deal_id, newest, me)
+    return ahead + 1
 
 
 def _to_sold_out(deal: Deal, ticket) -> None:
@@ -768,24 +800,66 @@ def _new_waitlist_entry(deal_id: int, *, who: str, email: str, quantity: int, la
     whoever was first keeps theirs (no error to recover from). One statement by hand when the
     place is new: in a rush everyone who comes after the last unit is held gets here."""
     qn = connection.ops.quote_name
-    columns = ("deal_id", "who", "email", "language", "quantity", "status", "token", "created_at", "order_key")
-    values = [deal_id, who, email, language, quantity, WaitlistStatus.WAITING.value, secrets.token_urlsafe(18),
-              connection.ops.adapt_datetimefield_value(at), order_key(before_start=False, now=arrival)]
+    columns, values = _entry_values(deal_id, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival)
     row = _fetch_one(f"INSERT INTO {qn(WaitlistEntry._meta.db_table)} ({', '.join(map(qn, columns))}) "  # noqa: S608 - names from the model, values bound
                      f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
                      f"RETURNING {', '.join(map(qn, _ENTRY_FIELDS))}", values)
     return _waitlist_entry_of(deal_id, who) if row is None else _entry_from_row(row)
 
 
+def _entry_values(deal_id: int, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float) -> tuple[tuple, list]:
+    columns = ("deal_id", "who", "email", "language", "quantity", "status", "token", "created_at", "order_key")
+    values = [deal_id, who, email, language, quantity, WaitlistStatus.WAITING.value, secrets.token_urlsafe(18),
+              connection.ops.adapt_datetimefield_value(at), order_key(before_start=False, now=arrival)]
+    return columns, values
+
+
+def _new_waitlist_place(deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float,
+                        household: bool) -> dict | None:
+    """A new wait-list place for ``who`` as the API answers it, or None when they have one
+    already or (``household``) their household may take fewer than ``quantity`` units more.
+
+    One statement for what a sold-out rush asks thousands of times: the household's usage, the
+    insert, and the count of those ahead who joined since this process's snapshot of the wait
+    list (:func:`_waitlist_place`; three round trips before)."""
+    qn = connection.ops.quote_name
+    table = qn(WaitlistEntry._meta.db_table)
+    line = _waitlist_ranks.line(deal.pk, load=lambda: _waiting_places(deal.pk))
+    newest = _waitlist_ranks.newest(deal.pk)
+    columns, values = _entry_values(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival)
+    sql = f"INSERT INTO {table} ({', '.join(map(qn, columns))}) SELECT {', '.join(['%s'] * len(columns))} "  # noqa: S608 - names from the model, values bound
+    params = list(values)
+    if household:
+        usage = qn(HouseholdUsage._meta.db_table)
+        sql += (f"WHERE NOT EXISTS (SELECT 1 FROM {usage} AS u WHERE u.{qn('deal_id')} = %s AND u.{qn('key')} = %s "
+                f"AND u.{qn('max_units')} - u.{qn('units')} < %s) ")
+        params += [deal.pk, who, quantity]
+    else:
+        sql += "WHERE 1 = 1 "  # SQLite reads ON CONFLICT after an INSERT ... SELECT only behind a WHERE
+    mine, theirs = (f"({table}.{qn('order_key')}, {table}.{qn('id')})", f"(ahead.{qn('order_key')}, ahead.{qn('id')})")
+    ahead = (f"SELECT COUNT(*) FROM {table} AS ahead WHERE ahead.{qn('deal_id')} = {table}.{qn('deal_id')} "
+             f"AND ahead.{qn('status')} = %s AND {theirs} < {mine}")
+    params.append(WaitlistStatus.WAITING.value)
+    if newest is not None:  # those who joined after the snapshot (see _newcomers_ahead)
+        ahead += f" AND ahead.{qn('id')} > %s"
+        params.append(newest)
+    sql += (f"ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
+            f"RETURNING {', '.join(f'{table}.{qn(f)}' for f in _ENTRY_FIELDS)}, ({ahead})")
+    row = _fetch_one(sql, params)
+    if row is None:
+        return None
+    entry = _entry_from_row(row[:-1])
+    _waitlist_cache[deal.pk] = (time.monotonic(), True)
+    return _entry_json(entry, position=bisect.bisect_left(line, (entry.order_key, entry.id)) + row[-1] + 1)
+
+
 def _waiting_places(deal_id: int) -> list[tuple[int, int]]:
     return list(WaitlistEntry.objects.filter(deal_id=deal_id, status=WaitlistStatus.WAITING).order_by("order_key", "id").values_list("order_key", "id"))
 
 
-def _entry_json(entry: WaitlistEntry) -> dict:
-    position = None
-    if entry.status == WaitlistStatus.WAITING:
-        position = _waitlist_ranks.place(entry.deal_id, (entry.order_key, entry.id), count_between=lambda after, me: _waiting_between(entry.deal_id, after, me),
-                                         load=lambda: _waiting_places(entry.deal_id))
+def _entry_json(entry: WaitlistEntry, *, position: int | None = None) -> dict:
+    if position is None and entry.status == WaitlistStatus.WAITING:
+        position = _waitlist_place(entry.deal_id, (entry.order_key, entry.id))
     return {"entry": entry.token, "status": entry.status, "position": position, "quantity": entry.quantity}
 
 
