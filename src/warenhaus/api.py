@@ -9,7 +9,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from warenhaus.core.errors import DomainError
+from warenhaus.core.errors import DomainError, is_capacity_error
 from warenhaus.core.idempotency import Replay
 from warenhaus.core.problems import problem, problem_response
 
@@ -73,22 +73,9 @@ def _not_found(request, exc):
     return problem(404, "not_found", "Not found", str(exc) or "Not found")
 
 
-def _is_capacity(exc) -> bool:
-    """The database could not take the request now (no connection slot left, a lock or
-    statement timeout, a deadlock it broke): the request was fine, the moment was not."""
-    from django.db import OperationalError
-
-    if not isinstance(exc, OperationalError):
-        return False
-    text = str(exc).lower()
-    return any(s in text for s in ("too many clients", "remaining connection slots", "connection refused", "could not connect",
-                                   "deadlock detected", "lock timeout", "canceling statement due to statement timeout",
-                                   "database is locked", "server closed the connection"))
-
-
 @api.exception_handler(Exception)
 def _bug(request, exc):
-    if _is_capacity(exc):
+    if is_capacity_error(exc):
         # A rush the database could not take: say when to come back (a retry with the same
         # Idempotency-Key is safe), instead of a 5xx.
         log.warning("database at capacity in %s %s: %s", request.method, request.path, str(exc).splitlines()[0][:200])

@@ -80,6 +80,28 @@ def test_sold_out_is_an_answer_not_an_error(api_as, api, pricing, variant_sku, m
     r = api.post(f"/deals/{deal['id']}/queue", {"email": "spaet@example.de"})
     assert r.status_code == 201 and r.json()["state"] == "sold_out" and r.json()["waitlist"]["position"] == 1
     assert api.get(f"/deals/{deal['id']}").json()["state"] == "sold_out"
+    w = api.post(f"/deals/{deal['id']}/waitlist", {"email": "noch-spaeter@example.de"})
+    assert w.status_code == 201 and w.json()["position"] == 2
+    # whoever bought the limit gets no place for a unit they could not buy, in line or on the wait list
+    for path in ("queue", "waitlist"):
+        r = api_as(buyer).post(f"/deals/{deal['id']}/{path}", {})
+        assert (r.status_code, r.json()["code"], r.json()["reason"]) == (409, "limit_per_customer", "user"), (path, r.content)
+
+
+def test_the_wait_list_is_for_when_nothing_is_free(api_as, api, pricing, variant_sku):
+    """A place on the wait list closes the line to everyone who comes later: while units are
+    free (or before the start) nobody gets one, and the line stays open."""
+    deal = api_as(pricing).post("/deals", _body(variant_sku, units=2)).json()
+    soon = api_as(pricing).post("/deals", _body(variant_sku, starts_at=(timezone.now() + timedelta(hours=1)).isoformat(),
+                                                ends_at=(timezone.now() + timedelta(hours=2)).isoformat())).json()
+    for d in (deal, soon):
+        r = api.post(f"/deals/{d['id']}/waitlist", {"email": "zu-frueh@example.de"})
+        assert (r.status_code, r.json()["code"]) == (409, "deal_not_sold_out"), r.content
+    assert api.post(f"/deals/{deal['id']}/queue", {"email": "a@example.de"}).json()["state"] == "admitted"
+    assert api.post(f"/deals/{deal['id']}/queue", {"email": "b@example.de"}).json()["state"] == "admitted"
+    # nothing free now: the wait list takes people (units held for others may still come back)
+    r = api.post(f"/deals/{deal['id']}/waitlist", {"email": "jetzt@example.de"})
+    assert r.status_code == 201 and r.json()["position"] == 1
 
 
 @pytest.mark.parametrize("over, status, code", [
@@ -91,6 +113,9 @@ def test_sold_out_is_an_answer_not_an_error(api_as, api, pricing, variant_sku, m
     ({"sku": "GIBT-ES-NICHT"}, 404, "sku_not_found"),
     ({"ends_at": "2020-01-01T00:00:00+00:00"}, 422, "validation_error"),
     ({"starts_at": "morgen"}, 422, "validation_error"),
+    ({"starts_at": "2027-02-30T10:00:00+00:00"}, 422, "validation_error"),  # well-formed, but no such day
+    ({"ends_at": "2027-01-01T25:00:00+00:00"}, 422, "validation_error"),
+    ({"starts_at": "2020-01-01T00:00:00+00:00", "ends_at": "2020-01-02T00:00:00+00:00"}, 422, "validation_error"),  # over already
     ({"limit_per_customer": 0}, 422, "validation_error"),
     ({"hold_minutes": 100000}, 422, "validation_error"),
 ])

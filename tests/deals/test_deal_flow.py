@@ -137,6 +137,7 @@ def test_pre_queue_then_paced_admission_into_holds_at_the_deal_price(backend, ne
 def test_an_expired_hold_goes_to_the_next_in_line_and_the_cart_says_so(backend, new_deal, clock, make_user):
     from warenhaus.checkout import services as checkout
     from warenhaus.deals import services
+    from warenhaus.deals.models import Hold
 
     deal = new_deal(units=1, starts_in=0, hold_minutes=10)
     first, second = make_user(email="a@example.de"), make_user(email="b@example.de")
@@ -155,6 +156,10 @@ def test_an_expired_hold_goes_to_the_next_in_line_and_the_cart_says_so(backend, 
     cart = checkout.get_cart(cart_id=s1["cart_id"], user=first)
     problems = checkout.view_cart(cart).as_json()["problems"]
     assert [p["code"] for p in problems] == ["hold_expired"]
+    from django.utils import timezone
+
+    deadline = timezone.localtime(Hold.objects.get(ticket=t1["ticket"]).expires_at)  # the shop's time, and it says which
+    assert f"until {deadline:%H:%M %Z}" in problems[0]["message"] and deadline.tzname() in ("CET", "CEST")
     with pytest.raises(DomainError) as err:
         _checkout(s1["cart_id"], email=first.email, user=first)
     assert err.value.code == "hold_expired"
@@ -220,10 +225,12 @@ def test_held_lines_keep_their_quantity_and_removing_one_lets_the_next_in(backen
     assert err.value.code == "line_held"
     checkout.remove_line(cart_id=ta["cart_id"], user=a, sku=deal.variant.sku)
     assert services.ticket_status(deal_id=deal.pk, ticket_id=tb["ticket"])["state"] == "admitted"
-    assert services.ticket_status(deal_id=deal.pk, ticket_id=ta["ticket"])["state"] == "left"
+    gone = services.ticket_status(deal_id=deal.pk, ticket_id=ta["ticket"])
+    assert (gone["state"], gone["hold"]["status"]) == ("expired", "released")  # one of API.md's four states; the hold says why
+    assert services.waiting_room().get(deal.pk, ta["ticket"]).state == "left"
 
 
-def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered_in_order(backend, new_deal, make_user, support_user):
+def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered_in_order(backend, new_deal, make_user, support_user, clock):
     from warenhaus.deals import services
     from warenhaus.deals.models import Hold, WaitlistEntry
     from warenhaus.notifications.models import OutboxMessage
@@ -233,7 +240,7 @@ def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered
     buyer = make_user(email="kaeufer@example.de")
     t = services.join_queue(deal_id=deal.pk, user=buyer)
     order = _checkout(t["cart_id"], email=buyer.email, user=buyer)
-    late = [services.join_queue(deal_id=deal.pk, email=f"spaet{i}@example.de") for i in range(3)]
+    late = [services.join_queue(deal_id=deal.pk, email=f"spaet{i}@example.de", language="en" if i == 0 else "de") for i in range(3)]
     assert [x["state"] for x in late] == ["sold_out"] * 3
     assert [x["waitlist"]["position"] for x in late] == [1, 2, 3]
     orders.cancel(number=order.number, actor=support_user, reason="Kundenwunsch")
@@ -243,9 +250,18 @@ def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered
     assert hold.source == "waitlist" and hold.status == "active"
     mail = OutboxMessage.objects.get(kind="deal_offer")
     assert mail.to_email == "spaet0@example.de"
+    from warenhaus.notifications.services import _render
+
+    _, text, _ = _render(mail)  # in the language they joined in, and its link too
+    assert "until" in text and f"/en/deals/offer/{offered.token}/" in text
     assert WaitlistEntry.objects.filter(status="waiting").count() == 2
     d = _deal(deal)
     assert (d.sold, d.held) == (0, 1)
+    offer = services.waitlist_status(deal_id=deal.pk, token=offered.token)
+    assert (offer["status"], offer["hold"]["status"], offer["cart_id"]) == ("offered", "active", hold.cart_id)
+    clock.advance(30 * 60 + 1)  # the offer's 30 minutes are over; the sweep has not ended it yet
+    offer = services.waitlist_status(deal_id=deal.pk, token=offered.token)
+    assert (offer["status"], offer["hold"]["status"]) == ("lapsed", "expired")
 
 
 @pytest.fixture

@@ -342,3 +342,39 @@ def test_dashboard_chart_shows_admissions(login_client, manager, new_deal, clock
     services.admit_due(deal)
     html = login_client(manager).get(f"/en/console/deals/{deal.pk}/").content.decode()
     assert 'id="deal-chart"' in html and 'class="bar-admitted"' in html and 'id="chart-table"' in html
+
+
+def test_after_buying_and_after_letting_the_units_go_the_pages_say_what_happened(client, new_deal, clock, address):
+    """A bought turn is not "your turn, go to the cart" any more; units taken out of the cart
+    are said to have gone to the next person (and the API's poll answers one of its four
+    states: ``expired``, the hold ``released``)."""
+    from warenhaus.checkout import services as checkout
+    from warenhaus.deals import services
+
+    deal = new_deal(units=2, starts_in=60)
+    clock.advance(61)
+    queue_url = client.post(f"/deals/{deal.pk}/join/", {"quantity": "1"})["Location"]
+    checkout.place_order(cart_id=client.session["cart_id"], email="erika@example.de", shipping_address=address, payment_method="invoice")
+    for url in (queue_url, f"/deals/{deal.pk}/"):
+        page = client.get(url).content.decode()
+        assert 'id="bought"' in page and "Sie haben dieses Angebot gekauft" in page and 'id="to-cart"' not in page
+
+    other = type(client)()
+    ticket = other.post(f"/deals/{deal.pk}/join/", {"quantity": "1"})["Location"].rstrip("/").rsplit("/", 1)[1]
+    [line] = _cart_lines(other)
+    checkout.remove_line(cart_id=other.session["cart_id"], sku=line.variant.sku)
+    status = services.ticket_status(deal_id=deal.pk, ticket_id=ticket)
+    assert (status["state"], status["hold"]["status"]) == ("expired", "released")
+    page = other.get(f"/deals/{deal.pk}/queue/{ticket}/").content.decode()
+    assert 'id="released"' in page and "an die nächste Person" in page
+    assert "went to the next person in line" in other.get(f"/en/deals/{deal.pk}/").content.decode()
+
+
+def test_the_wait_list_form_while_units_are_free_says_to_queue(client, new_deal, clock):
+    deal = new_deal(units=2, starts_in=60)
+    clock.advance(61)
+    page = client.post(f"/deals/{deal.pk}/waitlist/", {"quantity": "1", "email": "zu-frueh@example.de"})
+    assert page.status_code == 409 and "noch Stück frei" in page.content.decode()
+    from warenhaus.deals.models import WaitlistEntry
+
+    assert not WaitlistEntry.objects.filter(deal=deal).exists()

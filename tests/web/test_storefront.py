@@ -231,3 +231,27 @@ def test_forms_need_csrf(make_product):
 def test_get_on_post_only_endpoints_is_405(client):
     assert client.get("/cart/add/").status_code == 405
     assert client.get("/account/logout/").status_code == 405
+
+
+def test_a_database_at_capacity_shows_the_waiting_page_not_a_500(client, monkeypatch):
+    """As the API answers ``overloaded``: a page whose database had no room for it this moment
+    gets the waiting-room page (429, ``Retry-After``, reloading itself), in the visitor's
+    language; a real bug stays a 500."""
+    from django.db import OperationalError
+
+    from warenhaus.catalog import selectors
+
+    def full(*a, **k):
+        raise OperationalError("connection failed: FATAL:  sorry, too many clients already")
+
+    monkeypatch.setattr(selectors, "categories_tree", full)
+    for path, text in (("/", "Einen Moment, bitte"), ("/en/", "Just a moment, please")):
+        page = client.get(path)
+        assert page.status_code == 429 and page["Retry-After"] == "2" and text in page.content.decode()
+
+    def broken(*a, **k):
+        raise OperationalError("no such column: catalog_category.nonsense")
+
+    monkeypatch.setattr(selectors, "categories_tree", broken)
+    client.raise_request_exception = False
+    assert client.get("/").status_code == 500

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from warenhaus.catalog.models import Variant
 from warenhaus.core.clock import now
@@ -290,7 +291,7 @@ def read_lines(cart: Cart) -> CartLines:
         elif hold_id:
             when = hold["expires_at"] if hold else None
             problems.append({"code": "hold_expired", "sku": sku, "expired_at": when.isoformat() if when else None, "regular_price": money_json(price),
-                             "message": f"The deal price of {title} was held for you until {when:%H:%M}; it is now at the regular price." if when else f"The deal price of {title} is no longer held for you."})
+                             "message": f"The deal price of {title} was held for you until {timezone.localtime(when):%H:%M %Z}; it is now at the regular price." if when else f"The deal price of {title} is no longer held for you."})
         if not active:
             problems.append({"code": "not_available", "sku": sku, "message": f"{title} is no longer available."})
         elif available < quantity:

@@ -92,3 +92,17 @@ class PaymentFailed(DomainError):
     status = 402
     code = "payment_declined"
     title = "Payment was not authorised"
+
+
+def is_capacity_error(exc) -> bool:
+    """The database could not take the request now (no connection slot left, a lock or
+    statement timeout, a deadlock it broke): the request was fine, the moment was not. The API
+    and the pages answer it with 429 and ``Retry-After``, not a 5xx."""
+    from django.db import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc).lower()
+    return any(s in text for s in ("too many clients", "remaining connection slots", "connection refused", "could not connect",
+                                   "deadlock detected", "lock timeout", "canceling statement due to statement timeout",
+                                   "database is locked", "server closed the connection"))

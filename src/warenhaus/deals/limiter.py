@@ -390,3 +390,13 @@ class AdmissionLimiterMiddleware:
             if refused is not None:
                 return refused
             return self.get_response(request)
+
+    def process_exception(self, request, exc):
+        """A page whose database had no room for it this moment (the API answers its own
+        ``overloaded`` problem) gets the waiting-room page, 429 with ``Retry-After``, not a 500."""
+        from warenhaus.core.errors import is_capacity_error
+
+        if request.path.startswith("/api/") or not is_capacity_error(exc):
+            return None
+        log.warning("database at capacity in %s %s: %s", request.method, request.path, str(exc).splitlines()[0][:200])
+        return _waiting_page(request, 2)

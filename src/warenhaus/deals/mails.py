@@ -8,6 +8,17 @@ from django.conf import settings
 from warenhaus.notifications import mails
 
 
+def offer_url(token: str) -> str:
+    """The offer's page in the active language (the mail's: its recipient's)."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        path = reverse("web:deal_offer", args=[token])
+    except NoReverseMatch:
+        path = f"/deals/offer/{token}/"
+    return f"{settings.SITE_URL}{path}"
+
+
 def offer_context(ctx: dict) -> dict:
     deal, hold = ctx["deal"], ctx["hold"]
     return {
@@ -15,7 +26,7 @@ def offer_context(ctx: dict) -> dict:
         "price": deal.deal_price,
         "quantity": hold.quantity,
         "expires_at": hold.expires_at,
-        "offer_url": f"{settings.SITE_URL}/deals/offer/{ctx['entry_token']}/",
+        "offer_url": offer_url(ctx["entry_token"]),
     }
 
 

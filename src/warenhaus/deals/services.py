@@ -52,7 +52,10 @@ STATES = ("scheduled", "live", "sold_out", "ended", "cancelled")
 # --- making a deal ---------------------------------------------------------------------------
 
 def _when(raw, field: str) -> datetime:
-    value = raw if isinstance(raw, datetime) else (parse_datetime(str(raw)) if isinstance(raw, str) else None)
+    try:
+        value = raw if isinstance(raw, datetime) else (parse_datetime(str(raw)) if isinstance(raw, str) else None)
+    except ValueError:  # well-formed but impossible: 30 February, hour 25
+        value = None
     if value is None or value.tzinfo is None:
         raise ValidationFailed(f"{field} must be an ISO 8601 time with offset.", code="validation_error", field=field)
     return value
@@ -98,6 +101,8 @@ def create_deal(*, actor, sku: str, deal_price, units, starts_at, ends_at, limit
     start, end = _when(starts_at, "starts_at"), _when(ends_at, "ends_at")
     if end <= start:
         raise ValidationFailed("ends_at must be after starts_at.", code="validation_error", field="ends_at")
+    if end <= now():  # its contingent would be taken from stock only to go back at the next sweep
+        raise ValidationFailed("ends_at must be in the future.", code="validation_error", field="ends_at")
     limit = _whole(limit_per_customer, "limit_per_customer", low=1, high=99)
     hold = _whole(hold_minutes, "hold_minutes", low=1, high=240)
     offer = _whole(offer_minutes, "offer_minutes", low=1, high=24 * 60)
@@ -438,7 +443,9 @@ def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
         # the place the back end read with the ticket (Redis), else the estimate
         pos = ticket.position_hint if ticket.position_hint is not None else room.position_estimate(deal.pk, ticket)
         out.update(position=pos, eta_seconds=_eta(deal, pos, at), poll_after_seconds=_poll_after(deal, pos, at))
-    elif ticket.state in ("admitted", "expired"):
+    elif ticket.state in ("admitted", "expired", "left"):
+        if ticket.state == "left":  # the shopper let the held units go: their turn is over (API.md's states)
+            out["state"] = "expired"
         hold = Hold.objects.filter(deal_id=deal.pk, ticket=ticket.id).values("cart_id", "quantity", "expires_at", "status").first()
         if hold is not None:
             out["cart_id"] = hold["cart_id"]
@@ -873,6 +880,9 @@ def waitlist_status(*, deal_id, token: str) -> dict:
         if hold is not None:
             out["cart_id"] = hold.cart_id
             out["hold"] = {"quantity": hold.quantity, "expires_at": hold.expires_at.isoformat(), "status": hold.status}
+            if hold.status == HoldStatus.ACTIVE and hold.expires_at <= now():  # past its deadline, before the sweep ends it
+                out["status"] = WaitlistStatus.LAPSED.value
+                out["hold"]["status"] = HoldStatus.EXPIRED.value
     return out
 
 
@@ -904,8 +914,15 @@ def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language:
         raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
     if quantity > deal.limit_per_customer:
         raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
-    if state_of(deal, at) in ("ended", "cancelled"):
+    state = state_of(deal, at)
+    if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
+    if state == "scheduled" or (state == "live" and deal.left > 0):
+        # the wait list is for when nothing is free: a place on it closes the line to everyone
+        # who comes later (:func:`_admit_batch`), so while units are free it would turn them away
+        raise Conflict("Units of this deal are still free: please join the queue.", code="deal_not_sold_out")
+    if deal.sold:  # nobody waits for a unit their household may not buy (as in the queue)
+        _check_usage(deal, who, quantity)
     entry = _new_waitlist_entry(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at,
                                 arrival=at.timestamp() if arrival is None else arrival)
     if entry.status == WaitlistStatus.WAITING:

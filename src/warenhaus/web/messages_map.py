@@ -92,6 +92,7 @@ MESSAGES = {
     "hold_expired": _("The deal price was held for you until a deadline that has passed; the item is now at its regular price. Please check your cart and submit again."),
     "line_held": _("These units are held for you at the deal price until the deadline shown; their quantity cannot change. Remove the line to let them go."),
     "deal_ended": _("This deal is over."),
+    "deal_not_sold_out": _("Units of this deal are still free: please join the queue instead of the wait list."),
     "deal_not_found": _("This deal does not exist."),
     "ticket_not_found": _("We do not know this place in the queue. Please join the queue again from the deal page."),
     "waitlist_entry_not_found": _("We do not know this place on the wait list."),
