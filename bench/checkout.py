@@ -463,9 +463,10 @@ def redis_url_if_up() -> str:
     return ""
 
 
-def start_server(env, port, log_path, workers, threads, access_log: str = "", access_format: str = ""):
+def start_server(env, port, log_path, workers, threads, access_log: str = "", access_format: str = "", app: str = ""):
     """gunicorn as in production; the access log is off unless ``access_log`` names a file
-    (bench/vouchers.py reads the server's own request times from it, in ``access_format``)."""
+    (bench/vouchers.py reads the server's own request times from it, in ``access_format``).
+    ``app`` (``module:name`` in bench/) serves another WSGI application with the same settings."""
     env = dict(env)
     env.update({
         "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads),
@@ -473,6 +474,8 @@ def start_server(env, port, log_path, workers, threads, access_log: str = "", ac
     })  # fmt: skip
     log = open(log_path, "wb")
     extra = ["--access-logformat", access_format] if access_format else []
+    if app:
+        extra += ["--pythonpath", str(ROOT / "bench"), app]
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:warenhaus.gunicorn_conf", *extra], env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

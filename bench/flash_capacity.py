@@ -19,6 +19,10 @@ server is always busy. For each waiting-room back end:
 4. reports requests per second and latency p50/p99 per kind, and the CPU seconds of the server,
    PostgreSQL and Redis per request.
 
+First of all (``--no-floor`` skips it), the floor: the same gunicorn settings serving
+``bench/floor_app.py``, a constant answer, ``--requests`` times: what a request costs before any
+of the shop's code runs.
+
 The load generator is a separate process (the asyncio client of ``bench/checkout.py``).
 """
 
@@ -165,6 +169,35 @@ def run_backend(backend: str, args) -> dict:
     return out
 
 
+def run_floor(args) -> dict:
+    """gunicorn with the production settings serving bench/floor_app.py (a constant answer):
+    the least a request costs here before any of the shop's code."""
+    env = dict(os.environ)
+    port = free_port()
+    out_dir = ROOT / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    server = start_server(env, port, out_dir / "gunicorn-capacity-floor.log", args.workers, args.threads, app="floor_app:app")
+    parent, child = mp.Pipe()
+    gen = mp.Process(target=_phase, args=(child, "127.0.0.1", port), daemon=True)
+    gen.start()
+    try:
+        n = args.requests
+        before = cpu_seconds(process_tree(server.pid))
+        parent.send({"clients": args.clients, "requests": [("GET", "/", None, None, 200)] * n})
+        rec = parent.recv()
+        used = cpu_seconds(process_tree(server.pid)) - before
+    finally:
+        parent.send(None)
+        gen.join(timeout=10)
+        stop_server(server)
+    ok = len(rec["lat"])
+    out = {"ok": ok, "errors": len(rec["errors"]), "per_s": round(ok / rec["wall"], 1), "latency": _quantiles(rec["lat"]),
+           "cpu_ms_per_request": {"server": round(used * 1000 / max(1, n), 2)}}
+    print(f"  floor        {out['per_s']:7.1f}/s  p50 {out['latency'].get('p50_ms')} ms  p99 {out['latency'].get('p99_ms')} ms  "
+          f"errors {out['errors']}  CPU ms/request {out['cpu_ms_per_request']}  (gunicorn, a constant answer)", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backends", default="db,redis")
@@ -175,13 +208,15 @@ def main(argv=None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
     ap.add_argument("--db", default="wh_bench_capacity")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--no-floor", dest="floor", action="store_false", help="skip the floor: gunicorn serving a constant answer (bench/floor_app.py)")
     ap.add_argument("--profile", choices=("health", "join", "sold_out", "poll"), help="py-spy (on PATH) on all workers during this kind's phase (GIL samples, raw format in var/bench)")
     args = ap.parse_args(argv)
     print(f"bench: closed loop, {args.clients} connections, {args.requests} requests per kind, gunicorn {args.workers} x {args.threads}", flush=True)
+    floor = run_floor(args) if args.floor else None
     results = [run_backend(b.strip(), args) for b in args.backends.split(",") if b.strip()]
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"config": vars(args), "runs": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"config": vars(args), "floor": floor, "runs": results}, indent=2))
     return 0 if all(r.get(k, {}).get("ok") for r in results for k in ("health", "join", "sold_out", "poll")) else 1
 
 

@@ -559,3 +559,46 @@ def test_a_sold_out_newcomers_wait_list_place_counts_everyone_ahead_also_those_w
             ahead = WaitlistEntry.objects.filter(deal=deal, status="waiting").filter(
                 Q(order_key__lt=me.order_key) | Q(order_key=me.order_key, id__lt=me.id)).count()
             assert answer["state"] == "sold_out" and answer["waitlist"]["position"] == ahead + 1
+
+
+def test_held_units_that_take_the_place_of_regular_ones_in_the_cart_are_said_plainly(backend, new_deal):
+    """A cart can have one line per item: when units are held in a cart that already has the
+    item at the regular price, the held line takes its place, and the cart says so (a problem
+    that informs and does not block the checkout); nothing disappears silently."""
+    from warenhaus.checkout import services as checkout
+
+    deal = new_deal(units=2, starts_in=0, limit=1)
+    cart, _ = checkout.create_cart()
+    checkout.add_line(cart_id=cart.id, sku=deal.variant.sku, quantity=3)
+    t = services_join(deal, cart_id=cart.id, session_key=f"cart:{cart.id}")  # as the API joins with a cart
+    assert t["state"] == "admitted" and t["cart_id"] == cart.id
+    view = checkout.view_cart(checkout.get_cart(cart_id=cart.id)).as_json()
+    [line] = view["lines"]
+    assert line["quantity"] == 1 and line["unit_price"]["amount"] == "49.97"
+    [told] = view["problems"]
+    assert (told["code"], told["replaced_quantity"], told["quantity"]) == ("hold_replaced_line", 3, 1)
+    assert "3 x" in told["message"] and "replaced" in told["message"]
+    order = _checkout(cart.id, email="erika@example.de")  # informs, does not block
+    assert order.subtotal == Decimal("49.97")
+
+
+def services_join(deal, **kw):
+    from warenhaus.deals import services
+
+    return services.join_queue(deal_id=deal.pk, **kw)
+
+
+def test_held_units_brought_along_at_login_are_said_to_replace_the_regular_ones(backend, new_deal, make_user):
+    from warenhaus.checkout import services as checkout
+
+    deal = new_deal(units=2, starts_in=0, limit=1)
+    erika = make_user(email="erika@example.de")
+    mine, _ = checkout.create_cart(user=erika)
+    checkout.add_line(cart_id=mine.id, user=erika, sku=deal.variant.sku, quantity=2)
+    anon, _ = checkout.create_cart()
+    t = services_join(deal, cart_id=anon.id, session_key=f"cart:{anon.id}")
+    assert t["state"] == "admitted"
+    merged = checkout.merge_into_user_cart(cart_id=anon.id, user=erika)
+    view = checkout.view_cart(merged).as_json()
+    assert [(ln["quantity"], ln["unit_price"]["amount"]) for ln in view["lines"]] == [(1, "49.97")]
+    assert [(p["code"], p["replaced_quantity"]) for p in view["problems"]] == [("hold_replaced_line", 2)]

@@ -378,3 +378,15 @@ def test_the_wait_list_form_while_units_are_free_says_to_queue(client, new_deal,
     from warenhaus.deals.models import WaitlistEntry
 
     assert not WaitlistEntry.objects.filter(deal=deal).exists()
+
+
+def test_the_cart_says_when_held_units_took_the_place_of_regular_ones(client, new_deal, clock):
+    deal = new_deal(starts_in=60)
+    clock.advance(61)
+    client.post("/cart/add/", {"sku": deal.variant.sku, "quantity": 3})
+    client.post(f"/deals/{deal.pk}/join/", {"quantity": "1"})
+    [line] = _cart_lines(client)
+    assert line.deal_hold_id and line.quantity == 1
+    cart = client.get("/cart/").content.decode()
+    assert "Die 3 × Betriebssystem Pro zum regulären Preis in Ihrem Warenkorb wurden durch" in cart
+    assert "The 3 × Betriebssystem Pro at the regular price in your cart were replaced" in client.get("/en/cart/").content.decode()

@@ -192,12 +192,15 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
             return anon
         for line in anon.lines.all():
             existing = CartLine.objects.filter(cart=mine, variant_id=line.variant_id).first()
-            if line.deal_hold_id:  # held deal units move as they are, replacing a regular line
-                CartLine.objects.filter(cart=mine, variant_id=line.variant_id).delete()
-                CartLine.objects.create(cart=mine, variant_id=line.variant_id, quantity=line.quantity, price_when_added=line.price_when_added, deal_hold_id=line.deal_hold_id)
+            if line.deal_hold_id:  # held deal units move as they are, replacing a regular line (the cart says so)
+                from django.db.models import F
+
                 from warenhaus.deals.models import Hold
 
-                Hold.objects.filter(pk=line.deal_hold_id).update(cart=mine)
+                replaced = existing.quantity if existing is not None and not existing.deal_hold_id else 0
+                CartLine.objects.filter(cart=mine, variant_id=line.variant_id).delete()
+                CartLine.objects.create(cart=mine, variant_id=line.variant_id, quantity=line.quantity, price_when_added=line.price_when_added, deal_hold_id=line.deal_hold_id)
+                Hold.objects.filter(pk=line.deal_hold_id).update(cart=mine, replaced_quantity=F("replaced_quantity") + replaced)
             elif existing and existing.deal_hold_id:
                 continue  # the shopper's held units stay as they are
             elif existing:
@@ -288,6 +291,10 @@ def read_lines(cart: Cart) -> CartLines:
             price, available = hold["price"], quantity
             held[variant_id] = hold_id
             hold_json = {"quantity": hold["quantity"], "expires_at": hold["expires_at"].isoformat()}
+            if hold["replaced_quantity"]:  # told, not blocking: the regular units the held line took the place of
+                problems.append({"code": "hold_replaced_line", "sku": sku, "replaced_quantity": hold["replaced_quantity"], "quantity": hold["quantity"],
+                                 "message": f"The {hold['replaced_quantity']} x {title} at the regular price in your cart were replaced by the "
+                                            f"{hold['quantity']} held for you at the deal price; you can add more at the regular price after this order."})
         elif hold_id:
             when = hold["expires_at"] if hold else None
             problems.append({"code": "hold_expired", "sku": sku, "expired_at": when.isoformat() if when else None, "regular_price": money_json(price),
@@ -317,7 +324,8 @@ def _holds(hold_ids: list[int]) -> dict[int, dict]:
     from warenhaus.deals.services import hold_is_live, holds_by_id
 
     at = now()
-    return {pk: {"live": hold_is_live(r, at), "price": r["deal__deal_price"], "quantity": r["quantity"], "expires_at": r["expires_at"]}
+    return {pk: {"live": hold_is_live(r, at), "price": r["deal__deal_price"], "quantity": r["quantity"], "expires_at": r["expires_at"],
+                 "replaced_quantity": r["replaced_quantity"]}
             for pk, r in holds_by_id(hold_ids).items()}
 
 

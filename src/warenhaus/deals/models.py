@@ -80,6 +80,9 @@ class Hold(models.Model):
     created_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    replaced_quantity = models.PositiveIntegerField(
+        default=0, db_default=0,
+        help_text="Units of a regular cart line of the same item that the held line took the place of (the cart says so).")
 
     class Meta:
         constraints = [

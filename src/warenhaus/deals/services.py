@@ -661,13 +661,18 @@ def _user_id(who: str) -> int | None:
 
 def _hold_lines(deal: Deal, rows: list[tuple[str, int, int]]) -> None:
     """Put held units into carts (``(cart_id, quantity, hold_id)``) as lines at the deal price
-    that name their hold (a regular line of the same item in the cart becomes the held one)."""
+    that name their hold (a regular line of the same item in the cart becomes the held one, and
+    the hold remembers how many regular units it took the place of: the cart says so)."""
     from warenhaus.checkout.models import CartLine
 
-    existing = dict(CartLine.objects.filter(cart_id__in=[r[0] for r in rows], variant_id=deal.variant_id).values_list("cart_id", "pk"))
+    existing = {cart_id: (pk, qty, held) for cart_id, pk, qty, held in CartLine.objects.filter(
+        cart_id__in=[r[0] for r in rows], variant_id=deal.variant_id).values_list("cart_id", "pk", "quantity", "deal_hold_id")}
     for cart_id, quantity, hold_id in rows:
         if cart_id in existing:
-            CartLine.objects.filter(pk=existing[cart_id]).update(quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
+            pk, before, held_before = existing[cart_id]
+            CartLine.objects.filter(pk=pk).update(quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
+            if not held_before:  # nothing disappears silently: the cart names the regular units replaced
+                Hold.objects.filter(pk=hold_id).update(replaced_quantity=before)
     CartLine.objects.bulk_create([
         CartLine(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
         for cart_id, quantity, hold_id in rows if cart_id not in existing
@@ -961,7 +966,7 @@ def offer_to_waitlist(deal: Deal, *, at: datetime | None = None) -> int:
 
 def holds_by_id(hold_ids) -> dict[int, dict]:
     """For the cart: each hold's state, price and deadline (one query)."""
-    rows = Hold.objects.filter(pk__in=list(hold_ids)).values("pk", "status", "expires_at", "quantity", "deal__deal_price", "deal_id")
+    rows = Hold.objects.filter(pk__in=list(hold_ids)).values("pk", "status", "expires_at", "quantity", "deal__deal_price", "deal_id", "replaced_quantity")
     return {r["pk"]: r for r in rows}
 
 
