@@ -602,3 +602,52 @@ def test_held_units_brought_along_at_login_are_said_to_replace_the_regular_ones(
     view = checkout.view_cart(merged).as_json()
     assert [(ln["quantity"], ln["unit_price"]["amount"]) for ln in view["lines"]] == [(1, "49.97")]
     assert [(p["code"], p["replaced_quantity"]) for p in view["problems"]] == [("hold_replaced_line", 2)]
+    # the other way round: regular units brought along give way to the held ones, and are named too
+    later, _ = checkout.create_cart()
+    checkout.add_line(cart_id=later.id, sku=deal.variant.sku, quantity=3)
+    merged = checkout.merge_into_user_cart(cart_id=later.id, user=erika)
+    view = checkout.view_cart(merged).as_json()
+    assert [(ln["quantity"], ln["unit_price"]["amount"]) for ln in view["lines"]] == [(1, "49.97")]
+    assert [(p["code"], p["replaced_quantity"]) for p in view["problems"]] == [("hold_replaced_line", 5)]
+
+
+def test_once_someone_waits_on_the_wait_list_a_place_may_be_asked_for_even_with_units_free(backend, new_deal):
+    """The wait list refuses people while units are free only as long as nobody waits on it:
+    once someone does, the line is closed already, and whoever it turned away (a ticket told
+    "sold out" without an address) may ask for a place."""
+    from warenhaus.core.clock import now
+    from warenhaus.deals import services
+    from warenhaus.deals.models import WaitlistEntry
+
+    deal = new_deal(units=2, starts_in=0)
+    with pytest.raises(DomainError) as err:
+        services.join_waitlist(deal_id=deal.pk, who="email:a@example.de", email="a@example.de")
+    assert err.value.code == "deal_not_sold_out"
+    WaitlistEntry.objects.create(deal=deal, who="email:frueh@example.de", email="frueh@example.de", token=f"t-{deal.pk}", created_at=now())
+    services.forget_everything()
+    assert services.join_waitlist(deal_id=deal.pk, who="email:a@example.de", email="a@example.de")["position"] == 2
+
+
+def test_at_login_units_of_a_hold_that_ended_add_up_with_the_regular_ones(backend, new_deal, make_user, clock):
+    from warenhaus.checkout import services as checkout
+    from warenhaus.checkout.models import CartLine
+
+    deal = new_deal(units=2, starts_in=0, limit=1, hold_minutes=5)
+    erika = make_user(email="erika@example.de")
+    mine, _ = checkout.create_cart(user=erika)
+    checkout.add_line(cart_id=mine.id, user=erika, sku=deal.variant.sku, quantity=3)
+    anon, _ = checkout.create_cart()
+    assert services_join(deal, cart_id=anon.id, session_key=f"cart:{anon.id}")["state"] == "admitted"
+    clock.advance(5 * 60 + 1)  # the hold ran out before the login
+    merged = checkout.merge_into_user_cart(cart_id=anon.id, user=erika)
+    assert list(CartLine.objects.filter(cart=merged).values_list("quantity", flat=True)) == [4]  # nothing lost
+    # and a new hold into a cart whose line names an ended hold says what it replaced
+    from warenhaus.deals import services
+
+    services.sweep()
+    other = new_deal(units=1, starts_in=0, limit=1)
+    CartLine.objects.filter(cart=merged).update(deal_hold_id=services.Hold.objects.get(deal=deal).pk)
+    CartLine.objects.filter(cart=merged).update(variant_id=other.variant_id)
+    assert services.join_queue(deal_id=other.pk, user=erika, cart_id=merged.id)["state"] == "admitted"
+    told = [p for p in checkout.view_cart(checkout.get_cart(cart_id=merged.id, user=erika)).as_json()["problems"] if p["code"] == "hold_replaced_line"]
+    assert [p["replaced_quantity"] for p in told] == [4]

@@ -390,3 +390,6 @@ def test_the_cart_says_when_held_units_took_the_place_of_regular_ones(client, ne
     cart = client.get("/cart/").content.decode()
     assert "Die 3 × Betriebssystem Pro zum regulären Preis in Ihrem Warenkorb wurden durch" in cart
     assert "The 3 × Betriebssystem Pro at the regular price in your cart were replaced" in client.get("/en/cart/").content.decode()
+    assert 'class="has-problem"' not in cart  # it informs; the line is not marked
+    checkout_page = client.get("/checkout/").content.decode()
+    assert "In Ihrem Warenkorb hat sich etwas geändert." not in checkout_page  # nor is the checkout held up

@@ -247,7 +247,7 @@ def test_a_database_at_capacity_shows_the_waiting_page_not_a_500(client, monkeyp
     monkeypatch.setattr(selectors, "categories_tree", full)
     for path, text in (("/", "Einen Moment, bitte"), ("/en/", "Just a moment, please")):
         page = client.get(path)
-        assert page.status_code == 429 and page["Retry-After"] == "2" and text in page.content.decode()
+        assert page.status_code == 429 and int(page["Retry-After"]) >= 1 and text in page.content.decode()
 
     def broken(*a, **k):
         raise OperationalError("no such column: catalog_category.nonsense")

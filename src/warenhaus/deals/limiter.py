@@ -399,4 +399,4 @@ class AdmissionLimiterMiddleware:
         if request.path.startswith("/api/") or not is_capacity_error(exc):
             return None
         log.warning("database at capacity in %s %s: %s", request.method, request.path, str(exc).splitlines()[0][:200])
-        return _waiting_page(request, 2)
+        return refusal(request)  # as the limiter's own: jittered, and a refused join keeps its arrival

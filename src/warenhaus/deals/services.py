@@ -667,11 +667,13 @@ def _hold_lines(deal: Deal, rows: list[tuple[str, int, int]]) -> None:
 
     existing = {cart_id: (pk, qty, held) for cart_id, pk, qty, held in CartLine.objects.filter(
         cart_id__in=[r[0] for r in rows], variant_id=deal.variant_id).values_list("cart_id", "pk", "quantity", "deal_hold_id")}
+    # a line whose hold has ended is a regular line now (at the regular price)
+    live = set(Hold.objects.filter(pk__in=[v[2] for v in existing.values() if v[2]], status=HoldStatus.ACTIVE).values_list("pk", flat=True))
     for cart_id, quantity, hold_id in rows:
         if cart_id in existing:
             pk, before, held_before = existing[cart_id]
             CartLine.objects.filter(pk=pk).update(quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
-            if not held_before:  # nothing disappears silently: the cart names the regular units replaced
+            if held_before not in live:  # nothing disappears silently: the cart names the regular units replaced
                 Hold.objects.filter(pk=hold_id).update(replaced_quantity=before)
     CartLine.objects.bulk_create([
         CartLine(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
@@ -922,9 +924,11 @@ def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language:
     state = state_of(deal, at)
     if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
-    if state == "scheduled" or (state == "live" and deal.left > 0):
+    if state == "scheduled" or (state == "live" and deal.left > 0 and not _waitlist_open(deal.pk)):
         # the wait list is for when nothing is free: a place on it closes the line to everyone
-        # who comes later (:func:`_admit_batch`), so while units are free it would turn them away
+        # who comes later (:func:`_admit_batch`), so while units are free it would turn them away.
+        # Once someone waits on it, the line is closed already (and those it turned away,
+        # without an address then, may ask for a place)
         raise Conflict("Units of this deal are still free: please join the queue.", code="deal_not_sold_out")
     if deal.sold:  # nobody waits for a unit their household may not buy (as in the queue)
         _check_usage(deal, who, quantity)

@@ -147,13 +147,19 @@ def _problem_rows(view) -> list[dict]:
     return rows
 
 
+#: problems that only inform (the cart says them; the line is not marked, the checkout not held up)
+INFO_PROBLEMS = {"hold_replaced_line"}
+
+
 def _cart_context(request, cart, **extra):
     view = checkout.view_cart(cart) if cart is not None else None
-    problem_skus = {p.get("sku") for p in view.problems} if view else set()
+    problem_skus = {p.get("sku") for p in view.problems if p["code"] not in INFO_PROBLEMS} if view else set()
+    problems = _problem_rows(view) if view else []
     return {
         "cart": cart,
         "view": view,
-        "problems": _problem_rows(view) if view else [],
+        "problems": problems,
+        "changes": [p for p in problems if p["code"] not in INFO_PROBLEMS],
         "problem_skus": problem_skus,
         "shipping_methods": list(METHODS.values()),
         "max_quantity": settings.MAX_LINE_QUANTITY,
