@@ -190,26 +190,23 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
             anon.user = user
             anon.save(update_fields=["user", "updated_at"])
             return anon
+        from django.db.models import F
+
+        from warenhaus.deals.models import Hold
+
         anon_lines = list(anon.lines.all())
         mine_lines = {ln.variant_id: ln for ln in CartLine.objects.filter(cart=mine, variant_id__in=[ln.variant_id for ln in anon_lines])}
-        live = _live_holds([ln.deal_hold_id for ln in [*anon_lines, *mine_lines.values()] if ln.deal_hold_id])
+        holds = _holds([ln.deal_hold_id for ln in [*anon_lines, *mine_lines.values()] if ln.deal_hold_id])
+        live = {pk for pk, h in holds.items() if h["live"]}
         for line in anon_lines:
             existing = mine_lines.get(line.variant_id)
             if line.deal_hold_id in live:  # held deal units move as they are, replacing a regular line (the cart says so)
-                from django.db.models import F
-
-                from warenhaus.deals.models import Hold
-
                 replaced = existing.quantity if existing is not None and existing.deal_hold_id not in live else 0
                 CartLine.objects.filter(cart=mine, variant_id=line.variant_id).delete()
                 CartLine.objects.create(cart=mine, variant_id=line.variant_id, quantity=line.quantity, price_when_added=line.price_when_added, deal_hold_id=line.deal_hold_id)
                 Hold.objects.filter(pk=line.deal_hold_id).update(cart=mine, replaced_quantity=F("replaced_quantity") + replaced)
             elif existing is not None and existing.deal_hold_id in live:
                 # the shopper's held units stay as they are; the cart says the regular ones gave way
-                from django.db.models import F
-
-                from warenhaus.deals.models import Hold
-
                 Hold.objects.filter(pk=existing.deal_hold_id).update(replaced_quantity=F("replaced_quantity") + line.quantity)
             elif existing is not None:  # regular units (a hold that ended is a regular line now) add up
                 existing.quantity = min(settings.MAX_LINE_QUANTITY, existing.quantity + line.quantity)
@@ -324,16 +321,6 @@ def read_lines(cart: Cart) -> CartLines:
         })
     subtotal = sum((p.line_total for p in priced), Decimal("0.00"))
     return CartLines(lines=lines, priced=priced, problems=problems, subtotal=subtotal, has_vouchers=None if has_vouchers is None else bool(has_vouchers), held=held)
-
-
-def _live_holds(hold_ids: list[int]) -> set[int]:
-    """Which of these flash-deal holds still hold their units (active, before the deadline)."""
-    if not hold_ids:
-        return set()
-    from warenhaus.deals.services import hold_is_live, holds_by_id
-
-    at = now()
-    return {pk for pk, r in holds_by_id(hold_ids).items() if hold_is_live(r, at)}
 
 
 def _holds(hold_ids: list[int]) -> dict[int, dict]:

@@ -373,9 +373,7 @@ def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, languag
     if email:
         out["waitlist"] = _new_waitlist_place(deal, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival,
                                               household=bool(deal.sold))
-        if out["waitlist"] is None:  # a place already, or the household's limit reached
-            if deal.sold:
-                _check_usage(deal, who, quantity)
+        if out["waitlist"] is None:  # a place already, or the household's limit reached (join_waitlist tells which)
             out["waitlist"] = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal, at=at, arrival=arrival)
     return out
 
