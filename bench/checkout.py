@@ -47,6 +47,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 ADDRESS = {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
 TARGETS = {"orders_per_s": 200.0, "p99_ms": 250.0, "errors": 0, "oversell": 0, "rss_mb": 600.0}
+# The servers and workers a bench starts run in production mode, which refuses the demo's public
+# secrets; the bench's own (every bench imports this module first) are inherited by them.
+for _name in ("SECRET_KEY", "VOUCHER_CODE_SECRET", "GOODWILL_CODE_SECRET"):
+    os.environ.setdefault(_name, f"bench-only-{_name.lower().replace('_', '-')}-0123456789abcdefghij")
 
 
 # --- a minimal keep-alive HTTP/1.1 client -------------------------------------------------------

@@ -14,6 +14,20 @@ from django.db import connection
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
+
+def _use_test_secrets() -> None:
+    """The suite's own secrets: production mode refuses the demo's public ones, and the servers
+    and workers the tests start inherit these (so they read what the tests wrote)."""
+    from warenhaus.core.checks import SECRETS
+
+    for name in SECRETS:
+        value = os.environ.get(name) or f"tests-only-{name.lower().replace('_', '-')}-0123456789abcdefghij"
+        os.environ[name] = value
+        setattr(settings, name, value)
+
+
+_use_test_secrets()
+
 _seq = itertools.count(1)
 
 

@@ -52,6 +52,23 @@ control_socket_disable = True
 raw_env = ["DJANGO_SETTINGS_MODULE=" + os.environ.get("DJANGO_SETTINGS_MODULE", "warenhaus.settings")]
 
 
+def on_starting(server):
+    """Refuse to start without the production secrets, before any worker is forked (the
+    application refuses too, but gunicorn would only say that a worker failed to boot)."""
+    import sys
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "warenhaus.settings")
+    from warenhaus.core.checks import require_production_secrets
+
+    try:
+        require_production_secrets("gunicorn (warenhaus)")
+    except ImproperlyConfigured as err:
+        print(err, file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def post_worker_init(worker):
     """The admission limiter learns how long each request waited for a thread (``X-Request-Start``):
     a rush's surplus gets a quick 429 instead of a minute in the worker's queue."""

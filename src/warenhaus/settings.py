@@ -25,7 +25,9 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "demo-only-insecure-key-change-me-in-production-0123456789")
+# The three secrets default to public demo values, which production refuses to start with
+# (warenhaus.core.checks): `warenhaus demo` makes its own, the tests set theirs.
+SECRET_KEY = os.environ.get("SECRET_KEY") or "demo-only-insecure-key-change-me-in-production-0123456789"
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -132,9 +134,12 @@ LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))  # failures per
 LOGIN_RATE_WINDOW = int(os.environ.get("LOGIN_RATE_WINDOW", "900"))  # seconds
 
 # --- Vouchers ------------------------------------------------------------------------------
-# The key under which codes are stored (HMAC-SHA256); defaults to one derived from SECRET_KEY.
-# Changing it makes every stored code unknown, so set it once.
-VOUCHER_CODE_SECRET = os.environ.get("VOUCHER_CODE_SECRET", "")
+# The key under which codes are stored (HMAC-SHA256). Changing it makes every stored code
+# unknown, so set it once.
+VOUCHER_CODE_SECRET = os.environ.get("VOUCHER_CODE_SECRET") or "demo-only-insecure-voucher-code-secret"
+# The key goodwill codes are derived from (one per customer of a remediation job); its own, so
+# that no other key (a leaked SECRET_KEY, say) lets anyone compute them.
+GOODWILL_CODE_SECRET = os.environ.get("GOODWILL_CODE_SECRET") or "demo-only-insecure-goodwill-code-secret"
 VOUCHER_ATTEMPT_LIMIT = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT", "10"))  # codes tried per window per cart, shopper, session
 VOUCHER_ATTEMPT_LIMIT_ADDRESS = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT_ADDRESS", "30"))  # per client address (NAT)
 VOUCHER_ATTEMPT_WINDOW = int(os.environ.get("VOUCHER_ATTEMPT_WINDOW", "900"))  # seconds

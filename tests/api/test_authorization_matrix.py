@@ -138,8 +138,8 @@ def world(db, make_user, make_product, make_category, address, api_as):
 
     deal = deals.create_deal(actor=users["pricing"], sku=variant.sku, deal_price="19.99", units=1, starts_at=now(), ends_at=now() + timedelta(hours=1))
     # its one unit held by the first: the wait list takes people (it is for when nothing is free)
-    ticket = deals.join_queue(deal_id=deal.pk, email="erster@example.de")["ticket"]
-    entry = deals.join_waitlist(deal_id=deal.pk, who="email:wartend@example.de", email="wartend@example.de")["entry"]
+    ticket = deals.join_queue(deal_id=deal.pk, guest="session:erster@example.de", email="erster@example.de")["ticket"]
+    entry = deals.join_waitlist(deal_id=deal.pk, who="session:wartend@example.de", email="wartend@example.de")["entry"]
     return {**campaigns, "job": job, "deal": deal, "ticket": ticket, "entry": entry, "users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
 
 

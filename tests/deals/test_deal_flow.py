@@ -240,7 +240,7 @@ def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered
     buyer = make_user(email="kaeufer@example.de")
     t = services.join_queue(deal_id=deal.pk, user=buyer)
     order = _checkout(t["cart_id"], email=buyer.email, user=buyer)
-    late = [services.join_queue(deal_id=deal.pk, email=f"spaet{i}@example.de", language="en" if i == 0 else "de") for i in range(3)]
+    late = [services.join_queue(deal_id=deal.pk, guest=f"session:spaet{i}@example.de", email=f"spaet{i}@example.de", language="en" if i == 0 else "de") for i in range(3)]
     assert [x["state"] for x in late] == ["sold_out"] * 3
     assert [x["waitlist"]["position"] for x in late] == [1, 2, 3]
     orders.cancel(number=order.number, actor=support_user, reason="Kundenwunsch")
@@ -279,7 +279,7 @@ def test_after_the_end_the_unsold_rest_goes_back_to_stock(backend, new_deal, clo
     assert Stock.objects.get(variant_id=deal.variant_id).allocated == 0
     assert services.deal_json(_deal(deal))["state"] == "ended"
     with pytest.raises(DomainError) as err:
-        services.join_queue(deal_id=deal.pk, email="zu-spaet@example.de")
+        services.join_queue(deal_id=deal.pk, guest="session:zu-spaet@example.de", email="zu-spaet@example.de")
     assert err.value.code == "deal_ended"
 
 
@@ -290,7 +290,7 @@ def test_a_day_after_the_end_the_waiting_room_is_given_back(backend, new_deal, c
     from warenhaus.deals.waiting_room import waiting_room
 
     deal = new_deal(units=4, starts_in=0)
-    ticket = services.join_queue(deal_id=deal.pk, email="frueh@example.de")["ticket"]
+    ticket = services.join_queue(deal_id=deal.pk, guest="session:frueh@example.de", email="frueh@example.de")["ticket"]
     clock.advance(3601)
     assert services.sweep()["rooms_cleared"] == 0
     assert waiting_room().get(deal.pk, ticket) is not None
@@ -309,9 +309,9 @@ def test_when_nothing_is_free_the_line_behind_the_held_units_goes_to_the_wait_li
     from warenhaus.deals.models import WaitlistEntry
 
     deal = new_deal(units=2, starts_in=0, limit=2)
-    holders = [services.join_queue(deal_id=deal.pk, email=f"h{i}@example.de") for i in range(2)]
+    holders = [services.join_queue(deal_id=deal.pk, guest=f"session:h{i}@example.de", email=f"h{i}@example.de") for i in range(2)]
     assert [t["state"] for t in holders] == ["admitted", "admitted"]
-    line = [services.join_queue(deal_id=deal.pk, email=f"w{i}@example.de", quantity=1 if i else 2) for i in range(6)]
+    line = [services.join_queue(deal_id=deal.pk, guest=f"session:w{i}@example.de", email=f"w{i}@example.de", quantity=1 if i else 2) for i in range(6)]
     # the first in line (wants 2) could get both held units back: keeps waiting; so does the
     # second (units before it: 2, not below the 2 held: no) -> only the first stays
     assert line[0]["state"] == "waiting" and line[0]["position"] == 1
@@ -323,7 +323,7 @@ def test_when_nothing_is_free_the_line_behind_the_held_units_goes_to_the_wait_li
     order = list(WaitlistEntry.objects.filter(deal=deal).order_by("order_key", "id").values_list("email", flat=True))
     assert order == [f"w{i}@example.de" for i in range(1, 6)]  # the line's order, not the polling order
     # a newcomer joins behind the line, not before it
-    services.join_queue(deal_id=deal.pk, email="new@example.de")
+    services.join_queue(deal_id=deal.pk, guest="session:new@example.de", email="new@example.de")
     assert WaitlistEntry.objects.filter(deal=deal).order_by("-order_key", "-id").first().email == "new@example.de"
 
 
@@ -338,17 +338,17 @@ def test_once_the_line_is_closed_newcomers_hear_sold_out_at_once_and_stay_behind
     from warenhaus.orders.models import Order
 
     deal = new_deal(units=2, starts_in=0, limit=2)
-    holders = [services.join_queue(deal_id=deal.pk, email=f"h{i}@example.de") for i in range(2)]
-    kept = services.join_queue(deal_id=deal.pk, email="w0@example.de", quantity=2)  # could get both held units back
-    closed = services.join_queue(deal_id=deal.pk, email="w1@example.de")
+    holders = [services.join_queue(deal_id=deal.pk, guest=f"session:h{i}@example.de", email=f"h{i}@example.de") for i in range(2)]
+    kept = services.join_queue(deal_id=deal.pk, guest="session:w0@example.de", email="w0@example.de", quantity=2)  # could get both held units back
+    closed = services.join_queue(deal_id=deal.pk, guest="session:w1@example.de", email="w1@example.de")
     assert kept["state"] == "waiting" and closed["state"] == "sold_out"
-    late = services.join_queue(deal_id=deal.pk, email="late@example.de")
+    late = services.join_queue(deal_id=deal.pk, guest="session:late@example.de", email="late@example.de")
     assert late["state"] == "sold_out" and late["ticket"] is None and late["waitlist"]["position"] == 2
     assert services.waiting_room().counts(deal.pk)["waiting"] == 1  # nobody new in line
     # whoever still waits in line and joins again (a second click, a retry) keeps that place
-    again = services.join_queue(deal_id=deal.pk, email="w0@example.de", quantity=2)
+    again = services.join_queue(deal_id=deal.pk, guest="session:w0@example.de", email="w0@example.de", quantity=2)
     assert (again["state"], again["ticket"], again["position"]) == ("waiting", kept["ticket"], 1)
-    assert services.join_queue(deal_id=deal.pk, email="w1@example.de")["waitlist"]["position"] == 1  # and a closed one its wait-list place
+    assert services.join_queue(deal_id=deal.pk, guest="session:w1@example.de", email="w1@example.de")["waitlist"]["position"] == 1  # and a closed one its wait-list place
 
     for i, h in enumerate(holders):  # the held units are bought: nothing can come back to the line
         _checkout(h["cart_id"], email=f"h{i}@example.de", address={**ADDRESS, "street": f"Heidestraße {i + 1}"})
@@ -368,11 +368,11 @@ def test_someone_in_line_who_also_joins_the_wait_list_keeps_their_place_from_the
     from warenhaus.deals.models import WaitlistEntry
 
     deal = new_deal(units=1, starts_in=0)
-    holder = services.join_queue(deal_id=deal.pk, email="a@example.de")
-    kept = services.join_queue(deal_id=deal.pk, email="b@example.de")  # could get the held unit back
-    assert services.join_queue(deal_id=deal.pk, email="c@example.de")["state"] == "sold_out"
+    holder = services.join_queue(deal_id=deal.pk, guest="session:a@example.de", email="a@example.de")
+    kept = services.join_queue(deal_id=deal.pk, guest="session:b@example.de", email="b@example.de")  # could get the held unit back
+    assert services.join_queue(deal_id=deal.pk, guest="session:c@example.de", email="c@example.de")["state"] == "sold_out"
     assert kept["state"] == "waiting"
-    services.join_waitlist(deal_id=deal.pk, who="email:b@example.de", email="b@example.de")  # b also joins the wait list, after c
+    services.join_waitlist(deal_id=deal.pk, who="session:b@example.de", email="b@example.de")  # b also joins the wait list, after c
     _checkout(holder["cart_id"], email="a@example.de")
     assert services.ticket_status(deal_id=deal.pk, ticket_id=kept["ticket"])["waitlist"]["position"] == 1
     assert list(WaitlistEntry.objects.filter(deal=deal).values_list("email", flat=True)) == ["b@example.de", "c@example.de"]
@@ -383,14 +383,14 @@ def test_the_last_unit_goes_to_the_next_person_even_if_they_asked_for_two(backen
     from warenhaus.deals.models import Hold, WaitlistEntry
 
     deal = new_deal(units=3, starts_in=0, limit=2)
-    a = services.join_queue(deal_id=deal.pk, email="a@example.de", quantity=2)
-    b = services.join_queue(deal_id=deal.pk, email="b@example.de", quantity=2)
+    a = services.join_queue(deal_id=deal.pk, guest="session:a@example.de", email="a@example.de", quantity=2)
+    b = services.join_queue(deal_id=deal.pk, guest="session:b@example.de", email="b@example.de", quantity=2)
     assert a["hold"]["quantity"] == 2 and b["state"] == "admitted" and b["hold"]["quantity"] == 1
     assert (_deal(deal).held, _deal(deal).left) == (3, 0)
     # everything sold: the wait list; a returned single unit is offered to the first entry, who wanted 2
     _checkout(a["cart_id"], email="a@example.de")
     _checkout(b["cart_id"], email="b@example.de", address={**ADDRESS, "street": "Andere Straße 1"})
-    c = services.join_queue(deal_id=deal.pk, email="c@example.de", quantity=2)
+    c = services.join_queue(deal_id=deal.pk, guest="session:c@example.de", email="c@example.de", quantity=2)
     assert c["state"] == "sold_out" and c["waitlist"]["position"] == 1
     from warenhaus.orders import services as orders
     from warenhaus.orders.models import Order
@@ -421,9 +421,9 @@ def test_a_ticket_says_sold_out_only_once_its_wait_list_place_exists(backend, ne
 
     monkeypatch.setattr(type(room), "update_many", update_many)
     deal = new_deal(units=1, starts_in=0)
-    services.join_queue(deal_id=deal.pk, email="a@example.de")  # holds the unit
-    services.join_queue(deal_id=deal.pk, email="b@example.de")  # could get it back: waits
-    c = services.join_queue(deal_id=deal.pk, email="c@example.de")  # behind: sold out
+    services.join_queue(deal_id=deal.pk, guest="session:a@example.de", email="a@example.de")  # holds the unit
+    services.join_queue(deal_id=deal.pk, guest="session:b@example.de", email="b@example.de")  # could get it back: waits
+    c = services.join_queue(deal_id=deal.pk, guest="session:c@example.de", email="c@example.de")  # behind: sold out
     assert c["state"] == "sold_out" and c["waitlist"]["position"] == 1
     assert seen == [True]
 
@@ -433,18 +433,18 @@ def test_a_newcomer_never_gets_a_unit_before_the_people_on_the_wait_list(backend
     from warenhaus.deals.models import Hold, WaitlistEntry
 
     deal = new_deal(units=1, starts_in=0)
-    a = services.join_queue(deal_id=deal.pk, email="a@example.de")
-    services.join_queue(deal_id=deal.pk, email="b@example.de")  # waits for a's unit
-    c = services.join_queue(deal_id=deal.pk, email="c@example.de")  # wait list
+    a = services.join_queue(deal_id=deal.pk, guest="session:a@example.de", email="a@example.de")
+    services.join_queue(deal_id=deal.pk, guest="session:b@example.de", email="b@example.de")  # waits for a's unit
+    c = services.join_queue(deal_id=deal.pk, guest="session:c@example.de", email="c@example.de")  # wait list
     assert c["state"] == "sold_out"
     # b gives up (admitted, then removes the line), a gives the unit back: the line is empty,
     # the wait list is offered it, and a newcomer joining now is behind c
     from warenhaus.checkout import services as checkout
 
     checkout.remove_line(cart_id=a["cart_id"], user=None, sku=deal.variant.sku)
-    b = services.ticket_status(deal_id=deal.pk, ticket_id=services.join_queue(deal_id=deal.pk, email="b@example.de")["ticket"])
+    b = services.ticket_status(deal_id=deal.pk, ticket_id=services.join_queue(deal_id=deal.pk, guest="session:b@example.de", email="b@example.de")["ticket"])
     assert b["state"] == "admitted"
-    d = services.join_queue(deal_id=deal.pk, email="d@example.de")
+    d = services.join_queue(deal_id=deal.pk, guest="session:d@example.de", email="d@example.de")
     assert d["state"] == "sold_out" and d["waitlist"]["position"] == 2
     checkout.remove_line(cart_id=b["cart_id"], user=None, sku=deal.variant.sku)
     assert WaitlistEntry.objects.get(email="c@example.de").status == "offered"
@@ -499,9 +499,9 @@ def test_the_admitter_puts_a_newcomer_who_slipped_into_the_line_behind_the_wait_
     from warenhaus.deals.waiting_room import waiting_room
 
     deal = new_deal(units=1, starts_in=0)
-    a = services.join_queue(deal_id=deal.pk, email="a@example.de")  # holds the unit
-    b = services.join_queue(deal_id=deal.pk, email="b@example.de")  # waits for it
-    c = services.join_queue(deal_id=deal.pk, email="c@example.de")  # the wait list
+    a = services.join_queue(deal_id=deal.pk, guest="session:a@example.de", email="a@example.de")  # holds the unit
+    b = services.join_queue(deal_id=deal.pk, guest="session:b@example.de", email="b@example.de")  # waits for it
+    c = services.join_queue(deal_id=deal.pk, guest="session:c@example.de", email="c@example.de")  # the wait list
     assert (a["state"], b["state"], c["state"]) == ("admitted", "waiting", "sold_out")
     # d's join, as if it had read the deal before the line was closed
     d, _ = waiting_room().join(deal.pk, "email:d@example.de", 1, before_start=False, now=timezone.now().timestamp() + 1,
@@ -524,11 +524,11 @@ def test_a_buyer_at_the_limit_who_joins_a_sold_out_deal_is_told_why_and_gets_no_
     from warenhaus.deals.models import WaitlistEntry
 
     deal = new_deal(units=1, starts_in=0, limit=1)
-    first = services.join_queue(deal_id=deal.pk, email="kaeufer@example.de")
+    first = services.join_queue(deal_id=deal.pk, guest="session:kaeufer@example.de", email="kaeufer@example.de")
     _checkout(first["cart_id"], email="kaeufer@example.de")
-    assert services.join_queue(deal_id=deal.pk, email="andere@example.de")["waitlist"]["position"] == 1
+    assert services.join_queue(deal_id=deal.pk, guest="session:andere@example.de", email="andere@example.de")["waitlist"]["position"] == 1
     with pytest.raises(DomainError) as err:
-        services.join_queue(deal_id=deal.pk, email="kaeufer@example.de")
+        services.join_queue(deal_id=deal.pk, guest="session:kaeufer@example.de", email="kaeufer@example.de")
     assert (err.value.code, err.value.extra["reason"]) == ("limit_per_customer", "user")
     assert list(WaitlistEntry.objects.filter(deal=deal).values_list("email", flat=True)) == ["andere@example.de"]
 
@@ -545,7 +545,7 @@ def test_a_sold_out_newcomers_wait_list_place_counts_everyone_ahead_also_those_w
     from warenhaus.deals.waiting_room import order_key
 
     deal = new_deal(units=1, starts_in=0)
-    services.join_queue(deal_id=deal.pk, email="kaeufer@example.de")
+    services.join_queue(deal_id=deal.pk, guest="session:kaeufer@example.de", email="kaeufer@example.de")
     n = 0
     for r, elsewhere in enumerate(rounds):
         for i in range(elsewhere):  # another server's joins (every other one came earlier): this process's snapshot does not know them
@@ -554,7 +554,7 @@ def test_a_sold_out_newcomers_wait_list_place_counts_everyone_ahead_also_those_w
         for i in range(2):
             n += 1
             earlier = None if i == 0 else now().timestamp() - 3600  # a refused first try an hour ago: before everyone
-            answer = services.join_queue(deal_id=deal.pk, email=f"neu{n}@example.de", arrived=earlier)
+            answer = services.join_queue(deal_id=deal.pk, guest=f"session:neu{n}@example.de", email=f"neu{n}@example.de", arrived=earlier)
             me = WaitlistEntry.objects.get(deal=deal, email=f"neu{n}@example.de")
             ahead = WaitlistEntry.objects.filter(deal=deal, status="waiting").filter(
                 Q(order_key__lt=me.order_key) | Q(order_key=me.order_key, id__lt=me.id)).count()
@@ -570,7 +570,7 @@ def test_held_units_that_take_the_place_of_regular_ones_in_the_cart_are_said_pla
     deal = new_deal(units=2, starts_in=0, limit=1)
     cart, _ = checkout.create_cart()
     checkout.add_line(cart_id=cart.id, sku=deal.variant.sku, quantity=3)
-    t = services_join(deal, cart_id=cart.id, session_key=f"cart:{cart.id}")  # as the API joins with a cart
+    t = services_join(deal, cart_id=cart.id, guest=f"session:cart:{cart.id}")  # as the API joins with a cart
     assert t["state"] == "admitted" and t["cart_id"] == cart.id
     view = checkout.view_cart(checkout.get_cart(cart_id=cart.id)).as_json()
     [line] = view["lines"]
@@ -596,7 +596,7 @@ def test_held_units_brought_along_at_login_are_said_to_replace_the_regular_ones(
     mine, _ = checkout.create_cart(user=erika)
     checkout.add_line(cart_id=mine.id, user=erika, sku=deal.variant.sku, quantity=2)
     anon, _ = checkout.create_cart()
-    t = services_join(deal, cart_id=anon.id, session_key=f"cart:{anon.id}")
+    t = services_join(deal, cart_id=anon.id, guest=f"session:cart:{anon.id}")
     assert t["state"] == "admitted"
     merged = checkout.merge_into_user_cart(cart_id=anon.id, user=erika)
     view = checkout.view_cart(merged).as_json()
@@ -621,11 +621,11 @@ def test_once_someone_waits_on_the_wait_list_a_place_may_be_asked_for_even_with_
 
     deal = new_deal(units=2, starts_in=0)
     with pytest.raises(DomainError) as err:
-        services.join_waitlist(deal_id=deal.pk, who="email:a@example.de", email="a@example.de")
+        services.join_waitlist(deal_id=deal.pk, who="session:a@example.de", email="a@example.de")
     assert err.value.code == "deal_not_sold_out"
-    WaitlistEntry.objects.create(deal=deal, who="email:frueh@example.de", email="frueh@example.de", token=f"t-{deal.pk}", created_at=now())
+    WaitlistEntry.objects.create(deal=deal, who="session:frueh@example.de", email="frueh@example.de", token=f"t-{deal.pk}", created_at=now())
     services.forget_everything()
-    assert services.join_waitlist(deal_id=deal.pk, who="email:a@example.de", email="a@example.de")["position"] == 2
+    assert services.join_waitlist(deal_id=deal.pk, who="session:a@example.de", email="a@example.de")["position"] == 2
 
 
 def test_at_login_units_of_a_hold_that_ended_add_up_with_the_regular_ones(backend, new_deal, make_user, clock):
@@ -637,7 +637,7 @@ def test_at_login_units_of_a_hold_that_ended_add_up_with_the_regular_ones(backen
     mine, _ = checkout.create_cart(user=erika)
     checkout.add_line(cart_id=mine.id, user=erika, sku=deal.variant.sku, quantity=3)
     anon, _ = checkout.create_cart()
-    assert services_join(deal, cart_id=anon.id, session_key=f"cart:{anon.id}")["state"] == "admitted"
+    assert services_join(deal, cart_id=anon.id, guest=f"session:cart:{anon.id}")["state"] == "admitted"
     clock.advance(5 * 60 + 1)  # the hold ran out before the login
     merged = checkout.merge_into_user_cart(cart_id=anon.id, user=erika)
     assert list(CartLine.objects.filter(cart=merged).values_list("quantity", flat=True)) == [4]  # nothing lost

@@ -55,13 +55,14 @@ def _same(lane, plain):
 
 
 def test_joins_and_polls_are_answered_as_django_answers_them(api, api_as, make_user, deal):
-    first = api.post(f"/deals/{deal}/queue", {"email": "erste@example.de"})
+    one, two = ({"email": f"{n}@example.de", "cart_id": api.post("/carts", {}).json()["id"]} for n in ("erste", "zweite"))
+    first = api.post(f"/deals/{deal}/queue", one)
     assert first.fast_lane and first.status_code == 201 and first.json()["state"] == "admitted"
-    # joining again is the same ticket: the lane's and Django's answers can be compared whole
-    _same(*_both(api, "post", f"/deals/{deal}/queue", {"email": "erste@example.de"}))
-    waiting = api.post(f"/deals/{deal}/queue", {"email": "zweite@example.de"}).json()
+    # joining again with the same cart is the same ticket: the lane's and Django's answers can be compared whole
+    _same(*_both(api, "post", f"/deals/{deal}/queue", one))
+    waiting = api.post(f"/deals/{deal}/queue", two).json()
     assert waiting["state"] == "waiting" and waiting["position"] == 1
-    _same(*_both(api, "post", f"/deals/{deal}/queue", {"email": "zweite@example.de"}))
+    _same(*_both(api, "post", f"/deals/{deal}/queue", two))
     _same(*_both(api, "get", f"/deals/{deal}/queue/{waiting['ticket']}"))
     _same(*_both(api, "get", f"/deals/{deal}/queue/{first.json()['ticket']}"))
     # with a token, in English

@@ -60,7 +60,7 @@ def test_a_visitor_finds_everything_taken_and_joins_the_wait_list(browser_page, 
 
     deal = new_deal(units=1, starts_in=60)
     clock.advance(61)
-    services.join_queue(deal_id=deal.pk, session_key="someone-else")
+    services.join_queue(deal_id=deal.pk, guest="session:someone-else")
     services.admit_due(deal)
     page = browser_page
     page.goto(page.url_for(f"/deals/{deal.pk}/"))
@@ -77,7 +77,7 @@ def test_staff_watch_the_dashboard_with_its_chart(browser_page, new_deal, manage
     deal = new_deal(starts_in=60)
     clock.advance(61)
     for i in range(2):
-        services.join_queue(deal_id=deal.pk, session_key=f"s{i}")
+        services.join_queue(deal_id=deal.pk, guest=f"session:s{i}")
     services.admit_due(deal)
     page = browser_page
     browser_login(page, manager.email, next_path="/console/")
@@ -87,7 +87,7 @@ def test_staff_watch_the_dashboard_with_its_chart(browser_page, new_deal, manage
     assert page.inner_text("#tile-admitted .n") == "2" and page.inner_text("#tile-held .n") == "2"
     assert page.locator("#deal-chart rect.bar-admitted").count() >= 1
     # the tiles follow along (htmx): someone else joins and is let in
-    services.join_queue(deal_id=deal.pk, session_key="s9")
+    services.join_queue(deal_id=deal.pk, guest="session:s9")
     services.admit_due(deal)
     page.wait_for_function("document.querySelector('#tile-admitted .n').innerText === '3'", timeout=10_000)
     page.locator("#chart details summary, #chart summary").first.click()
@@ -165,7 +165,7 @@ def test_a_join_turned_away_in_a_rush_keeps_its_place(browser_page, new_deal, se
     settings.ADMISSION_MAX_IN_FLIGHT, settings.ADMISSION_WAIT_MS = 1, 0
     settings.ADMISSION_RETRY_AFTER, settings.ADMISSION_RETRY_JITTER = 1, 0
     deal = new_deal(starts_in=-1, units=5, pace=1)
-    services.join_queue(deal_id=deal.pk, email="erste@example.de")  # let in; the line starts behind them
+    services.join_queue(deal_id=deal.pk, guest="session:erste@example.de", email="erste@example.de")  # let in; the line starts behind them
     page = browser_page
     page.goto(page.url_for(f"/deals/{deal.pk}/"))
     page.fill("#join-email", "frueh@example.de")
@@ -175,7 +175,7 @@ def test_a_join_turned_away_in_a_rush_keeps_its_place(browser_page, new_deal, se
         page.get_by_role("button", name="In die Warteschlange").click()
         page.wait_for_selector("text=Einen Moment, bitte")
         assert "Ihr Platz in der Warteschlange bleibt Ihnen" in page.inner_text("main")
-        services.join_queue(deal_id=deal.pk, email="spaeter@example.de")  # later, but through first
+        services.join_queue(deal_id=deal.pk, guest="session:spaeter@example.de", email="spaeter@example.de")  # later, but through first
     finally:
         gate.leave()
     page.wait_for_selector("#arrival-kept", timeout=15_000)  # back on the deal's page by itself

@@ -49,7 +49,7 @@ def _sell_out(deal):
     from warenhaus.deals import services
 
     for i in range(deal.units):
-        services.join_queue(deal_id=deal.pk, session_key=f"other-{i}")
+        services.join_queue(deal_id=deal.pk, guest=f"session:other-{i}")
     services.admit_due(deal)
 
 
@@ -151,7 +151,7 @@ def test_a_waiting_shopper_is_told_plainly_when_the_last_unit_is_sold(client, ne
 
     deal = new_deal(units=1, starts_in=60)
     clock.advance(61)
-    other = services.join_queue(deal_id=deal.pk, session_key="other")
+    other = services.join_queue(deal_id=deal.pk, guest="session:other")
     assert other["state"] == "admitted"
     response = client.post(f"/deals/{deal.pk}/join/", {"quantity": "1", "email": "erika@example.de"})
     queue_url = response["Location"]
@@ -185,7 +185,7 @@ def test_the_offer_link_opens_the_cart_with_the_offered_units(client, new_deal, 
     deal = new_deal(units=1, starts_in=60)
     clock.advance(61)
     _sell_out(deal)
-    services.join_waitlist(deal_id=deal.pk, who="email:erika@example.de", email="erika@example.de")
+    services.join_waitlist(deal_id=deal.pk, who="session:erika@example.de", email="erika@example.de")
     entry = WaitlistEntry.objects.get(deal=deal)
     holder = Hold.objects.get(deal=deal, source="queue")
     services.release_hold(hold_id=holder.pk)  # the unit comes back and is offered to the wait list
@@ -338,7 +338,7 @@ def test_dashboard_chart_shows_admissions(login_client, manager, new_deal, clock
 
     deal = new_deal(starts_in=60)
     clock.advance(61)
-    services.join_queue(deal_id=deal.pk, session_key="s1")
+    services.join_queue(deal_id=deal.pk, guest="session:s1")
     services.admit_due(deal)
     html = login_client(manager).get(f"/en/console/deals/{deal.pk}/").content.decode()
     assert 'id="deal-chart"' in html and 'class="bar-admitted"' in html and 'id="chart-table"' in html

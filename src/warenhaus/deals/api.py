@@ -31,15 +31,16 @@ class DealIn(Schema):
 
 
 class QueueIn(Schema):
-    quantity: StrictInt = 1
-    email: str = Field(default="", max_length=254, description="without a token: who you are (also for the wait list)")
-    cart_id: str = Field(default="", max_length=64, description="the cart the held units should go into (else one is made)")
+    quantity: StrictInt = Field(default=1, ge=1, le=99)
+    email: str = Field(default="", max_length=254, description="without a token: where the wait list writes to you, and the household your limit counts; it does not identify you (send cart_id)")
+    cart_id: str = Field(default="", max_length=64, description="without a token: the cart you hold; the held units go into it, and it is your turn's identity (a second join with it answers from the same ticket). Without it each join is a new anonymous turn")
     arrival: str = Field(default="", max_length=400, description="after a 429 `overloaded`: its `arrival`, to keep your place in line")
 
 
 class WaitlistIn(Schema):
-    quantity: StrictInt = 1
+    quantity: StrictInt = Field(default=1, ge=1, le=99)
     email: str = Field(default="", max_length=254, description="where the offer goes (the account's address with a token)")
+    cart_id: str = Field(default="", max_length=64, description="without a token: the cart you hold, your place's identity (as for the queue)")
 
 
 class ReasonIn(Schema):
@@ -47,17 +48,18 @@ class ReasonIn(Schema):
 
 
 def _who(request, email: str, cart_id: str):
-    """The caller's identity for the waiting room: the account (token), else the e-mail address
-    given, else the anonymous cart named (one place per cart)."""
+    """The caller as the waiting room knows them: the account (token), else the anonymous cart
+    they hold (its id is its capability), else nobody yet (a new anonymous turn). The e-mail
+    address is only where to write: whoever types one gets no one else's ticket, cart or hold."""
     from warenhaus.accounts.services import normalise_email
 
     user = caller(request)
     mail = normalise_email(email) if email else ""
-    if user is None and not mail and cart_id:
+    if user is None and cart_id:
         from warenhaus.checkout.services import get_cart
 
-        get_cart(cart_id=cart_id)  # an anonymous cart the caller holds
-        return None, "", f"cart:{cart_id}"
+        get_cart(cart_id=cart_id)  # an anonymous cart the caller holds (else 404, as for the cart itself)
+        return None, mail, f"cart:{cart_id}"
     return user, mail, ""
 
 
@@ -85,11 +87,11 @@ def get(request, deal_id: str):
 def join(request, deal_id: str, payload: QueueIn):
     from .limiter import arrival_from, arrived_at
 
-    user, email, who = _who(request, payload.email, payload.cart_id)
+    user, email, guest = _who(request, payload.email, payload.cart_id)
     # the place in line counts from when the join reached the server (not when a thread got to
     # it), or from a refused earlier attempt's arrival that the caller sends back
     arrived = (arrival_from(request, int(deal_id), payload.arrival) if payload.arrival and _DEAL_ID.fullmatch(deal_id) else None) or arrived_at(request)
-    return 201, services.join_queue(deal_id=deal_id, user=user, email=email, session_key=who, quantity=payload.quantity,
+    return 201, services.join_queue(deal_id=deal_id, user=user, guest=guest, email=email, quantity=payload.quantity,
                                     cart_id=payload.cart_id, language=getattr(request, "LANGUAGE_CODE", "de"), arrived=arrived)
 
 
@@ -100,15 +102,14 @@ def ticket(request, deal_id: str, ticket: str):
 
 @router.post("/deals/{deal_id}/waitlist", response={201: dict}, summary="Join the wait list: returned units are offered in order, at the deal price, for a limited time")
 def waitlist(request, deal_id: str, payload: WaitlistIn):
-    user = caller(request)
-    from warenhaus.accounts.services import normalise_email
-
-    email = user.email if user is not None else (normalise_email(payload.email) if payload.email else "")
+    user, email, guest = _who(request, payload.email, payload.cart_id)
+    if user is not None:
+        email = user.email
     if not email:
         from warenhaus.core.errors import ValidationFailed
 
         raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
-    who = services.customer_key(user=user, email=email)
+    who = services.customer_key(user=user, guest=guest, email=email)
     return 201, services.join_waitlist(deal_id=deal_id, who=who, email=email, quantity=payload.quantity, language=getattr(request, "LANGUAGE_CODE", "de"))
 
 

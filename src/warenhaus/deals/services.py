@@ -147,14 +147,27 @@ def state_of(deal: Deal, at: datetime | None = None) -> str:
 
 # --- household keys ----------------------------------------------------------------------------
 
-def customer_key(*, user=None, email: str = "", session_key: str = "") -> str:
+def customer_key(*, user=None, guest: str = "", email: str = "") -> str:
+    """Whose turn it is in the waiting room and on the wait list: the account, else a capability
+    the guest holds (``cart:<id>``, ``session:<key>``), else (a guest who gave only an address) a
+    new anonymous turn that only its ticket reaches. Never the e-mail address itself: anyone can
+    type one, and a turn carries a ticket, a cart and a hold."""
     if user is not None and getattr(user, "is_authenticated", False):
         return f"user:{user.pk}"
+    if guest:
+        return guest
     if email:
-        return f"email:{email.strip().lower()}"
-    if session_key:
-        return f"session:{session_key}"
-    raise ValidationFailed("Say who is queueing: log in, or give an e-mail address.", code="identity_required")
+        return f"guest:{secrets.token_urlsafe(18)}"
+    raise ValidationFailed("Say who is queueing: log in, send the cart you hold, or give an e-mail address.", code="identity_required")
+
+
+def household_keys(who: str, contact: str) -> list[str]:
+    """The keys whose usage limits a turn: its own, and the e-mail address a guest gave (a
+    household's limit counts the address, whoever types it)."""
+    keys = [who]
+    if contact and not who.startswith("user:"):
+        keys.append(f"email:{contact.strip().lower()}")
+    return keys
 
 
 def address_key(address: dict) -> str:
@@ -189,8 +202,8 @@ def _usage_left(deal: Deal, keys: list[str]) -> int:
     return deal.limit_per_customer if used is None else max(0, min(int(used), deal.limit_per_customer))
 
 
-def _check_usage(deal: Deal, who: str, quantity: int) -> None:
-    if _usage_left(deal, [who]) < quantity:
+def _check_usage(deal: Deal, keys: list[str], quantity: int) -> None:
+    if _usage_left(deal, keys) < quantity:
         raise Conflict(f"You already have {deal.limit_per_customer} of this deal (at most {deal.limit_per_customer} per customer).",
                        code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
 
@@ -319,28 +332,32 @@ def admitter_alive(deal_id: int) -> bool:
     return alive
 
 
-def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", quantity=1, cart_id: str = "", language: str = "de",
+def join_queue(*, deal_id, user=None, guest: str = "", email: str = "", quantity=1, cart_id: str = "", language: str = "de",
                arrived: float | None = None) -> dict:
     """A place in the deal's waiting room (or, when everything is sold, on the wait list).
     In a rush this is one statement (the ticket's insert) or one Redis script. ``arrived``
     (epoch seconds, not after now): when this shopper first came, if a join of theirs was
-    refused for overload then (the place in line counts from there)."""
+    refused for overload then (the place in line counts from there).
+
+    The turn is the account's, else the capability ``guest`` (:func:`customer_key`); a guest's
+    ``email`` is where the wait list writes and a household key, never who they are."""
     deal = cached_deal(deal_id)
     quantity = _whole(quantity, "quantity", low=1, high=99)
     if quantity > deal.limit_per_customer:
         raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
-    who = customer_key(user=user, email=email, session_key=session_key)
+    who = customer_key(user=user, guest=guest, email=email)
     at = now()
     arrival = at.timestamp() if arrived is None else min(arrived, at.timestamp())
     state = state_of(deal, at)
     if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
     contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
+    keys = household_keys(who, contact)
     closed = state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk))
     # household usage exists only once something was sold (checked again when buying); a
     # newcomer turned to the wait list has it checked by the statement that gives the place
     if deal.sold and not (closed and contact):
-        _check_usage(deal, who, quantity)
+        _check_usage(deal, keys, quantity)
     room = waiting_room()
     if closed:
         # everything sold, or nothing free and the line closed to the wait list: a definite
@@ -354,7 +371,7 @@ def join_queue(*, deal_id, user=None, email: str = "", session_key: str = "", qu
         mine = room.ticket_of(deal.pk, who)
         if mine is not None:
             if deal.sold and contact:
-                _check_usage(deal, who, quantity)
+                _check_usage(deal, keys, quantity)
             return _status(deal, mine, at=at)
         return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language, at=at, arrival=arrival)
     data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
@@ -843,9 +860,10 @@ def _new_waitlist_place(deal: Deal, *, who: str, email: str, quantity: int, lang
     params = list(values)
     if household:
         usage = qn(HouseholdUsage._meta.db_table)
-        sql += (f"WHERE NOT EXISTS (SELECT 1 FROM {usage} AS u WHERE u.{qn('deal_id')} = %s AND u.{qn('key')} = %s "
+        keys = household_keys(who, email)
+        sql += (f"WHERE NOT EXISTS (SELECT 1 FROM {usage} AS u WHERE u.{qn('deal_id')} = %s AND u.{qn('key')} IN ({', '.join(['%s'] * len(keys))}) "
                 f"AND u.{qn('max_units')} - u.{qn('units')} < %s) ")
-        params += [deal.pk, who, quantity]
+        params += [deal.pk, *keys, quantity]
     else:
         sql += "WHERE 1 = 1 "  # SQLite reads ON CONFLICT after an INSERT ... SELECT only behind a WHERE
     mine, theirs = (f"({table}.{qn('order_key')}, {table}.{qn('id')})", f"(ahead.{qn('order_key')}, ahead.{qn('id')})")
@@ -929,7 +947,7 @@ def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language:
         # without an address then, may ask for a place)
         raise Conflict("Units of this deal are still free: please join the queue.", code="deal_not_sold_out")
     if deal.sold:  # nobody waits for a unit their household may not buy (as in the queue)
-        _check_usage(deal, who, quantity)
+        _check_usage(deal, household_keys(who, email), quantity)
     entry = _new_waitlist_entry(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at,
                                 arrival=at.timestamp() if arrival is None else arrival)
     if entry.status == WaitlistStatus.WAITING:

@@ -82,7 +82,7 @@ def _key(secret: str) -> bytes:
 
 
 def _secret_key() -> bytes:
-    return _key(getattr(settings, "VOUCHER_CODE_SECRET", "") or settings.SECRET_KEY)
+    return _key(settings.VOUCHER_CODE_SECRET)
 
 
 def digest(code: str) -> str:

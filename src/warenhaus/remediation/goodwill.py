@@ -3,7 +3,8 @@ campaign of the job's own.
 
 The codes are never stored in clear, as every code (:mod:`warenhaus.promotions.codes`). They are
 *derived*: ``HMAC(secret, job id + customer)`` read as eleven characters of the code alphabet,
-plus the check character. So the job writes only the code's digest when it issues it, the notice
+plus the check character; the secret is theirs alone (``GOODWILL_CODE_SECRET``, no fallback to
+another key). So the job writes only the code's digest when it issues it, the notice
 mail computes the same code again when the worker renders it, and a job resumed after a crash
 issues the same code again instead of a second one (the digest is unique). Without the secret,
 the database tells nothing usable.
@@ -29,8 +30,7 @@ from warenhaus.promotions.models import Campaign, CampaignStatus, Code, CodeMode
 
 
 def _key() -> bytes:
-    secret = getattr(settings, "VOUCHER_CODE_SECRET", "") or settings.SECRET_KEY
-    return hmac.new(secret.encode(), b"warenhaus.remediation.goodwill", hashlib.sha256).digest()
+    return hmac.new(settings.GOODWILL_CODE_SECRET.encode(), b"warenhaus.remediation.goodwill", hashlib.sha256).digest()
 
 
 def code_for(job_id: int, customer_key: str) -> str:

@@ -165,7 +165,7 @@ def deal_join(request, pk: int):
     cart = current_cart(request, create=True)
     try:
         result = services.join_queue(
-            deal_id=deal.pk, user=request.user, email=email, session_key=_session_key(request), quantity=_quantity(request),
+            deal_id=deal.pk, user=request.user, guest=f"session:{_session_key(request)}", email=email, quantity=_quantity(request),
             cart_id=cart.id, language=translation.get_language() or "de", arrived=arrived,
         )
     except DomainError as err:
@@ -185,11 +185,9 @@ def deal_waitlist(request, pk: int):
         return redirect(reverse("web:deal", args=[deal.pk]) + "#waitlist")
     email = _email(request)
     try:
-        who = services.customer_key(user=request.user, email=email, session_key="")
+        who = services.customer_key(user=request.user, guest=f"session:{_session_key(request)}")
         entry = services.join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=_quantity(request), language=translation.get_language() or "de")
     except DomainError as err:
-        if err.code == "identity_required":  # an anonymous visitor without an address
-            err = ValidationFailed(code="email_required")
         return _deal_page(request, deal, status=err.status, error=error_message(err), email=email)
     _remember(request, SESSION_WAITLIST, deal.pk, entry["entry"])
     return redirect(reverse("web:deal", args=[deal.pk]) + "#waitlist")

@@ -32,6 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, no_serve=False, reset=False, bind="127.0.0.1:8000", workers=3, **options):
         verbosity = options.get("verbosity", 1)
+        self.use_own_secrets()
         call_command("wh_migrate", verbosity=max(0, verbosity - 1))
         if reset:
             self.stdout.write("emptying the database (--reset)")
@@ -52,6 +53,15 @@ class Command(BaseCommand):
         if no_serve:
             return
         self.serve(bind=bind, workers=workers, base=base)
+
+    def use_own_secrets(self) -> None:
+        """The demo's own secrets, where the environment gives none (production mode refuses the
+        public ones built into the settings): this process and the server and worker it starts
+        use them alike."""
+        from warenhaus.core import demo_secrets
+
+        for name, value in demo_secrets.ensure(settings.VAR_DIR).items():
+            setattr(settings, name, value)
 
     def print_guide(self, summary, base: str) -> None:
         w = self.stdout.write

@@ -1,6 +1,7 @@
 """``warenhaus serve``: the web server.
 
-Production mode (the default) collects static files and then replaces this process with
+Production mode (the default) refuses to start without the production secrets (README,
+Security), collects static files and then replaces this process with
 gunicorn, configured by :mod:`warenhaus.gunicorn_conf` from the environment (``BIND``,
 ``WEB_CONCURRENCY``, ...), so signals from a process manager reach gunicorn's master directly:
 SIGTERM stops it gracefully, SIGHUP reloads the workers. ``--dev`` runs Django's development
@@ -43,13 +44,14 @@ class Command(BaseCommand):
             addr = bind or os.environ.get("BIND", "127.0.0.1:8000")
             call_command("runserver", addr, use_reloader=True)
             return
-        from warenhaus.core.checks import DEMO_SECRET_PREFIX
+        from django.core.exceptions import ImproperlyConfigured
 
-        if settings.SECRET_KEY.startswith(DEMO_SECRET_PREFIX):
-            self.stderr.write(self.style.WARNING(
-                "WARNING: SECRET_KEY is the demo key. Fine for `warenhaus demo` on 127.0.0.1; "
-                "for anything else set SECRET_KEY (see README, Configuration)."
-            ))
+        from warenhaus.core.checks import require_production_secrets
+
+        try:
+            require_production_secrets("warenhaus serve")
+        except ImproperlyConfigured as err:
+            raise CommandError(str(err)) from None
         if not no_collectstatic:
             try:
                 call_command("collectstatic", interactive=False, verbosity=0)

@@ -114,6 +114,17 @@ class Command(DbWorkerCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+        from django.core.management.base import CommandError
+
+        from warenhaus.core.checks import require_production_secrets
+
+        if not settings.DEBUG:  # it signs links and issues goodwill codes as production does
+            try:
+                require_production_secrets("warenhaus worker")
+            except ImproperlyConfigured as err:
+                raise CommandError(str(err)) from None
         interval = options.pop("requeue_interval")
         monitor_interval = options.pop("monitor_interval")
         deals_interval = options.pop("deals_interval")
