@@ -183,4 +183,4 @@ def test_a_join_turned_away_in_a_rush_keeps_its_place(browser_page, new_deal, se
     page.fill("#join-email", "frueh@example.de")  # the field is empty again: the browser is what counts
     page.get_by_role("button", name="In die Warteschlange").click()
     page.wait_for_url(re.compile(rf"/deals/{deal.pk}/queue/[^/]+/$"))
-    assert [t.who for t in waiting_room().first_waiting(deal.pk, 10)] == ["email:frueh@example.de", "email:spaeter@example.de"]
+    assert [t.data.get("email") for t in waiting_room().first_waiting(deal.pk, 10)] == ["frueh@example.de", "spaeter@example.de"]
