@@ -123,15 +123,36 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# The password policy of every account, shoppers and staff (warenhaus.accounts.passwords).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "warenhaus.accounts.passwords.EmailValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "warenhaus.accounts.passwords.ZxcvbnValidator"},
 ]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 API_TOKEN_TTL_DAYS = int(os.environ.get("API_TOKEN_TTL_DAYS", "30"))
-LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))  # failures per window per email and per address
+# Failed logins per window: per e-mail with client address, and per device cookie; per e-mail
+# from clients without its device cookie; per client address. Successes do not count.
+LOGIN_RATE_LIMIT = int(os.environ.get("LOGIN_RATE_LIMIT", "10"))
+LOGIN_RATE_LIMIT_ACCOUNT = int(os.environ.get("LOGIN_RATE_LIMIT_ACCOUNT", "100"))
+LOGIN_RATE_LIMIT_ADDRESS = int(os.environ.get("LOGIN_RATE_LIMIT_ADDRESS", "200"))
 LOGIN_RATE_WINDOW = int(os.environ.get("LOGIN_RATE_WINDOW", "900"))  # seconds
+DEVICE_COOKIE_DAYS = int(os.environ.get("DEVICE_COOKIE_DAYS", "365"))
+# Login links by mail: how long one works (keep it at least LOGIN_LINK_WINDOW, so links that
+# strangers had sent stay usable for the owner while further requests are refused), and how
+# many may be asked for per e-mail and per client address in a window.
+LOGIN_LINK_TTL = int(os.environ.get("LOGIN_LINK_TTL", "900"))  # seconds
+LOGIN_LINK_WINDOW = int(os.environ.get("LOGIN_LINK_WINDOW", "900"))  # seconds
+LOGIN_LINK_LIMIT_EMAIL = int(os.environ.get("LOGIN_LINK_LIMIT_EMAIL", "3"))
+LOGIN_LINK_LIMIT_ADDRESS = int(os.environ.get("LOGIN_LINK_LIMIT_ADDRESS", "10"))
+# Sign-ups per client address: a short burst and per hour (a person needs half a minute for
+# the form; even a carrier NAT rarely brings more than a few new customers a minute).
+REGISTRATION_BURST_LIMIT = int(os.environ.get("REGISTRATION_BURST_LIMIT", "5"))
+REGISTRATION_BURST_WINDOW = int(os.environ.get("REGISTRATION_BURST_WINDOW", "60"))  # seconds
+REGISTRATION_RATE_LIMIT = int(os.environ.get("REGISTRATION_RATE_LIMIT", "30"))
+REGISTRATION_RATE_WINDOW = int(os.environ.get("REGISTRATION_RATE_WINDOW", "3600"))  # seconds
 
 # --- Vouchers ------------------------------------------------------------------------------
 # The key under which codes are stored (HMAC-SHA256). Changing it makes every stored code
@@ -141,7 +162,7 @@ VOUCHER_CODE_SECRET = os.environ.get("VOUCHER_CODE_SECRET") or "demo-only-insecu
 # that no other key (a leaked SECRET_KEY, say) lets anyone compute them.
 GOODWILL_CODE_SECRET = os.environ.get("GOODWILL_CODE_SECRET") or "demo-only-insecure-goodwill-code-secret"
 VOUCHER_ATTEMPT_LIMIT = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT", "10"))  # codes tried per window per cart, shopper, session
-VOUCHER_ATTEMPT_LIMIT_ADDRESS = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT_ADDRESS", "30"))  # per client address (NAT)
+VOUCHER_ATTEMPT_LIMIT_ADDRESS = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT_ADDRESS", "30"))  # unknown codes per client address
 VOUCHER_ATTEMPT_WINDOW = int(os.environ.get("VOUCHER_ATTEMPT_WINDOW", "900"))  # seconds
 # approval refuses (without an override reason) a discount above this share of the minimum basket
 VOUCHER_SAFE_SHARE_OF_MIN_BASKET = Decimal(os.environ.get("VOUCHER_SAFE_SHARE_OF_MIN_BASKET", "50"))

@@ -28,6 +28,8 @@ ENDPOINTS = [
     ("get", "/health", None, "public"),
     ("post", "/auth/register", "register", "public"),
     ("post", "/auth/token", "token", "public"),
+    ("post", "/auth/login-link", "login_link", "public"),
+    ("post", "/auth/login-link/confirm", "login_link_key", "public"),
     ("get", "/me", None, "user"),
     ("get", "/products", None, "public"),
     ("get", "/products/{slug}", None, "public"),
@@ -89,7 +91,7 @@ ENDPOINTS = [
 def expected(rule, caller) -> set[int]:
     anonymous = caller == "anonymous"
     if rule == "public":
-        return {200, 201}
+        return {200, 201, 202}
     if rule == "user":
         return {401} if anonymous else {200}
     if rule == "cart_owner":
@@ -184,6 +186,12 @@ def _body(spec, world):
         return {"email": f"neu{n}@example.de", "password": "Sehr-Geheim-42", "name": "Neu"}
     if spec == "token":
         return {"email": world["users"]["owner"].email, "password": "Geheim-Passwort-1"}
+    if spec == "login_link":
+        return {"email": world["users"]["owner"].email}
+    if spec == "login_link_key":
+        from warenhaus.accounts.login_links import make_key
+
+        return {"key": make_key(world["users"]["owner"])}
     if spec == "product":
         return {"title": f"Matrix-Produkt {n}", "category": world["category"].slug, "variants": [{"sku": f"MX-{n}", "price": "9.99", "on_hand": 3}]}
     if spec == "line":

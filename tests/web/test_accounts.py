@@ -48,7 +48,73 @@ def test_login_is_rate_limited_with_a_readable_message(client, shopper, settings
     r = client.post("/account/login/", {"email": shopper.email, "password": PASSWORD})
     assert r.status_code == 429 and r["Retry-After"]
     assert "Zu viele Versuche" in r.content.decode()
+    assert 'id="login-link-offer"' in r.content.decode() and "Anmeldelink zusenden" in r.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def _mailed_link(email: str) -> str:
+    """Deliver the login-link mail waiting for ``email``; the path of the link in it."""
+    import re
+    from urllib.parse import urlparse
+
+    from django.core import mail
+
+    from warenhaus.notifications.models import OutboxMessage
+    from warenhaus.notifications.services import deliver
+
+    msg = OutboxMessage.objects.filter(kind="login_link", to_email=email).latest("pk")
+    assert deliver(msg.pk) == "sent"
+    return urlparse(re.search(r"\S+/account/login/link/\S+/", mail.outbox[-1].body).group(0)).path
+
+
+def test_a_refused_owner_logs_in_with_a_mailed_link(client, shopper, settings):
+    from warenhaus.accounts import services
+
+    settings.LOGIN_RATE_LIMIT_ACCOUNT = 5
+    for n in range(5):  # strangers, elsewhere, use up the account's allowance
+        with pytest.raises(Exception):
+            services.login(email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}")
+    r = client.post("/account/login/", {"email": shopper.email, "password": PASSWORD, "next": "/cart/"})
+    assert r.status_code == 429 and 'id="login-link-offer"' in r.content.decode()
+    r = client.post("/account/login/link/", {"email": shopper.email, "next": "/cart/"})
+    assert r.status_code == 200 and 'id="login-link-sent"' in r.content.decode()
+    path = _mailed_link(shopper.email)
+    page = client.get(path)  # opening the link (or a mail scanner opening it) only asks
+    assert page.status_code == 200 and f"Als {shopper.email} anmelden?" in page.content.decode()
+    assert "_auth_user_id" not in client.session
+    r = client.post(path, {"next": "/cart/"})
+    assert r.status_code == 302 and r["Location"] == "/cart/"
+    assert client.session["_auth_user_id"] == str(shopper.pk) and "wh_device" in r.cookies
+    used = client.post(path)
+    assert used.status_code == 401 and "abgelaufen oder wurde schon benutzt" in used.content.decode()
+
+
+def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(client, shopper, settings):
+    from warenhaus.accounts import services
+
+    assert client.post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code == 302
+    client.post("/account/logout/")
+    settings.LOGIN_RATE_LIMIT_ACCOUNT = 5
+    for n in range(8):
+        with pytest.raises(Exception):
+            services.login(email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}")
+    assert Client().post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code == 429
+    assert client.post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code == 302
+
+
+def test_the_login_link_page_works_in_english_and_refuses_bad_keys(client, shopper):
+    assert "Log in with a link by e-mail" in client.get("/en/account/login/").content.decode()
+    r = client.get("/en/account/login/link/1-abc-nope/")
+    assert r.status_code == 401 and "This login link has expired or has been used already." in r.content.decode()
+    r = client.post("/en/account/login/link/", {"email": "kein-at"})
+    assert r.status_code == 422
+
+
+def test_asking_too_often_for_a_link_says_to_use_the_newest_mail(client, shopper, settings):
+    for _ in range(settings.LOGIN_LINK_LIMIT_EMAIL):
+        assert client.post("/account/login/link/", {"email": shopper.email}).status_code == 200
+    r = client.post("/account/login/link/", {"email": shopper.email})
+    assert r.status_code == 429 and r["Retry-After"] and "die neueste E-Mail" in r.content.decode()
 
 
 def test_login_ignores_foreign_next(client, shopper):

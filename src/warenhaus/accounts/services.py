@@ -7,15 +7,15 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from warenhaus.core import audit, ratelimit
 from warenhaus.core.clock import now
-from warenhaus.core.errors import Conflict, DomainError, ValidationFailed
+from warenhaus.core.errors import ValidationFailed
 
+from . import devices, errors, passwords
 from .models import ApiToken, User
 from .roles import ROLES
 
@@ -25,44 +25,67 @@ def normalise_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationFailed("Please enter a valid e-mail address.", code="invalid_email") from None
+        raise errors.refusal("invalid_email") from None
     return email
 
 
-def register_customer(*, email: str, password: str, name: str = "", language: str = "de") -> User:
+def register_customer(*, email: str, password: str, name: str = "", language: str = "de", client_ip: str = "") -> User:
+    """A new shopper's account. Sign-ups per client address are limited (a short burst and an
+    hour, ``REGISTRATION_*``), counted before the account is made but after the input is checked,
+    so a typo does not use the allowance up."""
     email = normalise_email(email)
-    try:
-        validate_password(password, User(email=email))
-    except ValidationError as err:
-        raise ValidationFailed(" ".join(err.messages), code="weak_password") from None
+    name = (name or "").strip()[:150]
+    passwords.check(password, email=email, name=name)
+    if client_ip:
+        msg = "Too many accounts were created from your network just now. Please wait before trying again."
+        ratelimit.hit_or_refuse("register-burst", client_ip, limit=settings.REGISTRATION_BURST_LIMIT, window=settings.REGISTRATION_BURST_WINDOW, message=msg)
+        ratelimit.hit_or_refuse("register", client_ip, limit=settings.REGISTRATION_RATE_LIMIT, window=settings.REGISTRATION_RATE_WINDOW, message=msg)
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password, name=(name or "").strip()[:150], preferred_language=language)
+            return User.objects.create_user(email=email, password=password, name=name, preferred_language=language)
     except IntegrityError:
-        raise Conflict("An account with this e-mail address already exists.", code="email_taken") from None
+        raise errors.refusal("email_taken") from None
 
 
-def login(*, email: str, password: str, client_ip: str = "", request=None) -> User:
-    """Check a password, with guessing limited.
+LOGIN_REFUSED = "Too many failed logins. Please wait before trying again, or ask for a login link by e-mail (POST /api/v1/auth/login-link)."
+
+
+def _login_limits(email: str, client_ip: str, device: str) -> list[tuple[str, str, int]]:
+    """What a password login counts against. A browser with this account's device cookie
+    (:mod:`.devices`) only against its cookie, so strangers guessing elsewhere cannot lock it
+    out; any other client against the e-mail with its address (strict), the e-mail alone (a
+    guess spread over many addresses) and the address alone (one client guessing many accounts)."""
+    limit = settings.LOGIN_RATE_LIMIT
+    nonce = devices.nonce_for(device, email) if device else None
+    if nonce and ratelimit.hits("login-device", nonce, settings.LOGIN_RATE_WINDOW) < limit:
+        return [("login-device", nonce, limit)]
+    limits = [("login", f"{email}|{client_ip}", limit), ("login-email", email, settings.LOGIN_RATE_LIMIT_ACCOUNT)]
+    if client_ip:
+        limits.append(("login-ip", client_ip, settings.LOGIN_RATE_LIMIT_ADDRESS))
+    return limits
+
+
+def login(*, email: str, password: str, client_ip: str = "", device: str = "", request=None) -> User:
+    """Check a password, with guessing limited; ``device`` is the client's device cookie.
 
     Every attempt is counted *before* the (slow) password check, atomically, so racing
-    requests cannot slip past the limit. The strict limit is per e-mail *and* client address:
-    a stranger guessing from elsewhere cannot lock the owner out. Looser limits per e-mail alone
-    (a distributed guess at one account) and per address alone (one client guessing many
-    accounts) stop the rest. A successful login clears its own strict counter.
+    requests cannot slip past a limit; a successful login gives its count back, so the limits
+    count failures only, and clears its own strict counter. When strangers have used up an
+    account's limit, its owner still gets in from a browser that logged in before, or with a
+    login link (:mod:`.login_links`), while the password guessing stays refused.
     """
     email = (email or "").strip().lower()
-    window, limit = settings.LOGIN_RATE_WINDOW, settings.LOGIN_RATE_LIMIT
-    msg = "Too many login attempts. Please wait before trying again."
-    pair = f"{email}|{client_ip}"
-    ratelimit.hit_or_refuse("login", pair, limit=limit, window=window, message=msg)
-    ratelimit.hit_or_refuse("login-email", email, limit=limit * 10, window=window, message=msg)
-    if client_ip:
-        ratelimit.hit_or_refuse("login-ip", client_ip, limit=limit * 20, window=window, message=msg)
+    window = settings.LOGIN_RATE_WINDOW
+    limits = _login_limits(email, client_ip, device)
+    attempt = ratelimit.attempt(limits, window=window, message=LOGIN_REFUSED)
+    if attempt.refusal is not None:
+        raise attempt.refusal
     user = authenticate(request, email=email, password=password)
     if user is None or not user.is_active:
-        raise DomainError("E-mail address or password is wrong.", code="invalid_credentials", status=401)
-    ratelimit.reset("login", pair, window)
+        raise errors.refusal("invalid_credentials")
+    attempt.give_back()
+    name, key, _limit = limits[0]
+    ratelimit.reset(name, key, window)
     return user
 
 
@@ -81,26 +104,17 @@ def user_for_token(raw: str) -> User | None:
     return tok.user
 
 
-STAFF_MIN_PASSWORD_LENGTH = 12
-
-
-def _staff_password(email: str, password: str | None) -> str | None:
-    """Staff passwords: at least 12 characters and not a common one. ``None`` (no password
-    given) makes an account that cannot log in until a password is set."""
-    if password is None:
-        return None
-    if len(password) < STAFF_MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"A staff password needs at least {STAFF_MIN_PASSWORD_LENGTH} characters.", code="weak_password")
-    try:
-        validate_password(password, User(email=email))
-    except ValidationError as err:
-        raise ValidationFailed(" ".join(err.messages), code="weak_password") from None
+def _staff_password(email: str, password: str | None, name: str = "") -> str | None:
+    """A staff password meets the policy of every account (:mod:`.passwords`). ``None`` (no
+    password given) makes an account that cannot log in until a password is set."""
+    if password is not None:
+        passwords.check(password, email=email, name=name)
     return password
 
 
 def create_staff(*, email: str, password: str | None, roles: list[str], name: str = "", actor=None, source: str = "cli") -> User:
     email = normalise_email(email)
-    password = _staff_password(email, password)
+    password = _staff_password(email, password, name)
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:
         raise ValidationFailed(f"Unknown role(s): {', '.join(sorted(unknown)) or 'none given'}. Roles: {', '.join(ROLES)}.", code="unknown_role")

@@ -6,6 +6,11 @@ concurrent requests (several gunicorn processes, several machines) can never cou
 limit together: counting happens before the expensive check it guards, and the answer of the
 counter is what decides. A limit is keyed by what is being protected (an e-mail with an
 address, a cart, an address) and lasts for the current window only.
+
+A limit that must count failures only (a crowd behind one address logs in and applies a good
+code all day) still counts every attempt first and gives the count back when the attempt turns
+out to be no failure (:meth:`Attempt.give_back`): racing guesses cannot slip past, and successes
+never add up.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import F
@@ -80,10 +86,27 @@ def hit_or_refuse(name: str, key: str, *, limit: int, window: int, message: str)
     return hit_all_or_refuse([(name, key, limit)], window=window, message=message)[name]
 
 
-def hit_all(limits: list[tuple[str, str, int]], *, window: int, message: str) -> tuple[dict[str, int], RateLimited | None]:
-    """Count one attempt against each ``(name, key, limit)`` in one statement; return the counts
-    by name and, if a count is over its limit, the refusal (not raised: a caller that counts
-    inside its own transaction commits the counts before it refuses).
+@dataclass
+class Attempt:
+    """One attempt counted against several limits: the counts by name, the refusal if one was
+    passed, and the counter rows, so that exactly these counts can be given back."""
+
+    counts: dict[str, int]
+    refusal: RateLimited | None
+    rows: dict[str, str] = field(default_factory=dict)
+
+    def give_back(self, *names: str) -> None:
+        """Take this attempt off the named counters (every counter when none is named): it was
+        no failure. The rows are the ones it was counted in, so a new window is not touched."""
+        rows = [row for name, row in self.rows.items() if not names or name in names]
+        if rows:
+            RateCounter.objects.filter(bucket__in=rows, count__gt=0).update(count=F("count") - 1)
+
+
+def attempt(limits: list[tuple[str, str, int]], *, window: int, message: str) -> Attempt:
+    """Count one attempt against each ``(name, key, limit)`` in one statement; the counts and,
+    if a count is over its limit, the refusal (not raised: a caller that counts inside its own
+    transaction commits the counts before it refuses).
 
     Counts the same as calling :func:`hit_or_refuse` for each in turn, which stops at the first
     limit passed: the counts after that one are given back, one row at a time, on the (rare)
@@ -91,14 +114,22 @@ def hit_all(limits: list[tuple[str, str, int]], *, window: int, message: str) ->
     refusing."""
     buckets = [_bucket(name, key, window)[:2] for name, key, _ in limits]
     counts = _upsert(buckets)
-    out = {}
+    out = Attempt(counts={}, refusal=None)
     for i, (name, _key, limit) in enumerate(limits):
-        out[name] = counts[buckets[i][0]]
-        if out[name] > limit:
+        out.counts[name] = counts[buckets[i][0]]
+        out.rows[name] = buckets[i][0]
+        if out.counts[name] > limit:
             for later, _start in sorted(set(buckets[i + 1:])):
                 RateCounter.objects.filter(bucket=later, count__gt=0).update(count=F("count") - 1)
-            return out, RateLimited(message, retry_after=retry_after(window))
-    return out, None
+            out.refusal = RateLimited(message, retry_after=retry_after(window))
+            return out
+    return out
+
+
+def hit_all(limits: list[tuple[str, str, int]], *, window: int, message: str) -> tuple[dict[str, int], RateLimited | None]:
+    """:func:`attempt`, as the counts by name and the refusal."""
+    counted = attempt(limits, window=window, message=message)
+    return counted.counts, counted.refusal
 
 
 def hit_all_or_refuse(limits: list[tuple[str, str, int]], *, window: int, message: str) -> dict[str, int]:

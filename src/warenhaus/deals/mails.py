@@ -3,20 +3,12 @@ the deal price, until a deadline; the link opens the cart that holds it."""
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from warenhaus.notifications import mails
 
 
 def offer_url(token: str) -> str:
     """The offer's page in the active language (the mail's: its recipient's)."""
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        path = reverse("web:deal_offer", args=[token])
-    except NoReverseMatch:
-        path = f"/deals/offer/{token}/"
-    return f"{settings.SITE_URL}{path}"
+    return mails.page_url("web:deal_offer", token, f"/deals/offer/{token}/")
 
 
 def offer_context(ctx: dict) -> dict:

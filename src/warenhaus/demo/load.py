@@ -34,19 +34,19 @@ STAFF = [
 
 SHOPPERS = [
     {
-        "email": "erika@example.de", "name": "Erika Mustermann", "password": "erika-demo", "language": "de",
+        "email": "erika@example.de", "name": "Erika Mustermann", "password": "erika-demo-pass", "language": "de",
         "address": {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"},
     },
     {
-        "email": "max@example.de", "name": "Max Mustermann", "password": "max-demo-1", "language": "de",
+        "email": "max@example.de", "name": "Max Mustermann", "password": "max-demo-pass", "language": "de",
         "address": {"name": "Max Mustermann", "street": "Torstraße 112", "postal_code": "10119", "city": "Berlin", "country": "DE"},
     },
     {
-        "email": "lena.schmidt@example.de", "name": "Lena Schmidt", "password": "lena-demo", "language": "de",
+        "email": "lena.schmidt@example.de", "name": "Lena Schmidt", "password": "lena-demo-pass", "language": "de",
         "address": {"name": "Lena Schmidt", "street": "Grindelallee 40", "postal_code": "20146", "city": "Hamburg", "country": "DE"},
     },
     {
-        "email": "john.smith@example.com", "name": "John Smith", "password": "john-demo", "language": "en",
+        "email": "john.smith@example.com", "name": "John Smith", "password": "john-demo-pass", "language": "en",
         "address": {"name": "John Smith", "street": "Mariahilfer Straße 88", "postal_code": "1070", "city": "Wien", "country": "AT"},
     },
 ]
@@ -118,6 +118,8 @@ def load_staff(summary: Summary) -> dict[str, User]:
         if user is None:
             user = create_staff(email=email, password=password, roles=roles, name=name, source="demo")
             summary.staff_created += 1
+        elif not user.check_password(password):  # a demo loaded before the password policy
+            user = create_staff(email=email, password=password, roles=roles, name=name, source="demo")
         users[email] = user
         summary.logins.append((email, password, ", ".join(roles)))
     return users
@@ -166,6 +168,9 @@ def load_shoppers_and_orders(summary: Summary, *, support) -> None:
         if user is None:
             user = register_customer(email=shopper["email"], password=shopper["password"], name=shopper["name"], language=shopper["language"])
             summary.shoppers_created += 1
+        elif not user.check_password(shopper["password"]):  # a demo loaded before the password policy
+            user.set_password(shopper["password"])
+            user.save(update_fields=["password"])
         summary.logins.append((shopper["email"], shopper["password"], "shopper"))
         if Order.objects.filter(user=user).exists():
             continue

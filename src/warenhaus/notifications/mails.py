@@ -35,18 +35,24 @@ def bank_account() -> dict:
     return getattr(settings, "INVOICE_BANK_ACCOUNT", None) or DEFAULT_BANK_ACCOUNT
 
 
-def order_url(order) -> str:
-    """The shopper's page of this order, in the active language; none for guest orders (there
-    is no page a guest could open)."""
-    if not order.user_id:
-        return ""
+def page_url(name: str, arg: str, fallback: str) -> str:
+    """The absolute address of the page ``name`` (one URL argument) in the active language (the
+    mail's: its recipient's); ``fallback`` is its path where the pages are not installed."""
     from django.urls import NoReverseMatch, reverse
 
     try:
-        path = reverse("web:my_order", args=[order.number])
+        path = reverse(name, args=[arg])
     except NoReverseMatch:
-        path = f"/account/orders/{order.number}/"
+        path = fallback
     return f"{settings.SITE_URL}{path}"
+
+
+def order_url(order) -> str:
+    """The shopper's page of this order; none for guest orders (there is no page a guest could
+    open)."""
+    if not order.user_id:
+        return ""
+    return page_url("web:my_order", order.number, f"/account/orders/{order.number}/")
 
 
 def order_context(ctx: dict) -> dict:

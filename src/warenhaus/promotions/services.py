@@ -510,25 +510,34 @@ def _rate_keys(*, cart_id: str, user, client_ip: str, session_key: str = "") -> 
     return keys
 
 
+#: refusals that say a guessed code hit nothing; only these count against the client address
+GUESS_MISSES = {"voucher_unknown", "voucher_typo"}
+
+
 def apply_voucher(*, cart_id: str, user=None, code: str, channel: str = "web", client_ip: str = "", session_key: str = ""):
     """Put a code on a cart, or say why it does not apply. Every attempt counts against the
     cart, the shopper, the session and the address, and it is counted *before* the code is
     looked at, atomically, so that parallel guessing cannot pass the limit either (a count's
     row stays locked until the attempt commits); after a burst the client must wait (429 with
-    Retry-After). A shopper tries a handful of codes at most.
+    Retry-After). A shopper tries a handful of codes at most. The address (a crowd behind one
+    carrier NAT) gets the count back unless the code was unknown: it limits guesses, not
+    shoppers.
 
     One transaction, one commit per attempt: a refusal commits the counts (every refusal comes
     before anything else is written) and is raised after the commit. Returns the cart's view
     (``checkout.services.CartView``) as committed, so the caller need not read the cart again."""
     refusal = None
     with transaction.atomic():
-        _counts, refusal = ratelimit.hit_all(_rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key),
-                                             window=settings.VOUCHER_ATTEMPT_WINDOW, message="Too many voucher codes tried; please wait before trying again.")
+        attempt = ratelimit.attempt(_rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key),
+                                    window=settings.VOUCHER_ATTEMPT_WINDOW, message="Too many voucher codes tried; please wait before trying again.")
+        refusal = attempt.refusal
         if refusal is None:
             try:
                 view = _put_on_cart(cart_id=cart_id, user=user, code=code, channel=channel)
             except DomainError as err:
                 refusal = err
+            if refusal is None or refusal.code not in GUESS_MISSES:
+                attempt.give_back("voucher-addr")
     if refusal is not None:
         raise refusal
     return view

@@ -81,10 +81,18 @@ class LoginForm(forms.Form):
     password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, max_length=200)
 
 
+class LoginLinkForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail address"), max_length=254)
+
+
 class RegisterForm(forms.Form):
+    # the policy is the service's (accounts.passwords): it says why a password is refused
     name = forms.CharField(label=_("Name"), max_length=150, required=False)
     email = forms.EmailField(label=_("E-mail address"), max_length=254)
-    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, max_length=200, min_length=8, help_text=_("At least 8 characters."))
+    password = forms.CharField(
+        label=_("Password"), max_length=200, widget=forms.PasswordInput(attrs={"minlength": 12, "autocomplete": "new-password"}),
+        help_text=_("At least 12 characters, not your e-mail address, not a common password. Several unrelated words are easy to remember and hard to guess."),
+    )
 
 
 # --- console ---------------------------------------------------------------------------------

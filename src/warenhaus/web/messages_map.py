@@ -17,6 +17,8 @@ MESSAGES = {
     "email_taken": _("An account with this e-mail address already exists. Please log in instead."),
     "invalid_credentials": _("E-mail address or password is wrong."),
     "rate_limited": _("Too many attempts. Please wait %(minutes)s minutes and try again."),
+    "invalid_login_link": _("This login link has expired or has been used already. Please ask for a new one."),
+    "weak_password": _("Please choose a stronger password."),
     # catalog
     "invalid_vat_rate": _("The VAT rate must be either 19 or 7 percent."),
     "invalid_money": _("Please enter a valid amount greater than zero with at most two decimal places, e.g. 49.97."),
@@ -101,6 +103,15 @@ MESSAGES = {
     "deal_price_not_lower": _("The deal price must be below the regular price."),
 }
 
+#: why a password is refused, by the password validator's code (accounts.passwords)
+PASSWORD_REASONS = {
+    "password_too_short": _("The password is too short: it needs at least %(min_length)s characters."),
+    "password_contains_email": _("The password must not be or contain your e-mail address."),
+    "password_too_common": _("This password is on lists of common or breached passwords."),
+    "password_too_guessable": _("The password is too easy to guess: it resembles common or breached passwords, words, names, dates or simple patterns such as repeated characters or keyboard rows."),
+}
+PASSWORD_TIP = _("Several unrelated words make a long password that is easy to remember.")
+
 #: the per-customer limit of a flash deal, by what the limit was counted on (vouchers have
 #: the same code without a ``reason``)
 DEAL_LIMITS = {
@@ -121,7 +132,7 @@ def error_message(err: DomainError) -> str:
         return str(err.detail)
     params = {"max": settings.MAX_LINE_QUANTITY, **err.extra}
     if err.code == "rate_limited":
-        params["minutes"] = max(1, (int(params.get("retry_after", 60)) + 59) // 60)
+        params["minutes"] = minutes_to_wait(err)
     if err.code == "invalid_transition" and "current_status" in params:
         from .templatetags.shop import status_label
 
@@ -133,8 +144,22 @@ def error_message(err: DomainError) -> str:
             if key in params:
                 params[key] = format_money(params[key])
     if err.code == "weak_password":
-        return str(err.detail)
+        return password_message(err)
     try:
         return str(template) % params if "%(" in str(template) else str(template)
     except (KeyError, ValueError, TypeError):
         return str(err.detail)
+
+
+def minutes_to_wait(err: DomainError) -> int:
+    """A 429's Retry-After in whole minutes, rounded up."""
+    return max(1, (int(err.extra.get("retry_after", 60)) + 59) // 60)
+
+
+def password_message(err: DomainError) -> str:
+    """Each reason a password is refused, and a tip; the service's words for reasons unknown here."""
+    reasons = err.extra.get("reasons") or []
+    if not reasons or any(r not in PASSWORD_REASONS for r in reasons):
+        return str(err.detail)
+    min_length = err.extra.get("min_length", 12)
+    return " ".join([str(PASSWORD_REASONS[r]) % {"min_length": min_length} for r in dict.fromkeys(reasons)] + [str(PASSWORD_TIP)])

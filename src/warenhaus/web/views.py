@@ -20,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from warenhaus.accounts import devices, login_links
 from warenhaus.accounts import services as accounts
 from warenhaus.catalog import selectors as catalog
 from warenhaus.checkout import services as checkout
@@ -29,7 +30,7 @@ from warenhaus.core.errors import DomainError
 from warenhaus.orders import selectors as order_selectors
 
 from . import forms, lookups
-from .messages_map import error_message
+from .messages_map import error_message, minutes_to_wait
 
 SESSION_CART = "cart_id"
 SESSION_ORDERS = "placed_orders"
@@ -356,10 +357,27 @@ def _sign_in(request, user) -> None:
         request.session.pop(SESSION_CART, None)
 
 
+def _welcome(request, user, nxt: str, greeting: str):
+    """After a login: signed in, the cart along, and this browser remembered for the account."""
+    _sign_in(request, user)
+    messages.success(request, greeting)
+    response = redirect(nxt)
+    devices.set_after_login(request, response, user.email)
+    return response
+
+
 def _client_ip(request) -> str:
     from warenhaus.core.apiutil import client_ip
 
     return client_ip(request)
+
+
+def _refused(request, template: str, ctx: dict, err: DomainError, message: str = ""):
+    """A page that says why a service refused, with the error's status (and Retry-After)."""
+    response = render(request, template, {**ctx, "error": message or error_message(err)}, status=err.status)
+    if getattr(err, "retry_after", None):
+        response["Retry-After"] = str(err.retry_after)
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -371,15 +389,48 @@ def login_page(request):
     if not form.is_valid():
         return render(request, "web/login.html", {"form": form, "next": nxt, "error": _("Please enter your e-mail address and password.")}, status=422)
     try:
-        user = accounts.login(email=form.cleaned_data["email"], password=form.cleaned_data["password"], client_ip=_client_ip(request), request=request)
+        user = accounts.login(email=form.cleaned_data["email"], password=form.cleaned_data["password"], client_ip=_client_ip(request),
+                              device=devices.from_request(request), request=request)
     except DomainError as err:
-        response = render(request, "web/login.html", {"form": form, "next": nxt, "error": error_message(err)}, status=err.status)
-        if getattr(err, "retry_after", None):
-            response["Retry-After"] = str(err.retry_after)
-        return response
-    _sign_in(request, user)
-    messages.success(request, _("Welcome back!"))
-    return redirect(nxt)
+        # refused for too many failures: the owner can still get in with a mailed link
+        offer = err.code == "rate_limited"
+        return _refused(request, "web/login.html", {"form": form, "next": nxt, "offer_link": offer, "email": form.cleaned_data["email"]}, err)
+    return _welcome(request, user, nxt, _("Welcome back!"))
+
+
+@require_http_methods(["GET", "POST"])
+def login_link_page(request):
+    """Ask for a login link by e-mail (when the password login is refused, or forgotten)."""
+    nxt = _safe_next(request, reverse("web:home"))
+    if request.method == "GET":
+        return render(request, "web/login_link.html", {"form": forms.LoginLinkForm(initial={"email": request.GET.get("email", "")[:254]}), "next": nxt})
+    form = forms.LoginLinkForm(request.POST)
+    if not form.is_valid():
+        return render(request, "web/login_link.html", {"form": form, "next": nxt, "error": _("Please enter a valid e-mail address.")}, status=422)
+    try:
+        login_links.request_link(email=form.cleaned_data["email"], client_ip=_client_ip(request))
+    except DomainError as err:
+        message = ""
+        if err.code == "rate_limited":
+            message = _("Login links for this address were asked for several times just now. Please use the newest mail, or ask again in %(minutes)s minutes.") % {"minutes": minutes_to_wait(err)}
+        return _refused(request, "web/login_link.html", {"form": form, "next": nxt}, err, message)
+    return render(request, "web/login_link.html", {"sent_to": form.cleaned_data["email"], "next": nxt})
+
+
+@require_http_methods(["GET", "POST"])
+def login_link_confirm(request, key: str):
+    """A mailed login link. Opening it only asks (mail scanners open links too); the button
+    uses it up and logs in."""
+    nxt = _safe_next(request, reverse("web:home"))
+    if request.method == "GET":
+        user = login_links.user_for_key(key)
+        status = 200 if user is not None else 401
+        return render(request, "web/login_link_confirm.html", {"key": key, "account": user, "next": nxt}, status=status)
+    try:
+        user = login_links.confirm(key=key, client_ip=_client_ip(request))
+    except DomainError as err:
+        return _refused(request, "web/login_link_confirm.html", {"key": key, "account": None, "next": nxt}, err)
+    return _welcome(request, user, nxt, _("Welcome back!"))
 
 
 @require_POST
@@ -399,9 +450,8 @@ def register_page(request):
         return render(request, "web/register.html", {"form": form, "next": nxt, "error": _("Please correct the marked fields.")}, status=422)
     d = form.cleaned_data
     try:
-        user = accounts.register_customer(email=d["email"], password=d["password"], name=d["name"], language=translation.get_language() or "de")
+        user = accounts.register_customer(email=d["email"], password=d["password"], name=d["name"], language=translation.get_language() or "de",
+                                          client_ip=_client_ip(request))
     except DomainError as err:
-        return render(request, "web/register.html", {"form": form, "next": nxt, "error": error_message(err)}, status=err.status)
-    _sign_in(request, user)
-    messages.success(request, _("Your account has been created."))
-    return redirect(nxt)
+        return _refused(request, "web/register.html", {"form": form, "next": nxt}, err)
+    return _welcome(request, user, nxt, _("Your account has been created."))
