@@ -4,6 +4,8 @@ had made or edited (possible before: an edit made the editor the author)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -40,6 +42,11 @@ def test_existing_campaigns_get_their_sign_offs_and_a_breach_is_paused():
         # the attack: Anna made it, Ben changed its purpose (and so became its "author"), Anna approved it
         attack = campaign("Angriff", made=anna, created_by=ben, approved_by=anna, edits=[ben], status="approved")
         fine = campaign("Sauber", made=anna, created_by=anna, approved_by=cleo, status="approved")
+        Campaign.objects.filter(pk=fine.pk).update(approved_at=now() - timedelta(hours=1))
+        # codes added before the approval make an editor (Dora), codes added after it do not (Ben)
+        for who, at in ((dora, now() - timedelta(hours=2)), (ben, now())):
+            entry = AuditEntry.objects.create(actor=who, actor_email=who.email, action="campaign.codes_import", object_type="promotions.campaign", object_id=str(fine.pk))
+            AuditEntry.objects.filter(pk=entry.pk).update(at=at)
         draft = campaign("Entwurf", made=anna, created_by=ben, edits=[ben])
         goodwill = campaign("Goodwill: remediation #1", made=None, created_by=None, approved_by=cleo, status="approved")
         Job.objects.create(reason="Leck", selector={}, actions={}, created_by=dora, executed_by=cleo, goodwill_campaign=goodwill)
@@ -51,7 +58,7 @@ def test_existing_campaigns_get_their_sign_offs_and_a_breach_is_paused():
     def parts(c):
         return [(s.user.email.split("@")[0], s.role) for s in Signoff.objects.filter(subject_id=c.pk).order_by("pk")]
 
-    assert parts(fine) == [("anna", "author"), ("cleo", "approver")]
+    assert parts(fine) == [("anna", "author"), ("dora", "editor"), ("cleo", "approver")]
     assert Campaign.objects.get(pk=fine.pk).approval_id == f"{fine.pk}:{cleo.pk}:approver"
     assert parts(draft) == [("anna", "author"), ("ben", "editor")] and Campaign.objects.get(pk=draft.pk).approval_id is None
     # the breach keeps the approver row it names and is paused, audited, for someone else to resume

@@ -1,12 +1,13 @@
-"""Four eyes held by the database: who took part in each campaign (CampaignSignoff), the
-campaign's approval naming its approver's row, and generated codes single-use.
+"""Four eyes held by the database: who took part in each campaign (CampaignSignoff) and the
+campaign's approval naming its approver's row (its constraints follow in 0004).
 
 Existing campaigns get their rows from what is known: the author from the audit trail's
-``campaign.create`` entry (else ``created_by``), editors from ``campaign.edit`` entries and from
-``created_by`` (an edit used to make the editor the author), the approver from ``approved_by``.
+``campaign.create`` entry (else ``created_by``), editors from ``campaign.edit`` entries, from
+codes added before the approval, and from ``created_by`` (an edit used to make the editor the
+author), the approver from ``approved_by``.
 A live campaign whose approver had made or edited it was approved against four eyes: it is
-paused (audited), and someone else may look at it and resume it; the approver keeps the row the
-campaign names, their earlier part is left out of the table (the audit trail keeps it).
+paused (audited) for another approver to check; the approver keeps the row the campaign names,
+their earlier part is left out of the table (the audit trail keeps it).
 """
 
 import django.db.models.deletion
@@ -14,7 +15,7 @@ import django.db.models.functions.text
 from django.conf import settings
 from django.db import migrations, models
 
-BREACH = "Paused when four eyes became stricter: the approver had made or edited this campaign. Someone else must look at it and resume it."
+BREACH = "Paused when four eyes became stricter: its approver had made or edited it. Another approver should check it before it is resumed, or revoke it."
 
 
 def backfill(apps, schema_editor):
@@ -28,7 +29,10 @@ def backfill(apps, schema_editor):
     for c in Campaign.objects.order_by("pk").iterator():
         entries = AuditEntry.objects.filter(object_type="promotions.campaign", object_id=str(c.pk), actor__isnull=False)
         made_by = entries.filter(action="campaign.create").order_by("at", "pk").values_list("actor_id", flat=True).first() or c.created_by_id
-        edited_by = list(entries.filter(action="campaign.edit").order_by("at", "pk").values_list("actor_id", flat=True))
+        added = entries.filter(action__in=["campaign.codes_generate", "campaign.codes_import"])
+        if c.approved_at is not None:
+            added = added.filter(at__lt=c.approved_at)
+        edited_by = list((entries.filter(action="campaign.edit") | added).order_by("at", "pk").values_list("actor_id", flat=True))
         if c.created_by_id:
             edited_by.append(c.created_by_id)
         parts = {}
