@@ -1,5 +1,5 @@
 """Editing a campaign: drafts only, the creation rules, audited before/after, the public code
-kept in step, and four eyes on what is approved (the editor becomes the author)."""
+kept in step, and four eyes on what is approved (nobody who edited it approves it)."""
 
 from __future__ import annotations
 
@@ -101,14 +101,16 @@ def test_switching_code_mode(make_campaign, author):
     assert Campaign.objects.get(pk=c.pk).code_mode == "unique" and Code.objects.filter(campaign=c).count() == 2
 
 
-def test_the_editor_becomes_the_author_and_cannot_approve_it(make_campaign, make_user, author):
+def test_an_editor_cannot_approve_it_and_the_author_stays_the_author(make_campaign, make_user, author):
     both = make_user(roles=["promotions", "promotions_approver"])
     c = make_campaign(approve=False)
     editing.update_campaign(campaign_id=c.pk, actor=both, changes={"discount_value": "400.00", "min_basket": "401.00"})
     with pytest.raises(Forbidden) as err:
         services.approve_campaign(campaign_id=c.pk, actor=both, override_reason="passt schon")
-    assert err.value.code == "four_eyes_required"
-    assert Campaign.objects.get(pk=c.pk).created_by == both
+    assert err.value.code == "four_eyes_required" and err.value.extra["took_part_as"] == "editor"
+    c = Campaign.objects.get(pk=c.pk)
+    assert c.created_by == author and c.status == "draft"
+    assert [(s.user, s.role) for s in c.signoffs.order_by("pk")] == [(author, "author"), (both, "editor")]
 
 
 def test_over_the_api(make_campaign, api_as, author, approver):

@@ -299,6 +299,31 @@ def test_goodwill_needs_a_second_person_and_an_up_to_date_preview(leak, support,
     assert entry.actor == support and risk.email in entry.reason
 
 
+def test_the_database_refuses_a_goodwill_job_executed_by_whoever_prepared_it(leak, support, risk):
+    from django.db import IntegrityError, transaction
+
+    from warenhaus.remediation import goodwill
+
+    job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", {"goodwill_voucher": {"amount": "10.00"}}])
+    services.execute(job_id=job.pk, actor=support)
+    job.refresh_from_db()
+    c = job.goodwill_campaign
+    # the preparer chose the amount: the campaign's author; the executor is its approver
+    assert (c.created_by, c.approved_by) == (risk, support)
+    assert [(s.user, s.role) for s in c.signoffs.order_by("pk")] == [(risk, "author"), (support, "approver")]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(executed_by=risk)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Campaign.objects.filter(pk=c.pk).update(approved_by=risk)
+    # the goodwill campaign of the executor's own job is refused by its sign-offs, without the service's check
+    own = Job.objects.create(reason="x", selector={}, actions={}, created_by=support)
+    with pytest.raises(DomainError) as err, transaction.atomic():
+        goodwill.make_campaign(job=own, amount=Decimal("10.00"), customers=1, approver=support)
+    assert err.value.code == "four_eyes_required"
+    # where no money is given away, one person may prepare and execute, as before
+    Job.objects.filter(pk=own.pk).update(executed_by=support)
+
+
 def test_the_outbox_keeps_only_a_hint_of_a_sent_goodwill_code(leak, support, risk, smtp_server):
     job = services.create_job(actor=risk, selector={"voucher_codes": ["LEAK400"]}, actions=["cancel", {"goodwill_voucher": {"amount": "10.00"}}])
     services.execute(job_id=job.pk, actor=support)

@@ -79,7 +79,7 @@ def test_a_dangerous_campaign_needs_a_reason_and_the_author_is_refused_in_englis
     page = browser_page
     browser_login(page, "beides@warenhaus.example", next_path=f"/en/console/promotions/{own.pk}/approve/")
     page.wait_for_url(re.compile(rf"/en/console/promotions/{own.pk}/approve/$"))
-    assert "Someone else must approve it (four eyes)" in page.inner_text("#four-eyes")
+    assert "Someone who did neither must approve it (four eyes)" in page.inner_text("#four-eyes")
     assert page.locator("#approve-form").count() == 0
     page.goto(page.url_for(f"/en/console/promotions/{risky.pk}/approve/"))
     assert page.inner_text("#worst-amount") == "unbounded"

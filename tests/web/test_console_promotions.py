@@ -177,6 +177,7 @@ def test_approval_shows_worst_case_and_dangers_and_needs_a_reason(login_client, 
 
 
 def test_four_eyes_refusal_is_a_readable_message(login_client, staff, campaign, author):
+    """Whoever made or edited a draft is refused, the author too after a colleague's edit."""
     both = staff("promotions", "promotions_approver")
     from warenhaus.promotions import editing
 
@@ -184,11 +185,28 @@ def test_four_eyes_refusal_is_a_readable_message(login_client, staff, campaign, 
     editing.update_campaign(campaign_id=c.pk, actor=both, changes={"name": "Selbst gemacht"})
     client = login_client(both)
     html = client.get(f"/console/promotions/{c.pk}/approve/").content.decode()
-    assert "Jemand anderes muss sie freigeben" in html and 'id="approve-form"' not in html
+    assert "Freigeben muss sie jemand, der beides nicht getan hat" in html and 'id="approve-form"' not in html
+    assert f"Bearbeitet von {both.email}." in html
     r = client.post(f"/console/promotions/{c.pk}/approve/", {"override_reason": ""})
-    assert r.status_code == 403 and "Jemand anderes muss sie freigeben (Vier-Augen-Prinzip)" in r.content.decode()
+    assert r.status_code == 403 and "Freigeben muss sie jemand, der beides nicht getan hat (Vier-Augen-Prinzip)" in r.content.decode()
     r = client.post(f"/en/console/promotions/{c.pk}/approve/", {"override_reason": ""})
-    assert "Someone else must approve it (four eyes)" in r.content.decode()
+    assert "You made or edited this campaign. Someone who did neither must approve it (four eyes)." in r.content.decode()
+    assert f"Edited by {both.email}." in r.content.decode()
+    assert Campaign.objects.get(pk=c.pk).status == "draft"
+    assert both.email in client.get(f"/en/console/promotions/{c.pk}/").content.decode().split("Edited as a draft by")[1][:200]
+
+
+def test_the_author_is_refused_after_a_colleague_edited_the_draft(login_client, staff):
+    from warenhaus.promotions import editing, services
+
+    both, colleague = staff("promotions", "promotions_approver"), staff("promotions")
+    c = services.create_campaign(actor=both, name="Mitarbeiterrabatt", discount_kind="fixed", discount_value="400.00", code_mode="unique",
+                                 total_limit=10, valid_until="2099-01-01T00:00:00+00:00")
+    editing.update_campaign(campaign_id=c.pk, actor=colleague, changes={"purpose": "Sommerfest"})
+    client = login_client(both)
+    assert 'id="four-eyes"' in client.get(f"/console/promotions/{c.pk}/approve/").content.decode()
+    r = client.post(f"/en/console/promotions/{c.pk}/approve/", {"override_reason": "passt schon"})
+    assert r.status_code == 403 and "Someone who did neither must approve it" in r.content.decode()
     assert Campaign.objects.get(pk=c.pk).status == "draft"
 
 

@@ -1,7 +1,9 @@
-"""Tables the whole shop shares: the audit trail and remembered idempotent responses."""
+"""Tables the whole shop shares: the audit trail, remembered idempotent responses, rate counters,
+and the abstract table of who took part in something that needs four eyes."""
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Concat
 
 
 class AuditEntry(models.Model):
@@ -58,3 +60,34 @@ class RateCounter(models.Model):
     bucket = models.CharField(max_length=100, unique=True)
     window_start = models.BigIntegerField(db_index=True)
     count = models.PositiveIntegerField(default=0)
+
+
+class SignoffRole(models.TextChoices):
+    AUTHOR = "author", "made it"
+    EDITOR = "editor", "edited it"
+    APPROVER = "approver", "approved it"
+
+
+class Signoff(models.Model):
+    """Abstract: one person's part in one thing that needs four eyes (see
+    :mod:`warenhaus.core.signoffs`). A concrete table adds ``subject``, the foreign key to the
+    thing; one row per person and thing, so an approver's row cannot join an author's or an
+    editor's. ``key`` is ``<subject id>:<user id>:<role>``, held by a check constraint, so that
+    the thing's approval can name its approver's row by a foreign key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=10, choices=SignoffRole.choices)
+    key = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "user"], name="%(app_label)s_%(class)s_one_part_per_person"),
+            models.CheckConstraint(condition=models.Q(role__in=[r.value for r in SignoffRole]), name="%(app_label)s_%(class)s_role_known"),
+            models.CheckConstraint(
+                condition=models.Q(key=Concat("subject_id", models.Value(":"), "user_id", models.Value(":"), "role", output_field=models.CharField())),
+                name="%(app_label)s_%(class)s_key_names_its_row",
+            ),
+        ]

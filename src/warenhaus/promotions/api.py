@@ -88,7 +88,7 @@ class CountIn(Schema):
 class ImportIn(Schema):
     codes: list[str] = Field(default_factory=list, max_length=10000)
     csv: str = Field(default="", max_length=1_000_000, description="instead of codes: a CSV file's text, codes in the first column")
-    max_uses_per_code: StrictInt | None = Field(default=1, description="null: only the campaign's limits apply")
+    max_uses_per_code: StrictInt | None = Field(default=1, description="null: only the campaign's limits apply; anything but 1 only in a draft (409 codes_widen_campaign once approved)")
 
 
 class PatternIn(Schema):
@@ -122,13 +122,13 @@ def get_campaign(request, campaign_id: str):
     return 200, selectors.campaign_json(selectors.campaign_by_id(campaign_id))
 
 
-@router.patch("/campaigns/{campaign_id}", response={200: dict}, summary="Edit a draft (anything else: 409 campaign_not_editable); the editor becomes its author")
+@router.patch("/campaigns/{campaign_id}", response={200: dict}, summary="Edit a draft (anything else: 409 campaign_not_editable); the editor may not approve it")
 def edit_campaign(request, campaign_id: str, payload: CampaignPatch):
     user = require(request, "promotions.edit")
     return 200, _json(editing.update_campaign(campaign_id=campaign_id, actor=user, changes=payload.model_dump(exclude_unset=True)))
 
 
-@router.post("/campaigns/{campaign_id}/approve", response={200: dict}, summary="Approve (four eyes: not the author; dangerous shapes need override_reason)")
+@router.post("/campaigns/{campaign_id}/approve", response={200: dict}, summary="Approve (four eyes: not by anyone who made or edited it; dangerous shapes need override_reason)")
 def approve(request, campaign_id: str, payload: ApproveIn):
     user = require(request, "promotions.approve")
     return 200, _json(services.approve_campaign(campaign_id=campaign_id, actor=user, override_reason=payload.override_reason))
@@ -170,7 +170,7 @@ def generate_codes(request, campaign_id: str, payload: CountIn, idempotency_key:
     return status, {**body, "codes": shown, "codes_withheld": None}
 
 
-@router.post("/campaigns/{campaign_id}/codes/import", response={201: dict}, summary="Import partner codes (stored as digests only)")
+@router.post("/campaigns/{campaign_id}/codes/import", response={201: dict}, summary="Import partner codes (stored as digests only; single-use once the campaign is approved)")
 def import_codes(request, campaign_id: str, payload: ImportIn):
     user = require(request, "promotions.edit")
     codes = payload.codes or services.codes_from_csv(payload.csv)

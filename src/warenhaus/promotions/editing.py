@@ -8,7 +8,8 @@ before and after, and a new public code replaces the draft's code row (only its 
 hint are kept, as for every code).
 
 Four eyes hold for what is approved, not for what was first typed: whoever edits a draft
-becomes its author (``created_by``), so the person who shaped it last cannot approve it.
+joins its sign-offs as an editor in the edit's transaction, so nobody who shaped it, first or
+last, can approve it (the database refuses their approver row). ``created_by`` stays the author.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from warenhaus.core import audit
+from warenhaus.core import audit, signoffs
 from warenhaus.core.errors import Conflict, ValidationFailed
 
-from .models import CHANNELS, Campaign, CampaignStatus, Code, CodeMode, CodeSource, DiscountKind, Eligibility, Stacking
+from .models import CHANNELS, Campaign, CampaignSignoff, CampaignStatus, Code, CodeMode, CodeSource, DiscountKind, Eligibility, Stacking
 from .services import (
     _category_ids, _code_row, _count, _locked_campaign, _money, _product_ids, _public_code, _refuse_blocked_pattern, _snap,
     _when, validate_monitor_settings,
@@ -161,8 +162,7 @@ def update_campaign(*, campaign_id, actor, changes: dict, source: str = "api") -
             code_note = _replace_public_code(c, code_mode_changed=c.code_mode != previous_mode, public_code=changes.get("public_code") or None)
         if _state(c) == before and not code_note:
             return c
-        if getattr(actor, "pk", None):
-            c.created_by = actor  # the last hand that shaped it is the author for four eyes
+        signoffs.take_part(CampaignSignoff, subject=c, user=actor)
         after = _state(c)
         c.save()
         changed = sorted(k for k in after if after[k] != before[k])

@@ -1,8 +1,9 @@
-"""Why a voucher does not apply: one stable code per reason (listed in the README)."""
+"""Why a voucher does not apply, and why staff may not do something to a campaign: one stable
+code per reason (listed in the README)."""
 
 from __future__ import annotations
 
-from warenhaus.core.errors import DomainError
+from warenhaus.core.errors import Conflict, DomainError, Forbidden
 
 #: code -> (HTTP status, English detail)
 REASONS: dict[str, tuple[int, str]] = {
@@ -34,3 +35,27 @@ class VoucherRefused(DomainError):
     def __init__(self, code: str, detail: str = "", **extra):
         status, default = REASONS[code]
         super().__init__(detail or default, code=code, status=status, **extra)
+
+
+#: staff refusals that keep a campaign as it was approved: code -> (HTTP status, English detail)
+CAMPAIGN_REFUSALS: dict[str, tuple[int, str]] = {
+    "four_eyes_required": (403, "A campaign must be approved by someone who neither made nor edited it (four eyes)."),
+    "codes_widen_campaign": (409, "Codes added to an approved campaign are single-use (max_uses_per_code 1), as the campaign was approved. "
+                                  "For codes that several customers may use, make a new campaign and have it approved."),
+}
+
+#: what ``took_part_as`` adds to the four-eyes refusal
+_PARTS = {"author": "you made it", "editor": "you edited it", "approver": "you approved it"}
+
+
+def campaign_refusal(code: str, detail: str = "", **extra) -> DomainError:
+    status, default = CAMPAIGN_REFUSALS[code]
+    return (Forbidden if status == 403 else Conflict)(detail or default, code=code, status=status, **extra)
+
+
+def four_eyes_refusal(part: str) -> DomainError:
+    """The approver made or edited the campaign (``part``: their row in its sign-offs; empty
+    when no author is known)."""
+    default = CAMPAIGN_REFUSALS["four_eyes_required"][1]
+    detail = f"{default[:-1]}; {_PARTS[part]}." if part in _PARTS else default
+    return campaign_refusal("four_eyes_required", detail, took_part_as=part or None)

@@ -5,6 +5,10 @@ The limits a campaign promises are held by the database: ``redeemed_count`` cann
 ``max_uses``, a customer's uses cannot pass the per-customer limit copied onto their usage row,
 and a code redeems at most once per order. The services change these counters only with
 conditional UPDATEs, in the order campaign -> code -> customer usage.
+
+Four eyes are held by the database too: everyone who made or edited a campaign has a row in
+:class:`CampaignSignoff`, the approval inserts the approver's row there (refused if they have
+one), and the campaign's ``approval`` names that row (see :mod:`warenhaus.core.signoffs`).
 """
 
 from decimal import Decimal
@@ -12,6 +16,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+
+from warenhaus.core.models import Signoff
+from warenhaus.core.signoffs import approval_constraint
 
 
 class DiscountKind(models.TextChoices):
@@ -75,6 +82,10 @@ class Campaign(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     approved_at = models.DateTimeField(null=True, blank=True)
+    approval = models.ForeignKey(
+        "CampaignSignoff", to_field="key", null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
+        help_text="The approver's row among those who took part: the database refuses it for an author or an editor.",
+    )
     approval_override_reason = models.TextField(blank=True)
     redeemed_count = models.PositiveIntegerField(default=0)
     spent_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
@@ -99,6 +110,8 @@ class Campaign(models.Model):
                 condition=Q(approved_by__isnull=True, status__in=["draft", "revoked"]) | (Q(approved_by__isnull=False) & ~Q(approved_by=F("created_by"))),
                 name="campaign_four_eyes",
             ),
+            # and not by anyone who made or edited it: the approver's own row in CampaignSignoff
+            approval_constraint(name="campaign_approval_is_the_approvers_signoff"),
         ]
 
     def __str__(self):
@@ -107,6 +120,19 @@ class Campaign(models.Model):
     @property
     def audit_key(self):
         return self.pk
+
+
+class CampaignSignoff(Signoff):
+    """Who made, edited and approved a campaign: one row per person (author, editor or approver)."""
+
+    subject = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="signoffs")
+
+    class Meta(Signoff.Meta):
+        pass
+
+    @property
+    def audit_key(self):
+        return self.key
 
 
 class CodeStatus(models.TextChoices):
@@ -154,6 +180,7 @@ class Code(models.Model):
             models.CheckConstraint(condition=Q(uses__gte=0), name="code_uses_not_negative"),
             models.CheckConstraint(condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")), name="code_within_max_uses"),
             models.CheckConstraint(condition=Q(status__in=[s.value for s in CodeStatus]), name="code_status_known"),
+            models.CheckConstraint(condition=~Q(source="generated") | Q(max_uses__isnull=False, max_uses=1), name="code_generated_single_use"),
             models.UniqueConstraint(fields=["campaign"], condition=Q(source="public"), name="campaign_one_public_code"),
         ]
 

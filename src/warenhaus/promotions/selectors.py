@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from warenhaus.core import signoffs
 from warenhaus.core.errors import NotFound
+from warenhaus.core.models import SignoffRole
 from warenhaus.core.money import money_json
 
-from .models import Alert, Campaign, Redemption
+from .models import Alert, Campaign, CampaignSignoff, Redemption
 from .monitors import MONITORS, describe_alert
 
 
@@ -18,6 +20,21 @@ def campaign_by_id(campaign_id) -> Campaign:
     if c is None:
         raise NotFound("No such campaign.", code="campaign_not_found")
     return c
+
+
+def took_part(c: Campaign) -> list[dict]:
+    """Who made, edited and approved the campaign, in order."""
+    return [{"email": s.user.email, "role": s.role, "at": s.at} for s in signoffs.parts(CampaignSignoff, subject=c)]
+
+
+def editors(c: Campaign) -> list[str]:
+    """Who edited the campaign (or added codes to it) while it was a draft."""
+    return [p["email"] for p in took_part(c) if p["role"] == SignoffRole.EDITOR]
+
+
+def part_of(c: Campaign, user) -> str:
+    """The part ``user`` took in the campaign (author, editor, approver), or ``""``."""
+    return signoffs.part_of(CampaignSignoff, subject=c, user=user) if getattr(user, "pk", None) else ""
 
 
 def _iso(dt):
@@ -65,6 +82,7 @@ def campaign_json(c: Campaign, *, detail: bool = True) -> dict:
     }
     if detail:
         body["dangers"] = dangers(c)
+        body["took_part"] = [{**p, "at": _iso(p["at"])} for p in took_part(c)]
         body["codes"] = {
             "total": c.codes.count(),
             "blocked": c.codes.filter(status="blocked").count(),

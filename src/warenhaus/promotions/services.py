@@ -2,6 +2,10 @@
 (generated, public, imported), the kill switch, vouchers in carts, and redeeming and releasing
 them inside the checkout's and the cancellation's transactions.
 
+Four eyes: whoever made a campaign, edited it or added codes to it as a draft has a row in its
+sign-offs (:mod:`warenhaus.core.signoffs`), and the approval's own row cannot join theirs. Once
+approved, a campaign keeps its shape: codes added later are single-use.
+
 Every staff action writes an audit entry in the same transaction. Counters change only through
 conditional UPDATEs, always in the order campaign -> code -> customer usage, so concurrent
 checkouts neither deadlock nor pass a limit.
@@ -20,19 +24,20 @@ from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 
 from warenhaus.accounts.roles import can
-from warenhaus.core import audit, clock, ratelimit
+from warenhaus.core import audit, clock, ratelimit, signoffs
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from warenhaus.core.models import SignoffRole
 from warenhaus.core.money import MoneyError, cents, parse_amount
 
 from . import codes as codelib
 from . import selectors
-from .errors import VoucherRefused
+from .errors import VoucherRefused, campaign_refusal, four_eyes_refusal
 from .evaluation import Customer, Evaluation, check_channel, check_code_state, check_customer, evaluate
 from .mail_checks import ALERT_ROLES
 from .models import (
-    CHANNELS, Alert, BlockRule, Campaign, CampaignStatus, CartVoucher, Code, CodeBatch, CodeMode, CodeSource, CodeStatus,
-    CustomerUsage, DiscountKind, Eligibility, Redemption, Stacking,
+    CHANNELS, Alert, BlockRule, Campaign, CampaignSignoff, CampaignStatus, CartVoucher, Code, CodeBatch, CodeMode, CodeSource,
+    CodeStatus, CustomerUsage, DiscountKind, Eligibility, Redemption, Stacking,
 )
 
 AUDIT_FIELDS = (
@@ -182,6 +187,7 @@ def create_campaign(
             release_redemption_on_cancel=bool(release_redemption_on_cancel), expected_redemptions_per_hour=expected,
             auto_pause=bool(auto_pause), monitor_settings=thresholds, created_by=actor if getattr(actor, "pk", None) else None,
         )
+        signoffs.take_part(CampaignSignoff, subject=campaign, user=actor, role=SignoffRole.AUTHOR)
         after = _snap(campaign)
         if plain:
             _refuse_blocked_pattern(plain)
@@ -220,6 +226,10 @@ def dangers(campaign: Campaign) -> list[dict]:
     public = campaign.code_mode == CodeMode.PUBLIC
     if public and campaign.budget is None:
         out.append({"code": "public_code_without_budget", "message": "A public code spreads; it needs a money budget."})
+    shared = shared_codes(campaign) if not public and campaign.budget is None else 0
+    if shared:
+        out.append({"code": "shared_codes_without_budget",
+                    "message": f"{shared} of its codes can be used more than once; like a public code they spread, so they need a money budget."})
     if campaign.total_limit is None and campaign.budget is None:
         out.append({"code": "unbounded", "message": "Neither a total redemption limit nor a budget bounds the cost."})
     safe = settings.VOUCHER_SAFE_SHARE_OF_MIN_BASKET
@@ -237,6 +247,13 @@ def dangers(campaign: Campaign) -> list[dict]:
     return out
 
 
+def shared_codes(campaign: Campaign) -> int:
+    """How many of the campaign's active codes redeem more than once."""
+    if campaign.pk is None:
+        return 0
+    return Code.objects.filter(campaign=campaign, status=CodeStatus.ACTIVE).filter(Q(max_uses__isnull=True) | Q(max_uses__gt=1)).count()
+
+
 def _locked_campaign(campaign_id) -> Campaign:
     try:
         pk = int(campaign_id)
@@ -249,7 +266,8 @@ def _locked_campaign(campaign_id) -> Campaign:
 
 
 def approve_campaign(*, campaign_id, actor, override_reason: str = "", source: str = "api") -> Campaign:
-    """Four eyes: a different staff member with the approver role makes a draft live."""
+    """Four eyes: a staff member with the approver role who neither made nor edited the draft
+    makes it live. The approver's sign-off row is what the database holds this by."""
     if not can(actor, "promotions.approve"):
         raise Forbidden("Only a promotions approver may approve a campaign.", code="forbidden")
     override_reason = _reason(override_reason, required=False)
@@ -257,8 +275,9 @@ def approve_campaign(*, campaign_id, actor, override_reason: str = "", source: s
         c = _locked_campaign(campaign_id)
         if c.status != CampaignStatus.DRAFT:
             raise Conflict(f"The campaign is {c.status}, not a draft.", code="campaign_not_draft", current_status=c.status)
-        if c.created_by_id is None or c.created_by_id == actor.pk:
-            raise Forbidden("A campaign must be approved by someone other than the person who made it (four eyes).", code="four_eyes_required")
+        part = selectors.part_of(c, actor)
+        if c.created_by_id is None or part:  # before the dangers: this person may not decide on them
+            raise four_eyes_refusal(part)
         found = dangers(c)
         if found and not override_reason:
             raise Conflict(
@@ -267,15 +286,17 @@ def approve_campaign(*, campaign_id, actor, override_reason: str = "", source: s
                 code="dangerous_campaign", dangers=found, worst_case=worst_case(c),
             )
         before = _snap(c)
+        c.approval_id = signoffs.sign_approval(CampaignSignoff, subject=c, user=actor, refuse=four_eyes_refusal)
         c.status = CampaignStatus.APPROVED
         c.approved_by = actor
         c.approved_at = now()
         c.approval_override_reason = override_reason if found else ""
         c.status_reason = ""
-        c.save(update_fields=["status", "approved_by", "approved_at", "approval_override_reason", "status_reason", "updated_at"])
+        c.save(update_fields=["status", "approved_by", "approval", "approved_at", "approval_override_reason", "status_reason", "updated_at"])
         audit.record(
             actor=actor, action="campaign.approve", obj=c, before=before,
-            after={**_snap(c), "worst_case": worst_case(c), "dangers_overridden": [d["code"] for d in found]},
+            after={**_snap(c), "worst_case": worst_case(c), "dangers_overridden": [d["code"] for d in found],
+                   "took_part": [{"email": p["email"], "role": p["role"]} for p in selectors.took_part(c)]},
             reason=override_reason, source=source,
         )
     return c
@@ -323,6 +344,21 @@ def _unique_campaign(c: Campaign) -> None:
         raise Conflict("The campaign is revoked.", code="invalid_transition", current_status=c.status)
 
 
+def _campaign_for_codes(campaign_id, actor, *, max_uses: int | None) -> Campaign:
+    """The unique-code campaign that codes go into, inside the caller's transaction. In a draft
+    the person counts among its editors (four eyes); an approved or paused campaign takes only
+    single-use codes, as it was approved. Codes that redeem more than once lock the campaign's
+    row, so that an approval at the same moment sees them or they see the approval."""
+    widening = max_uses != 1
+    c = _locked_campaign(campaign_id) if widening else selectors.campaign_by_id(campaign_id)
+    _unique_campaign(c)
+    if c.status == CampaignStatus.DRAFT:
+        signoffs.take_part(CampaignSignoff, subject=c, user=actor)
+    elif widening:
+        raise campaign_refusal("codes_widen_campaign", current_status=c.status, max_uses_per_code=max_uses)
+    return c
+
+
 def generate_codes(*, campaign_id, actor, count, source: str = "api") -> tuple[CodeBatch, list[str]]:
     """``count`` new single-use codes. They are returned once, here; only their digests stay."""
     limit = settings.VOUCHER_MAX_CODES_PER_CALL
@@ -331,8 +367,7 @@ def generate_codes(*, campaign_id, actor, count, source: str = "api") -> tuple[C
     with transaction.atomic():
         # Not locked: a batch of 10,000 takes a moment, and checkouts redeeming this campaign
         # (which update its row) must not wait for it.
-        c = selectors.campaign_by_id(campaign_id)
-        _unique_campaign(c)
+        c = _campaign_for_codes(campaign_id, actor, max_uses=1)
         batch = CodeBatch.objects.create(campaign=c, source=CodeSource.GENERATED, count=count, created_by=actor if getattr(actor, "pk", None) else None)
         plain: set[str] = set()
         while len(plain) < count:
@@ -343,7 +378,8 @@ def generate_codes(*, campaign_id, actor, count, source: str = "api") -> tuple[C
                 Code.objects.bulk_create(rows, batch_size=1000)
         except IntegrityError:  # a collision with an existing code (about 1 in 10^12): draw again
             raise Conflict("Please try again.", code="code_collision", retryable=True) from None
-        audit.record(actor=actor, action="campaign.codes_generate", obj=c, after={"batch": batch.pk, "count": count}, source=source)
+        audit.record(actor=actor, action="campaign.codes_generate", obj=c,
+                     after={"batch": batch.pk, "count": count, "max_uses_per_code": 1, "campaign_status": c.status}, source=source)
     return batch, sorted(codelib.display(p) for p in plain)
 
 
@@ -364,7 +400,9 @@ def codes_from_csv(text: str) -> list[str]:
 def import_codes(*, campaign_id, actor, codes, max_uses_per_code: int | None = 1, source: str = "api") -> dict:
     """Partner codes (a list of strings; :func:`codes_from_csv` reads a CSV file). Codes that
     are malformed or exist already are reported, not imported; the rest are stored as digests
-    only."""
+    only. Codes that redeem more than once (``max_uses_per_code`` above 1, or None: only the
+    campaign's limits) go into a draft only, where the approver sees them; an approved campaign
+    refuses them with 409 ``codes_widen_campaign``."""
     if not isinstance(codes, (list, tuple)) or not codes:
         raise ValidationFailed("codes must be a non-empty list of strings.", code="validation_error", field="codes")
     if len(codes) > settings.VOUCHER_MAX_CODES_PER_CALL:
@@ -383,8 +421,7 @@ def import_codes(*, campaign_id, actor, codes, max_uses_per_code: int | None = 1
             continue
         seen[code] = i
     with transaction.atomic():
-        c = selectors.campaign_by_id(campaign_id)
-        _unique_campaign(c)
+        c = _campaign_for_codes(campaign_id, actor, max_uses=max_uses)
         digests = {codelib.digest(code): code for code in seen}
         existing = set(Code.objects.filter(digest__in=list(digests)).values_list("digest", flat=True))
         for d in existing:
@@ -392,7 +429,8 @@ def import_codes(*, campaign_id, actor, codes, max_uses_per_code: int | None = 1
         fresh = [code for d, code in digests.items() if d not in existing]
         batch = CodeBatch.objects.create(campaign=c, source=CodeSource.IMPORTED, count=len(fresh), created_by=actor if getattr(actor, "pk", None) else None)
         Code.objects.bulk_create([_code_row(c, code, source=CodeSource.IMPORTED, max_uses=max_uses, batch=batch) for code in fresh], batch_size=1000)
-        audit.record(actor=actor, action="campaign.codes_import", obj=c, after={"batch": batch.pk, "imported": len(fresh), "rejected": len(rejected)}, source=source)
+        audit.record(actor=actor, action="campaign.codes_import", obj=c, after={"batch": batch.pk, "imported": len(fresh), "rejected": len(rejected),
+                     "max_uses_per_code": max_uses, "campaign_status": c.status}, source=source)
     return {"batch": batch.pk, "imported": len(fresh), "rejected": sorted(rejected, key=lambda r: r["index"])}
 
 

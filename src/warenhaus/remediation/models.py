@@ -67,6 +67,11 @@ class Job(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(processed__lte=models.F("total")), name="remediation_processed_within_total"),
             models.CheckConstraint(condition=Q(state__in=[s.value for s in JobState]), name="remediation_state_known"),
+            # goodwill vouchers are money given away: executed (their campaign approved) by a second person
+            models.CheckConstraint(
+                condition=Q(goodwill_campaign__isnull=True) | (Q(executed_by__isnull=False) & ~Q(executed_by=models.F("created_by"))),
+                name="remediation_goodwill_four_eyes",
+            ),
         ]
 
     def __str__(self):

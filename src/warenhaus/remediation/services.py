@@ -161,8 +161,7 @@ def _goodwill_checks(job: Job, affected: int) -> None:
     if job.executed_by is None:
         raise ValidationFailed("A goodwill voucher needs a staff member who executes the job (it approves its small campaign).", code="actor_required")
     if job.created_by_id == job.executed_by.pk:
-        raise Forbidden("A job with goodwill vouchers is executed by a second person, not the one who prepared it (four eyes): "
-                        "preview it, then let another support or risk colleague execute it.", code="four_eyes_required")
+        raise goodwill.four_eyes_refusal()
     shown = (job.preview.get("affected") or {}).get("customers")
     if shown is not None and affected > shown:
         fresh = selection.preview(job.selector, job.actions)

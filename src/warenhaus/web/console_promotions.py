@@ -257,6 +257,7 @@ def _detail(request, c: Campaign, *, status=200, error="", failed="", posted=Non
         "alerts": [_alert_row(a) for a in selectors.alerts(campaign=c)[:20]],
         "redemptions": list(selectors.redemptions_of(c).order_by("-created_at", "-pk")[:20]),
         "actions": actions, "status_actions": _status_actions(actions), "error": error, "failed": failed, "posted": posted or {},
+        "editors": selectors.editors(c),
         "may_ack": can(request.user, "promotions.block"),
     }, status=status)
 
@@ -382,7 +383,8 @@ def _not_editable(c):
 def _approval_page(request, c, *, status=200, error=""):
     return render(request, "web/console/promotions/approve.html", {
         "c": c, "safe_share": settings.VOUCHER_SAFE_SHARE_OF_MIN_BASKET, "worst": services.worst_case(c), "dangers": services.dangers(c), "error": error,
-        "own": c.created_by_id == request.user.pk, "is_draft": c.status == CampaignStatus.DRAFT, "status_label": _status(c.status),
+        "own": c.created_by_id == request.user.pk or bool(selectors.part_of(c, request.user)),
+        "editors": selectors.editors(c), "is_draft": c.status == CampaignStatus.DRAFT, "status_label": _status(c.status),
         "override_reason": (request.POST.get("override_reason") or "") if request.method == "POST" else "",
     }, status=status)
 
