@@ -54,6 +54,11 @@ def test_the_author_cannot_approve_after_a_colleague_changed_only_the_purpose(ap
     resp = api_as(third).post(f"/campaigns/{pk}/approve", {"override_reason": "Mit der Geschäftsleitung abgestimmt"})
     assert resp.status_code == 200 and resp.json()["approved_by"] == third.email
     assert [(p["email"], p["role"]) for p in resp.json()["took_part"]] == [(both.email, "author"), (colleague.email, "editor"), (third.email, "approver")]
+    # paused (say by its leak monitor), it redeems again only by a second approval of the same kind
+    assert api_as(third).post(f"/campaigns/{pk}/pause", {"reason": "Auffälliges Einlösemuster"}).status_code == 200
+    _problem(api_as(both).post(f"/campaigns/{pk}/resume", {"reason": "war nichts"}), 403, "four_eyes_required")
+    assert Campaign.objects.get(pk=pk).status == "paused"
+    assert api_as(third).post(f"/campaigns/{pk}/resume", {"reason": "geprüft"}).status_code == 200
 
 
 def test_an_editor_with_the_approver_role_cannot_approve_either(make_campaign, make_user):

@@ -324,6 +324,11 @@ def pause_campaign(*, campaign_id, actor, reason: str, source: str = "api") -> C
 
 
 def resume_campaign(*, campaign_id, actor, reason: str = "", source: str = "api") -> Campaign:
+    """Let a paused campaign redeem again: a second approval of a campaign stopped (often by its
+    leak monitor), so, as for the approval, not by anyone who made or edited it."""
+    part = signoffs.part_of(CampaignSignoff, subject=selectors.campaign_by_id(campaign_id), user=actor) if getattr(actor, "pk", None) else ""
+    if part in (signoffs.SignoffRole.AUTHOR, signoffs.SignoffRole.EDITOR):
+        raise four_eyes_refusal(part)
     return _set_status(campaign_id=campaign_id, actor=actor, to=CampaignStatus.APPROVED, allowed_from={CampaignStatus.PAUSED},
                        action="campaign.resume", reason=_reason(reason, required=False), source=source)
 
