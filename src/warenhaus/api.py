@@ -46,6 +46,10 @@ def _validation_error(request, exc: ValidationError):
     ]
     first = errors[0] if errors else {"loc": [], "message": ""}
     where = ".".join(p for p in first["loc"] if p not in {"body", "payload"})
+    # a bound that names its own problem (apiutil.whole_number), e.g. invalid_quantity
+    status = (exc.errors[0].get("ctx") or {}).get("problem_status") if exc.errors else None
+    if status:
+        return problem(status, first["type"], "Invalid input", first["message"], errors=errors)
     return problem(422, "validation_error", "Invalid input", f"{where}: {first['message']}" if where else first["message"], errors=errors)
 
 

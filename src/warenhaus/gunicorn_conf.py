@@ -13,7 +13,8 @@ Threads (gthread) suit this app: requests mostly wait for the database, and each
 own connection (``DB_CONN_MAX_AGE``). The classic 2 x cores + 1 processes is generous for a
 threaded app: measured on 2 cores (docs/benchmarks.md), cores + 1 processes x 4 threads gave the
 same throughput with a shorter tail and 40 % less memory. Static files are served by WhiteNoise
-inside the app.
+inside the app. Answers carry no ``Server`` header: what software (and version) serves the shop is
+nobody's business.
 """
 
 import multiprocessing
@@ -69,9 +70,27 @@ def on_starting(server):
         sys.exit(2)
 
 
+def no_server_banner() -> None:
+    """gunicorn writes ``Server: gunicorn`` into every answer's head (``Response.default_headers``,
+    with no setting to turn it off); leave that line out."""
+    from gunicorn.http import wsgi
+
+    with_banner = wsgi.Response.default_headers
+    if getattr(with_banner, "without_banner", False):
+        return
+
+    def default_headers(self):
+        return [line for line in with_banner(self) if not line.lower().startswith("server:")]
+
+    default_headers.without_banner = True
+    wsgi.Response.default_headers = default_headers
+
+
 def post_worker_init(worker):
-    """The admission limiter learns how long each request waited for a thread (``X-Request-Start``):
-    a rush's surplus gets a quick 429 instead of a minute in the worker's queue."""
+    """No ``Server`` banner; and the admission limiter learns how long each request waited for a
+    thread (``X-Request-Start``): a rush's surplus gets a quick 429 instead of a minute in the
+    worker's queue."""
     from warenhaus.deals.limiter import stamp_queue_time
 
+    no_server_banner()
     stamp_queue_time(worker)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "warenhaus.core.middleware.CacheControlMiddleware",
     "warenhaus.core.middleware.ApiGuardMiddleware",
     "warenhaus.deals.limiter.AdmissionLimiterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

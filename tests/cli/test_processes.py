@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -89,21 +90,30 @@ def test_worker_stops_cleanly_on_sigterm(scratch_env, tmp_path):
     assert "queues default,mail" in out and "shutting down gracefully" in out
 
 
-def test_serve_runs_gunicorn_with_static_files_and_stops_on_sigterm(scratch_env, tmp_path):
+def _start_serve(env, cwd) -> tuple[subprocess.Popen, str]:
+    """``warenhaus serve`` with one worker, once it answers: the process and its base address."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "warenhaus.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env=scratch_env,
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "warenhaus.cli", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"], env=env,
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=2) as resp:
+                assert resp.status == 200
+            return proc, base
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read()) from None
+            if time.monotonic() >= deadline:
+                _stop(proc)
+                raise AssertionError("server did not come up") from None
+            time.sleep(0.3)
+
+
+def test_serve_runs_gunicorn_with_static_files_and_stops_on_sigterm(scratch_env, tmp_path):
+    proc, base = _start_serve(scratch_env, tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=2) as resp:
-                    assert resp.status == 200
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "server did not come up"
-                time.sleep(0.3)
         with urllib.request.urlopen(f"{base}/static/web/htmx.min.js", timeout=5) as resp:
             assert resp.status == 200 and len(resp.read()) > 1000
         assert (Path(scratch_env["WARENHAUS_VAR"]) / "static" / "web" / "htmx.min.js").exists(), "collectstatic ran first"
@@ -112,3 +122,28 @@ def test_serve_runs_gunicorn_with_static_files_and_stops_on_sigterm(scratch_env,
     out = proc.stdout.read()
     assert code == 0, out
     assert "gunicorn" in out.lower()
+
+
+def _head(url: str):
+    """Status and headers of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers
+
+
+def test_serve_answers_without_naming_its_server_software(scratch_env, tmp_path):
+    proc, base = _start_serve(scratch_env, tmp_path)
+    try:
+        answers = {path: _head(base + path) for path in (
+            "/api/v1/health", "/", "/cart/", "/api/v1/products", "/api/v1/nirgends", "/static/web/htmx.min.js", "/gibt-es-nicht/")}
+    finally:
+        code = _stop(proc)
+    assert code == 0, proc.stdout.read()
+    assert {path: status for path, (status, _) in answers.items()} == {
+        "/api/v1/health": 200, "/": 200, "/cart/": 200, "/api/v1/products": 200, "/api/v1/nirgends": 404, "/static/web/htmx.min.js": 200, "/gibt-es-nicht/": 404}
+    for path, (_, headers) in answers.items():
+        assert headers.get_all("Server") is None, (path, headers.get_all("Server"))
+        assert "gunicorn" not in str(headers).lower(), path
+    assert answers["/cart/"][1]["Cache-Control"] == "no-store"

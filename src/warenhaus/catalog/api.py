@@ -5,21 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from ninja import Router, Schema
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool
 
-from warenhaus.core.apiutil import paginate, require
+from warenhaus.core.apiutil import Limit, paginate, require, whole_number
 from warenhaus.core.errors import NotFound
 
 from . import selectors, services
 
 router = Router(tags=["catalog"])
 
+OnHand = whole_number(0, services.MAX_ON_HAND, code="invalid_quantity")
+
 
 class VariantIn(Schema):
     sku: str = Field(max_length=64)
     title: str = Field(default="", max_length=200)
     price: str = Field(description='Gross price in EUR as a decimal string, e.g. "49.97".', max_length=20)
-    on_hand: StrictInt = 0
+    on_hand: OnHand = 0
 
 
 class ProductIn(Schema):
@@ -49,7 +51,7 @@ class PriceIn(Schema):
 
 
 class StockIn(Schema):
-    on_hand: StrictInt
+    on_hand: OnHand
     reason: str = Field(default="", max_length=2000)
 
 
@@ -58,7 +60,7 @@ def _lang(request) -> str:
 
 
 @router.get("/products", response={200: dict}, summary="Search products by text and category")
-def list_products(request, q: str = "", category: str = "", limit: int = 20, cursor: str | None = None):
+def list_products(request, q: str = "", category: str = "", limit: Limit = 20, cursor: str | None = None):
     qs = selectors.search(q=q[:100], category=category[:120])
     return 200, paginate(qs, limit=limit, cursor=cursor, render=lambda p: selectors.product_json(p, language=_lang(request)))
 

@@ -3,11 +3,12 @@ shopper's cart needs the shopper's token."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from ninja import Header, Router, Schema
-from pydantic import Field, StrictInt
+from pydantic import Field
 
 from warenhaus.accounts.roles import can
-from warenhaus.core.apiutil import caller, client_ip
+from warenhaus.core.apiutil import caller, client_ip, whole_number
 from warenhaus.core.idempotency import run_idempotent, validate_key
 from warenhaus.orders.selectors import order_json
 
@@ -15,14 +16,16 @@ from . import services
 
 router = Router(tags=["carts and checkout"])
 
+Quantity = whole_number(1, settings.MAX_LINE_QUANTITY, code="invalid_quantity")
+
 
 class LineIn(Schema):
     sku: str = Field(max_length=64)
-    quantity: StrictInt = 1
+    quantity: Quantity = 1
 
 
 class QuantityIn(Schema):
-    quantity: StrictInt
+    quantity: Quantity
 
 
 class AddressIn(Schema):

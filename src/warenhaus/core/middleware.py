@@ -1,10 +1,11 @@
 """Guards in front of the JSON API: content type, body size, and problem responses for the
 errors Django itself produces (unknown path, wrong method), so that every answer under /api/
-is JSON and a client never sees an HTML error page."""
+is JSON and a client never sees an HTML error page. And what caches may keep of any answer."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from django.conf import settings
 from django.http import HttpResponseBadRequest
@@ -14,6 +15,9 @@ from .problems import problem
 log = logging.getLogger("warenhaus.api")
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+#: reads that are the same for everyone: the catalog, the deals as announced, the API's own documents
+PUBLIC_READS = re.compile(r"/api/v1/(health|openapi\.json|docs|categories|products(/[^/]+)?|deals(/[0-9]+)?)/?")
 
 
 def _has_nul(request) -> bool:
@@ -69,3 +73,23 @@ class ApiGuardMiddleware:
             return problem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.")
         return None
 
+
+
+class CacheControlMiddleware:
+    """``Cache-Control: no-store`` on every answer that does not set its own: tokens, carts,
+    orders, tickets, staff data and every page (each shows who is logged in and their cart) stay
+    out of browser and proxy caches. Public reads (:data:`PUBLIC_READS`) get ``no-cache``: they
+    may be kept, but are asked for again each time (stock and prices change). Static files never
+    get here (WhiteNoise answers them, with their own lifetimes)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.process_response(request, self.get_response(request))
+
+    def process_response(self, request, response):
+        if not response.has_header("Cache-Control"):
+            public = request.method in ("GET", "HEAD") and PUBLIC_READS.fullmatch(request.path)
+            response["Cache-Control"] = "no-cache" if public else "no-store"
+        return response

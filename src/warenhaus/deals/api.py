@@ -8,12 +8,16 @@ import re
 from ninja import Router, Schema
 from pydantic import Field, StrictInt
 
-from warenhaus.core.apiutil import caller, paginate, require
+from warenhaus.core.apiutil import Limit, caller, paginate, require, whole_number
 
 from . import selectors, services
 from .models import Deal
+from .services import DEAL_BOUNDS
 
 router = Router(tags=["deals"])
+
+Units, PerCustomer, HoldMinutes, OfferMinutes, Pace = (whole_number(*DEAL_BOUNDS[f]) for f in (
+    "units", "limit_per_customer", "hold_minutes", "offer_minutes", "admissions_per_minute"))
 
 _DEAL_ID = re.compile(r"[0-9]{1,18}")
 
@@ -21,13 +25,13 @@ _DEAL_ID = re.compile(r"[0-9]{1,18}")
 class DealIn(Schema):
     sku: str = Field(max_length=64)
     deal_price: str = Field(max_length=20, description='a decimal string, e.g. "49.97"')
-    units: StrictInt
+    units: Units
     starts_at: str = Field(max_length=40)
     ends_at: str = Field(max_length=40)
-    limit_per_customer: StrictInt = 1
-    hold_minutes: StrictInt = 10
-    offer_minutes: StrictInt = Field(default=30, description="how long a wait-list offer of a returned unit lasts")
-    admissions_per_minute: StrictInt | None = Field(default=None, description="pacing: shoppers let in per minute (default DEAL_ADMISSIONS_PER_MINUTE)")
+    limit_per_customer: PerCustomer = 1
+    hold_minutes: HoldMinutes = 10
+    offer_minutes: OfferMinutes = Field(default=30, description="how long a wait-list offer of a returned unit lasts")
+    admissions_per_minute: Pace | None = Field(default=None, description="pacing: shoppers let in per minute (default DEAL_ADMISSIONS_PER_MINUTE)")
 
 
 class QueueIn(Schema):
@@ -71,7 +75,7 @@ def create(request, payload: DealIn):
 
 
 @router.get("/deals", response={200: dict}, summary="Deals that are coming or running, soonest first")
-def list_deals(request, limit: int = 20, cursor: str | None = None, all: bool = False):
+def list_deals(request, limit: Limit = 20, cursor: str | None = None, all: bool = False):
     qs = Deal.objects.select_related("variant__product")
     if not all:
         qs = selectors.current(qs)

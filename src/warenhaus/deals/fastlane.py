@@ -12,7 +12,7 @@ these two requests by calling what Django would call: the same Ninja view functi
 (:mod:`warenhaus.deals.api`), the admission limiter (:func:`warenhaus.deals.limiter.admission`), the
 API's exception handlers and renderer (so errors are the same problems with the same codes), the
 request signals (database connections are looked after as in any request) and the response
-middleware that adds headers (security, locale, common, clickjacking). So the answer is the one
+middleware that adds headers (security, cache control, locale, common, clickjacking). So the answer is the one
 Django gives, which ``tests/deals/test_fastlane.py`` compares header by header; what the lane
 skips is URL resolution, the rest of the middleware chain (sessions, CSRF, authentication,
 messages: the API uses none of them) and Ninja's per-operation machinery.
@@ -41,6 +41,8 @@ from django.middleware.locale import LocaleMiddleware
 from django.middleware.security import SecurityMiddleware
 from pydantic import ValidationError
 
+from warenhaus.core.middleware import CacheControlMiddleware
+
 log = logging.getLogger("warenhaus.deals.fastlane")
 
 JOIN = re.compile(r"/api/v1/deals/(?P<deal_id>[0-9]{1,18})/queue")
@@ -54,6 +56,7 @@ def _never(request):  # the middleware below are used for their hooks only
 class _Middleware:
     def __init__(self):
         self.security = SecurityMiddleware(_never)
+        self.cache = CacheControlMiddleware(_never)
         self.common = CommonMiddleware(_never)
         self.locale = LocaleMiddleware(_never)
         self.xframe = XFrameOptionsMiddleware(_never)
@@ -160,6 +163,7 @@ def _answer(request, name: str, match, payload, mw: _Middleware) -> HttpResponse
     response = mw.xframe.process_response(request, response)
     response = mw.common.process_response(request, response)
     response = mw.locale.process_response(request, response)
+    response = mw.cache.process_response(request, response)
     return mw.security.process_response(request, response)
 
 

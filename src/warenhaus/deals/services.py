@@ -61,10 +61,20 @@ def _when(raw, field: str) -> datetime:
     return value
 
 
+#: the range of each whole number a deal takes
+DEAL_BOUNDS = {"units": (1, 1_000_000), "limit_per_customer": (1, 99), "hold_minutes": (1, 240), "offer_minutes": (1, 24 * 60),
+               "admissions_per_minute": (1, 1_000_000)}
+
+
 def _whole(raw, field: str, *, low: int, high: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
         raise ValidationFailed(f"{field} must be a whole number from {low} to {high}.", code="validation_error", field=field)
     return raw
+
+
+def _deal_number(raw, field: str) -> int:
+    low, high = DEAL_BOUNDS[field]
+    return _whole(raw, field, low=low, high=high)
 
 
 def lowest_price_before(variant, at: datetime, *, days: int = 30) -> Decimal:
@@ -97,16 +107,16 @@ def create_deal(*, actor, sku: str, deal_price, units, starts_at, ends_at, limit
         raise ValidationFailed(f"deal_price: {err}", code="invalid_money", field="deal_price") from None
     if price >= variant.price:
         raise ValidationFailed(f"A deal price must be below the regular price ({variant.price} EUR).", code="deal_price_not_lower")
-    units = _whole(units, "units", low=1, high=1_000_000)
+    units = _deal_number(units, "units")
     start, end = _when(starts_at, "starts_at"), _when(ends_at, "ends_at")
     if end <= start:
         raise ValidationFailed("ends_at must be after starts_at.", code="validation_error", field="ends_at")
     if end <= now():  # its contingent would be taken from stock only to go back at the next sweep
         raise ValidationFailed("ends_at must be in the future.", code="validation_error", field="ends_at")
-    limit = _whole(limit_per_customer, "limit_per_customer", low=1, high=99)
-    hold = _whole(hold_minutes, "hold_minutes", low=1, high=240)
-    offer = _whole(offer_minutes, "offer_minutes", low=1, high=24 * 60)
-    pace = settings.DEAL_ADMISSIONS_PER_MINUTE if admissions_per_minute is None else _whole(admissions_per_minute, "admissions_per_minute", low=1, high=1_000_000)
+    limit = _deal_number(limit_per_customer, "limit_per_customer")
+    hold = _deal_number(hold_minutes, "hold_minutes")
+    offer = _deal_number(offer_minutes, "offer_minutes")
+    pace = settings.DEAL_ADMISSIONS_PER_MINUTE if admissions_per_minute is None else _deal_number(admissions_per_minute, "admissions_per_minute")
     with transaction.atomic():
         inventory.allocate(variant_id=variant.pk, quantity=units, sku=variant.sku)  # the contingent is the deal's
         deal = Deal.objects.create(

@@ -6,7 +6,7 @@ from ninja import Router, Schema
 from pydantic import Field
 
 from warenhaus.accounts.roles import can
-from warenhaus.core.apiutil import paginate, require, require_user
+from warenhaus.core.apiutil import Limit, paginate, require, require_user
 from warenhaus.core.errors import NotFound
 
 from . import selectors, services
@@ -29,7 +29,7 @@ class OptionalReasonIn(Schema):
 
 
 @router.get("/orders", response={200: dict}, summary="The caller's orders (staff with orders.view_all: ?all=true for every order)")
-def list_orders(request, limit: int = 20, cursor: str | None = None, all: bool = False, status: str = ""):
+def list_orders(request, limit: Limit = 20, cursor: str | None = None, all: bool = False, status: str = ""):
     user = require_user(request)
     if all and can(user, "orders.view_all"):
         qs = Order.objects.all()

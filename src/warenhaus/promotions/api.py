@@ -3,16 +3,24 @@ redemptions and (filled by the leak monitors) alerts."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from ninja import Header, Router, Schema
-from pydantic import Field, StrictInt
+from pydantic import Field
 
-from warenhaus.core.apiutil import paginate, require
+from warenhaus.core.apiutil import Limit, paginate, require, whole_number
 from warenhaus.core.idempotency import run_idempotent, validate_key
 
 from . import editing, selectors, services
 from .models import Alert, Campaign
+from .services import COUNT_MAX
 
 router = Router(tags=["promotions"])
+
+TotalLimit = whole_number(1, COUNT_MAX["total_limit"])
+PerCustomerLimit = whole_number(1, COUNT_MAX["per_customer_limit"])
+PerHour = whole_number(1, COUNT_MAX["expected_redemptions_per_hour"])
+MaxUses = whole_number(1, COUNT_MAX["max_uses_per_code"])
+CodeCount = whole_number(1, settings.VOUCHER_MAX_CODES_PER_CALL, code="invalid_count")
 
 
 class CampaignIn(Schema):
@@ -29,14 +37,14 @@ class CampaignIn(Schema):
     channels: list[str] = Field(default_factory=lambda: ["web", "phone", "api"], max_length=3)
     valid_from: str | None = Field(default=None, max_length=40)
     valid_until: str | None = Field(default=None, max_length=40)
-    total_limit: StrictInt | None = None
-    per_customer_limit: StrictInt | None = None
+    total_limit: TotalLimit | None = None
+    per_customer_limit: PerCustomerLimit | None = None
     budget: str | None = Field(default=None, max_length=20)
     stacking: str = Field(default="exclusive", max_length=10)
     code_mode: str = Field(description='"public" (one code, give public_code) or "unique" (generated or imported codes)', max_length=10)
     public_code: str = Field(default="", max_length=64)
     release_redemption_on_cancel: bool = True
-    expected_redemptions_per_hour: StrictInt | None = None
+    expected_redemptions_per_hour: PerHour | None = None
     auto_pause: bool = True
     monitor_settings: dict | None = Field(default=None, description='per-monitor thresholds, e.g. {"rate": {"factor": 3, "floor": 10}}; missing keys take the defaults')
 
@@ -57,14 +65,14 @@ class CampaignPatch(Schema):
     channels: list[str] | None = Field(default=None, max_length=3)
     valid_from: str | None = Field(default=None, max_length=40)
     valid_until: str | None = Field(default=None, max_length=40)
-    total_limit: StrictInt | None = None
-    per_customer_limit: StrictInt | None = None
+    total_limit: TotalLimit | None = None
+    per_customer_limit: PerCustomerLimit | None = None
     budget: str | None = Field(default=None, max_length=20)
     stacking: str | None = Field(default=None, max_length=10)
     code_mode: str | None = Field(default=None, max_length=10)
     public_code: str | None = Field(default=None, max_length=64)
     release_redemption_on_cancel: bool | None = None
-    expected_redemptions_per_hour: StrictInt | None = None
+    expected_redemptions_per_hour: PerHour | None = None
     auto_pause: bool | None = None
     monitor_settings: dict | None = None
 
@@ -82,13 +90,13 @@ class OptionalReasonIn(Schema):
 
 
 class CountIn(Schema):
-    count: StrictInt
+    count: CodeCount
 
 
 class ImportIn(Schema):
     codes: list[str] = Field(default_factory=list, max_length=10000)
     csv: str = Field(default="", max_length=1_000_000, description="instead of codes: a CSV file's text, codes in the first column")
-    max_uses_per_code: StrictInt | None = Field(default=1, description="null: only the campaign's limits apply; anything but 1 only in a draft (409 codes_widen_campaign once approved)")
+    max_uses_per_code: MaxUses | None = Field(default=1, description="null: only the campaign's limits apply; anything but 1 only in a draft (409 codes_widen_campaign once approved)")
 
 
 class PatternIn(Schema):
@@ -108,7 +116,7 @@ def create_campaign(request, payload: CampaignIn):
 
 
 @router.get("/campaigns", response={200: dict}, summary="Campaigns, newest first")
-def list_campaigns(request, limit: int = 20, cursor: str | None = None, status: str = ""):
+def list_campaigns(request, limit: Limit = 20, cursor: str | None = None, status: str = ""):
     require(request, "promotions.view")
     qs = Campaign.objects.select_related("created_by", "approved_by")
     if status:
@@ -178,14 +186,14 @@ def import_codes(request, campaign_id: str, payload: ImportIn):
 
 
 @router.get("/campaigns/{campaign_id}/redemptions", response={200: dict}, summary="Redemptions, newest first")
-def redemptions(request, campaign_id: str, limit: int = 20, cursor: str | None = None):
+def redemptions(request, campaign_id: str, limit: Limit = 20, cursor: str | None = None):
     require(request, "promotions.view")
     c = selectors.campaign_by_id(campaign_id)
     return 200, paginate(selectors.redemptions_of(c), limit=limit, cursor=cursor, descending=True, render=selectors.redemption_json)
 
 
 @router.get("/campaigns/{campaign_id}/alerts", response={200: dict}, summary="Alerts of the leak monitors, newest first (one per incident)")
-def alerts(request, campaign_id: str, limit: int = 20, cursor: str | None = None):
+def alerts(request, campaign_id: str, limit: Limit = 20, cursor: str | None = None):
     require(request, "promotions.view")
     c = selectors.campaign_by_id(campaign_id)
     return 200, paginate(Alert.objects.filter(campaign=c).select_related("acknowledged_by"), limit=limit, cursor=cursor,
@@ -193,7 +201,7 @@ def alerts(request, campaign_id: str, limit: int = 20, cursor: str | None = None
 
 
 @router.get("/alerts", response={200: dict}, summary="Alerts of all campaigns, newest first; open=true: incidents still going on, acknowledged=false: nobody has looked yet")
-def all_alerts(request, open: bool | None = None, acknowledged: bool | None = None, limit: int = 20, cursor: str | None = None):
+def all_alerts(request, open: bool | None = None, acknowledged: bool | None = None, limit: Limit = 20, cursor: str | None = None):
     require(request, "promotions.view")
     return 200, paginate(selectors.alerts(open=open, acknowledged=acknowledged), limit=limit, cursor=cursor, descending=True, render=selectors.alert_json)
 

@@ -85,11 +85,16 @@ def _when(raw, field: str, *, optional=True) -> datetime | None:
     return value
 
 
+#: the largest value of each count a campaign takes (far beyond any real campaign, far below
+#: what the columns hold: 2^31 - 1 on PostgreSQL)
+COUNT_MAX = {"total_limit": 100_000_000, "per_customer_limit": 10_000, "expected_redemptions_per_hour": 1_000_000, "max_uses_per_code": 100_000_000}
+
+
 def _count(raw, field: str) -> int | None:
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-        raise ValidationFailed(f"{field} must be a whole number of at least 1 (or omitted for no limit).", code="validation_error", field=field)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= COUNT_MAX[field]:
+        raise ValidationFailed(f"{field} must be a whole number from 1 to {COUNT_MAX[field]:,} (or omitted for no limit).", code="validation_error", field=field)
     return raw
 
 

@@ -6,7 +6,7 @@ from django.http import StreamingHttpResponse
 from ninja import Header, Router, Schema
 from pydantic import Field
 
-from warenhaus.core.apiutil import paginate, require
+from warenhaus.core.apiutil import Limit, paginate, require
 from warenhaus.core.idempotency import run_idempotent, validate_key
 
 from . import selectors, services
@@ -37,7 +37,7 @@ def create(request, payload: JobIn, idempotency_key: str | None = Header(default
 
 
 @router.get("/remediations", response={200: dict}, summary="Remediation jobs, newest first")
-def list_jobs(request, limit: int = 20, cursor: str | None = None, state: str = ""):
+def list_jobs(request, limit: Limit = 20, cursor: str | None = None, state: str = ""):
     require(request, "remediation.preview")
     qs = Job.objects.select_related("created_by", "executed_by")
     if state:
@@ -60,7 +60,7 @@ def execute(request, job_id: str):
 
 
 @router.get("/remediations/{job_id}/items", response={200: dict}, summary="The job's orders with what was done to each")
-def items(request, job_id: str, limit: int = 20, cursor: str | None = None, outcome: str = ""):
+def items(request, job_id: str, limit: Limit = 20, cursor: str | None = None, outcome: str = ""):
     require(request, "remediation.preview")
     job = services.get_job(job_id)
     qs = Item.objects.filter(job=job)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
+
+from warenhaus.core import csvsafe
 
 from .models import Item, Job
 
@@ -54,15 +55,16 @@ CSV_HEADER = ["order", "placed_at", "customer", "email", "status_before", "outco
 
 
 def csv_rows(job: Job) -> Iterator[str]:
-    """The job's items as CSV lines (header first), streamed in batches. The goodwill column
-    shows only the code's last characters: codes are for their owners' mailboxes."""
+    """The job's items as CSV lines (header first), streamed in batches, every cell safe for
+    spreadsheets (:mod:`warenhaus.core.csvsafe`). The goodwill column shows only the code's last
+    characters: codes are for their owners' mailboxes."""
     from warenhaus.orders.models import Order
     from warenhaus.promotions import codes as codelib
 
     from . import goodwill
 
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = csvsafe.writer(buf)
 
     def flush() -> str:
         out = buf.getvalue()

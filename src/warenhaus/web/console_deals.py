@@ -23,6 +23,7 @@ from warenhaus.core.clock import now
 from warenhaus.core.errors import DomainError
 from warenhaus.deals import selectors, services
 from warenhaus.deals.models import Deal
+from warenhaus.deals.services import DEAL_BOUNDS
 
 from .console import _page, staff_only
 from .console_promotions import _DT
@@ -41,12 +42,12 @@ class DealForm(forms.Form):
 
     sku = forms.CharField(label=gettext_lazy("SKU"), max_length=64)
     deal_price = forms.CharField(label=gettext_lazy("Deal price (EUR)"), max_length=20)
-    units = forms.IntegerField(label=gettext_lazy("Units"), min_value=1, max_value=1_000_000)
+    units = forms.IntegerField(label=gettext_lazy("Units"), min_value=1, max_value=DEAL_BOUNDS["units"][1])
     starts_at = forms.DateTimeField(label=gettext_lazy("Starts (Berlin time)"), **_DT)
     ends_at = forms.DateTimeField(label=gettext_lazy("Ends (Berlin time)"), **_DT)
-    limit_per_customer = forms.IntegerField(label=gettext_lazy("At most per customer"), min_value=1, max_value=99, initial=1)
-    hold_minutes = forms.IntegerField(label=gettext_lazy("Minutes a cart holds the units"), min_value=1, max_value=240, initial=10)
-    admissions_per_minute = forms.IntegerField(label=gettext_lazy("Shoppers let in per minute (pace)"), min_value=1, max_value=1_000_000,
+    limit_per_customer = forms.IntegerField(label=gettext_lazy("At most per customer"), min_value=1, max_value=DEAL_BOUNDS["limit_per_customer"][1], initial=1)
+    hold_minutes = forms.IntegerField(label=gettext_lazy("Minutes a cart holds the units"), min_value=1, max_value=DEAL_BOUNDS["hold_minutes"][1], initial=10)
+    admissions_per_minute = forms.IntegerField(label=gettext_lazy("Shoppers let in per minute (pace)"), min_value=1, max_value=DEAL_BOUNDS["admissions_per_minute"][1],
                                                required=False, help_text=gettext_lazy("Empty: the shop's default pace."))
 
     def clean(self):

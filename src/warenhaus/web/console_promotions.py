@@ -30,6 +30,7 @@ from warenhaus.promotions import editing, monitors, selectors, services
 from warenhaus.promotions.models import (
     CHANNELS, BlockRule, Campaign, CampaignStatus, Code, CodeMode, DiscountKind, Eligibility, Stacking,
 )
+from warenhaus.promotions.services import COUNT_MAX
 
 from .console import _page, staff_only
 from .forms import normalise_amount
@@ -64,8 +65,9 @@ class CampaignForm(forms.Form):
                                          initial=list(CHANNELS))
     valid_from = forms.DateTimeField(label=gettext_lazy("Valid from"), required=False, **_DT)
     valid_until = forms.DateTimeField(label=gettext_lazy("Valid until"), required=False, **_DT)
-    total_limit = forms.IntegerField(label=gettext_lazy("Total redemptions at most"), required=False, min_value=1)
-    per_customer_limit = forms.IntegerField(label=gettext_lazy("Redemptions per customer at most"), required=False, min_value=1)
+    total_limit = forms.IntegerField(label=gettext_lazy("Total redemptions at most"), required=False, min_value=1, max_value=COUNT_MAX["total_limit"])
+    per_customer_limit = forms.IntegerField(label=gettext_lazy("Redemptions per customer at most"), required=False, min_value=1,
+                                            max_value=COUNT_MAX["per_customer_limit"])
     budget = forms.CharField(label=gettext_lazy("Budget (EUR)"), max_length=20, required=False)
     stacking = forms.ChoiceField(label=gettext_lazy("Combining"), choices=[
         (Stacking.EXCLUSIVE, gettext_lazy("exclusive")), (Stacking.STACKABLE, gettext_lazy("combines with other vouchers"))])
@@ -74,7 +76,8 @@ class CampaignForm(forms.Form):
     public_code = forms.CharField(label=gettext_lazy("Public code"), max_length=64, required=False,
                                   help_text=gettext_lazy("Only for one public code. When editing, leave it empty to keep the current code."))
     release_redemption_on_cancel = forms.BooleanField(label=gettext_lazy("A cancelled order gives its redemption back"), required=False, initial=True)
-    expected_redemptions_per_hour = forms.IntegerField(label=gettext_lazy("Expected redemptions per hour"), required=False, min_value=1)
+    expected_redemptions_per_hour = forms.IntegerField(label=gettext_lazy("Expected redemptions per hour"), required=False, min_value=1,
+                                                       max_value=COUNT_MAX["expected_redemptions_per_hour"])
     auto_pause = forms.BooleanField(label=gettext_lazy("The leak monitors may pause the campaign"), required=False, initial=True)
 
     AMOUNTS = ("discount_value", "discount_cap", "min_basket", "max_share", "budget")
