@@ -74,7 +74,6 @@ class ApiGuardMiddleware:
         return None
 
 
-
 class CacheControlMiddleware:
     """``Cache-Control: no-store`` on every answer that does not set its own: tokens, carts,
     orders, tickets, staff data and every page (each shows who is logged in and their cart) stay
