@@ -45,15 +45,24 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-ADDRESS = {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
+ADDRESS = {
+    "name": "Erika Mustermann",
+    "street": "Heidestraße 17",
+    "postal_code": "51147",
+    "city": "Köln",
+    "country": "DE",
+}
 TARGETS = {"orders_per_s": 200.0, "p99_ms": 250.0, "errors": 0, "oversell": 0, "rss_mb": 600.0}
 # The servers and workers a bench starts run in production mode, which refuses the demo's public
 # secrets; the bench's own (every bench imports this module first) are inherited by them.
 for _name in ("SECRET_KEY", "VOUCHER_CODE_SECRET", "GOODWILL_CODE_SECRET"):
-    os.environ.setdefault(_name, f"bench-only-{_name.lower().replace('_', '-')}-0123456789abcdefghij")
+    os.environ.setdefault(
+        _name, f"bench-only-{_name.lower().replace('_', '-')}-0123456789abcdefghij"
+    )
 
 
 # --- a minimal keep-alive HTTP/1.1 client -------------------------------------------------------
+
 
 class Disconnected(Exception):
     pass
@@ -80,7 +89,9 @@ class Connection:
             self.writer.close()
         self.reader = self.writer = None
 
-    async def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ):
         for attempt in (0, 1):
             if self.writer is None:
                 await self._open()
@@ -95,7 +106,11 @@ class Connection:
         raise AssertionError("unreachable")
 
     async def _exchange(self, method, path, body, headers):
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body or b'')}"]
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body or b'')}",
+        ]
         if body is not None:
             lines.append("Content-Type: application/json")
         for k, v in (headers or {}).items():
@@ -134,6 +149,7 @@ class Connection:
 
 # --- the load generator (runs in its own process) ----------------------------------------------
 
+
 def _cpu_self() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -153,21 +169,38 @@ async def _checkout_phase(host, port, *, clients, orders, skus, quantity, record
                     status, _, data = await conn.request("POST", "/api/v1/carts", b"")
                     t1 = time.perf_counter()
                     if status != 201:
-                        record["errors"].append(("create_cart", status, data[:300].decode(errors="replace")))
+                        record["errors"].append(
+                            ("create_cart", status, data[:300].decode(errors="replace"))
+                        )
                         continue
                     cart_id = json.loads(data)["id"]
                     line = json.dumps({"sku": sku, "quantity": quantity}).encode()
-                    status, _, data = await conn.request("POST", f"/api/v1/carts/{cart_id}/lines", line)
+                    status, _, data = await conn.request(
+                        "POST", f"/api/v1/carts/{cart_id}/lines", line
+                    )
                     t2 = time.perf_counter()
                     if status != 200:
-                        record["errors"].append(("add_line", status, data[:300].decode(errors="replace")))
+                        record["errors"].append(
+                            ("add_line", status, data[:300].decode(errors="replace"))
+                        )
                         continue
                     body = checkout_body_cache.get(n)
                     if body is None:
-                        body = checkout_body_cache[n] = json.dumps({"email": f"bench{n}@example.de", "shipping_address": ADDRESS, "payment_method": "invoice"}).encode()
+                        body = checkout_body_cache[n] = json.dumps(
+                            {
+                                "email": f"bench{n}@example.de",
+                                "shipping_address": ADDRESS,
+                                "payment_method": "invoice",
+                            }
+                        ).encode()
                     key = uuid.uuid4().hex
                     for _attempt in range(10):
-                        status, headers, data = await conn.request("POST", f"/api/v1/carts/{cart_id}/checkout", body, {"Idempotency-Key": key})
+                        status, headers, data = await conn.request(
+                            "POST",
+                            f"/api/v1/carts/{cart_id}/checkout",
+                            body,
+                            {"Idempotency-Key": key},
+                        )
                         if status != 429:
                             break
                         # the admission limiter (MISSION 3): come back after Retry-After with the
@@ -183,7 +216,9 @@ async def _checkout_phase(host, port, *, clients, orders, skus, quantity, record
                     conn.close()
                     continue
                 if status != 201:
-                    record["errors"].append(("checkout", status, data[:300].decode(errors="replace")))
+                    record["errors"].append(
+                        ("checkout", status, data[:300].decode(errors="replace"))
+                    )
                     continue
                 record["create_cart"].append(t1 - t0)
                 record["add_line"].append(t2 - t1)
@@ -209,7 +244,9 @@ async def run_requests(host, port, *, clients, requests, record, key="lat"):
             for method, path, body, headers, expect in todo:
                 t0 = time.perf_counter()
                 try:
-                    status, _, data = await conn.request(method, path, body.encode() if body is not None else None, headers)
+                    status, _, data = await conn.request(
+                        method, path, body.encode() if body is not None else None, headers
+                    )
                 except (ConnectionError, Disconnected, asyncio.IncompleteReadError) as err:
                     record["errors"].append((path, 0, repr(err)))
                     conn.close()
@@ -227,7 +264,14 @@ async def run_requests(host, port, *, clients, requests, record, key="lat"):
 
 
 async def _trivial_phase(host, port, *, clients, requests, path, record):
-    await run_requests(host, port, clients=clients, requests=[("GET", path, None, None, 200)] * requests, record=record, key="trivial")
+    await run_requests(
+        host,
+        port,
+        clients=clients,
+        requests=[("GET", path, None, None, 200)] * requests,
+        record=record,
+        key="trivial",
+    )
 
 
 def serve_phases(conn, new_record, run) -> None:
@@ -257,18 +301,44 @@ def load_generator(conn, host, port, opts):
     """Child process: run the phases when told to, report latencies and own CPU time."""
 
     def new_record():
-        return {"errors": [], "create_cart": [], "add_line": [], "checkout": [], "order": [], "trivial": [], "placed": 0, "reconnects": 0, "retries_429": 0}
+        return {
+            "errors": [],
+            "create_cart": [],
+            "add_line": [],
+            "checkout": [],
+            "order": [],
+            "trivial": [],
+            "placed": 0,
+            "reconnects": 0,
+            "retries_429": 0,
+        }
 
     async def run(phase, params, record):
         if phase == "checkout":
-            await _checkout_phase(host, port, clients=opts["clients"], orders=params["orders"], skus=opts["skus"], quantity=opts["quantity"], record=record)
+            await _checkout_phase(
+                host,
+                port,
+                clients=opts["clients"],
+                orders=params["orders"],
+                skus=opts["skus"],
+                quantity=opts["quantity"],
+                record=record,
+            )
         else:
-            await _trivial_phase(host, port, clients=opts["clients"], requests=params["requests"], path=params["path"], record=record)
+            await _trivial_phase(
+                host,
+                port,
+                clients=opts["clients"],
+                requests=params["requests"],
+                path=params["path"],
+                record=record,
+            )
 
     serve_phases(conn, new_record, run)
 
 
 # --- processes, memory and CPU accounting -------------------------------------------------------
+
 
 def _children_map() -> dict[int, list[int]]:
     kids: dict[int, list[int]] = {}
@@ -339,7 +409,9 @@ def postgres_pids(dbname: str) -> list[int]:
             except OSError:
                 continue
             words = cmd.split()
-            if (words[:1] == ["postgres:"] and dbname in words[1:5]) or any(p in cmd for p in SHARED_PG_PROCESSES):
+            if (words[:1] == ["postgres:"] and dbname in words[1:5]) or any(
+                p in cmd for p in SHARED_PG_PROCESSES
+            ):
                 pids.append(int(entry))
     return pids
 
@@ -409,6 +481,7 @@ def machine_busy_seconds() -> float:
 
 # --- set-up -------------------------------------------------------------------------------------
 
+
 def admin_url(pg_url: str) -> str:
     return urlunsplit(urlsplit(pg_url)._replace(scheme="postgresql", path="/postgres"))
 
@@ -445,7 +518,13 @@ def seed(variants: int, on_hand: int) -> list[str]:
     skus = []
     for i in range(variants):
         sku = f"BENCH-{i:04d}"
-        create_product(actor=None, title=f"Lasttest-Artikel {i}", category=cat.slug, variants=[{"sku": sku, "price": "49.97", "on_hand": on_hand}], source="bench")
+        create_product(
+            actor=None,
+            title=f"Lasttest-Artikel {i}",
+            category=cat.slug,
+            variants=[{"sku": sku, "price": "49.97", "on_hand": on_hand}],
+            source="bench",
+        )
         skus.append(sku)
     return skus
 
@@ -467,7 +546,16 @@ def redis_url_if_up() -> str:
     return ""
 
 
-def start_server(env, port, log_path, workers, threads, access_log: str = "", access_format: str = "", app: str = ""):
+def start_server(
+    env,
+    port,
+    log_path,
+    workers,
+    threads,
+    access_log: str = "",
+    access_format: str = "",
+    app: str = "",
+):
     """gunicorn as in production; the access log is off unless ``access_log`` names a file
     (bench/vouchers.py reads the server's own request times from it, in ``access_format``).
     ``app`` (``module:name`` in bench/) serves another WSGI application with the same settings."""
@@ -480,14 +568,23 @@ def start_server(env, port, log_path, workers, threads, access_log: str = "", ac
     extra = ["--access-logformat", access_format] if access_format else []
     if app:
         extra += ["--pythonpath", str(ROOT / "bench"), app]
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:warenhaus.gunicorn_conf", *extra], env=env, cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:warenhaus.gunicorn_conf", *extra],
+        env=env,
+        cwd=str(ROOT),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"gunicorn exited with {proc.returncode}; see {log_path}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(f"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+                s.sendall(
+                    f"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+                )
                 if b" 200 " in s.recv(64):
                     # wait until every worker has booted (each imports Django on its own)
                     if len(process_tree(proc.pid)) >= workers + 1:
@@ -513,14 +610,27 @@ def db_check(db_url: str, quantity: int) -> dict:
     import psycopg
 
     with psycopg.connect(urlunsplit(urlsplit(db_url)._replace(scheme="postgresql"))) as conn:
-        bad_rows = conn.execute("SELECT count(*) FROM inventory_stock WHERE allocated > on_hand OR on_hand < 0 OR allocated < 0").fetchone()[0]
-        on_hand, allocated = conn.execute("SELECT coalesce(sum(on_hand), 0), coalesce(sum(allocated), 0) FROM inventory_stock").fetchone()
+        bad_rows = conn.execute(
+            "SELECT count(*) FROM inventory_stock WHERE allocated > on_hand OR on_hand < 0 OR allocated < 0"
+        ).fetchone()[0]
+        on_hand, allocated = conn.execute(
+            "SELECT coalesce(sum(on_hand), 0), coalesce(sum(allocated), 0) FROM inventory_stock"
+        ).fetchone()
         orders = conn.execute("SELECT count(*) FROM orders_order").fetchone()[0]
-        units = conn.execute("SELECT coalesce(sum(quantity), 0) FROM orders_orderline").fetchone()[0]
-    return {"stock_rows_oversold": bad_rows, "on_hand": on_hand, "allocated": allocated, "orders_in_db": orders, "units_ordered": units}
+        units = conn.execute("SELECT coalesce(sum(quantity), 0) FROM orders_orderline").fetchone()[
+            0
+        ]
+    return {
+        "stock_rows_oversold": bad_rows,
+        "on_hand": on_hand,
+        "allocated": allocated,
+        "orders_in_db": orders,
+        "units_ordered": units,
+    }
 
 
 # --- report -------------------------------------------------------------------------------------
+
 
 def pct(values, p) -> float:
     if not values:
@@ -542,21 +652,60 @@ def lat(values) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--orders", type=int, default=2000, help="orders to place in the measured phase (default 2000)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--orders",
+        type=int,
+        default=2000,
+        help="orders to place in the measured phase (default 2000)",
+    )
     ap.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (default 32)")
-    ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() + 1)), help="gunicorn worker processes (default: as in production, cores + 1)")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)), help="threads per worker (default 4, as in production; 1 = sync worker)")
-    ap.add_argument("--variants", type=int, default=100, help="products to spread the orders over (default 100)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() + 1)),
+        help="gunicorn worker processes (default: as in production, cores + 1)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("WEB_THREADS", 4)),
+        help="threads per worker (default 4, as in production; 1 = sync worker)",
+    )
+    ap.add_argument(
+        "--variants", type=int, default=100, help="products to spread the orders over (default 100)"
+    )
     ap.add_argument("--quantity", type=int, default=1, help="units per order (default 1)")
-    ap.add_argument("--warmup", type=int, default=100, help="orders placed before measuring (default 100)")
-    ap.add_argument("--trivial-path", default="/api/v1/health", help="the cheap endpoint to compare with")
-    ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"), help="PostgreSQL server")
+    ap.add_argument(
+        "--warmup", type=int, default=100, help="orders placed before measuring (default 100)"
+    )
+    ap.add_argument(
+        "--trivial-path", default="/api/v1/health", help="the cheap endpoint to compare with"
+    )
+    ap.add_argument(
+        "--pg-url",
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server",
+    )
     ap.add_argument("--db", default="warenhaus_bench", help="database to (re)create for the bench")
-    ap.add_argument("--no-redis", action="store_true", help="use the database cache even when Redis is up")
+    ap.add_argument(
+        "--no-redis", action="store_true", help="use the database cache even when Redis is up"
+    )
     ap.add_argument("--keep-db", action="store_true", help="leave the bench database behind")
-    ap.add_argument("--profile", metavar="SECONDS", type=float, default=0, help="run py-spy on all workers for this many seconds of the checkout phase (needs py-spy on PATH)")
-    ap.add_argument("--profile-wall", action="store_true", help="profile wall-clock time (waits included) instead of time holding the GIL (CPU)")
+    ap.add_argument(
+        "--profile",
+        metavar="SECONDS",
+        type=float,
+        default=0,
+        help="run py-spy on all workers for this many seconds of the checkout phase (needs py-spy on PATH)",
+    )
+    ap.add_argument(
+        "--profile-wall",
+        action="store_true",
+        help="profile wall-clock time (waits included) instead of time holding the GIL (CPU)",
+    )
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     args = ap.parse_args(argv)
 
@@ -568,30 +717,60 @@ def main(argv=None) -> int:
     per_variant = -(-total_orders * args.quantity // args.variants) + 5
 
     env = dict(os.environ)
-    env.update({"DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "warenhaus.settings", "DB_CONN_MAX_AGE": "600", "WARENHAUS_VAR": str(out_dir / "var")})
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
+            "DB_CONN_MAX_AGE": "600",
+            "WARENHAUS_VAR": str(out_dir / "var"),
+        }
+    )
     env["REDIS_URL"] = "" if args.no_redis else redis_url_if_up()
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    )
 
     print(f"bench: database {args.db} (fresh), {args.variants} products x {per_variant} units")
     recreate_database(base, args.db)
     subprocess.run([*warenhaus_cmd(), "migrate", "-v", "0"], env=env, check=True, cwd=str(ROOT))
-    seed_out = subprocess.run([sys.executable, __file__, "_seed", str(args.variants), str(per_variant)], env=env, check=True, cwd=str(ROOT), capture_output=True, text=True)
+    seed_out = subprocess.run(
+        [sys.executable, __file__, "_seed", str(args.variants), str(per_variant)],
+        env=env,
+        check=True,
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+    )
     skus = json.loads(seed_out.stdout.strip().splitlines()[-1])
 
     port = free_port()
     log_path = out_dir / "gunicorn.log"
     server = start_server(env, port, log_path, args.workers, args.threads)
     kind = "gthread" if args.threads > 1 else "sync"
-    print(f"bench: gunicorn {args.workers} workers x {args.threads} threads ({kind}) on 127.0.0.1:{port}; cache: {'redis' if env['REDIS_URL'] else 'database'}")
+    print(
+        f"bench: gunicorn {args.workers} workers x {args.threads} threads ({kind}) on 127.0.0.1:{port}; cache: {'redis' if env['REDIS_URL'] else 'database'}"
+    )
     sampler = Sampler(server.pid)
     sampler.start()
 
     parent_conn, child_conn = mp.get_context("spawn").Pipe()
-    gen = mp.get_context("spawn").Process(target=load_generator, args=(child_conn, "127.0.0.1", port, {"clients": args.clients, "skus": skus, "quantity": args.quantity}), daemon=True)
+    gen = mp.get_context("spawn").Process(
+        target=load_generator,
+        args=(
+            child_conn,
+            "127.0.0.1",
+            port,
+            {"clients": args.clients, "skus": skus, "quantity": args.quantity},
+        ),
+        daemon=True,
+    )
     gen.start()
     server_cpu = CpuMeter(lambda: process_tree(server.pid))
     pg_cpu = CpuMeter(lambda: postgres_pids(args.db))
-    results: dict = {"config": vars(args) | {"python": sys.version.split()[0], "cores": os.cpu_count(), "worker_class": kind}}
+    results: dict = {
+        "config": vars(args)
+        | {"python": sys.version.split()[0], "cores": os.cpu_count(), "worker_class": kind}
+    }
     try:
         if args.warmup:
             parent_conn.send(("checkout", {"orders": args.warmup}))
@@ -641,7 +820,12 @@ def main(argv=None) -> int:
 
     placed_total = warm["placed"] + rec["placed"]
     expected_units = placed_total * args.quantity
-    oversell = check["stock_rows_oversold"] + abs(check["allocated"] - expected_units) + abs(check["units_ordered"] - expected_units) + abs(check["orders_in_db"] - placed_total)
+    oversell = (
+        check["stock_rows_oversold"]
+        + abs(check["allocated"] - expected_units)
+        + abs(check["units_ordered"] - expected_units)
+        + abs(check["orders_in_db"] - placed_total)
+    )
     orders_per_s = rec["placed"] / rec["wall_s"]
     n = max(1, rec["placed"])
     results["checkout_phase"] = {
@@ -668,15 +852,25 @@ def main(argv=None) -> int:
         "cpu_cores_busy": {"whole_machine": round((tbusy1 - tbusy0) / triv["wall_s"], 2), "other_processes": round(max(0.0, (tbusy1 - tbusy0) - t_s_cpu - t_p_cpu - triv["client_cpu_s"]) / triv["wall_s"], 2)},
     }  # fmt: skip
     results["database"] = check | {"orders_placed_incl_warmup": placed_total, "oversell": oversell}
-    results["memory"] = {"server_rss_peak_mb": round(sampler.peak / 2**20, 1), "server_rss_peak_checkout_mb": round(rss_checkout_peak / 2**20, 1), "server_rss_end_mb": round(sampler.last / 2**20, 1)}
+    results["memory"] = {
+        "server_rss_peak_mb": round(sampler.peak / 2**20, 1),
+        "server_rss_peak_checkout_mb": round(rss_checkout_peak / 2**20, 1),
+        "server_rss_end_mb": round(sampler.last / 2**20, 1),
+    }
     cp = results["checkout_phase"]
     errors = cp["errors"] + len(warm["errors"]) + results["trivial_phase"]["errors"]
     verdict = {
         "orders_per_s": (cp["orders_per_s"], cp["orders_per_s"] >= TARGETS["orders_per_s"]),
-        "order_p99_ms": (cp["latency"]["order"]["p99_ms"], cp["latency"]["order"]["p99_ms"] < TARGETS["p99_ms"]),
+        "order_p99_ms": (
+            cp["latency"]["order"]["p99_ms"],
+            cp["latency"]["order"]["p99_ms"] < TARGETS["p99_ms"],
+        ),
         "errors": (errors, errors == 0),
         "oversell": (oversell, oversell == 0),
-        "rss_mb": (results["memory"]["server_rss_peak_mb"], results["memory"]["server_rss_peak_mb"] < TARGETS["rss_mb"]),
+        "rss_mb": (
+            results["memory"]["server_rss_peak_mb"],
+            results["memory"]["server_rss_peak_mb"] < TARGETS["rss_mb"],
+        ),
     }
     results["targets"] = {k: {"value": v, "met": ok} for k, (v, ok) in verdict.items()}
 
@@ -692,24 +886,50 @@ def print_report(r):
     cp, tp = r["checkout_phase"], r["trivial_phase"]
     c = r["config"]
     print()
-    print(f"checkout: {cp['orders']} orders, {c['clients']} clients, gunicorn {c['workers']}x{c['threads']} {c['worker_class']}, {c['cores']} cores")
-    print(f"  throughput      {cp['orders_per_s']:8.1f} orders/s   ({cp['requests_per_s']:.0f} requests/s, {cp['wall_s']} s)")
+    print(
+        f"checkout: {cp['orders']} orders, {c['clients']} clients, gunicorn {c['workers']}x{c['threads']} {c['worker_class']}, {c['cores']} cores"
+    )
+    print(
+        f"  throughput      {cp['orders_per_s']:8.1f} orders/s   ({cp['requests_per_s']:.0f} requests/s, {cp['wall_s']} s)"
+    )
     print(f"  {'latency (ms)':15} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
     for step in ("create_cart", "add_line", "checkout", "order"):
         l = cp["latency"][step]
-        print(f"  {step:15} {l['p50_ms']:8.1f} {l['p95_ms']:8.1f} {l['p99_ms']:8.1f} {l['max_ms'] or 0:8.1f}")
-    print(f"  errors          {cp['errors']}  (reconnects {cp['reconnects']}, worker restarts {cp['worker_restarts']})" + (f"  e.g. {cp['error_samples'][0]}" if cp["error_samples"] else ""))
-    print(f"  CPU ms / order  server {cp['cpu_ms_per_order']['server']}, postgres {cp['cpu_ms_per_order']['postgres']}, load generator {cp['cpu_ms_per_order']['load_generator']}")
+        print(
+            f"  {step:15} {l['p50_ms']:8.1f} {l['p95_ms']:8.1f} {l['p99_ms']:8.1f} {l['max_ms'] or 0:8.1f}"
+        )
+    print(
+        f"  errors          {cp['errors']}  (reconnects {cp['reconnects']}, worker restarts {cp['worker_restarts']})"
+        + (f"  e.g. {cp['error_samples'][0]}" if cp["error_samples"] else "")
+    )
+    print(
+        f"  CPU ms / order  server {cp['cpu_ms_per_order']['server']}, postgres {cp['cpu_ms_per_order']['postgres']}, load generator {cp['cpu_ms_per_order']['load_generator']}"
+    )
     b = cp["cpu_cores_busy"]
-    print(f"  cores busy      server {b['server']}, postgres {b['postgres']}, load generator {b['load_generator']}; whole machine {b['whole_machine']} of {c['cores']} (other processes {b['other_processes']}; load avg {cp['load_average_1min'][0]} -> {cp['load_average_1min'][1]})")
+    print(
+        f"  cores busy      server {b['server']}, postgres {b['postgres']}, load generator {b['load_generator']}; whole machine {b['whole_machine']} of {c['cores']} (other processes {b['other_processes']}; load avg {cp['load_average_1min'][0]} -> {cp['load_average_1min'][1]})"
+    )
     l = tp["latency"]
-    print(f"trivial GET {tp['path']}: {tp['requests_per_s']:.0f} requests/s, p50 {l['p50_ms']:.1f} p95 {l['p95_ms']:.1f} p99 {l['p99_ms']:.1f} ms, errors {tp['errors']} (worker restarts {tp['worker_restarts']})")
-    print(f"  CPU ms / request  server {tp['cpu_ms_per_request']['server']}, postgres {tp['cpu_ms_per_request']['postgres']}, load generator {tp['cpu_ms_per_request']['load_generator']}; whole machine busy {tp['cpu_cores_busy']['whole_machine']} cores (other processes {tp['cpu_cores_busy']['other_processes']})")
+    print(
+        f"trivial GET {tp['path']}: {tp['requests_per_s']:.0f} requests/s, p50 {l['p50_ms']:.1f} p95 {l['p95_ms']:.1f} p99 {l['p99_ms']:.1f} ms, errors {tp['errors']} (worker restarts {tp['worker_restarts']})"
+    )
+    print(
+        f"  CPU ms / request  server {tp['cpu_ms_per_request']['server']}, postgres {tp['cpu_ms_per_request']['postgres']}, load generator {tp['cpu_ms_per_request']['load_generator']}; whole machine busy {tp['cpu_cores_busy']['whole_machine']} cores (other processes {tp['cpu_cores_busy']['other_processes']})"
+    )
     d = r["database"]
-    print(f"database: {d['orders_in_db']} orders, {d['units_ordered']} units ordered, allocated {d['allocated']} of {d['on_hand']} on hand, oversold rows {d['stock_rows_oversold']} -> oversell {d['oversell']}")
+    print(
+        f"database: {d['orders_in_db']} orders, {d['units_ordered']} units ordered, allocated {d['allocated']} of {d['on_hand']} on hand, oversold rows {d['stock_rows_oversold']} -> oversell {d['oversell']}"
+    )
     m = r["memory"]
-    print(f"memory: gunicorn RSS peak {m['server_rss_peak_mb']} MB (end {m['server_rss_end_mb']} MB)")
-    print("targets: " + ", ".join(f"{k} {t['value']} {'OK' if t['met'] else 'MISSED'}" for k, t in r["targets"].items()))
+    print(
+        f"memory: gunicorn RSS peak {m['server_rss_peak_mb']} MB (end {m['server_rss_end_mb']} MB)"
+    )
+    print(
+        "targets: "
+        + ", ".join(
+            f"{k} {t['value']} {'OK' if t['met'] else 'MISSED'}" for k, t in r["targets"].items()
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -82,7 +82,11 @@ def _phase(conn, host, port):
             return
         record = {"lat": [], "errors": [], "reconnects": 0}
         t0 = time.perf_counter()
-        asyncio.run(run_requests(host, port, clients=job["clients"], requests=job["requests"], record=record))
+        asyncio.run(
+            run_requests(
+                host, port, clients=job["clients"], requests=job["requests"], record=record
+            )
+        )
         record["wall"] = time.perf_counter() - t0
         conn.send(record)
 
@@ -91,26 +95,61 @@ def _quantiles(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
     v = sorted(values)
-    return {"n": len(v), "p50_ms": round(v[len(v) // 2] * 1000, 1), "p99_ms": round(v[min(len(v) - 1, int(len(v) * 0.99))] * 1000, 1)}
+    return {
+        "n": len(v),
+        "p50_ms": round(v[len(v) // 2] * 1000, 1),
+        "p99_ms": round(v[min(len(v) - 1, int(len(v) * 0.99))] * 1000, 1),
+    }
 
 
 def run_backend(backend: str, args) -> dict:
     db_url = f"{args.pg_url}/{args.db}"
     env = dict(os.environ)
-    env.update({"DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "warenhaus.settings", "DB_CONN_MAX_AGE": "600", "WAITING_ROOM_BACKEND": backend,
-                "WAITING_ROOM_REDIS_URL": REDIS_URL, "WAITING_ROOM_PREFIX": f"bench-cap-{uuid.uuid4().hex[:10]}", "EMAIL_URL": "locmem://",
-                "LOG_LEVEL": "WARNING", "WARENHAUS_VAR": str(ROOT / "var" / "bench" / "var")})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")]))
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
+            "DB_CONN_MAX_AGE": "600",
+            "WAITING_ROOM_BACKEND": backend,
+            "WAITING_ROOM_REDIS_URL": REDIS_URL,
+            "WAITING_ROOM_PREFIX": f"bench-cap-{uuid.uuid4().hex[:10]}",
+            "EMAIL_URL": "locmem://",
+            "LOG_LEVEL": "WARNING",
+            "WARENHAUS_VAR": str(ROOT / "var" / "bench" / "var"),
+        }
+    )
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    )
     recreate_database(args.pg_url, args.db)
     subprocess.run([*warenhaus_cmd(), "migrate", "-v", "0"], env=env, check=True, cwd=str(ROOT))
-    seeded = json.loads(subprocess.run([sys.executable, "-c", _SEED], env=env, check=True, capture_output=True, text=True, cwd=str(ROOT)).stdout.strip().splitlines()[-1])
+    seeded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", _SEED],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=str(ROOT),
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     deal, gone = seeded["deal"], seeded["sold_out"]
     port = free_port()
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    server = start_server(env, port, out_dir / f"gunicorn-capacity-{backend}.log", args.workers, args.threads)
-    worker = subprocess.Popen([*warenhaus_cmd(), "worker", "--deals-interval", "1"], env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = start_server(
+        env, port, out_dir / f"gunicorn-capacity-{backend}.log", args.workers, args.threads
+    )
+    worker = subprocess.Popen(
+        [*warenhaus_cmd(), "worker", "--deals-interval", "1"],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     parent, child = mp.Pipe()
     gen = mp.Process(target=_phase, args=(child, "127.0.0.1", port), daemon=True)
     gen.start()
@@ -118,9 +157,31 @@ def run_backend(backend: str, args) -> dict:
     try:
         time.sleep(2.5)  # the admitter's first heartbeat
         n = args.requests
-        joins = [("POST", f"/api/v1/deals/{deal}/queue", json.dumps({"email": f"kapazitaet{i}@bench.example"}), None, 201) for i in range(n)]
-        sold_out = [("POST", f"/api/v1/deals/{gone}/queue", json.dumps({"email": f"zu-spaet{i}@bench.example"}), None, 201) for i in range(n)]
-        phases = [("health", [("GET", "/api/v1/health", None, None, 200)] * n), ("join", joins), ("sold_out", sold_out)]
+        joins = [
+            (
+                "POST",
+                f"/api/v1/deals/{deal}/queue",
+                json.dumps({"email": f"kapazitaet{i}@bench.example"}),
+                None,
+                201,
+            )
+            for i in range(n)
+        ]
+        sold_out = [
+            (
+                "POST",
+                f"/api/v1/deals/{gone}/queue",
+                json.dumps({"email": f"zu-spaet{i}@bench.example"}),
+                None,
+                201,
+            )
+            for i in range(n)
+        ]
+        phases = [
+            ("health", [("GET", "/api/v1/health", None, None, 200)] * n),
+            ("join", joins),
+            ("sold_out", sold_out),
+        ]
         for kind, requests in phases + [("poll", None)]:
             if kind == "poll":
                 import psycopg
@@ -133,8 +194,17 @@ def run_backend(backend: str, args) -> dict:
                     client.close()
                 else:
                     with psycopg.connect(db_url.replace("postgres://", "postgresql://", 1)) as pg:
-                        ids = [r[0] for r in pg.execute("SELECT id FROM deals_ticket WHERE deal_id = %s AND state = 'waiting' LIMIT 500", (deal,))]
-                requests = [("GET", f"/api/v1/deals/{deal}/queue/{ids[i % len(ids)]}", None, None, 200) for i in range(n)]
+                        ids = [
+                            r[0]
+                            for r in pg.execute(
+                                "SELECT id FROM deals_ticket WHERE deal_id = %s AND state = 'waiting' LIMIT 500",
+                                (deal,),
+                            )
+                        ]
+                requests = [
+                    ("GET", f"/api/v1/deals/{deal}/queue/{ids[i % len(ids)]}", None, None, 200)
+                    for i in range(n)
+                ]
             pids = process_tree(server.pid)
             pg_pids, redis_pids = postgres_pids(args.db), redis_server_pids()
             before = (cpu_seconds(pids), cpu_seconds(pg_pids), cpu_seconds(redis_pids))
@@ -150,13 +220,28 @@ def run_backend(backend: str, args) -> dict:
             if profiler is not None:
                 profiler.send_signal(2)  # py-spy writes its samples on SIGINT
                 profiler.wait(timeout=60)
-            after = (cpu_seconds(process_tree(server.pid)), cpu_seconds(pg_pids), cpu_seconds(redis_pids))
+            after = (
+                cpu_seconds(process_tree(server.pid)),
+                cpu_seconds(pg_pids),
+                cpu_seconds(redis_pids),
+            )
             ok = len(rec["lat"])
-            out[kind] = {"ok": ok, "errors": len(rec["errors"]), "error_samples": [list(map(str, e))[:3] for e in rec["errors"][:3]],
-                         "per_s": round(ok / rec["wall"], 1), "latency": _quantiles(rec["lat"]),
-                         "cpu_ms_per_request": {k: round((a - b) * 1000 / max(1, n), 2) for k, a, b in zip(("server", "postgres", "redis"), after, before, strict=True)}}
-            print(f"  {backend:5} {kind:6} {out[kind]['per_s']:7.1f}/s  p50 {out[kind]['latency'].get('p50_ms')} ms  p99 {out[kind]['latency'].get('p99_ms')} ms  "
-                  f"errors {out[kind]['errors']}  CPU ms/request {out[kind]['cpu_ms_per_request']}", flush=True)
+            out[kind] = {
+                "ok": ok,
+                "errors": len(rec["errors"]),
+                "error_samples": [list(map(str, e))[:3] for e in rec["errors"][:3]],
+                "per_s": round(ok / rec["wall"], 1),
+                "latency": _quantiles(rec["lat"]),
+                "cpu_ms_per_request": {
+                    k: round((a - b) * 1000 / max(1, n), 2)
+                    for k, a, b in zip(("server", "postgres", "redis"), after, before, strict=True)
+                },
+            }
+            print(
+                f"  {backend:5} {kind:6} {out[kind]['per_s']:7.1f}/s  p50 {out[kind]['latency'].get('p50_ms')} ms  p99 {out[kind]['latency'].get('p99_ms')} ms  "
+                f"errors {out[kind]['errors']}  CPU ms/request {out[kind]['cpu_ms_per_request']}",
+                flush=True,
+            )
     finally:
         parent.send(None)
         gen.join(timeout=10)
@@ -176,7 +261,14 @@ def run_floor(args) -> dict:
     port = free_port()
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    server = start_server(env, port, out_dir / "gunicorn-capacity-floor.log", args.workers, args.threads, app="floor_app:app")
+    server = start_server(
+        env,
+        port,
+        out_dir / "gunicorn-capacity-floor.log",
+        args.workers,
+        args.threads,
+        app="floor_app:app",
+    )
     parent, child = mp.Pipe()
     gen = mp.Process(target=_phase, args=(child, "127.0.0.1", port), daemon=True)
     gen.start()
@@ -191,10 +283,18 @@ def run_floor(args) -> dict:
         gen.join(timeout=10)
         stop_server(server)
     ok = len(rec["lat"])
-    out = {"ok": ok, "errors": len(rec["errors"]), "per_s": round(ok / rec["wall"], 1), "latency": _quantiles(rec["lat"]),
-           "cpu_ms_per_request": {"server": round(used * 1000 / max(1, n), 2)}}
-    print(f"  floor        {out['per_s']:7.1f}/s  p50 {out['latency'].get('p50_ms')} ms  p99 {out['latency'].get('p99_ms')} ms  "
-          f"errors {out['errors']}  CPU ms/request {out['cpu_ms_per_request']}  (gunicorn, a constant answer)", flush=True)
+    out = {
+        "ok": ok,
+        "errors": len(rec["errors"]),
+        "per_s": round(ok / rec["wall"], 1),
+        "latency": _quantiles(rec["lat"]),
+        "cpu_ms_per_request": {"server": round(used * 1000 / max(1, n), 2)},
+    }
+    print(
+        f"  floor        {out['per_s']:7.1f}/s  p50 {out['latency'].get('p50_ms')} ms  p99 {out['latency'].get('p99_ms')} ms  "
+        f"errors {out['errors']}  CPU ms/request {out['cpu_ms_per_request']}  (gunicorn, a constant answer)",
+        flush=True,
+    )
     return out
 
 
@@ -202,22 +302,53 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backends", default="db,redis")
     ap.add_argument("--requests", type=int, default=3000, help="requests per kind (default 3000)")
-    ap.add_argument("--clients", type=int, default=32, help="keep-alive connections sending back to back (default 32)")
-    ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1)))
+    ap.add_argument(
+        "--clients",
+        type=int,
+        default=32,
+        help="keep-alive connections sending back to back (default 32)",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1)),
+    )
     ap.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)))
-    ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    ap.add_argument(
+        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+    )
     ap.add_argument("--db", default="wh_bench_capacity")
     ap.add_argument("--json", metavar="FILE")
-    ap.add_argument("--no-floor", dest="floor", action="store_false", help="skip the floor: gunicorn serving a constant answer (bench/floor_app.py)")
-    ap.add_argument("--profile", choices=("health", "join", "sold_out", "poll"), help="py-spy (on PATH) on all workers during this kind's phase (GIL samples, raw format in var/bench)")
+    ap.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip the floor: gunicorn serving a constant answer (bench/floor_app.py)",
+    )
+    ap.add_argument(
+        "--profile",
+        choices=("health", "join", "sold_out", "poll"),
+        help="py-spy (on PATH) on all workers during this kind's phase (GIL samples, raw format in var/bench)",
+    )
     args = ap.parse_args(argv)
-    print(f"bench: closed loop, {args.clients} connections, {args.requests} requests per kind, gunicorn {args.workers} x {args.threads}", flush=True)
+    print(
+        f"bench: closed loop, {args.clients} connections, {args.requests} requests per kind, gunicorn {args.workers} x {args.threads}",
+        flush=True,
+    )
     floor = run_floor(args) if args.floor else None
     results = [run_backend(b.strip(), args) for b in args.backends.split(",") if b.strip()]
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"config": vars(args), "floor": floor, "runs": results}, indent=2))
-    return 0 if all(r.get(k, {}).get("ok") for r in results for k in ("health", "join", "sold_out", "poll")) else 1
+        Path(args.json).write_text(
+            json.dumps({"config": vars(args), "floor": floor, "runs": results}, indent=2)
+        )
+    return (
+        0
+        if all(
+            r.get(k, {}).get("ok") for r in results for k in ("health", "join", "sold_out", "poll")
+        )
+        else 1
+    )
 
 
 if __name__ == "__main__":

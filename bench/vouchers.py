@@ -50,7 +50,6 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -75,6 +74,7 @@ def client_address(i: int) -> str:
 
 # --- the load generator (its own process) -------------------------------------------------------
 
+
 async def _make_carts(host, port, *, clients, carts, skus, record):
     todo = iter(range(carts))
 
@@ -85,13 +85,19 @@ async def _make_carts(host, port, *, clients, carts, skus, record):
                 headers = {"X-Forwarded-For": client_address(i)}
                 status, _, data = await conn.request("POST", "/api/v1/carts", b"", headers)
                 if status != 201:
-                    record["errors"].append(("create_cart", status, data[:300].decode(errors="replace")))
+                    record["errors"].append(
+                        ("create_cart", status, data[:300].decode(errors="replace"))
+                    )
                     continue
                 cart_id = json.loads(data)["id"]
                 line = json.dumps({"sku": skus[i % len(skus)], "quantity": 1}).encode()
-                status, _, data = await conn.request("POST", f"/api/v1/carts/{cart_id}/lines", line, headers)
+                status, _, data = await conn.request(
+                    "POST", f"/api/v1/carts/{cart_id}/lines", line, headers
+                )
                 if status != 200:
-                    record["errors"].append(("add_line", status, data[:300].decode(errors="replace")))
+                    record["errors"].append(
+                        ("add_line", status, data[:300].decode(errors="replace"))
+                    )
                     continue
                 record["carts"].append((i, cart_id))
         finally:
@@ -106,14 +112,24 @@ def load_generator(conn, host, port, clients):
 
     async def run(phase, params, record):
         if phase == "carts":
-            await _make_carts(host, port, clients=clients, carts=params["carts"], skus=params["skus"], record=record)
+            await _make_carts(
+                host,
+                port,
+                clients=clients,
+                carts=params["carts"],
+                skus=params["skus"],
+                record=record,
+            )
         else:
-            await cb.run_requests(host, port, clients=clients, requests=params["requests"], record=record)
+            await cb.run_requests(
+                host, port, clients=clients, requests=params["requests"], record=record
+            )
 
     cb.serve_phases(conn, new_record, run)
 
 
 # --- seed and in-process timing (run in a child process with DATABASE_URL set) -----------------
+
 
 def _django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "warenhaus.settings")
@@ -136,19 +152,52 @@ def seed(codes: int) -> dict:
     skus = []
     for i in range(10):
         sku = f"BENCH-{i:04d}"
-        create_product(actor=None, title=f"Lasttest-Artikel {i}", category=cat.slug, variants=[{"sku": sku, "price": PRICE, "on_hand": 100_000}], source="bench")
+        create_product(
+            actor=None,
+            title=f"Lasttest-Artikel {i}",
+            category=cat.slug,
+            variants=[{"sku": sku, "price": PRICE, "on_hand": 100_000}],
+            source="bench",
+        )
         skus.append(sku)
-    author = create_staff(email="autorin@example.de", password="Bench-Passwort-1!", roles=["promotions"], name="Autorin")
-    approver = create_staff(email="freigabe@example.de", password="Bench-Passwort-1!", roles=["promotions_approver"], name="Freigabe")
-    common = {"discount_kind": "fixed", "discount_value": "5.00", "min_basket": "20.00", "budget": "500000.00", "total_limit": 100_000,
-              "valid_until": now() + timedelta(days=30), "stacking": "stackable"}
-    unique = promotions.create_campaign(actor=author, name="Lasttest einmalig", code_mode="unique", **common)
+    author = create_staff(
+        email="autorin@example.de",
+        password="Bench-Passwort-1!",
+        roles=["promotions"],
+        name="Autorin",
+    )
+    approver = create_staff(
+        email="freigabe@example.de",
+        password="Bench-Passwort-1!",
+        roles=["promotions_approver"],
+        name="Freigabe",
+    )
+    common = {
+        "discount_kind": "fixed",
+        "discount_value": "5.00",
+        "min_basket": "20.00",
+        "budget": "500000.00",
+        "total_limit": 100_000,
+        "valid_until": now() + timedelta(days=30),
+        "stacking": "stackable",
+    }
+    unique = promotions.create_campaign(
+        actor=author, name="Lasttest einmalig", code_mode="unique", **common
+    )
     promotions.approve_campaign(campaign_id=unique.pk, actor=approver)
     plain: list[str] = []
     while len(plain) < codes:
-        _batch, batch = promotions.generate_codes(campaign_id=unique.pk, actor=author, count=min(10_000, codes - len(plain)))
+        _batch, batch = promotions.generate_codes(
+            campaign_id=unique.pk, actor=author, count=min(10_000, codes - len(plain))
+        )
         plain.extend(batch)
-    public = promotions.create_campaign(actor=author, name="Lasttest öffentlich", code_mode="public", public_code=PUBLIC_CODE, **common)
+    public = promotions.create_campaign(
+        actor=author,
+        name="Lasttest öffentlich",
+        code_mode="public",
+        public_code=PUBLIC_CODE,
+        **common,
+    )
     promotions.approve_campaign(campaign_id=public.pk, actor=approver)
     stored = set(plain)
     wrong = []
@@ -195,31 +244,54 @@ def inproc(calls: int, codes: list[str], public: str, wrong: list[str], skus: li
     for i, cart_id in enumerate(carts):
         addr = client_address(base + i)
         timed("view_cart", lambda: checkout.view_cart(checkout.get_cart(cart_id=cart_id)))
-        timed("apply_wrong", lambda: promotions.apply_voucher(cart_id=cart_id, code=wrong[i % len(wrong)], channel="api", client_ip=addr))
+        timed(
+            "apply_wrong",
+            lambda: promotions.apply_voucher(
+                cart_id=cart_id, code=wrong[i % len(wrong)], channel="api", client_ip=addr
+            ),
+        )
         if i % 2 == 0:
-            timed("apply_unique", lambda: promotions.apply_voucher(cart_id=cart_id, code=codes[i // 2], channel="api", client_ip=addr))
+            timed(
+                "apply_unique",
+                lambda: promotions.apply_voucher(
+                    cart_id=cart_id, code=codes[i // 2], channel="api", client_ip=addr
+                ),
+            )
         else:
-            timed("apply_public", lambda: promotions.apply_voucher(cart_id=cart_id, code=public, channel="api", client_ip=addr))
+            timed(
+                "apply_public",
+                lambda: promotions.apply_voucher(
+                    cart_id=cart_id, code=public, channel="api", client_ip=addr
+                ),
+            )
         connection.queries_log.clear()
     connection.force_debug_cursor = False
-    return {"latency": {k: lat(v) for k, v in out.items()}, "statements_per_call": {k: round(queries[k] / max(1, len(out[k])), 2) for k in out},
-            "attempts": len(carts) * 2}
+    return {
+        "latency": {k: lat(v) for k, v in out.items()},
+        "statements_per_call": {k: round(queries[k] / max(1, len(out[k])), 2) for k in out},
+        "attempts": len(carts) * 2,
+    }
 
 
 # --- main ---------------------------------------------------------------------------------------
+
 
 def lat(values) -> dict:
     return cb.lat(values)
 
 
 def db_check(db_url: str) -> dict:
-    import psycopg
     from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
 
     with psycopg.connect(urlunsplit(urlsplit(db_url)._replace(scheme="postgresql"))) as conn:
         cart_vouchers = conn.execute("SELECT count(*) FROM promotions_cartvoucher").fetchone()[0]
         counted = {
-            name: conn.execute("SELECT coalesce(sum(count), 0) FROM core_ratecounter WHERE bucket LIKE %s", [name + ":%"]).fetchone()[0]
+            name: conn.execute(
+                "SELECT coalesce(sum(count), 0) FROM core_ratecounter WHERE bucket LIKE %s",
+                [name + ":%"],
+            ).fetchone()[0]
             for name in ("voucher-cart", "voucher-addr")
         }
         used = conn.execute("SELECT coalesce(sum(uses), 0) FROM promotions_code").fetchone()[0]
@@ -227,21 +299,67 @@ def db_check(db_url: str) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--carts", type=int, default=600, help="carts (and requests per measured phase; default 600)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--carts",
+        type=int,
+        default=600,
+        help="carts (and requests per measured phase; default 600)",
+    )
     ap.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (default 4)")
-    ap.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() + 1)), help="gunicorn worker processes (default: as in production, cores + 1)")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", 4)), help="threads per worker (default 4, as in production)")
-    ap.add_argument("--rounds", type=int, default=4, help="run the phases in this many rounds over slices of the carts (default 4)")
-    ap.add_argument("--priority", type=int, default=0, metavar="N",
-                    help="raise the server's and the load generator's CPU priority by N (nice -N; needs root) so that other work on a shared machine "
-                         "disturbs the tail less; PostgreSQL is left as it is (default 0: off)")
-    ap.add_argument("--inproc", type=int, default=200, help="in-process calls of apply_voucher per kind (0: skip; default 200)")
-    ap.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"), help="PostgreSQL server")
-    ap.add_argument("--db", default="warenhaus_bench_vouchers", help="database to (re)create for the bench")
-    ap.add_argument("--no-redis", action="store_true", help="use the database cache even when Redis is up")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() + 1)),
+        help="gunicorn worker processes (default: as in production, cores + 1)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("WEB_THREADS", 4)),
+        help="threads per worker (default 4, as in production)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="run the phases in this many rounds over slices of the carts (default 4)",
+    )
+    ap.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        metavar="N",
+        help="raise the server's and the load generator's CPU priority by N (nice -N; needs root) so that other work on a shared machine "
+        "disturbs the tail less; PostgreSQL is left as it is (default 0: off)",
+    )
+    ap.add_argument(
+        "--inproc",
+        type=int,
+        default=200,
+        help="in-process calls of apply_voucher per kind (0: skip; default 200)",
+    )
+    ap.add_argument(
+        "--pg-url",
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server",
+    )
+    ap.add_argument(
+        "--db", default="warenhaus_bench_vouchers", help="database to (re)create for the bench"
+    )
+    ap.add_argument(
+        "--no-redis", action="store_true", help="use the database cache even when Redis is up"
+    )
     ap.add_argument("--keep-db", action="store_true", help="leave the bench database behind")
-    ap.add_argument("--profile", metavar="SECONDS", type=float, default=0, help="run py-spy on all workers during the apply phases (needs py-spy on PATH)")
+    ap.add_argument(
+        "--profile",
+        metavar="SECONDS",
+        type=float,
+        default=0,
+        help="run py-spy on all workers during the apply phases (needs py-spy on PATH)",
+    )
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     args = ap.parse_args(argv)
     if not 2 <= args.carts <= 20_000 or not 1 <= args.clients <= 32:
@@ -252,32 +370,70 @@ def main(argv=None) -> int:
     base = args.pg_url.rstrip("/")
     db_url = f"{base}/{args.db}"
     env = dict(os.environ)
-    env.update({"DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "warenhaus.settings", "DB_CONN_MAX_AGE": "600", "WARENHAUS_VAR": str(out_dir / "var"),
-                "TRUSTED_PROXY_COUNT": "1"})
+    env.update(
+        {
+            "DATABASE_URL": db_url,
+            "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
+            "DB_CONN_MAX_AGE": "600",
+            "WARENHAUS_VAR": str(out_dir / "var"),
+            "TRUSTED_PROXY_COUNT": "1",
+        }
+    )
     env["REDIS_URL"] = "" if args.no_redis else cb.redis_url_if_up()
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    )
     n_codes = args.carts // 2 + args.inproc + 1
 
     print(f"bench: database {args.db} (fresh), {n_codes} generated codes and one public code")
     cb.recreate_database(base, args.db)
     subprocess.run([*cb.warenhaus_cmd(), "migrate", "-v", "0"], env=env, check=True, cwd=str(ROOT))
-    seeded = json.loads(subprocess.run([sys.executable, __file__, "_seed", str(n_codes)], env=env, check=True, cwd=str(ROOT), stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1])
-    http_codes, inproc_codes = seeded["unique"][: args.carts // 2 + 1], seeded["unique"][args.carts // 2 + 1:]
+    seeded = json.loads(
+        subprocess.run(
+            [sys.executable, __file__, "_seed", str(n_codes)],
+            env=env,
+            check=True,
+            cwd=str(ROOT),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    http_codes, inproc_codes = (
+        seeded["unique"][: args.carts // 2 + 1],
+        seeded["unique"][args.carts // 2 + 1 :],
+    )
 
     port = cb.free_port()
     access_log = out_dir / "access-vouchers.log"
     access_log.unlink(missing_ok=True)
-    server = cb.start_server(env, port, out_dir / "gunicorn-vouchers.log", args.workers, args.threads, access_log=str(access_log), access_format=ACCESS_FORMAT)
-    print(f"bench: gunicorn {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; {args.clients} clients")
+    server = cb.start_server(
+        env,
+        port,
+        out_dir / "gunicorn-vouchers.log",
+        args.workers,
+        args.threads,
+        access_log=str(access_log),
+        access_format=ACCESS_FORMAT,
+    )
+    print(
+        f"bench: gunicorn {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; {args.clients} clients"
+    )
     parent_conn, child_conn = mp.get_context("spawn").Pipe()
-    gen = mp.get_context("spawn").Process(target=load_generator, args=(child_conn, "127.0.0.1", port, args.clients), daemon=True)
+    gen = mp.get_context("spawn").Process(
+        target=load_generator, args=(child_conn, "127.0.0.1", port, args.clients), daemon=True
+    )
     gen.start()
     if args.priority:
         for pid in [*cb.process_tree(server.pid), gen.pid]:
             os.setpriority(os.PRIO_PROCESS, pid, -args.priority)
     server_cpu = cb.CpuMeter(lambda: cb.process_tree(server.pid))
     pg_cpu = cb.CpuMeter(lambda: cb.postgres_pids(args.db))
-    results: dict = {"config": vars(args) | {"python": sys.version.split()[0], "cores": os.cpu_count()}, "phases": {}}
+    results: dict = {
+        "config": vars(args) | {"python": sys.version.split()[0], "cores": os.cpu_count()},
+        "phases": {},
+    }
     errors: list = []
     try:
         parent_conn.send(("carts", {"carts": args.carts, "skus": seeded["skus"]}))
@@ -287,26 +443,77 @@ def main(argv=None) -> int:
         print(f"bench: {len(carts)} carts with one line each ({len(made['errors'])} errors)")
 
         def req(kind, i, method, path, body, expect):
-            return (method, path, body, {"X-Forwarded-For": client_address(i), "X-Bench-Phase": kind}, expect)
+            return (
+                method,
+                path,
+                body,
+                {"X-Forwarded-For": client_address(i), "X-Bench-Phase": kind},
+                expect,
+            )
 
         def voucher(kind, i, cart_id, code, expect):
-            return req(kind, i, "POST", f"/api/v1/carts/{cart_id}/vouchers", json.dumps({"code": code}), expect)
+            return req(
+                kind,
+                i,
+                "POST",
+                f"/api/v1/carts/{cart_id}/vouchers",
+                json.dumps({"code": code}),
+                expect,
+            )
 
         def phases_for(chunk):
             return {
-                "get_cart": [req("get_cart", i, "GET", f"/api/v1/carts/{c}", None, 200) for i, c in chunk],
-                "apply_wrong": [voucher("apply_wrong", i, c, seeded["wrong"][i % len(seeded["wrong"])], 422) for i, c in chunk],
-                "apply_unique": [voucher("apply_unique", i, c, http_codes[i // 2], 200) for i, c in chunk if i % 2 == 0],
-                "apply_public": [voucher("apply_public", i, c, seeded["public"], 200) for i, c in chunk if i % 2 == 1],
-                "get_with_voucher": [req("get_with_voucher", i, "GET", f"/api/v1/carts/{c}", None, 200) for i, c in chunk],
+                "get_cart": [
+                    req("get_cart", i, "GET", f"/api/v1/carts/{c}", None, 200) for i, c in chunk
+                ],
+                "apply_wrong": [
+                    voucher("apply_wrong", i, c, seeded["wrong"][i % len(seeded["wrong"])], 422)
+                    for i, c in chunk
+                ],
+                "apply_unique": [
+                    voucher("apply_unique", i, c, http_codes[i // 2], 200)
+                    for i, c in chunk
+                    if i % 2 == 0
+                ],
+                "apply_public": [
+                    voucher("apply_public", i, c, seeded["public"], 200)
+                    for i, c in chunk
+                    if i % 2 == 1
+                ],
+                "get_with_voucher": [
+                    req("get_with_voucher", i, "GET", f"/api/v1/carts/{c}", None, 200)
+                    for i, c in chunk
+                ],
             }
 
         # a short warm-up (GET only: the carts' guessing counters are not touched)
-        parent_conn.send(("run", {"requests": [req("warmup", i, "GET", f"/api/v1/carts/{c}", None, 200) for i, c in carts[:100]]}))
+        parent_conn.send(
+            (
+                "run",
+                {
+                    "requests": [
+                        req("warmup", i, "GET", f"/api/v1/carts/{c}", None, 200)
+                        for i, c in carts[:100]
+                    ]
+                },
+            )
+        )
         parent_conn.recv()
         # The phases run in --rounds rounds over slices of the carts, so that a burst of other
         # work on the machine falls on every kind alike rather than on one phase.
-        acc = {k: {"requests": 0, "lat": [], "errors": [], "wall_s": 0.0, "server": 0.0, "postgres": 0.0, "client": 0.0, "busy": 0.0} for k in PHASES}
+        acc = {
+            k: {
+                "requests": 0,
+                "lat": [],
+                "errors": [],
+                "wall_s": 0.0,
+                "server": 0.0,
+                "postgres": 0.0,
+                "client": 0.0,
+                "busy": 0.0,
+            }
+            for k in PHASES
+        }
         profiler = None
         if args.profile:
             profiler = subprocess.Popen(
@@ -316,7 +523,7 @@ def main(argv=None) -> int:
             )  # fmt: skip
             time.sleep(1.0)
         for r in range(args.rounds):
-            for name, requests in phases_for(carts[r::args.rounds]).items():
+            for name, requests in phases_for(carts[r :: args.rounds]).items():
                 a = acc[name]
                 server_cpu.start()
                 pg_cpu.start()
@@ -357,8 +564,22 @@ def main(argv=None) -> int:
         results["phases"][name]["server_time"] = lat(server_times[name])
 
     if args.inproc:
-        params = {"calls": args.inproc, "codes": inproc_codes, "public": seeded["public"], "wrong": seeded["wrong"], "skus": seeded["skus"]}
-        out = subprocess.run([sys.executable, __file__, "_inproc"], input=json.dumps(params), env=env, check=True, cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
+        params = {
+            "calls": args.inproc,
+            "codes": inproc_codes,
+            "public": seeded["public"],
+            "wrong": seeded["wrong"],
+            "skus": seeded["skus"],
+        }
+        out = subprocess.run(
+            [sys.executable, __file__, "_inproc"],
+            input=json.dumps(params),
+            env=env,
+            check=True,
+            cwd=str(ROOT),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         results["in_process"] = json.loads(out.stdout.strip().splitlines()[-1])
 
     check = db_check(db_url)
@@ -367,11 +588,18 @@ def main(argv=None) -> int:
 
     ph = results["phases"]
     applied_ok = ph["apply_unique"]["ok"] + ph["apply_public"]["ok"]
-    attempts = sum(ph[k]["requests"] for k in APPLY_KINDS) + (results.get("in_process", {}).get("attempts", 0))
-    inproc_applied = (args.inproc and 2 * args.inproc) or 0  # every in-process cart got one good code
+    attempts = sum(ph[k]["requests"] for k in APPLY_KINDS) + (
+        results.get("in_process", {}).get("attempts", 0)
+    )
+    inproc_applied = (
+        args.inproc and 2 * args.inproc
+    ) or 0  # every in-process cart got one good code
     check["expected"] = {"cart_vouchers": applied_ok + inproc_applied, "attempts": attempts}
-    check["consistent"] = check["cart_vouchers"] == applied_ok + inproc_applied and all(v == attempts for v in check["attempts_counted"].values())
+    check["consistent"] = check["cart_vouchers"] == applied_ok + inproc_applied and all(
+        v == attempts for v in check["attempts_counted"].values()
+    )
     results["database"] = check
+
     def diff(k, what, p):
         return round(ph[k][what][p] - ph["get_cart"][what][p], 2)
 
@@ -385,34 +613,59 @@ def main(argv=None) -> int:
     }  # fmt: skip
     met = all(results["adds"][k]["server_p99_ms"] < TARGET_ADDS_P99_MS for k in APPLY_KINDS)
     ok = met and not errors and check["consistent"]
-    results["target"] = {"adds_server_p99_ms_below": TARGET_ADDS_P99_MS, "met": met, "errors": len(errors), "database_consistent": check["consistent"]}
+    results["target"] = {
+        "adds_server_p99_ms_below": TARGET_ADDS_P99_MS,
+        "met": met,
+        "errors": len(errors),
+        "database_consistent": check["consistent"],
+    }
 
     print_report(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
-    (out_dir / f"vouchers-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=2, default=str))
+    (out_dir / f"vouchers-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
+        json.dumps(results, indent=2, default=str)
+    )
     return 0 if ok else 1
 
 
 def print_report(r):
     c = r["config"]
     print()
-    print(f"vouchers: {c['carts']} carts, {c['clients']} clients, gunicorn {c['workers']}x{c['threads']}, {c['cores']} cores, {c['rounds']} rounds")
-    print(f"  {'(ms)':17} {'client p50':>10} {'p95':>7} {'p99':>7} {'max':>7} | {'server p50':>10} {'p95':>7} {'p99':>7} | {'req/s':>5} {'CPU srv':>7} {'PG':>5} {'err':>3} {'other':>5}")
+    print(
+        f"vouchers: {c['carts']} carts, {c['clients']} clients, gunicorn {c['workers']}x{c['threads']}, {c['cores']} cores, {c['rounds']} rounds"
+    )
+    print(
+        f"  {'(ms)':17} {'client p50':>10} {'p95':>7} {'p99':>7} {'max':>7} | {'server p50':>10} {'p95':>7} {'p99':>7} | {'req/s':>5} {'CPU srv':>7} {'PG':>5} {'err':>3} {'other':>5}"
+    )
     for name, p in r["phases"].items():
         l, t = p["latency"], p["server_time"]
-        print(f"  {name:17} {l['p50_ms']:10.2f} {l['p95_ms']:7.2f} {l['p99_ms']:7.2f} {l['max_ms'] or 0:7.1f} | {t['p50_ms']:10.2f} {t['p95_ms']:7.2f} {t['p99_ms']:7.2f} | "
-              f"{p['requests_per_s']:5.0f} {p['cpu_ms_per_request']['server']:7.2f} {p['cpu_ms_per_request']['postgres']:5.2f} {p['errors']:3} {p['other_processes_cores']:5.2f}")
+        print(
+            f"  {name:17} {l['p50_ms']:10.2f} {l['p95_ms']:7.2f} {l['p99_ms']:7.2f} {l['max_ms'] or 0:7.1f} | {t['p50_ms']:10.2f} {t['p95_ms']:7.2f} {t['p99_ms']:7.2f} | "
+            f"{p['requests_per_s']:5.0f} {p['cpu_ms_per_request']['server']:7.2f} {p['cpu_ms_per_request']['postgres']:5.2f} {p['errors']:3} {p['other_processes_cores']:5.2f}"
+        )
     for k, a in r["adds"].items():
-        print(f"  {k:17} adds {a['server_p99_ms']:6.2f} ms at p99 on the server ({a['server_p50_ms']:.2f} at p50; client {a['client_p99_ms']:.2f} / {a['client_p50_ms']:.2f}), "
-              f"{a['server_cpu_ms']:.2f} ms server CPU, over GET /carts/{{id}}")
+        print(
+            f"  {k:17} adds {a['server_p99_ms']:6.2f} ms at p99 on the server ({a['server_p50_ms']:.2f} at p50; client {a['client_p99_ms']:.2f} / {a['client_p50_ms']:.2f}), "
+            f"{a['server_cpu_ms']:.2f} ms server CPU, over GET /carts/{{id}}"
+        )
     if "in_process" in r:
         ip = r["in_process"]
-        print("  in process (ms):  " + "; ".join(f"{k} p50 {v['p50_ms']:.2f} p99 {v['p99_ms']:.2f} ({ip['statements_per_call'][k]} statements)" for k, v in ip["latency"].items()))
+        print(
+            "  in process (ms):  "
+            + "; ".join(
+                f"{k} p50 {v['p50_ms']:.2f} p99 {v['p99_ms']:.2f} ({ip['statements_per_call'][k]} statements)"
+                for k, v in ip["latency"].items()
+            )
+        )
     d = r["database"]
-    print(f"database: {d['cart_vouchers']} cart vouchers (expected {d['expected']['cart_vouchers']}), attempts counted {d['attempts_counted']} (expected {d['expected']['attempts']} each) -> {'consistent' if d['consistent'] else 'INCONSISTENT'}")
+    print(
+        f"database: {d['cart_vouchers']} cart vouchers (expected {d['expected']['cart_vouchers']}), attempts counted {d['attempts_counted']} (expected {d['expected']['attempts']} each) -> {'consistent' if d['consistent'] else 'INCONSISTENT'}"
+    )
     t = r["target"]
-    print(f"target: applying adds < {t['adds_server_p99_ms_below']:.0f} ms at p99 (server time): {'met' if t['met'] else 'MISSED'}; errors {t['errors']}")
+    print(
+        f"target: applying adds < {t['adds_server_p99_ms_below']:.0f} ms at p99 (server time): {'met' if t['met'] else 'MISSED'}; errors {t['errors']}"
+    )
 
 
 if __name__ == "__main__":

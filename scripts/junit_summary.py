@@ -27,7 +27,10 @@ def main(argv=None) -> int:
     try:
         root = ET.parse(args.report).getroot()
     except (OSError, ET.ParseError) as err:
-        print(f"[{args.label}] no usable test report ({err}): the run did not complete", file=sys.stderr)
+        print(
+            f"[{args.label}] no usable test report ({err}): the run did not complete",
+            file=sys.stderr,
+        )
         return 3
 
     cases = list(root.iter("testcase"))
@@ -55,19 +58,30 @@ def main(argv=None) -> int:
             if "concurrency" in (case.get("classname") or ""):
                 concurrency_passed += 1
 
-    print(f"[{args.label}] {len(cases)} collected: {passed} passed, {failed} failed, {errored} errors, {skipped} skipped, {xfailed} xfailed")
+    print(
+        f"[{args.label}] {len(cases)} collected: {passed} passed, {failed} failed, {errored} errors, {skipped} skipped, {xfailed} xfailed"
+    )
     status = 0
     if failed or errored:
         status = 1
     if passed == 0:
-        print(f"[{args.label}] NO TEST PASSED: every test was skipped or none was collected. That is a failure.", file=sys.stderr)
+        print(
+            f"[{args.label}] NO TEST PASSED: every test was skipped or none was collected. That is a failure.",
+            file=sys.stderr,
+        )
         status = status or 5
     if args.require_postgres_tests:
         if pg_skips:
-            print(f"[{args.label}] {len(pg_skips)} PostgreSQL-only tests were SKIPPED on the PostgreSQL run, e.g. {pg_skips[0]}", file=sys.stderr)
+            print(
+                f"[{args.label}] {len(pg_skips)} PostgreSQL-only tests were SKIPPED on the PostgreSQL run, e.g. {pg_skips[0]}",
+                file=sys.stderr,
+            )
             status = status or 4
         if concurrency_passed == 0:
-            print(f"[{args.label}] none of the concurrency proofs (tests/concurrency) passed on PostgreSQL", file=sys.stderr)
+            print(
+                f"[{args.label}] none of the concurrency proofs (tests/concurrency) passed on PostgreSQL",
+                file=sys.stderr,
+            )
             status = status or 4
     return status
 

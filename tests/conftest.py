@@ -21,7 +21,10 @@ def _use_test_secrets() -> None:
     from warenhaus.core.checks import SECRETS
 
     for name in SECRETS:
-        value = os.environ.get(name) or f"tests-only-{name.lower().replace('_', '-')}-0123456789abcdefghij"
+        value = (
+            os.environ.get(name)
+            or f"tests-only-{name.lower().replace('_', '-')}-0123456789abcdefghij"
+        )
         os.environ[name] = value
         setattr(settings, name, value)
 
@@ -36,7 +39,8 @@ def is_postgres() -> bool:
 
 
 requires_postgres = pytest.mark.skipif(
-    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="concurrency promises are proved on PostgreSQL"
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="concurrency promises are proved on PostgreSQL",
 )
 
 
@@ -44,7 +48,12 @@ requires_postgres = pytest.mark.skipif(
 def _fast_hashing_and_clean_cache(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.PAYMENT_METHODS = ["invoice", "test"]  # production offers only what is configured
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"t{next(_seq)}"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"t{next(_seq)}",
+        }
+    }
     from django.core.cache import cache
 
     cache.clear()
@@ -60,7 +69,12 @@ def make_category(db):
 
     def make(slug=None, name=None, parent=None):
         n = next(_seq)
-        return create_category(slug=slug or f"kategorie-{n}", name=name or f"Kategorie {n}", name_en=f"Category {n}", parent=parent)
+        return create_category(
+            slug=slug or f"kategorie-{n}",
+            name=name or f"Kategorie {n}",
+            name_en=f"Category {n}",
+            parent=parent,
+        )
 
     return make
 
@@ -69,11 +83,32 @@ def make_category(db):
 def make_product(db, make_category):
     from warenhaus.catalog.services import create_product
 
-    def make(*, title=None, price="19.99", on_hand=10, vat_rate="19", category=None, sku=None, variants=None, is_active=True):
+    def make(
+        *,
+        title=None,
+        price="19.99",
+        on_hand=10,
+        vat_rate="19",
+        category=None,
+        sku=None,
+        variants=None,
+        is_active=True,
+    ):
         n = next(_seq)
         cat = category or make_category()
-        variants = variants or [{"sku": sku or f"SKU-{n:05d}", "title": "", "price": price, "on_hand": on_hand}]
-        return create_product(actor=None, title=title or f"Produkt {n}", category=cat.slug, variants=variants, vat_rate=vat_rate, is_active=is_active, description="Ein gutes Produkt.", brand="Marke")
+        variants = variants or [
+            {"sku": sku or f"SKU-{n:05d}", "title": "", "price": price, "on_hand": on_hand}
+        ]
+        return create_product(
+            actor=None,
+            title=title or f"Produkt {n}",
+            category=cat.slug,
+            variants=variants,
+            vat_rate=vat_rate,
+            is_active=is_active,
+            description="Ein gutes Produkt.",
+            brand="Marke",
+        )
 
     return make
 
@@ -103,7 +138,13 @@ def shopper(make_user):
 
 @pytest.fixture
 def address():
-    return {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
+    return {
+        "name": "Erika Mustermann",
+        "street": "Heidestraße 17",
+        "postal_code": "51147",
+        "city": "Köln",
+        "country": "DE",
+    }
 
 
 def _fast_lane_client():
@@ -132,7 +173,9 @@ def _fast_lane_client():
                 request_started.connect(close_old_connections)
                 request_finished.connect(close_old_connections)
             if response is None:
-                if environ.get("wsgi.input") is not stream:  # the lane read the body: Django gets it back
+                if (
+                    environ.get("wsgi.input") is not stream
+                ):  # the lane read the body: Django gets it back
                     request["wsgi.input"] = FakePayload(environ["wsgi.input"].getvalue())
                 return super().request(**request)
             response.fast_lane = True
@@ -167,7 +210,12 @@ class ApiClient:
         import json
 
         data = json.dumps(body) if body is not None else ""
-        return getattr(self.client, method)(f"/api/v1{path}", data=data, content_type="application/json", headers=self._headers(headers))
+        return getattr(self.client, method)(
+            f"/api/v1{path}",
+            data=data,
+            content_type="application/json",
+            headers=self._headers(headers),
+        )
 
     def post(self, path, body=None, headers=None):
         return self._send("post", path, body, headers)

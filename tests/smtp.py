@@ -63,7 +63,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        parsed = email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=email.policy.default
+        )
         with self.sink._lock:
             self.sink.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
             self.sink._arrived.notify_all()
@@ -89,7 +91,9 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         if self._controller is None:
-            controller = Controller(_Handler(self), hostname=self.host, port=self.port, ready_timeout=10)
+            controller = Controller(
+                _Handler(self), hostname=self.host, port=self.port, ready_timeout=10
+            )
             controller.start()
             self._controller = controller
         return self

@@ -31,7 +31,9 @@ from warenhaus.core.money import (
 
 # The autouse cache fixture in conftest is function-scoped; it is harmless to share it across
 # the examples of one property (nothing here touches the cache or the database).
-money_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+money_settings = settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
 
 MAX_CENTS = int(MAX_AMOUNT * 100)
 STRICT_AMOUNT = re.compile(r"\A[0-9]+(\.[0-9]{1,2})?\Z")
@@ -39,7 +41,9 @@ STRICT_AMOUNT = re.compile(r"\A[0-9]+(\.[0-9]{1,2})?\Z")
 
 def amounts(min_cents: int = 0, max_cents: int = MAX_CENTS):
     """Decimal amounts in whole cents, as the shop stores them."""
-    return st.integers(min_value=min_cents, max_value=max_cents).map(lambda c: Decimal(c).scaleb(-2))
+    return st.integers(min_value=min_cents, max_value=max_cents).map(
+        lambda c: Decimal(c).scaleb(-2)
+    )
 
 
 def frac(d: Decimal) -> Fraction:
@@ -52,6 +56,7 @@ def exactly_cents(d: Decimal) -> bool:
 
 # --- cents: half up, to the cent --------------------------------------------------------------
 
+
 def reference_half_up(milli: int) -> Decimal:
     """Round ``milli`` thousandths to cents, half away from zero, in integer arithmetic."""
     sign = -1 if milli < 0 else 1
@@ -59,7 +64,7 @@ def reference_half_up(milli: int) -> Decimal:
 
 
 @money_settings
-@given(st.integers(min_value=-10**12, max_value=10**12))
+@given(st.integers(min_value=-(10**12), max_value=10**12))
 @example(5)  # 0.005 -> 0.01
 @example(15)  # 0.015 -> 0.02 (banker's rounding would give 0.02 too; 0.025 tells them apart)
 @example(25)  # 0.025 -> 0.03, not 0.02
@@ -72,7 +77,11 @@ def test_cents_rounds_half_up_on_thousandths(milli):
 
 
 @money_settings
-@given(st.decimals(min_value=-10**9, max_value=10**9, allow_nan=False, allow_infinity=False, places=6))
+@given(
+    st.decimals(
+        min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=6
+    )
+)
 def test_cents_is_nearest_cent_with_ties_up(value):
     rounded = cents(value)
     assert exactly_cents(rounded)
@@ -90,7 +99,7 @@ def test_cents_leaves_whole_cents_alone(value):
 
 
 @money_settings
-@given(st.integers(min_value=-10**9, max_value=10**9))
+@given(st.integers(min_value=-(10**9), max_value=10**9))
 def test_cents_accepts_ints_and_strings_alike(n):
     assert cents(n) == cents(str(n)) == cents(Decimal(n)) == Decimal(n).quantize(CENT)
 
@@ -138,7 +147,11 @@ def test_parse_amount_refuses_booleans(raw):
 
 
 @money_settings
-@given(st.integers(min_value=0, max_value=10**7), st.integers(min_value=0, max_value=9), st.integers(min_value=3, max_value=8))
+@given(
+    st.integers(min_value=0, max_value=10**7),
+    st.integers(min_value=0, max_value=9),
+    st.integers(min_value=3, max_value=8),
+)
 def test_parse_amount_refuses_more_than_two_decimals(whole, last_digit, places):
     text = f"{whole}." + "0" * (places - 1) + str(last_digit)
     with pytest.raises(MoneyError):
@@ -170,7 +183,26 @@ def test_parse_amount_zero_only_when_allowed(raw):
 
 @pytest.mark.parametrize(
     "raw",
-    ["", " ", "abc", "1,50", "1.2.3", "EUR 5", "5 EUR", "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf", "0x10", "1e-3", None, [], {}],
+    [
+        "",
+        " ",
+        "abc",
+        "1,50",
+        "1.2.3",
+        "EUR 5",
+        "5 EUR",
+        "NaN",
+        "nan",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+        "inf",
+        "0x10",
+        "1e-3",
+        None,
+        [],
+        {},
+    ],
 )
 def test_parse_amount_refuses_garbage(raw):
     with pytest.raises(MoneyError):
@@ -189,7 +221,9 @@ def test_parse_amount_only_ever_returns_valid_cents_or_money_error(text):
 
 
 @money_settings
-@given(st.one_of(st.text(max_size=12), st.text(alphabet="0123456789.,-+eE_ \u0664\u00a0", max_size=10)))
+@given(
+    st.one_of(st.text(max_size=12), st.text(alphabet="0123456789.,-+eE_ \u0664\u00a0", max_size=10))
+)
 @example("1e2")
 @example(" 49.97 ")
 @example("49.")
@@ -308,7 +342,9 @@ def test_split_of_a_negative_total_sums_exactly():
 @money_settings
 @given(amounts(max_cents=10**8), weights_dicts)
 def test_a_negative_total_splits_as_the_mirror_of_the_positive(total, weights):
-    assert split_proportionally(-total, weights) == {k: -v for k, v in split_proportionally(total, weights).items()}
+    assert split_proportionally(-total, weights) == {
+        k: -v for k, v in split_proportionally(total, weights).items()
+    }
     assert sum(split_proportionally(-total, weights).values(), ZERO) == -total
 
 
@@ -327,7 +363,9 @@ priced_lines = st.lists(
     min_size=1,
     max_size=8,
 )
-shipping_costs = st.one_of(st.sampled_from([ZERO, Decimal("4.90"), Decimal("12.90")]), amounts(max_cents=10**5))
+shipping_costs = st.one_of(
+    st.sampled_from([ZERO, Decimal("4.90"), Decimal("12.90")]), amounts(max_cents=10**5)
+)
 
 
 @money_settings
@@ -379,8 +417,22 @@ def test_an_empty_cart_costs_nothing(shipping_cost, discount):
 
 def test_a_known_basket():
     lines = [
-        PricedLine(variant_id=1, sku="A", title="Buch", unit_price=Decimal("12.99"), quantity=2, vat_rate=Decimal("7")),
-        PricedLine(variant_id=2, sku="B", title="Kabel", unit_price=Decimal("9.99"), quantity=1, vat_rate=Decimal("19")),
+        PricedLine(
+            variant_id=1,
+            sku="A",
+            title="Buch",
+            unit_price=Decimal("12.99"),
+            quantity=2,
+            vat_rate=Decimal("7"),
+        ),
+        PricedLine(
+            variant_id=2,
+            sku="B",
+            title="Kabel",
+            unit_price=Decimal("9.99"),
+            quantity=1,
+            vat_rate=Decimal("19"),
+        ),
     ]
     t = compute(lines, shipping_cost=Decimal("4.90"), discount=Decimal("5.00"))
     assert t.subtotal == Decimal("35.97")

@@ -42,7 +42,12 @@ def _replay(request, exc: Replay):
 @api.exception_handler(ValidationError)
 def _validation_error(request, exc: ValidationError):
     errors = [
-        {"loc": [str(p) for p in e.get("loc", [])], "message": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors
+        {
+            "loc": [str(p) for p in e.get("loc", [])],
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in exc.errors
     ]
     first = errors[0] if errors else {"loc": [], "message": ""}
     where = ".".join(p for p in first["loc"] if p not in {"body", "payload"})
@@ -50,18 +55,31 @@ def _validation_error(request, exc: ValidationError):
     status = (exc.errors[0].get("ctx") or {}).get("problem_status") if exc.errors else None
     if status:
         return problem(status, first["type"], "Invalid input", first["message"], errors=errors)
-    return problem(422, "validation_error", "Invalid input", f"{where}: {first['message']}" if where else first["message"], errors=errors)
+    return problem(
+        422,
+        "validation_error",
+        "Invalid input",
+        f"{where}: {first['message']}" if where else first["message"],
+        errors=errors,
+    )
 
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request, exc):
-    return problem(401, "not_authenticated", "Authentication required", "Send a valid token as 'Authorization: Bearer <token>'.")
+    return problem(
+        401,
+        "not_authenticated",
+        "Authentication required",
+        "Send a valid token as 'Authorization: Bearer <token>'.",
+    )
 
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
     if exc.status_code == 400 and "parse" in str(exc).lower():
-        return problem(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.")
+        return problem(
+            400, "malformed_json", "Malformed JSON", "The request body is not valid JSON."
+        )
     return problem(exc.status_code, "http_error", str(exc), str(exc))
 
 
@@ -69,7 +87,9 @@ def _http_error(request, exc: HttpError):
 def _too_deep(request, exc):
     # json.loads gives up on a body nested thousands of levels deep (a few kilobytes of "[")
     log.warning("request body nested too deeply in %s %s", request.method, request.path)
-    return problem(400, "malformed_json", "Malformed JSON", "The request body is nested too deeply.")
+    return problem(
+        400, "malformed_json", "Malformed JSON", "The request body is nested too deeply."
+    )
 
 
 @api.exception_handler(Http404)
@@ -82,12 +102,27 @@ def _bug(request, exc):
     if is_capacity_error(exc):
         # A rush the database could not take: say when to come back (a retry with the same
         # Idempotency-Key is safe), instead of a 5xx.
-        log.warning("database at capacity in %s %s: %s", request.method, request.path, str(exc).splitlines()[0][:200])
-        resp = problem(429, "overloaded", "Too busy right now", "The shop is very busy at this moment; please try again in a few seconds.")
+        log.warning(
+            "database at capacity in %s %s: %s",
+            request.method,
+            request.path,
+            str(exc).splitlines()[0][:200],
+        )
+        resp = problem(
+            429,
+            "overloaded",
+            "Too busy right now",
+            "The shop is very busy at this moment; please try again in a few seconds.",
+        )
         resp["Retry-After"] = "2"
         return resp
     log.exception("unhandled error in %s %s", request.method, request.path)
-    return problem(500, "internal_error", "Internal error", "Something went wrong on our side; it has been logged.")
+    return problem(
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side; it has been logged.",
+    )
 
 
 @api.get("/health", tags=["meta"], summary="Liveness: answers without touching the database")
@@ -98,10 +133,10 @@ def health(request):
 from warenhaus.accounts.api import router as accounts_router  # noqa: E402
 from warenhaus.catalog.api import router as catalog_router  # noqa: E402
 from warenhaus.checkout.api import router as checkout_router  # noqa: E402
+from warenhaus.deals.api import router as deals_router  # noqa: E402
 from warenhaus.orders.api import router as orders_router  # noqa: E402
 from warenhaus.promotions.api import router as promotions_router  # noqa: E402
 from warenhaus.remediation.api import router as remediation_router  # noqa: E402
-from warenhaus.deals.api import router as deals_router  # noqa: E402
 
 api.add_router("", accounts_router)
 api.add_router("", catalog_router)

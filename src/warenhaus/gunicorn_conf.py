@@ -50,7 +50,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn's control socket lives at one fixed path per user; several shops (or a shop and its
 # tests) on one machine would fight over it, and nothing here uses it.
 control_socket_disable = True
-raw_env = ["DJANGO_SETTINGS_MODULE=" + os.environ.get("DJANGO_SETTINGS_MODULE", "warenhaus.settings")]
+raw_env = [
+    "DJANGO_SETTINGS_MODULE=" + os.environ.get("DJANGO_SETTINGS_MODULE", "warenhaus.settings")
+]
 
 
 def on_starting(server):

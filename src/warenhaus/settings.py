@@ -27,9 +27,17 @@ def env_bool(name: str, default: bool) -> bool:
 DEBUG = env_bool("DEBUG", False)
 # The three secrets default to public demo values, which production refuses to start with
 # (warenhaus.core.checks): `warenhaus demo` makes its own, the tests set theirs.
-SECRET_KEY = os.environ.get("SECRET_KEY") or "demo-only-insecure-key-change-me-in-production-0123456789"
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+SECRET_KEY = (
+    os.environ.get("SECRET_KEY") or "demo-only-insecure-key-change-me-in-production-0123456789"
+)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -100,10 +108,16 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True) if DATABASES["default"]["NAME"] != ":memory:" else None
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True) if DATABASES[
+        "default"
+    ]["NAME"] != ":memory:" else None
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
     DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("SQLITE_TEST_NAME") or None
 else:
@@ -114,9 +128,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache (login and code-guessing limits must be shared by every app process) -------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "warenhaus_cache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "warenhaus_cache",
+        }
+    }
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -126,7 +147,10 @@ PASSWORD_HASHERS = [
 ]
 # The password policy of every account, shoppers and staff (warenhaus.accounts.passwords).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "warenhaus.accounts.passwords.EmailValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "warenhaus.accounts.passwords.ZxcvbnValidator"},
@@ -158,12 +182,20 @@ REGISTRATION_RATE_WINDOW = int(os.environ.get("REGISTRATION_RATE_WINDOW", "3600"
 # --- Vouchers ------------------------------------------------------------------------------
 # The key under which codes are stored (HMAC-SHA256). Changing it makes every stored code
 # unknown, so set it once.
-VOUCHER_CODE_SECRET = os.environ.get("VOUCHER_CODE_SECRET") or "demo-only-insecure-voucher-code-secret"
+VOUCHER_CODE_SECRET = (
+    os.environ.get("VOUCHER_CODE_SECRET") or "demo-only-insecure-voucher-code-secret"
+)
 # The key goodwill codes are derived from (one per customer of a remediation job); its own, so
 # that no other key (a leaked SECRET_KEY, say) lets anyone compute them.
-GOODWILL_CODE_SECRET = os.environ.get("GOODWILL_CODE_SECRET") or "demo-only-insecure-goodwill-code-secret"
-VOUCHER_ATTEMPT_LIMIT = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT", "10"))  # codes tried per window per cart, shopper, session
-VOUCHER_ATTEMPT_LIMIT_ADDRESS = int(os.environ.get("VOUCHER_ATTEMPT_LIMIT_ADDRESS", "30"))  # unknown codes per client address
+GOODWILL_CODE_SECRET = (
+    os.environ.get("GOODWILL_CODE_SECRET") or "demo-only-insecure-goodwill-code-secret"
+)
+VOUCHER_ATTEMPT_LIMIT = int(
+    os.environ.get("VOUCHER_ATTEMPT_LIMIT", "10")
+)  # codes tried per window per cart, shopper, session
+VOUCHER_ATTEMPT_LIMIT_ADDRESS = int(
+    os.environ.get("VOUCHER_ATTEMPT_LIMIT_ADDRESS", "30")
+)  # unknown codes per client address
 VOUCHER_ATTEMPT_WINDOW = int(os.environ.get("VOUCHER_ATTEMPT_WINDOW", "900"))  # seconds
 # approval refuses (without an override reason) a discount above this share of the minimum basket
 VOUCHER_SAFE_SHARE_OF_MIN_BASKET = Decimal(os.environ.get("VOUCHER_SAFE_SHARE_OF_MIN_BASKET", "50"))
@@ -179,10 +211,16 @@ REMEDIATION_LEASE_SECONDS = int(os.environ.get("REMEDIATION_LEASE_SECONDS", "120
 # Flash deals: where the waiting room keeps its queue ("db", embedded; "redis" for many app
 # servers, at REDIS_URL), and how many shoppers a deal lets in per minute unless it says.
 WAITING_ROOM_BACKEND = os.environ.get("WAITING_ROOM_BACKEND", "db")
-WAITING_ROOM_REDIS_URL = os.environ.get("WAITING_ROOM_REDIS_URL", "")  # the Redis of the waiting room; empty: REDIS_URL
-WAITING_ROOM_PREFIX = os.environ.get("WAITING_ROOM_PREFIX", "wr")  # Redis key prefix (several shops on one Redis)
+WAITING_ROOM_REDIS_URL = os.environ.get(
+    "WAITING_ROOM_REDIS_URL", ""
+)  # the Redis of the waiting room; empty: REDIS_URL
+WAITING_ROOM_PREFIX = os.environ.get(
+    "WAITING_ROOM_PREFIX", "wr"
+)  # Redis key prefix (several shops on one Redis)
 DEAL_ADMISSIONS_PER_MINUTE = int(os.environ.get("DEAL_ADMISSIONS_PER_MINUTE", "600"))
-DEALS_CACHE_SECONDS = float(os.environ.get("DEALS_CACHE_SECONDS", "1.0"))  # how old the deal row and line order joins and polls read may be
+DEALS_CACHE_SECONDS = float(
+    os.environ.get("DEALS_CACHE_SECONDS", "1.0")
+)  # how old the deal row and line order joins and polls read may be
 # The waiting room's fast lane (warenhaus.deals.fastlane): joins and polls answered in front of
 # Django's request cycle by the same view functions (off: every request goes through Django).
 DEALS_FAST_LANE = env_bool("DEALS_FAST_LANE", True)
@@ -190,9 +228,15 @@ DEALS_FAST_LANE = env_bool("DEALS_FAST_LANE", True)
 # checkout submit, deal pages) in flight per process (default: one thread fewer than gunicorn's
 # WEB_THREADS, so one is always free for the rest; 0 = off), how long one waits for a place, and
 # the Retry-After of a refusal (429) plus random jitter.
-ADMISSION_MAX_IN_FLIGHT = int(os.environ.get("ADMISSION_MAX_IN_FLIGHT", str(max(1, int(os.environ.get("WEB_THREADS", "4") or 4) - 1))))
+ADMISSION_MAX_IN_FLIGHT = int(
+    os.environ.get(
+        "ADMISSION_MAX_IN_FLIGHT", str(max(1, int(os.environ.get("WEB_THREADS", "4") or 4) - 1))
+    )
+)
 ADMISSION_WAIT_MS = int(os.environ.get("ADMISSION_WAIT_MS", "75"))
-ADMISSION_MAX_QUEUE_MS = int(os.environ.get("ADMISSION_MAX_QUEUE_MS", "2000"))  # refuse what waited longer for a thread
+ADMISSION_MAX_QUEUE_MS = int(
+    os.environ.get("ADMISSION_MAX_QUEUE_MS", "2000")
+)  # refuse what waited longer for a thread
 ADMISSION_RETRY_AFTER = int(os.environ.get("ADMISSION_RETRY_AFTER", "2"))
 ADMISSION_RETRY_JITTER = int(os.environ.get("ADMISSION_RETRY_JITTER", "2"))
 REMEDIATION_MAX_ATTEMPTS = int(os.environ.get("REMEDIATION_MAX_ATTEMPTS", "5"))
@@ -254,7 +298,9 @@ globals().update(_email_settings(EMAIL_URL))
 OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
 OUTBOX_BACKOFF_SECONDS = int(os.environ.get("OUTBOX_BACKOFF_SECONDS", "30"))
 OUTBOX_BACKOFF_MAX_SECONDS = int(os.environ.get("OUTBOX_BACKOFF_MAX_SECONDS", str(6 * 3600)))
-OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "120"))  # a send that takes longer is presumed dead
+OUTBOX_LEASE_SECONDS = int(
+    os.environ.get("OUTBOX_LEASE_SECONDS", "120")
+)  # a send that takes longer is presumed dead
 OUTBOX_REQUEUE_GRACE_SECONDS = int(os.environ.get("OUTBOX_REQUEUE_GRACE_SECONDS", "60"))
 # Bank details printed on invoice orders' confirmations. The default is a sample, not an account.
 INVOICE_BANK_ACCOUNT = {
@@ -276,7 +322,9 @@ TASKS = {
 # --- Shop -----------------------------------------------------------------------------------
 # Payment methods offered: "invoice", and "test" (the card simulator, which approves anything:
 # only for demos and tests).
-PAYMENT_METHODS = [m.strip() for m in os.environ.get("PAYMENT_METHODS", "invoice").split(",") if m.strip()]
+PAYMENT_METHODS = [
+    m.strip() for m in os.environ.get("PAYMENT_METHODS", "invoice").split(",") if m.strip()
+]
 # How many proxies (load balancer, TLS terminator) in front of the app append to
 # X-Forwarded-For; the client address used for rate limits is the one the outermost added.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))

@@ -9,7 +9,9 @@ from django.conf import settings  # noqa: E402
 
 from warenhaus.core.checks import require_production_secrets  # noqa: E402
 
-if not settings.DEBUG:  # whichever server loads the application: never with the demo's public secrets
+if (
+    not settings.DEBUG
+):  # whichever server loads the application: never with the demo's public secrets
     require_production_secrets("The Warenhaus WSGI application")
 
 from warenhaus.deals.fastlane import FastLane  # noqa: E402 - needs the settings set up above

@@ -16,9 +16,18 @@ def test_production_hashes_passwords_with_argon2():
 
 
 def test_register_login_me(api, db):
-    created = api.post("/auth/register", {"email": "Erika@Example.de", "password": "Sehr-Geheim-42", "name": "Erika"})
-    assert created.status_code == 201 and created.json()["email"] == "erika@example.de" and created.json()["roles"] == []
-    token = api.post("/auth/token", {"email": "erika@example.de", "password": "Sehr-Geheim-42"}).json()["token"]
+    created = api.post(
+        "/auth/register",
+        {"email": "Erika@Example.de", "password": "Sehr-Geheim-42", "name": "Erika"},
+    )
+    assert (
+        created.status_code == 201
+        and created.json()["email"] == "erika@example.de"
+        and created.json()["roles"] == []
+    )
+    token = api.post(
+        "/auth/token", {"email": "erika@example.de", "password": "Sehr-Geheim-42"}
+    ).json()["token"]
     assert not ApiToken.objects.filter(digest=token).exists()  # stored hashed only
     api.token = token
     assert api.get("/me").json()["email"] == "erika@example.de"

@@ -51,13 +51,25 @@ def _public_code(make_user, code: str) -> None:
     from warenhaus.promotions import services
 
     campaign = services.create_campaign(
-        actor=make_user(roles=["promotions"]), code_mode="public", public_code=code, name="Ansturm", discount_kind="fixed",
-        discount_value="10.00", min_basket="30.00", budget="10000.00", total_limit=1000, valid_until=now() + timedelta(days=1),
+        actor=make_user(roles=["promotions"]),
+        code_mode="public",
+        public_code=code,
+        name="Ansturm",
+        discount_kind="fixed",
+        discount_value="10.00",
+        min_basket="30.00",
+        budget="10000.00",
+        total_limit=1000,
+        valid_until=now() + timedelta(days=1),
     )
-    services.approve_campaign(campaign_id=campaign.pk, actor=make_user(roles=["promotions_approver"]), override_reason="")
+    services.approve_campaign(
+        campaign_id=campaign.pk, actor=make_user(roles=["promotions_approver"]), override_reason=""
+    )
 
 
-def test_two_hundred_shoppers_behind_one_address_are_served_and_guessing_from_it_is_still_stopped(make_user, make_product, settings):
+def test_two_hundred_shoppers_behind_one_address_are_served_and_guessing_from_it_is_still_stopped(
+    make_user, make_product, settings
+):
     """Default limits. Each shopper logs in and applies the public code from the same carrier
     NAT address; then a guesser at that address is stopped, for codes and for passwords."""
     _public_code(make_user, "RUSH10")
@@ -82,14 +94,25 @@ def test_two_hundred_shoppers_behind_one_address_are_served_and_guessing_from_it
         refused = guesser.post(f"/carts/{cart_id}/vouchers", {"code": f"RATE{i:03d}X"})
         if i < settings.VOUCHER_ATTEMPT_LIMIT_ADDRESS:
             assert refused.json()["code"] == "voucher_unknown"
-    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited" and int(refused["Retry-After"]) > 0
+    assert (
+        refused.status_code == 429
+        and refused.json()["code"] == "rate_limited"
+        and int(refused["Retry-After"]) > 0
+    )
 
     for i in range(settings.LOGIN_RATE_LIMIT_ADDRESS):  # one wrong password at each account
         assert _log_in(guesser, shoppers[i].email, "falsch-geraten").status_code == 401
     refused = _log_in(guesser, shoppers[-1].email, "falsch-geraten")
-    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited" and int(refused["Retry-After"]) > 0
+    assert (
+        refused.status_code == 429
+        and refused.json()["code"] == "rate_limited"
+        and int(refused["Retry-After"]) > 0
+    )
     # the crowd's own successes are not what counted
-    assert ratelimit.hits("login-ip", NAT, settings.LOGIN_RATE_WINDOW) == settings.LOGIN_RATE_LIMIT_ADDRESS + 1
+    assert (
+        ratelimit.hits("login-ip", NAT, settings.LOGIN_RATE_WINDOW)
+        == settings.LOGIN_RATE_LIMIT_ADDRESS + 1
+    )
 
 
 @pytest.mark.parametrize("roles", [None, ["support"]], ids=["shopper", "staff"])
@@ -109,26 +132,43 @@ def test_wrong_passwords_from_eight_addresses_do_not_lock_the_owner_out(make_use
         assert answers <= {401, 429}
     for address in ("203.0.113.1", "203.0.113.99"):  # an old and a fresh address of the guessers
         refused = _log_in(_client(address), owner.email, "noch-ein-versuch")
-        assert refused.status_code == 429 and refused.json()["code"] == "rate_limited" and refused["Retry-After"]
+        assert (
+            refused.status_code == 429
+            and refused.json()["code"] == "rate_limited"
+            and refused["Retry-After"]
+        )
         assert "login-link" in refused.json()["detail"]
 
     resp = _log_in(laptop, owner.email)
     assert resp.status_code == 200, resp.json()
-    assert _client("192.0.2.10").get("/me", headers={"Authorization": f"Bearer {resp.json()['token']}"}).json()["email"] == owner.email
+    assert (
+        _client("192.0.2.10")
+        .get("/me", headers={"Authorization": f"Bearer {resp.json()['token']}"})
+        .json()["email"]
+        == owner.email
+    )
 
     phone = _client("192.0.2.77")
-    assert _log_in(phone, owner.email).status_code == 429  # a fresh device: the password path is closed ...
+    assert (
+        _log_in(phone, owner.email).status_code == 429
+    )  # a fresh device: the password path is closed ...
     assert phone.post("/auth/login-link", {"email": owner.email}).status_code == 202
-    resp = phone.post("/auth/login-link/confirm", {"key": _mailed_key(owner.email)})  # ... the mailed link is not
+    resp = phone.post(
+        "/auth/login-link/confirm", {"key": _mailed_key(owner.email)}
+    )  # ... the mailed link is not
     assert resp.status_code == 200, resp.json()
     assert resp.json()["user"]["email"] == owner.email and resp.json()["token"]
     assert "wh_device" in phone.client.cookies
     assert _log_in(phone, owner.email).status_code == 200  # and this phone is known from now on
 
-    assert _log_in(_client("203.0.113.99"), owner.email, PASSWORD).status_code == 429  # still closed to strangers
+    assert (
+        _log_in(_client("203.0.113.99"), owner.email, PASSWORD).status_code == 429
+    )  # still closed to strangers
 
 
-def test_a_device_cookie_allows_only_a_few_guesses_and_only_for_its_own_account(make_user, settings):
+def test_a_device_cookie_allows_only_a_few_guesses_and_only_for_its_own_account(
+    make_user, settings
+):
     settings.LOGIN_RATE_LIMIT = 3
     owner, other = make_user(), make_user()
     browser = _client("192.0.2.10")
@@ -138,7 +178,9 @@ def test_a_device_cookie_allows_only_a_few_guesses_and_only_for_its_own_account(
     assert answers == [401] * 6 + [429] * 2
     for i in range(3):
         assert _log_in(browser, other.email, f"falsch-{i}").status_code == 401
-    assert _log_in(browser, other.email).status_code == 429  # the owner's cookie does not open another account
+    assert (
+        _log_in(browser, other.email).status_code == 429
+    )  # the owner's cookie does not open another account
 
 
 def test_a_forged_device_cookie_counts_as_none(make_user, settings):
@@ -156,7 +198,10 @@ def test_a_successful_login_gives_its_count_back(make_user, settings):
     for _ in range(5):
         assert _log_in(_client(NAT), owner.email).status_code == 200
     window = settings.LOGIN_RATE_WINDOW
-    assert ratelimit.hits("login-ip", NAT, window) == 0 and ratelimit.hits("login-email", owner.email, window) == 0
+    assert (
+        ratelimit.hits("login-ip", NAT, window) == 0
+        and ratelimit.hits("login-email", owner.email, window) == 0
+    )
 
 
 @requires_postgres

@@ -61,13 +61,17 @@ def test_a_new_password_voids_an_outstanding_link(api, shopper):
     assert api.post("/auth/login-link/confirm", {"key": key}).status_code == 401
 
 
-def test_the_answer_is_the_same_for_unknown_addresses_and_only_known_accounts_get_mail(api, shopper, make_user):
+def test_the_answer_is_the_same_for_unknown_addresses_and_only_known_accounts_get_mail(
+    api, shopper, make_user
+):
     blocked = make_user()
     blocked.is_active = False
     blocked.save()
     for email in ("niemand@example.de", blocked.email, shopper.email):
         resp = api.post("/auth/login-link", {"email": email})
-        assert resp.status_code == 202 and resp.json() == {"detail": "If an account exists for this address, a login link is on its way. It works once, for a few minutes."}
+        assert resp.status_code == 202 and resp.json() == {
+            "detail": "If an account exists for this address, a login link is on its way. It works once, for a few minutes."
+        }
     assert list(OutboxMessage.objects.values_list("to_email", flat=True)) == [shopper.email]
     bad = api.post("/auth/login-link", {"email": "kein-at"})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_email"
@@ -90,20 +94,32 @@ def test_a_login_link_mail_speaks_the_account_language(api, make_user):
     api.post("/auth/login-link", {"email": user.email})
     _send_and_read_key(user.email)
     sent = mail.outbox[-1]
-    assert sent.subject == "Your login link for Warenhaus" and "/en/account/login/link/" in sent.body
+    assert (
+        sent.subject == "Your login link for Warenhaus" and "/en/account/login/link/" in sent.body
+    )
 
 
 def test_asking_for_links_is_limited_per_address_and_per_client(api, shopper, settings):
     for _ in range(settings.LOGIN_LINK_LIMIT_EMAIL):
         assert api.post("/auth/login-link", {"email": shopper.email}).status_code == 202
     refused = api.post("/auth/login-link", {"email": shopper.email})
-    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited" and int(refused["Retry-After"]) > 0
+    assert (
+        refused.status_code == 429
+        and refused.json()["code"] == "rate_limited"
+        and int(refused["Retry-After"]) > 0
+    )
     assert OutboxMessage.objects.count() == settings.LOGIN_LINK_LIMIT_EMAIL
     # the links strangers had sent outlive the refusal: the owner uses one of them
     assert settings.LOGIN_LINK_TTL >= settings.LOGIN_LINK_WINDOW
-    assert api.post("/auth/login-link/confirm", {"key": _send_and_read_key(shopper.email)}).status_code == 200
+    assert (
+        api.post("/auth/login-link/confirm", {"key": _send_and_read_key(shopper.email)}).status_code
+        == 200
+    )
     # one client asking for many addresses
-    answers = [api.post("/auth/login-link", {"email": f"jemand{i}@example.de"}).status_code for i in range(settings.LOGIN_LINK_LIMIT_ADDRESS)]
+    answers = [
+        api.post("/auth/login-link", {"email": f"jemand{i}@example.de"}).status_code
+        for i in range(settings.LOGIN_LINK_LIMIT_ADDRESS)
+    ]
     assert answers[-1] == 429
 
 

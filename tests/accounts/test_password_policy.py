@@ -31,7 +31,11 @@ def test_the_passwords_of_the_finding_are_refused_with_the_reason(api, db, passw
     resp = api.post("/auth/register", {"email": EMAIL, "password": password, "name": "Erika"})
     assert resp.status_code == 422 and resp["Content-Type"].startswith("application/problem+json")
     body = resp.json()
-    assert body["code"] == "weak_password" and set(body["reasons"]) == reasons and body["min_length"] == 12
+    assert (
+        body["code"] == "weak_password"
+        and set(body["reasons"]) == reasons
+        and body["min_length"] == 12
+    )
     if "password_too_short" in reasons:
         assert "at least 12 characters" in body["detail"]
     if "password_contains_email" in reasons:
@@ -39,14 +43,17 @@ def test_the_passwords_of_the_finding_are_refused_with_the_reason(api, db, passw
     assert "too easy to guess" in body["detail"]
 
 
-@pytest.mark.parametrize("password,reason", [
-    ("Kurz-und-gut", None),  # 12 characters of words is fine
-    ("password1234", "password_too_common"),
-    ("Passwort1234", "password_too_guessable"),
-    ("erika.mustermann", "password_contains_email"),  # the part before the @
-    ("Hallo-erika.mustermann@example.de", "password_contains_email"),
-    ("qwertzuiop123", "password_too_guessable"),
-])
+@pytest.mark.parametrize(
+    "password,reason",
+    [
+        ("Kurz-und-gut", None),  # 12 characters of words is fine
+        ("password1234", "password_too_common"),
+        ("Passwort1234", "password_too_guessable"),
+        ("erika.mustermann", "password_contains_email"),  # the part before the @
+        ("Hallo-erika.mustermann@example.de", "password_contains_email"),
+        ("qwertzuiop123", "password_too_guessable"),
+    ],
+)
 def test_common_guessable_and_personal_passwords_are_refused(api, db, password, reason):
     resp = api.post("/auth/register", {"email": EMAIL, "password": password})
     if reason is None:
@@ -72,12 +79,16 @@ def test_the_registration_page_says_why_in_german_and_english(client, db):
     assert "Das Passwort ist zu leicht zu erraten" in html
     r = Client().post("/en/account/register/", {"email": EMAIL, "password": EMAIL})
     html = r.content.decode()
-    assert r.status_code == 422 and "The password must not be or contain your e-mail address." in html
+    assert (
+        r.status_code == 422 and "The password must not be or contain your e-mail address." in html
+    )
     assert "At least 12 characters" in Client().get("/en/account/register/").content.decode()
 
 
 def _register(address: str, n: int):
-    return ApiClient(Client(REMOTE_ADDR=address)).post("/auth/register", {"email": f"skript{n}@example.de", "password": "Sehr-Geheim-42"})
+    return ApiClient(Client(REMOTE_ADDR=address)).post(
+        "/auth/register", {"email": f"skript{n}@example.de", "password": "Sehr-Geheim-42"}
+    )
 
 
 def test_a_script_cannot_register_many_accounts_from_one_address(db, settings):
@@ -85,7 +96,10 @@ def test_a_script_cannot_register_many_accounts_from_one_address(db, settings):
     burst = settings.REGISTRATION_BURST_LIMIT
     assert answers == [201] * burst + [429] * (25 - burst)
     refused = _register("203.0.113.5", 99)
-    assert refused.json()["code"] == "rate_limited" and 0 < int(refused["Retry-After"]) <= settings.REGISTRATION_BURST_WINDOW
+    assert (
+        refused.json()["code"] == "rate_limited"
+        and 0 < int(refused["Retry-After"]) <= settings.REGISTRATION_BURST_WINDOW
+    )
     assert _register("198.51.100.8", 100).status_code == 201  # another address is not affected
 
 
@@ -100,16 +114,43 @@ def test_refused_input_does_not_use_up_the_allowance(db, settings):
     settings.REGISTRATION_BURST_LIMIT = 2
     nat = ApiClient(Client(REMOTE_ADDR="203.0.113.7"))
     for _ in range(3):
-        assert nat.post("/auth/register", {"email": "neu@example.de", "password": "kurz"}).json()["code"] == "weak_password"
-    assert nat.post("/auth/register", {"email": "neu@example.de", "password": "Sehr-Geheim-42"}).status_code == 201
-    assert nat.post("/auth/register", {"email": "neu@example.de", "password": "Sehr-Geheim-42"}).json()["code"] == "email_taken"
-    assert nat.post("/auth/register", {"email": "neu2@example.de", "password": "Sehr-Geheim-42"}).status_code == 429
+        assert (
+            nat.post("/auth/register", {"email": "neu@example.de", "password": "kurz"}).json()[
+                "code"
+            ]
+            == "weak_password"
+        )
+    assert (
+        nat.post(
+            "/auth/register", {"email": "neu@example.de", "password": "Sehr-Geheim-42"}
+        ).status_code
+        == 201
+    )
+    assert (
+        nat.post(
+            "/auth/register", {"email": "neu@example.de", "password": "Sehr-Geheim-42"}
+        ).json()["code"]
+        == "email_taken"
+    )
+    assert (
+        nat.post(
+            "/auth/register", {"email": "neu2@example.de", "password": "Sehr-Geheim-42"}
+        ).status_code
+        == 429
+    )
 
 
 def test_the_registration_page_is_limited_with_a_readable_message(db, settings):
     settings.REGISTRATION_BURST_LIMIT = 1
     browser = Client(REMOTE_ADDR="203.0.113.8")
-    assert browser.post("/account/register/", {"email": "eins@example.de", "password": "Sehr-Geheim-42"}).status_code == 302
-    r = Client(REMOTE_ADDR="203.0.113.8").post("/account/register/", {"email": "zwei@example.de", "password": "Sehr-Geheim-42"})
+    assert (
+        browser.post(
+            "/account/register/", {"email": "eins@example.de", "password": "Sehr-Geheim-42"}
+        ).status_code
+        == 302
+    )
+    r = Client(REMOTE_ADDR="203.0.113.8").post(
+        "/account/register/", {"email": "zwei@example.de", "password": "Sehr-Geheim-42"}
+    )
     assert r.status_code == 429 and int(r["Retry-After"]) > 0
     assert "Zu viele Versuche" in r.content.decode()

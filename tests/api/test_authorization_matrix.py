@@ -69,7 +69,12 @@ ENDPOINTS = [
     ("get", "/alerts?open=true", None, ("cap", "promotions.view")),
     ("post", "/alerts/{alert}/acknowledge", None, ("cap", "promotions.block")),
     ("post", "/codes/{public_code}/block", {"reason": "Leck"}, ("cap", "promotions.block")),
-    ("post", "/codes/block-pattern", {"pattern": "MATRIX*", "reason": "Leck"}, ("cap", "promotions.block")),
+    (
+        "post",
+        "/codes/block-pattern",
+        {"pattern": "MATRIX*", "reason": "Leck"},
+        ("cap", "promotions.block"),
+    ),
     ("post", "/remediations", "remediation", ("cap", "remediation.preview")),
     ("get", "/remediations", None, ("cap", "remediation.preview")),
     ("get", "/remediations/{job}", None, ("cap", "remediation.preview")),
@@ -125,24 +130,60 @@ def world(db, make_user, make_product, make_category, address, api_as):
     checkout.add_line(cart_id=order_cart.id, sku=variant.sku, quantity=1)
     order_cart.user = owner
     order_cart.save()
-    order = checkout.place_order(cart_id=order_cart.id, user=owner, email=owner.email, shipping_address=address, payment_method="test")
+    order = checkout.place_order(
+        cart_id=order_cart.id,
+        user=owner,
+        email=owner.email,
+        shipping_address=address,
+        payment_method="test",
+    )
     campaigns = _campaigns(users)
     from warenhaus.promotions import services as promotions
 
     promotions.apply_voucher(cart_id=cart.id, user=owner, code="MATRIXAPPLY", channel="api")
     from warenhaus.remediation import services as remediation
 
-    job = remediation.create_job(actor=users["support"], selector={"order_numbers": [order.number]}, actions=["hold"], reason="matrix")
+    job = remediation.create_job(
+        actor=users["support"],
+        selector={"order_numbers": [order.number]},
+        actions=["hold"],
+        reason="matrix",
+    )
     from datetime import timedelta
 
     from warenhaus.core.clock import now
     from warenhaus.deals import services as deals
 
-    deal = deals.create_deal(actor=users["pricing"], sku=variant.sku, deal_price="19.99", units=1, starts_at=now(), ends_at=now() + timedelta(hours=1))
+    deal = deals.create_deal(
+        actor=users["pricing"],
+        sku=variant.sku,
+        deal_price="19.99",
+        units=1,
+        starts_at=now(),
+        ends_at=now() + timedelta(hours=1),
+    )
     # its one unit held by the first: the wait list takes people (it is for when nothing is free)
-    ticket = deals.join_queue(deal_id=deal.pk, guest="session:erster@example.de", email="erster@example.de")["ticket"]
-    entry = deals.join_waitlist(deal_id=deal.pk, who="session:wartend@example.de", email="wartend@example.de")["entry"]
-    return {**campaigns, "job": job, "deal": deal, "ticket": ticket, "entry": entry, "users": users, "product": product, "variant": variant, "cart": cart, "anon_cart": anon_cart, "order": order, "category": make_category(), "address": address}
+    ticket = deals.join_queue(
+        deal_id=deal.pk, guest="session:erster@example.de", email="erster@example.de"
+    )["ticket"]
+    entry = deals.join_waitlist(
+        deal_id=deal.pk, who="session:wartend@example.de", email="wartend@example.de"
+    )["entry"]
+    return {
+        **campaigns,
+        "job": job,
+        "deal": deal,
+        "ticket": ticket,
+        "entry": entry,
+        "users": users,
+        "product": product,
+        "variant": variant,
+        "cart": cart,
+        "anon_cart": anon_cart,
+        "order": order,
+        "category": make_category(),
+        "address": address,
+    }
 
 
 def _campaigns(users) -> dict:
@@ -154,10 +195,24 @@ def _campaigns(users) -> dict:
     from warenhaus.promotions import services as promotions
 
     author, approver = users["promotions"], users["promotions_approver"]
-    safe = {"discount_kind": "fixed", "discount_value": "5.00", "min_basket": "20.00", "budget": "500.00", "total_limit": 50, "valid_until": now() + timedelta(days=7)}
+    safe = {
+        "discount_kind": "fixed",
+        "discount_value": "5.00",
+        "min_basket": "20.00",
+        "budget": "500.00",
+        "total_limit": 50,
+        "valid_until": now() + timedelta(days=7),
+    }
 
     def make(name, code="", approve=True, stacking="exclusive"):
-        c = promotions.create_campaign(actor=author, name=name, code_mode="public" if code else "unique", public_code=code, stacking=stacking, **safe)
+        c = promotions.create_campaign(
+            actor=author,
+            name=name,
+            code_mode="public" if code else "unique",
+            public_code=code,
+            stacking=stacking,
+            **safe,
+        )
         if approve:
             promotions.approve_campaign(campaign_id=c.pk, actor=approver)
         return c
@@ -168,8 +223,17 @@ def _campaigns(users) -> dict:
     from warenhaus.promotions.models import Alert
 
     at = now()
-    alert = Alert.objects.create(campaign=paused, monitor="rate", measured=60, threshold=10, peak=60, window_seconds=60,
-                                 message="60 redemptions in the last 60 s; at most 10 expected.", created_at=at, last_seen_at=at)
+    alert = Alert.objects.create(
+        campaign=paused,
+        monitor="rate",
+        measured=60,
+        threshold=10,
+        peak=60,
+        window_seconds=60,
+        message="60 redemptions in the last 60 s; at most 10 expected.",
+        created_at=at,
+        last_seen_at=at,
+    )
     return {
         "alert": alert,
         "draft": make("Entwurf", approve=False),
@@ -193,13 +257,22 @@ def _body(spec, world):
 
         return {"key": make_key(world["users"]["owner"])}
     if spec == "product":
-        return {"title": f"Matrix-Produkt {n}", "category": world["category"].slug, "variants": [{"sku": f"MX-{n}", "price": "9.99", "on_hand": 3}]}
+        return {
+            "title": f"Matrix-Produkt {n}",
+            "category": world["category"].slug,
+            "variants": [{"sku": f"MX-{n}", "price": "9.99", "on_hand": 3}],
+        }
     if spec == "line":
         return {"sku": world["variant"].sku, "quantity": 1}
     if spec == "voucher":
         return {"code": "MATRIXPUB"}
     if spec == "campaign":
-        return {"name": f"Matrix {n}", "discount_kind": "percent", "discount_value": "10", "code_mode": "unique"}
+        return {
+            "name": f"Matrix {n}",
+            "discount_kind": "percent",
+            "discount_value": "10",
+            "code_mode": "unique",
+        }
     if spec == "partner_codes":
         return {"codes": [f"PARTNER{n}A", f"PARTNER{n}B"]}
     if spec == "deal":
@@ -207,16 +280,32 @@ def _body(spec, world):
 
         from warenhaus.core.clock import now
 
-        return {"sku": world["variant"].sku, "deal_price": "9.99", "units": 1, "starts_at": now().isoformat(), "ends_at": (now() + timedelta(hours=2)).isoformat()}
+        return {
+            "sku": world["variant"].sku,
+            "deal_price": "9.99",
+            "units": 1,
+            "starts_at": now().isoformat(),
+            "ends_at": (now() + timedelta(hours=2)).isoformat(),
+        }
     if spec == "remediation":
-        return {"selector": {"order_numbers": [world["order"].number]}, "actions": ["hold", "notify"], "dry_run": True}
+        return {
+            "selector": {"order_numbers": [world["order"].number]},
+            "actions": ["hold", "notify"],
+            "dry_run": True,
+        }
     if spec == "checkout":
-        return {"email": "matrix@example.de", "shipping_address": world["address"], "payment_method": "invoice"}
+        return {
+            "email": "matrix@example.de",
+            "shipping_address": world["address"],
+            "payment_method": "invoice",
+        }
     return spec
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize("method,template,body,rule", ENDPOINTS, ids=[f"{m.upper()} {t}" for m, t, _, _ in ENDPOINTS])
+@pytest.mark.parametrize(
+    "method,template,body,rule", ENDPOINTS, ids=[f"{m.upper()} {t}" for m, t, _, _ in ENDPOINTS]
+)
 def test_matrix(world, api_as, caller, method, template, body, rule):
     from warenhaus.orders import services as orders
 
@@ -228,20 +317,44 @@ def test_matrix(world, api_as, caller, method, template, body, rule):
         orders.ship(number=order.number, actor=None)
         body = None
     path = template.format(
-        slug=world["product"].slug, sku=world["variant"].sku, cart=world["cart"].id,
-        anon_cart=world["anon_cart"].id, order=order.number, draft=world["draft"].pk, approved=world["approved"].pk,
-        paused=world["paused"].pk, unique=world["unique"].pk, alert=world["alert"].pk, job=world["job"].pk, deal=world["deal"].pk, ticket=world["ticket"], entry=world["entry"], public_code=world["public_code"], applied_code="MATRIXAPPLY",
+        slug=world["product"].slug,
+        sku=world["variant"].sku,
+        cart=world["cart"].id,
+        anon_cart=world["anon_cart"].id,
+        order=order.number,
+        draft=world["draft"].pk,
+        approved=world["approved"].pk,
+        paused=world["paused"].pk,
+        unique=world["unique"].pk,
+        alert=world["alert"].pk,
+        job=world["job"].pk,
+        deal=world["deal"].pk,
+        ticket=world["ticket"],
+        entry=world["entry"],
+        public_code=world["public_code"],
+        applied_code="MATRIXAPPLY",
     )
     client = api_as(world["users"][caller])
     kwargs = {}
-    if template.endswith("/checkout") or template.endswith("/codes") or template == "/remediations" and method == "post":
+    if (
+        template.endswith("/checkout")
+        or template.endswith("/codes")
+        or template == "/remediations"
+        and method == "post"
+    ):
         kwargs["headers"] = {"Idempotency-Key": f"matrix-{next(_n)}"}
     payload = _body(body, world)
     if method in {"get", "delete"}:
         resp = getattr(client, method)(path, **kwargs)
     else:
         resp = getattr(client, method)(path, payload, **kwargs)
-    assert resp.status_code in expected(rule, caller), (caller, method, path, resp.status_code, resp.content[:300])
+    assert resp.status_code in expected(rule, caller), (
+        caller,
+        method,
+        path,
+        resp.status_code,
+        resp.content[:300],
+    )
     if resp.status_code >= 400:
         assert resp["Content-Type"].startswith("application/problem+json")
         assert resp.json()["code"]
@@ -252,10 +365,20 @@ def test_every_openapi_operation_is_in_the_matrix(api):
     documented = {(m, p.removeprefix("/api/v1")) for p, ops in doc["paths"].items() for m in ops}
     covered = set()
     for method, template, _, _ in ENDPOINTS:
-        normalised = template.replace("{anon_cart}", "{cart_id}").replace("{cart}", "{cart_id}").replace("{order}", "{number}")
+        normalised = (
+            template.replace("{anon_cart}", "{cart_id}")
+            .replace("{cart}", "{cart_id}")
+            .replace("{order}", "{number}")
+        )
         for placeholder in ("{draft}", "{approved}", "{paused}", "{unique}"):
             normalised = normalised.replace(placeholder, "{campaign_id}")
-        normalised = normalised.replace("{public_code}", "{code}").replace("{applied_code}", "{code}").replace("{alert}", "{alert_id}").replace("{job}", "{job_id}").replace("{deal}", "{deal_id}")
+        normalised = (
+            normalised.replace("{public_code}", "{code}")
+            .replace("{applied_code}", "{code}")
+            .replace("{alert}", "{alert_id}")
+            .replace("{job}", "{job_id}")
+            .replace("{deal}", "{deal_id}")
+        )
         normalised = normalised.partition("?")[0]
         covered.add((method, normalised))
     missing = documented - covered
@@ -284,7 +407,14 @@ EXPECTED_CAPABILITIES = {
     "remediation.run": {"risk", "support"},
     "deals.manage": {"pricing", "promotions"},
     "deals.view": {"pricing", "promotions", "promotions_approver", "risk", "support"},
-    "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "risk", "support"},
+    "console.access": {
+        "catalog",
+        "pricing",
+        "promotions",
+        "promotions_approver",
+        "risk",
+        "support",
+    },
 }
 
 

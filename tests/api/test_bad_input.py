@@ -88,7 +88,11 @@ def test_money_as_json_number_is_refused(staff, variant):
 
 
 def test_wrong_currency_is_refused(staff, variant):
-    _problem(staff.put(f"/variants/{variant.sku}/price", {"amount": "12.50", "currency": "USD"}), 422, "validation_error")
+    _problem(
+        staff.put(f"/variants/{variant.sku}/price", {"amount": "12.50", "currency": "USD"}),
+        422,
+        "validation_error",
+    )
 
 
 def test_negative_stock_is_refused(staff, variant):
@@ -99,14 +103,20 @@ def test_negative_stock_is_refused(staff, variant):
 
 def test_wrong_content_type(client, cart, variant):
     before = _state()
-    resp = client.post(f"/api/v1/carts/{cart}/lines", data=f"sku={variant.sku}&quantity=1", content_type="application/x-www-form-urlencoded")
+    resp = client.post(
+        f"/api/v1/carts/{cart}/lines",
+        data=f"sku={variant.sku}&quantity=1",
+        content_type="application/x-www-form-urlencoded",
+    )
     _problem(resp, 415, "unsupported_media_type")
     assert _state() == before
 
 
 def test_malformed_json(client, cart):
     before = _state()
-    resp = client.post(f"/api/v1/carts/{cart}/lines", data="{not json", content_type="application/json")
+    resp = client.post(
+        f"/api/v1/carts/{cart}/lines", data="{not json", content_type="application/json"
+    )
     _problem(resp, 400, "malformed_json")
     assert _state() == before
 
@@ -114,13 +124,21 @@ def test_malformed_json(client, cart):
 def test_oversized_body(client, cart, variant):
     before = _state()
     body = json.dumps({"sku": variant.sku, "quantity": 1, "padding": "x" * 200_000})
-    _problem(client.post(f"/api/v1/carts/{cart}/lines", data=body, content_type="application/json"), 413, "payload_too_large")
+    _problem(
+        client.post(f"/api/v1/carts/{cart}/lines", data=body, content_type="application/json"),
+        413,
+        "payload_too_large",
+    )
     assert _state() == before
 
 
 def test_unknown_endpoint_and_method(api, client, db):
     _problem(api.get("/no/such/thing"), 404, "not_found")
-    _problem(client.put("/api/v1/products", data="{}", content_type="application/json"), 405, "method_not_allowed")
+    _problem(
+        client.put("/api/v1/products", data="{}", content_type="application/json"),
+        405,
+        "method_not_allowed",
+    )
 
 
 def test_missing_idempotency_key(api, cart, variant, checkout_body):
@@ -139,13 +157,21 @@ def test_repeated_idempotency_key(api, cart, variant, checkout_body):
     assert again.status_code == 201 and again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
     other = dict(checkout_body, email="jemand.anders@example.de")
-    _problem(api.post(f"/carts/{cart}/checkout", other, headers={"Idempotency-Key": "k-1"}), 422, "idempotency_key_reused")
+    _problem(
+        api.post(f"/carts/{cart}/checkout", other, headers={"Idempotency-Key": "k-1"}),
+        422,
+        "idempotency_key_reused",
+    )
     assert _state() == before
 
 
 def test_too_long_idempotency_key(api, cart, variant, checkout_body):
     api.post(f"/carts/{cart}/lines", {"sku": variant.sku, "quantity": 1})
-    _problem(api.post(f"/carts/{cart}/checkout", checkout_body, headers={"Idempotency-Key": "k" * 500}), 400, "idempotency_key_invalid")
+    _problem(
+        api.post(f"/carts/{cart}/checkout", checkout_body, headers={"Idempotency-Key": "k" * 500}),
+        400,
+        "idempotency_key_invalid",
+    )
 
 
 def test_another_persons_cart_and_order(make_user, api_as, variant, address):
@@ -157,14 +183,29 @@ def test_another_persons_cart_and_order(make_user, api_as, variant, address):
     intruder = api_as(max_)
     before = _state()
     _problem(intruder.get(f"/carts/{cart.id}"), 404, "cart_not_found")
-    _problem(intruder.post(f"/carts/{cart.id}/lines", {"sku": variant.sku, "quantity": 1}), 404, "cart_not_found")
+    _problem(
+        intruder.post(f"/carts/{cart.id}/lines", {"sku": variant.sku, "quantity": 1}),
+        404,
+        "cart_not_found",
+    )
     _problem(intruder.delete(f"/carts/{cart.id}/lines/{variant.sku}"), 404, "cart_not_found")
     _problem(
-        intruder.post(f"/carts/{cart.id}/checkout", {"email": max_.email, "shipping_address": address, "payment_method": "invoice"}, headers={"Idempotency-Key": "x"}),
-        404, "cart_not_found",
+        intruder.post(
+            f"/carts/{cart.id}/checkout",
+            {"email": max_.email, "shipping_address": address, "payment_method": "invoice"},
+            headers={"Idempotency-Key": "x"},
+        ),
+        404,
+        "cart_not_found",
     )
     assert _state() == before
-    order = checkout.place_order(cart_id=cart.id, user=erika, email=erika.email, shipping_address=address, payment_method="invoice")
+    order = checkout.place_order(
+        cart_id=cart.id,
+        user=erika,
+        email=erika.email,
+        shipping_address=address,
+        payment_method="invoice",
+    )
     _problem(intruder.get(f"/orders/{order.number}"), 404, "order_not_found")
     assert intruder.get("/orders").json()["items"] == []
 
@@ -172,7 +213,9 @@ def test_another_persons_cart_and_order(make_user, api_as, variant, address):
 def test_bad_token(api, db):
     api.token = "wh_not-a-real-token"
     _problem(api.get("/me"), 401, "invalid_token")
-    _problem(api.client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401, "invalid_token")
+    _problem(
+        api.client.get("/api/v1/me", headers={"Authorization": "Basic abc"}), 401, "invalid_token"
+    )
 
 
 def test_bad_checkout_inputs(api, cart, variant, checkout_body):
@@ -182,12 +225,36 @@ def test_bad_checkout_inputs(api, cart, variant, checkout_body):
         (dict(checkout_body, email="not-an-email"), 422, "invalid_email"),
         (dict(checkout_body, payment_method="bitcoin"), 422, "invalid_payment_method"),
         (dict(checkout_body, shipping_method="teleport"), 422, "invalid_shipping_method"),
-        (dict(checkout_body, shipping_address=dict(checkout_body["shipping_address"], postal_code="1234")), 422, "invalid_address"),
-        (dict(checkout_body, shipping_address=dict(checkout_body["shipping_address"], country="US")), 422, "country_not_served"),
-        (dict(checkout_body, shipping_address=dict(checkout_body["shipping_address"], street="")), 422, "invalid_address"),
+        (
+            dict(
+                checkout_body,
+                shipping_address=dict(checkout_body["shipping_address"], postal_code="1234"),
+            ),
+            422,
+            "invalid_address",
+        ),
+        (
+            dict(
+                checkout_body,
+                shipping_address=dict(checkout_body["shipping_address"], country="US"),
+            ),
+            422,
+            "country_not_served",
+        ),
+        (
+            dict(
+                checkout_body, shipping_address=dict(checkout_body["shipping_address"], street="")
+            ),
+            422,
+            "invalid_address",
+        ),
     ]
     for i, (body, status, code) in enumerate(cases):
-        _problem(api.post(f"/carts/{cart}/checkout", body, headers={"Idempotency-Key": f"bad-{i}"}), status, code)
+        _problem(
+            api.post(f"/carts/{cart}/checkout", body, headers={"Idempotency-Key": f"bad-{i}"}),
+            status,
+            code,
+        )
     assert _state() == before
 
 
@@ -213,7 +280,13 @@ def test_acknowledging_an_unknown_alert(promotions_staff):
 
 
 def _draft(writer, **fields):
-    body = {"name": "Entwurf", "discount_kind": "fixed", "discount_value": "5.00", "code_mode": "unique", **fields}
+    body = {
+        "name": "Entwurf",
+        "discount_kind": "fixed",
+        "discount_value": "5.00",
+        "code_mode": "unique",
+        **fields,
+    }
     resp = writer.post("/campaigns", body)
     assert resp.status_code == 201, resp.content
     return resp.json()["id"]
@@ -222,25 +295,47 @@ def _draft(writer, **fields):
 CAMPAIGN_PATCH_CASES = [
     ("empty name", {"name": "  "}, 422, "validation_error"),
     ("unknown kind", {"discount_kind": "gratis"}, 422, "validation_error"),
-    ("percent above 100", {"discount_kind": "percent", "discount_value": "150"}, 422, "validation_error"),
+    (
+        "percent above 100",
+        {"discount_kind": "percent", "discount_value": "150"},
+        422,
+        "validation_error",
+    ),
     ("money with three decimals", {"discount_value": "1.005"}, 422, "invalid_money"),
     ("negative budget", {"budget": "-10"}, 422, "invalid_money"),
     ("limit zero", {"total_limit": 0}, 422, "validation_error"),
     ("limit as text", {"total_limit": "5"}, 422, "validation_error"),
     ("no channels", {"channels": []}, 422, "validation_error"),
     ("unknown channel", {"channels": ["fax"]}, 422, "validation_error"),
-    ("end before start", {"valid_from": "2026-07-01T00:00:00+00:00", "valid_until": "2026-06-01T00:00:00+00:00"}, 422, "validation_error"),
+    (
+        "end before start",
+        {"valid_from": "2026-07-01T00:00:00+00:00", "valid_until": "2026-06-01T00:00:00+00:00"},
+        422,
+        "validation_error",
+    ),
     ("time without offset", {"valid_until": "2026-07-01T00:00:00"}, 422, "validation_error"),
     ("start cleared", {"valid_from": None}, 422, "validation_error"),
     ("unknown category", {"eligible_categories": ["gibt-es-nicht"]}, 422, "unknown_category"),
-    ("unknown monitor", {"monitor_settings": {"wetter": {"enabled": False}}}, 422, "validation_error"),
+    (
+        "unknown monitor",
+        {"monitor_settings": {"wetter": {"enabled": False}}},
+        422,
+        "validation_error",
+    ),
     ("public code on unique", {"public_code": "SOMMER2026"}, 422, "validation_error"),
     ("public mode without code", {"code_mode": "public"}, 422, "validation_error"),
-    ("public code of generated shape", {"code_mode": "public", "public_code": "ABCDEFGHJKMN"}, 422, "invalid_code"),
+    (
+        "public code of generated shape",
+        {"code_mode": "public", "public_code": "ABCDEFGHJKMN"},
+        422,
+        "invalid_code",
+    ),
 ]
 
 
-@pytest.mark.parametrize("name,body,status,code", CAMPAIGN_PATCH_CASES, ids=[c[0] for c in CAMPAIGN_PATCH_CASES])
+@pytest.mark.parametrize(
+    "name,body,status,code", CAMPAIGN_PATCH_CASES, ids=[c[0] for c in CAMPAIGN_PATCH_CASES]
+)
 def test_bad_campaign_edits(promotions_staff, name, body, status, code):
     writer, _approver = promotions_staff
     pk = _draft(writer)
@@ -253,9 +348,17 @@ def test_editing_an_unknown_or_live_campaign(promotions_staff):
     writer, approver = promotions_staff
     _problem(writer.patch("/campaigns/999999", {"name": "x"}), 404, "campaign_not_found")
     _problem(writer.patch("/campaigns/abc", {"name": "x"}), 404, "campaign_not_found")
-    pk = _draft(writer, total_limit=10, budget="50.00", min_basket="20.00", valid_until="2099-01-01T00:00:00+00:00")
+    pk = _draft(
+        writer,
+        total_limit=10,
+        budget="50.00",
+        min_basket="20.00",
+        valid_until="2099-01-01T00:00:00+00:00",
+    )
     assert approver.post(f"/campaigns/{pk}/approve", {}).status_code == 200
     before = _state()
-    body = _problem(writer.patch(f"/campaigns/{pk}", {"discount_value": "400.00"}), 409, "campaign_not_editable")
+    body = _problem(
+        writer.patch(f"/campaigns/{pk}", {"discount_value": "400.00"}), 409, "campaign_not_editable"
+    )
     assert body["current_status"] == "approved"
     assert _state() == before

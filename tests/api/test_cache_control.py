@@ -20,7 +20,9 @@ def _no_store(resp):
 def order(api, variant, checkout_body):
     cart = api.post("/carts").json()["id"]
     api.post(f"/carts/{cart}/lines", {"sku": variant.sku, "quantity": 1})
-    return cart, api.post(f"/carts/{cart}/checkout", checkout_body, headers={"Idempotency-Key": "order-1"})
+    return cart, api.post(
+        f"/carts/{cart}/checkout", checkout_body, headers={"Idempotency-Key": "order-1"}
+    )
 
 
 def test_a_token_and_the_callers_account_are_not_stored(api, make_user):
@@ -38,17 +40,25 @@ def test_carts_are_not_stored(api, variant):
     assert _no_store(api.get(f"/carts/{cart}")).json()["lines"][0]["sku"] == variant.sku
 
 
-def test_orders_are_not_stored_neither_placed_replayed_nor_read(api, api_as, make_user, variant, checkout_body, order):
+def test_orders_are_not_stored_neither_placed_replayed_nor_read(
+    api, api_as, make_user, variant, checkout_body, order
+):
     cart, placed = order
     assert _no_store(placed).status_code == 201
-    replay = api.post(f"/carts/{cart}/checkout", checkout_body, headers={"Idempotency-Key": "order-1"})
+    replay = api.post(
+        f"/carts/{cart}/checkout", checkout_body, headers={"Idempotency-Key": "order-1"}
+    )
     assert replay["Idempotent-Replayed"] == "true"
     _no_store(replay)
     erika = make_user()
     mine = api_as(erika)
     cart = mine.post("/carts").json()["id"]
     mine.post(f"/carts/{cart}/lines", {"sku": variant.sku, "quantity": 1})
-    number = mine.post(f"/carts/{cart}/checkout", {**checkout_body, "email": erika.email}, headers={"Idempotency-Key": "o-2"}).json()["number"]
+    number = mine.post(
+        f"/carts/{cart}/checkout",
+        {**checkout_body, "email": erika.email},
+        headers={"Idempotency-Key": "o-2"},
+    ).json()["number"]
     _no_store(mine.get(f"/orders/{number}"))
     _no_store(mine.get("/orders"))
 
@@ -74,8 +84,17 @@ def test_wait_list_places_and_staff_answers_are_not_stored(api, api_as, make_use
 
     start = timezone.now() - timedelta(seconds=1)
     sku = make_product(price="119.99", on_hand=5).variants.get().sku
-    one = create_deal(actor=None, sku=sku, deal_price="49.97", units=1, starts_at=start, ends_at=start + timedelta(hours=1)).pk
-    assert api.post(f"/deals/{one}/queue", {"email": "erste@example.de"}).json()["state"] == "admitted"  # the last unit is held
+    one = create_deal(
+        actor=None,
+        sku=sku,
+        deal_price="49.97",
+        units=1,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+    ).pk
+    assert (
+        api.post(f"/deals/{one}/queue", {"email": "erste@example.de"}).json()["state"] == "admitted"
+    )  # the last unit is held
     place = _no_store(api.post(f"/deals/{one}/waitlist", {"email": "zweite@example.de"}))
     assert place.status_code == 201, place.content
     _no_store(api.get(f"/deals/{one}/waitlist/{place.json()['entry']}"))
@@ -99,7 +118,14 @@ def test_problems_and_refusals_are_not_stored(api, settings):
 
 
 def test_public_reads_may_be_kept_but_are_asked_for_again(api, variant, deal):  # noqa: F811
-    for path in ("/products", f"/products/{variant.product.slug}", f"/deals/{deal}", "/deals", "/health", "/openapi.json"):
+    for path in (
+        "/products",
+        f"/products/{variant.product.slug}",
+        f"/deals/{deal}",
+        "/deals",
+        "/health",
+        "/openapi.json",
+    ):
         resp = api.get(path)
         assert resp.status_code == 200 and resp["Cache-Control"] == "no-cache", path
 
@@ -110,9 +136,22 @@ def test_pages_are_not_stored(client, make_user, variant, address):
     erika = make_user()
     cart, _ = checkout.create_cart(user=erika)
     checkout.add_line(cart_id=cart.id, user=erika, sku=variant.sku, quantity=1)
-    number = checkout.place_order(cart_id=cart.id, user=erika, email=erika.email, shipping_address=address, payment_method="invoice").number
+    number = checkout.place_order(
+        cart_id=cart.id,
+        user=erika,
+        email=erika.email,
+        shipping_address=address,
+        payment_method="invoice",
+    ).number
     client.force_login(erika)
-    for path in ("/", "/cart/", "/checkout/", "/account/orders/", f"/account/orders/{number}/", f"/product/{variant.product.slug}/"):
+    for path in (
+        "/",
+        "/cart/",
+        "/checkout/",
+        "/account/orders/",
+        f"/account/orders/{number}/",
+        f"/product/{variant.product.slug}/",
+    ):
         resp = client.get(path)
         assert resp.status_code in (200, 302), path
         assert resp["Cache-Control"] == "no-store", path

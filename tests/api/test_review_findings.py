@@ -19,26 +19,46 @@ def test_nul_bytes_are_refused_not_crashing(api, db, path):
 
 
 def test_nul_in_json_body_is_refused(api, db):
-    _problem(api.post("/auth/register", {"email": "a\u0000@example.de", "password": "Sehr-Geheim-42"}), 400, "invalid_characters")
+    _problem(
+        api.post("/auth/register", {"email": "a\u0000@example.de", "password": "Sehr-Geheim-42"}),
+        400,
+        "invalid_characters",
+    )
 
 
 def test_nul_in_page_search_is_a_400(client, db):
     assert client.get("/search/?q=%00").status_code == 400
 
 
-@pytest.mark.parametrize("sku,code", [
-    ("AB/x", "invalid_sku"), ("a?b", "invalid_sku"), ("a#b", "invalid_sku"), ("", "invalid_sku"),
-    ("-start", "invalid_sku"), ("mit leer", "invalid_sku"), ("x" * 65, "validation_error"),
-])
+@pytest.mark.parametrize(
+    "sku,code",
+    [
+        ("AB/x", "invalid_sku"),
+        ("a?b", "invalid_sku"),
+        ("a#b", "invalid_sku"),
+        ("", "invalid_sku"),
+        ("-start", "invalid_sku"),
+        ("mit leer", "invalid_sku"),
+        ("x" * 65, "validation_error"),
+    ],
+)
 def test_sku_must_be_url_safe(make_user, api_as, make_category, sku, code):
     staff = api_as(make_user(roles=["catalog"]))
-    body = {"title": "Neu", "category": make_category().slug, "variants": [{"sku": sku, "price": "9.99"}]}
+    body = {
+        "title": "Neu",
+        "category": make_category().slug,
+        "variants": [{"sku": sku, "price": "9.99"}],
+    }
     _problem(staff.post("/products", body), 422, code)
 
 
 def test_stock_beyond_the_database_integer_is_refused(make_user, api_as, make_category):
     staff = api_as(make_user(roles=["catalog"]))
-    body = {"title": "Neu", "category": make_category().slug, "variants": [{"sku": "OK-1", "price": "9.99", "on_hand": 2**40}]}
+    body = {
+        "title": "Neu",
+        "category": make_category().slug,
+        "variants": [{"sku": "OK-1", "price": "9.99", "on_hand": 2**40}],
+    }
     _problem(staff.post("/products", body), 422, "invalid_quantity")
 
 
@@ -49,7 +69,13 @@ def test_customers_do_not_see_internal_reasons(make_user, api_as, variant, addre
     erika = make_user()
     cart, _ = checkout.create_cart(user=erika)
     checkout.add_line(cart_id=cart.id, user=erika, sku=variant.sku, quantity=1)
-    order = checkout.place_order(cart_id=cart.id, user=erika, email=erika.email, shipping_address=address, payment_method="invoice")
+    order = checkout.place_order(
+        cart_id=cart.id,
+        user=erika,
+        email=erika.email,
+        shipping_address=address,
+        payment_method="invoice",
+    )
     orders.hold(number=order.number, actor=None, reason="Betrugsverdacht: gestohlene Identität")
     mine = api_as(erika).get(f"/orders/{order.number}").json()
     assert "Betrugsverdacht" not in str(mine)
@@ -70,7 +96,10 @@ def test_guessing_from_elsewhere_does_not_lock_the_owner_out(api, shopper, setti
         services.login(email=shopper.email, password="Geheim-Passwort-1", client_ip="203.0.113.9")
     assert getattr(err.value, "code", "") == "rate_limited"
     # ... the owner, elsewhere, is not.
-    assert services.login(email=shopper.email, password="Geheim-Passwort-1", client_ip="198.51.100.7") == shopper
+    assert (
+        services.login(email=shopper.email, password="Geheim-Passwort-1", client_ip="198.51.100.7")
+        == shopper
+    )
 
 
 def test_client_address_behind_trusted_proxies(rf, settings):
@@ -88,13 +117,19 @@ def test_the_test_card_is_off_unless_configured(api, variant, checkout_body, set
     cid = api.post("/carts").json()["id"]
     api.post(f"/carts/{cid}/lines", {"sku": variant.sku, "quantity": 1})
     body = dict(checkout_body, payment_method="test")
-    _problem(api.post(f"/carts/{cid}/checkout", body, headers={"Idempotency-Key": "t"}), 422, "invalid_payment_method")
+    _problem(
+        api.post(f"/carts/{cid}/checkout", body, headers={"Idempotency-Key": "t"}),
+        422,
+        "invalid_payment_method",
+    )
 
 
 def test_production_default_offers_invoice_only():
     import warenhaus.settings as configured
 
-    assert configured.PAYMENT_METHODS == ["invoice"] or "PAYMENT_METHODS" in __import__("os").environ
+    assert (
+        configured.PAYMENT_METHODS == ["invoice"] or "PAYMENT_METHODS" in __import__("os").environ
+    )
 
 
 @pytest.mark.parametrize("password", ["", "kurz", "password1234"])
@@ -121,7 +156,9 @@ def test_booking_a_payment_does_not_lift_a_hold(variant, address):
 
     cart, _ = checkout.create_cart()
     checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=1)
-    order = checkout.place_order(cart_id=cart.id, email="k@example.de", shipping_address=address, payment_method="invoice")
+    order = checkout.place_order(
+        cart_id=cart.id, email="k@example.de", shipping_address=address, payment_method="invoice"
+    )
     orders.hold(number=order.number, actor=None, reason="Prüfung")
     orders.mark_paid(number=order.number, actor=None)
     assert Order.objects.get(pk=order.pk).status == "on_hold"
@@ -139,7 +176,9 @@ def test_confirmation_of_an_order_cancelled_before_it_left_is_suppressed(variant
 
     cart, _ = checkout.create_cart()
     checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=1)
-    order = checkout.place_order(cart_id=cart.id, email="k@example.de", shipping_address=address, payment_method="invoice")
+    order = checkout.place_order(
+        cart_id=cart.id, email="k@example.de", shipping_address=address, payment_method="invoice"
+    )
     orders.cancel(number=order.number, actor=None, reason="Kundenwunsch")
     msg = OutboxMessage.objects.get(kind="order_confirmation")
     outbox.deliver(msg.pk)
@@ -155,7 +194,7 @@ def test_a_database_at_capacity_is_a_429_not_a_500(api, monkeypatch):
     from warenhaus.catalog import api as catalog_api
 
     def full(*a, **k):
-        raise OperationalError('connection failed: FATAL:  sorry, too many clients already')
+        raise OperationalError("connection failed: FATAL:  sorry, too many clients already")
 
     monkeypatch.setattr(catalog_api, "paginate", full)
     r = api.get("/products")

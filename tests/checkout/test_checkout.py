@@ -49,7 +49,12 @@ def test_lines_add_up_change_and_go(api, variant):
     cart = api.get(f"/carts/{cid}").json()
     assert [(l["sku"], l["quantity"]) for l in cart["lines"]] == [(variant.sku, 3)]
     assert cart["lines"][0]["unit_price"] == money("49.97") and cart["lines"][0]["hold"] is None
-    assert api.patch(f"/carts/{cid}/lines/{variant.sku}", {"quantity": 5}).json()["lines"][0]["quantity"] == 5
+    assert (
+        api.patch(f"/carts/{cid}/lines/{variant.sku}", {"quantity": 5}).json()["lines"][0][
+            "quantity"
+        ]
+        == 5
+    )
     assert api.delete(f"/carts/{cid}/lines/{variant.sku}").json()["lines"] == []
 
 
@@ -66,15 +71,22 @@ def test_checkout_places_order_allocates_and_queues_confirmation(api, variant, c
     msg = OutboxMessage.objects.get(kind="order_confirmation")
     assert msg.to_email == "erika@example.de" and msg.related_object == f"order:{order['number']}"
     assert Cart.objects.get(pk=cid).status == "ordered"
-    assert api.post(f"/carts/{cid}/lines", {"sku": variant.sku, "quantity": 1}).json()["code"] == "cart_closed"
+    assert (
+        api.post(f"/carts/{cid}/lines", {"sku": variant.sku, "quantity": 1}).json()["code"]
+        == "cart_closed"
+    )
 
 
-def test_placed_order_reads_back_without_queries_and_still_chains(variant, address, django_assert_num_queries):
+def test_placed_order_reads_back_without_queries_and_still_chains(
+    variant, address, django_assert_num_queries
+):
     from warenhaus.checkout import services as checkout
 
     cart, _ = checkout.create_cart()
     checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=2)
-    order = checkout.place_order(cart_id=cart.id, email="a@example.de", shipping_address=address, payment_method="invoice")
+    order = checkout.place_order(
+        cart_id=cart.id, email="a@example.de", shipping_address=address, payment_method="invoice"
+    )
     with django_assert_num_queries(0):
         assert [l.quantity for l in order.lines.all()] == [2]
         assert [e.to_status for e in order.events.all()] == ["placed", "awaiting_payment"]
@@ -89,13 +101,20 @@ def test_card_payment_marks_order_paid(api, variant, checkout_body):
     assert Payment.objects.get(order__number=order["number"]).status == "authorized"
 
 
-@pytest.mark.parametrize("outcome,code,status", [("decline", "payment_declined", 402), ("timeout", "payment_timeout", 402)])
+@pytest.mark.parametrize(
+    "outcome,code,status",
+    [("decline", "payment_declined", 402), ("timeout", "payment_timeout", 402)],
+)
 def test_failed_payment_leaves_nothing_behind(api, variant, checkout_body, outcome, code, status):
     cid = _cart(api, (variant.sku, 2))
     body = dict(checkout_body, payment_method="test", payment_token=outcome)
     resp = api.post(f"/carts/{cid}/checkout", body, headers={"Idempotency-Key": "pay-1"})
     assert resp.status_code == status and resp.json()["code"] == code
-    assert Order.objects.count() == 0 and Payment.objects.count() == 0 and OutboxMessage.objects.count() == 0
+    assert (
+        Order.objects.count() == 0
+        and Payment.objects.count() == 0
+        and OutboxMessage.objects.count() == 0
+    )
     stock = Stock.objects.get(variant=variant)
     assert stock.allocated == 0
     assert Cart.objects.get(pk=cid).status == "open"
@@ -103,14 +122,22 @@ def test_failed_payment_leaves_nothing_behind(api, variant, checkout_body, outco
 
 def test_timeout_can_be_retried_with_the_same_key(api, variant, checkout_body):
     cid = _cart(api, (variant.sku, 1))
-    first = api.post(f"/carts/{cid}/checkout", dict(checkout_body, payment_method="test", payment_token="timeout"), headers={"Idempotency-Key": "t"})
+    first = api.post(
+        f"/carts/{cid}/checkout",
+        dict(checkout_body, payment_method="test", payment_token="timeout"),
+        headers={"Idempotency-Key": "t"},
+    )
     assert first.json()["code"] == "payment_timeout"
     # A timeout is not remembered for the key: the same request may go through later.
     # (The body differs only in the token a test uses to pick the outcome.)
     from warenhaus.checkout.payments import GATEWAYS
 
     assert "test" in GATEWAYS
-    again = api.post(f"/carts/{cid}/checkout", dict(checkout_body, payment_method="test", payment_token="timeout"), headers={"Idempotency-Key": "t"})
+    again = api.post(
+        f"/carts/{cid}/checkout",
+        dict(checkout_body, payment_method="test", payment_token="timeout"),
+        headers={"Idempotency-Key": "t"},
+    )
     assert again.json()["code"] == "payment_timeout"
     assert Order.objects.count() == 0
 
@@ -123,16 +150,23 @@ def test_declined_answer_is_replayed_for_the_same_key(api, variant, checkout_bod
     assert first.status_code == again.status_code == 402 and first.json() == again.json()
 
 
-def test_authorisation_is_voided_when_the_order_fails_after_it(api, variant, checkout_body, monkeypatch):
+def test_authorisation_is_voided_when_the_order_fails_after_it(
+    api, variant, checkout_body, monkeypatch
+):
     from warenhaus.orders import services as orders
 
     cid = _cart(api, (variant.sku, 1))
+
     def explode(*a, **kw):
         raise orders.Conflict("simulated failure after payment", code="simulated")
 
     monkeypatch.setattr(orders, "record_placed_order", explode)
     before = len(TestCardGateway.voided)
-    resp = api.post(f"/carts/{cid}/checkout", dict(checkout_body, payment_method="test"), headers={"Idempotency-Key": "v"})
+    resp = api.post(
+        f"/carts/{cid}/checkout",
+        dict(checkout_body, payment_method="test"),
+        headers={"Idempotency-Key": "v"},
+    )
     assert resp.status_code == 409
     assert len(TestCardGateway.voided) == before + 1
     assert Order.objects.count() == 0 and Stock.objects.get(variant=variant).allocated == 0
@@ -149,14 +183,22 @@ def test_out_of_stock_at_checkout(api, make_product, checkout_body):
     assert Order.objects.count() == 0
 
 
-def test_price_change_is_shown_and_must_be_seen_before_checkout(api, variant, checkout_body, make_user):
+def test_price_change_is_shown_and_must_be_seen_before_checkout(
+    api, variant, checkout_body, make_user
+):
     from warenhaus.catalog.services import set_price
 
     cid = _cart(api, (variant.sku, 1))
     set_price(actor=make_user(roles=["pricing"]), sku=variant.sku, amount="59.97")
     cart = api.get(f"/carts/{cid}").json()
     assert cart["problems"] == [
-        {"code": "price_changed", "sku": variant.sku, "old_price": money("49.97"), "new_price": money("59.97"), "message": cart["problems"][0]["message"]}
+        {
+            "code": "price_changed",
+            "sku": variant.sku,
+            "old_price": money("49.97"),
+            "new_price": money("59.97"),
+            "message": cart["problems"][0]["message"],
+        }
     ]
     assert cart["lines"][0]["unit_price"] == money("59.97")
     refused = api.post(f"/carts/{cid}/checkout", checkout_body, headers={"Idempotency-Key": "p"})
@@ -179,7 +221,12 @@ def test_unavailable_product_is_a_problem_and_blocks_checkout(api, variant, chec
 
 def test_empty_cart_cannot_check_out(api, db, checkout_body):
     cid = api.post("/carts").json()["id"]
-    assert api.post(f"/carts/{cid}/checkout", checkout_body, headers={"Idempotency-Key": "e"}).json()["code"] == "cart_empty"
+    assert (
+        api.post(f"/carts/{cid}/checkout", checkout_body, headers={"Idempotency-Key": "e"}).json()[
+            "code"
+        ]
+        == "cart_empty"
+    )
 
 
 def test_anonymous_cart_merges_into_shoppers_cart_at_login(api, api_as, make_product, shopper):
@@ -188,7 +235,9 @@ def test_anonymous_cart_merges_into_shoppers_cart_at_login(api, api_as, make_pro
     my_cart = mine.post("/carts").json()["id"]
     mine.post(f"/carts/{my_cart}/lines", {"sku": a.sku, "quantity": 1})
     anon = _cart(api, (a.sku, 2), (b.sku, 1))
-    resp = api.post("/auth/token", {"email": shopper.email, "password": "Geheim-Passwort-1", "cart_id": anon})
+    resp = api.post(
+        "/auth/token", {"email": shopper.email, "password": "Geheim-Passwort-1", "cart_id": anon}
+    )
     assert resp.status_code == 200 and resp.json()["cart_id"] == my_cart
     lines = {l["sku"]: l["quantity"] for l in mine.get(f"/carts/{my_cart}").json()["lines"]}
     assert lines == {a.sku: 3, b.sku: 1}
@@ -207,7 +256,9 @@ def test_guest_and_shopper_orders(api_as, shopper, variant, checkout_body):
     client = api_as(shopper)
     cid = client.post("/carts").json()["id"]
     client.post(f"/carts/{cid}/lines", {"sku": variant.sku, "quantity": 1})
-    number = client.post(f"/carts/{cid}/checkout", checkout_body, headers={"Idempotency-Key": "g"}).json()["number"]
+    number = client.post(
+        f"/carts/{cid}/checkout", checkout_body, headers={"Idempotency-Key": "g"}
+    ).json()["number"]
     listing = client.get("/orders").json()
     assert [o["number"] for o in listing["items"]] == [number] and listing["next_cursor"] is None
     detail = client.get(f"/orders/{number}").json()
@@ -215,7 +266,9 @@ def test_guest_and_shopper_orders(api_as, shopper, variant, checkout_body):
     assert Decimal(detail["totals"]["total"]["amount"]) == Decimal("54.87")  # with 4.90 shipping
 
 
-def test_authorisation_is_voided_when_the_commit_fails_after_the_order(api, variant, checkout_body, monkeypatch):
+def test_authorisation_is_voided_when_the_commit_fails_after_the_order(
+    api, variant, checkout_body, monkeypatch
+):
     from warenhaus.core import idempotency
 
     cid = _cart(api, (variant.sku, 1))
@@ -228,7 +281,11 @@ def test_authorisation_is_voided_when_the_commit_fails_after_the_order(api, vari
 
     monkeypatch.setattr(idempotency.IdempotencyRecord.objects, "filter", broken_filter)
     before = len(TestCardGateway.voided)
-    resp = api.post(f"/carts/{cid}/checkout", dict(checkout_body, payment_method="test"), headers={"Idempotency-Key": "c"})
+    resp = api.post(
+        f"/carts/{cid}/checkout",
+        dict(checkout_body, payment_method="test"),
+        headers={"Idempotency-Key": "c"},
+    )
     assert resp.status_code == 500
     assert len(TestCardGateway.voided) == before + 1
     assert Order.objects.count() == 0 and Stock.objects.get(variant=variant).allocated == 0

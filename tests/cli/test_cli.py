@@ -25,22 +25,67 @@ def test_an_unknown_subcommand_is_an_error(capsys):
 
 
 def test_staff_create_makes_an_audited_staff_account(db, capsys):
-    assert main(["staff", "create", "--email", "Petra@Warenhaus.example", "--role", "pricing", "--role", "support", "--password", "lang-und-sicher-1", "--name", "Petra Preis"]) == 0
+    assert (
+        main(
+            [
+                "staff",
+                "create",
+                "--email",
+                "Petra@Warenhaus.example",
+                "--role",
+                "pricing",
+                "--role",
+                "support",
+                "--password",
+                "lang-und-sicher-1",
+                "--name",
+                "Petra Preis",
+            ]
+        )
+        == 0
+    )
     assert "petra@warenhaus.example has roles: pricing, support" in capsys.readouterr().out
     user = authenticate(email="petra@warenhaus.example", password="lang-und-sicher-1")
     assert user is not None and user.is_staff and roles_of(user) == {"pricing", "support"}
-    assert AuditEntry.objects.filter(action="staff.create", object_type="accounts.user", object_id=str(user.pk), source="cli").exists()
+    assert AuditEntry.objects.filter(
+        action="staff.create", object_type="accounts.user", object_id=str(user.pk), source="cli"
+    ).exists()
 
 
 def test_staff_create_can_generate_a_password(db, capsys):
-    assert main(["staff", "create", "--email", "risk2@warenhaus.example", "--role", "risk", "--password", "-"]) == 0
+    assert (
+        main(
+            [
+                "staff",
+                "create",
+                "--email",
+                "risk2@warenhaus.example",
+                "--role",
+                "risk",
+                "--password",
+                "-",
+            ]
+        )
+        == 0
+    )
     password = capsys.readouterr().out.split("password: ")[1].strip()
     assert authenticate(email="risk2@warenhaus.example", password=password) is not None
 
 
 def test_staff_create_with_an_unknown_role_fails_and_creates_nobody(db, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["staff", "create", "--email", "eve@warenhaus.example", "--role", "overlord", "--password", "lang-und-sicher-1"])
+        main(
+            [
+                "staff",
+                "create",
+                "--email",
+                "eve@warenhaus.example",
+                "--role",
+                "overlord",
+                "--password",
+                "lang-und-sicher-1",
+            ]
+        )
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "overlord" in err and "invalid choice" in err
@@ -49,7 +94,18 @@ def test_staff_create_with_an_unknown_role_fails_and_creates_nobody(db, capsys):
 
 def test_staff_create_with_a_bad_email_fails(db, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["staff", "create", "--email", "not-an-address", "--role", "support", "--password", "lang-und-sicher-1"])
+        main(
+            [
+                "staff",
+                "create",
+                "--email",
+                "not-an-address",
+                "--role",
+                "support",
+                "--password",
+                "lang-und-sicher-1",
+            ]
+        )
     assert exit_.value.code == 1
     assert "invalid_email" in capsys.readouterr().err
     assert not User.objects.filter(email="not-an-address").exists()

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core import signing
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -31,20 +30,39 @@ OWN = {name: f"{name.lower()}-{'x' * 40}" for name in checks.SECRETS}
 def bare_env(tmp_path):
     """A production environment as the probe had it: none of the secrets set."""
     env = {k: v for k, v in os.environ.items() if k not in checks.SECRETS}
-    env.update({
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}", "WARENHAUS_VAR": str(tmp_path / "var"), "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH", "")])), "DEBUG": "0", "ACCESS_LOG": "",
-    })
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
+            "WARENHAUS_VAR": str(tmp_path / "var"),
+            "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(SRC), os.environ.get("PYTHONPATH", "")])
+            ),
+            "DEBUG": "0",
+            "ACCESS_LOG": "",
+        }
+    )
     env.pop("REDIS_URL", None)
     return env
 
 
 def _run(args: list[str], env: dict, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_serve_refuses_to_start_without_the_secrets_and_names_each(bare_env, tmp_path):
-    done = _run(["warenhaus.cli", "serve", "--bind", "127.0.0.1:0", "--workers", "1", "--no-collectstatic"], bare_env, tmp_path)
+    done = _run(
+        ["warenhaus.cli", "serve", "--bind", "127.0.0.1:0", "--workers", "1", "--no-collectstatic"],
+        bare_env,
+        tmp_path,
+    )
     assert done.returncode != 0
     for name in checks.SECRETS:
         assert f"{name} is not set" in done.stderr, done.stderr
@@ -52,25 +70,71 @@ def test_serve_refuses_to_start_without_the_secrets_and_names_each(bare_env, tmp
 
 
 def test_serve_refuses_without_the_voucher_secret_alone(bare_env, tmp_path):
-    env = dict(bare_env, SECRET_KEY=OWN["SECRET_KEY"], GOODWILL_CODE_SECRET=OWN["GOODWILL_CODE_SECRET"])
-    done = _run(["warenhaus.cli", "serve", "--bind", "127.0.0.1:0", "--workers", "1", "--no-collectstatic"], env, tmp_path)
+    env = dict(
+        bare_env, SECRET_KEY=OWN["SECRET_KEY"], GOODWILL_CODE_SECRET=OWN["GOODWILL_CODE_SECRET"]
+    )
+    done = _run(
+        ["warenhaus.cli", "serve", "--bind", "127.0.0.1:0", "--workers", "1", "--no-collectstatic"],
+        env,
+        tmp_path,
+    )
     assert done.returncode != 0
-    assert "VOUCHER_CODE_SECRET is not set" in done.stderr and "SECRET_KEY is not set" not in done.stderr.replace("VOUCHER_CODE_SECRET", "")
+    assert (
+        "VOUCHER_CODE_SECRET is not set" in done.stderr
+        and "SECRET_KEY is not set" not in done.stderr.replace("VOUCHER_CODE_SECRET", "")
+    )
 
 
 def test_the_demo_key_given_explicitly_is_refused_too(bare_env, tmp_path):
-    env = dict(bare_env, SECRET_KEY=DEMO_KEY, VOUCHER_CODE_SECRET=OWN["VOUCHER_CODE_SECRET"], GOODWILL_CODE_SECRET=OWN["GOODWILL_CODE_SECRET"])
+    env = dict(
+        bare_env,
+        SECRET_KEY=DEMO_KEY,
+        VOUCHER_CODE_SECRET=OWN["VOUCHER_CODE_SECRET"],
+        GOODWILL_CODE_SECRET=OWN["GOODWILL_CODE_SECRET"],
+    )
     done = _run(["warenhaus.cli", "worker", "--batch", "--no-startup-delay"], env, tmp_path)
-    assert done.returncode != 0 and "SECRET_KEY is not set (the built-in value is the demo's" in done.stderr, done.stderr
+    assert (
+        done.returncode != 0
+        and "SECRET_KEY is not set (the built-in value is the demo's" in done.stderr
+    ), done.stderr
 
 
 def test_gunicorn_started_directly_refuses_with_the_config_and_without_it(bare_env, tmp_path):
     """Whoever bypasses ``warenhaus serve``: the config's start hook refuses before forking, and
     the WSGI application itself refuses to load (gunicorn: the worker fails to boot)."""
-    with_conf = _run(["gunicorn", "-c", "python:warenhaus.gunicorn_conf", "--bind", "127.0.0.1:0", "--workers", "1"], bare_env, tmp_path)
-    assert with_conf.returncode != 0 and "SECRET_KEY is not set" in with_conf.stderr, with_conf.stderr
-    plain = _run(["gunicorn", "--bind", "127.0.0.1:0", "--workers", "1", "--timeout", "30", "warenhaus.wsgi:application"], bare_env, tmp_path)
-    assert plain.returncode != 0 and "refuses to start in production mode" in plain.stderr, plain.stderr[-3000:]
+    with_conf = _run(
+        [
+            "gunicorn",
+            "-c",
+            "python:warenhaus.gunicorn_conf",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+        ],
+        bare_env,
+        tmp_path,
+    )
+    assert with_conf.returncode != 0 and "SECRET_KEY is not set" in with_conf.stderr, (
+        with_conf.stderr
+    )
+    plain = _run(
+        [
+            "gunicorn",
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--timeout",
+            "30",
+            "warenhaus.wsgi:application",
+        ],
+        bare_env,
+        tmp_path,
+    )
+    assert plain.returncode != 0 and "refuses to start in production mode" in plain.stderr, (
+        plain.stderr[-3000:]
+    )
 
 
 def test_short_and_shared_secrets_are_refused(settings):
@@ -102,20 +166,28 @@ def test_the_demo_makes_its_own_secrets_once_and_keeps_them_private(tmp_path, mo
     assert set(made) == set(checks.SECRETS) and len(set(made.values())) == 3
     assert all(not v.startswith(checks.DEMO_SECRET_PREFIX) and len(v) >= 32 for v in made.values())
     assert stat.S_IMODE((tmp_path / demo_secrets.FILE_NAME).stat().st_mode) == 0o600
-    assert all(os.environ[name] == value for name, value in made.items())  # its server and worker inherit them
+    assert all(
+        os.environ[name] == value for name, value in made.items()
+    )  # its server and worker inherit them
     for name in checks.SECRETS:
         monkeypatch.delenv(name)
-    assert demo_secrets.ensure(tmp_path) == made, "the same secrets next time (the demo's voucher digests depend on them)"
+    assert demo_secrets.ensure(tmp_path) == made, (
+        "the same secrets next time (the demo's voucher digests depend on them)"
+    )
     monkeypatch.setenv("SECRET_KEY", OWN["SECRET_KEY"])
     monkeypatch.delenv("VOUCHER_CODE_SECRET")
-    assert set(demo_secrets.ensure(tmp_path)) == {"VOUCHER_CODE_SECRET"}, "what the environment gives wins"
+    assert set(demo_secrets.ensure(tmp_path)) == {"VOUCHER_CODE_SECRET"}, (
+        "what the environment gives wins"
+    )
 
 
 def test_an_arrival_forged_with_the_public_demo_key_keeps_no_place(rf):
     """The probe signed ``{deal, time, caller}`` with settings.py's key and jumped the queue."""
     from warenhaus.deals import limiter
 
-    request = rf.post("/api/v1/deals/1/queue", data={"email": "a@example.org"}, content_type="application/json")
+    request = rf.post(
+        "/api/v1/deals/1/queue", data={"email": "a@example.org"}, content_type="application/json"
+    )
     genuine = limiter.arrival_token(request)
     forged_payload = signing.loads(genuine, salt=limiter._ARRIVAL_SALT)
     forged_payload["t"] = time.time() - 120
@@ -134,6 +206,9 @@ def test_goodwill_codes_hang_on_their_own_secret_only(settings):
     settings.SECRET_KEY = "another-" + "k" * 40
     settings.VOUCHER_CODE_SECRET = "another-" + "v" * 40
     assert goodwill.code_for(7, who) == code
-    for public in (DEMO_KEY, "demo-only-insecure-goodwill-code-secret"):  # the probe's computation, the public keys in its place
+    for public in (
+        DEMO_KEY,
+        "demo-only-insecure-goodwill-code-secret",
+    ):  # the probe's computation, the public keys in its place
         settings.GOODWILL_CODE_SECRET = public
         assert goodwill.code_for(7, who) != code

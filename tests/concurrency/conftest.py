@@ -23,13 +23,19 @@ def seed_variant(transactional_db):
 
     def make(*, on_hand: int = 10, price: str = "49.97", sku: str | None = None):
         n = next(counter)
-        cat = create_category(slug=f"rush-{n}-{os.getpid()}", name=f"Ansturm {n}", name_en=f"Rush {n}")
+        cat = create_category(
+            slug=f"rush-{n}-{os.getpid()}", name=f"Ansturm {n}", name_en=f"Rush {n}"
+        )
         sku = sku or f"RUSH-{os.getpid()}-{n}"
-        product = create_product(actor=None, title=f"Vorbestellung {sku}", category=cat.slug, variants=[{"sku": sku, "price": price, "on_hand": on_hand}])
+        product = create_product(
+            actor=None,
+            title=f"Vorbestellung {sku}",
+            category=cat.slug,
+            variants=[{"sku": sku, "price": price, "on_hand": on_hand}],
+        )
         return product.variants.get()
 
     return make
-
 
 
 @pytest.fixture
@@ -56,10 +62,25 @@ def live_gunicorn(transactional_db, tmp_path):
     env.pop("REDIS_URL", None)  # the database cache lives in the test database too
     # The production configuration (warenhaus.gunicorn_conf: gthread workers, keep-alive, no
     # control socket), sized by the same environment variables a deployment uses.
-    env.update({"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "3", "WEB_THREADS": "4", "ACCESS_LOG": "", "GUNICORN_LOG_LEVEL": "warning"})
+    env.update(
+        {
+            "BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": "3",
+            "WEB_THREADS": "4",
+            "ACCESS_LOG": "",
+            "GUNICORN_LOG_LEVEL": "warning",
+        }
+    )
     cmd = [sys.executable, "-m", "gunicorn", "-c", "python:warenhaus.gunicorn_conf"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=str(tmp_path),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(f"http://127.0.0.1:{port}", proc, log_path)
     try:
         deadline = time.monotonic() + 60

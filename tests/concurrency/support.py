@@ -9,7 +9,6 @@ import time
 import traceback
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 

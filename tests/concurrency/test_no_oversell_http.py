@@ -18,12 +18,23 @@ try:
 except ImportError:  # tests/ is not a package; pytest puts it on sys.path as the rootdir conftest
     from conftest import requires_postgres
 
-pytestmark = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("pg-concurrency")]
+pytestmark = [
+    pytest.mark.postgres,
+    requires_postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("pg-concurrency"),
+]
 
 SHOPPERS = 60
 BODY = {
     "email": "erika@example.de",
-    "shipping_address": {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"},
+    "shipping_address": {
+        "name": "Erika Mustermann",
+        "street": "Heidestraße 17",
+        "postal_code": "51147",
+        "city": "Köln",
+        "country": "DE",
+    },
     "payment_method": "invoice",
 }
 
@@ -60,8 +71,12 @@ def _post_checkout(server, cart_id, key, body=BODY, attempts: int = 40):
             r = http.post(f"/carts/{cart_id}/checkout", json=body, headers={"Idempotency-Key": key})
             if r.status_code != 429:
                 break
-            REFUSED.append((r.status_code, r.headers.get("Retry-After", ""), r.json().get("code", "")))
-            time.sleep(min(float(r.headers.get("Retry-After") or 1), 1.0) * random.uniform(0.2, 1.0))
+            REFUSED.append(
+                (r.status_code, r.headers.get("Retry-After", ""), r.json().get("code", ""))
+            )
+            time.sleep(
+                min(float(r.headers.get("Retry-After") or 1), 1.0) * random.uniform(0.2, 1.0)
+            )
     try:
         data = r.json()
     except ValueError:
@@ -83,17 +98,23 @@ def test_sixty_concurrent_http_checkouts_for_ten_units(live_gunicorn, seed_varia
     variant = seed_variant(on_hand=10)
     carts = [_cart_with(live_gunicorn, variant.sku) for _ in range(SHOPPERS)]
 
-    results = run_together(SHOPPERS, lambda i: _post_checkout(live_gunicorn, carts[i], str(uuid.uuid4())))
+    results = run_together(
+        SHOPPERS, lambda i: _post_checkout(live_gunicorn, carts[i], str(uuid.uuid4()))
+    )
 
     crashed = [r for r in results if r[0] == "exception"]
     assert not crashed, crashed[0][2] + "\n--- server log ---\n" + live_gunicorn.log()
     statuses = sorted(r[0] for r in results)
-    assert not [s for s in statuses if s >= 500], f"5xx answers: {statuses}\n--- server log ---\n{live_gunicorn.log()}"
+    assert not [s for s in statuses if s >= 500], (
+        f"5xx answers: {statuses}\n--- server log ---\n{live_gunicorn.log()}"
+    )
     created = [r for r in results if r[0] == 201]
     refused = [r for r in results if r[0] != 201]
     assert len(created) == 10, statuses
     assert len({r[1]["number"] for r in created}) == 10
-    assert all(r[0] == 409 and r[1]["code"] == "out_of_stock" for r in refused), [(r[0], r[1].get("code")) for r in refused]
+    assert all(r[0] == 409 and r[1]["code"] == "out_of_stock" for r in refused), [
+        (r[0], r[1].get("code")) for r in refused
+    ]
     assert all(r[2]["content-type"].startswith("application/problem+json") for r in refused)
 
     stock = Stock.objects.get(variant=variant)
@@ -130,7 +151,9 @@ def test_concurrent_retries_with_one_idempotency_key_place_one_order(live_gunico
     status, data, headers = _post_checkout(live_gunicorn, cart_id, key)
     assert status == 201 and data["number"] == Order.objects.get().number
     assert headers.get("idempotent-replayed") == "true"
-    status, data, _ = _post_checkout(live_gunicorn, cart_id, key, body={**BODY, "email": "other@example.de"})
+    status, data, _ = _post_checkout(
+        live_gunicorn, cart_id, key, body={**BODY, "email": "other@example.de"}
+    )
     assert (status, data["code"]) == (422, "idempotency_key_reused")
     assert Order.objects.count() == 1
 
@@ -146,7 +169,9 @@ def test_the_same_cart_with_different_keys_is_ordered_once(live_gunicorn, seed_v
     results = run_together(10, lambda i: _post_checkout(live_gunicorn, cart_id, str(uuid.uuid4())))
 
     assert not [r for r in results if r[0] == "exception"]
-    assert sorted(r[0] for r in results) == [201] + [409] * 9, [(r[0], r[1].get("code")) for r in results]
+    assert sorted(r[0] for r in results) == [201] + [409] * 9, [
+        (r[0], r[1].get("code")) for r in results
+    ]
     assert {r[1]["code"] for r in results if r[0] == 409} == {"cart_closed"}
     assert Order.objects.count() == 1
     assert Stock.objects.get(variant=variant).allocated == 1

@@ -13,10 +13,21 @@ try:
 except ImportError:  # tests/ is not a package; pytest puts it on sys.path as the rootdir conftest
     from conftest import requires_postgres
 
-pytestmark = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("pg-concurrency")]
+pytestmark = [
+    pytest.mark.postgres,
+    requires_postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("pg-concurrency"),
+]
 
 SHOPPERS = 52
-ADDRESS = {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
+ADDRESS = {
+    "name": "Erika Mustermann",
+    "street": "Heidestraße 17",
+    "postal_code": "51147",
+    "city": "Köln",
+    "country": "DE",
+}
 
 
 def _carts(skus_per_cart, quantity=1):
@@ -39,7 +50,12 @@ def _checkout(cart_id, i):
     from warenhaus.core.errors import DomainError
 
     try:
-        order = place_order(cart_id=cart_id, email=f"shopper{i}@example.de", shipping_address=ADDRESS, payment_method="invoice")
+        order = place_order(
+            cart_id=cart_id,
+            email=f"shopper{i}@example.de",
+            shipping_address=ADDRESS,
+            payment_method="invoice",
+        )
     except DomainError as err:
         return ("refused", err.code)
     return ("ok", order.number)
@@ -53,7 +69,9 @@ def _stock(variant):
 
 def _assert_only_domain_outcomes(results):
     unexpected = [r for r in results if not (isinstance(r, tuple) and r[0] in {"ok", "refused"})]
-    assert not unexpected, "threads failed with something other than a domain error:\n" + "\n".join(r[2] for r in unexpected if r and r[0] == "exception")
+    assert not unexpected, "threads failed with something other than a domain error:\n" + "\n".join(
+        r[2] for r in unexpected if r and r[0] == "exception"
+    )
 
 
 @pytest.mark.parametrize("payment_method", ["invoice", "test"])
@@ -67,7 +85,12 @@ def test_fifty_shoppers_ten_units_exactly_ten_orders(seed_variant, payment_metho
 
     def buy(i):
         try:
-            order = place_order(cart_id=carts[i], email=f"shopper{i}@example.de", shipping_address=ADDRESS, payment_method=payment_method)
+            order = place_order(
+                cart_id=carts[i],
+                email=f"shopper{i}@example.de",
+                shipping_address=ADDRESS,
+                payment_method=payment_method,
+            )
         except DomainError as err:
             return ("refused", err.code)
         return ("ok", order.number)
@@ -130,7 +153,11 @@ def test_two_items_in_opposite_order_neither_deadlock_nor_oversell(seed_variant)
     sa, sb = _stock(a), _stock(b)
     assert (sa.allocated, sb.allocated) == (7, 7)
     assert sa.allocated <= sa.on_hand and sb.allocated <= sb.on_hand
-    assert OrderLine.objects.filter(variant=a).count() == OrderLine.objects.filter(variant=b).count() == 7
+    assert (
+        OrderLine.objects.filter(variant=a).count()
+        == OrderLine.objects.filter(variant=b).count()
+        == 7
+    )
 
 
 def test_restocking_during_the_rush_sells_exactly_what_arrived(seed_variant):
@@ -145,7 +172,12 @@ def test_restocking_during_the_rush_sells_exactly_what_arrived(seed_variant):
         if i == 0:
             from warenhaus.catalog.models import Variant
 
-            set_on_hand(variant=Variant.objects.get(pk=variant.pk), on_hand=15, actor=None, reason="delivery arrived")
+            set_on_hand(
+                variant=Variant.objects.get(pk=variant.pk),
+                on_hand=15,
+                actor=None,
+                reason="delivery arrived",
+            )
             return ("ok-restock", None)
         return _checkout(carts[i], i)
 

@@ -27,8 +27,14 @@ def make_deal(make_product):
         variant = make_product(price="119.99", on_hand=100).variants.get()
         start = timezone.now()
         return Deal.objects.create(
-            variant=variant, deal_price=Decimal("49.97"), regular_price=Decimal("119.99"), lowest_price_30_days=Decimal("119.99"),
-            units=100, starts_at=start, ends_at=start + timedelta(hours=1), admissions_per_minute=600,
+            variant=variant,
+            deal_price=Decimal("49.97"),
+            regular_price=Decimal("119.99"),
+            lowest_price_30_days=Decimal("119.99"),
+            units=100,
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            admissions_per_minute=600,
         ).pk
 
     return make
@@ -78,5 +84,5 @@ def room(backend):
     finally:
         stale = list(r.client.scan_iter(match=f"{prefix}:*", count=1000))
         for i in range(0, len(stale), 500):
-            r.client.unlink(*stale[i:i + 500])
+            r.client.unlink(*stale[i : i + 500])
         r.close()

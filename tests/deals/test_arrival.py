@@ -32,8 +32,16 @@ def deal(make_product):
 
     sku = make_product(price="119.99", on_hand=20).variants.get().sku
     start = timezone.now() - timedelta(seconds=1)
-    return create_deal(actor=None, sku=sku, deal_price="49.97", units=10, starts_at=start, ends_at=start + timedelta(hours=1),
-                       limit_per_customer=1, admissions_per_minute=1).pk
+    return create_deal(
+        actor=None,
+        sku=sku,
+        deal_price="49.97",
+        units=10,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        limit_per_customer=1,
+        admissions_per_minute=1,
+    ).pk
 
 
 @contextmanager
@@ -89,7 +97,9 @@ def test_an_arrival_that_does_not_check_out_is_ignored(api, deal, make_deal, mon
     elif how == "tampered":
         arrival = arrival[:-2] + ("AA" if not arrival.endswith("AA") else "BB")
     elif how == "forged":
-        arrival = signing.dumps({"d": deal, "t": time.time() - 60, "h": "0" * 24}, salt="warenhaus.deals.arrival")
+        arrival = signing.dumps(
+            {"d": deal, "t": time.time() - 60, "h": "0" * 24}, salt="warenhaus.deals.arrival"
+        )
     elif how == "expired":
         monkeypatch.setattr(limiter, "ARRIVAL_MAX_AGE", -1)
     time.sleep(0.01)
@@ -101,7 +111,11 @@ def test_an_arrival_that_does_not_check_out_is_ignored(api, deal, make_deal, mon
 def test_django_gives_the_same_arrival_and_only_joins_get_one(client, deal, settings):
     settings.DEALS_FAST_LANE = False
     with _full():
-        r = client.post(f"/api/v1/deals/{deal}/queue", data='{"email": "a@example.de"}', content_type="application/json")
+        r = client.post(
+            f"/api/v1/deals/{deal}/queue",
+            data='{"email": "a@example.de"}',
+            content_type="application/json",
+        )
     assert r.status_code == 429 and not getattr(r, "fast_lane", False)
     token = signing.loads(r.json()["arrival"], salt="warenhaus.deals.arrival")
     assert token["d"] == deal and abs(token["t"] - time.time()) < 5
@@ -118,11 +132,15 @@ def test_only_the_servers_own_queue_stamp_sets_the_arrival(api, deal, monkeypatc
     def told(start: float, mark: str = "") -> float:
         headers = {"X-Request-Start": f"t={int(start * 1_000_000)}{mark}"}
         with _full():
-            token = api.post(f"/deals/{deal}/queue", {"email": "a@example.de"}, headers=headers).json()["arrival"]
+            token = api.post(
+                f"/deals/{deal}/queue", {"email": "a@example.de"}, headers=headers
+            ).json()["arrival"]
         return signing.loads(token, salt="warenhaus.deals.arrival")["t"]
 
     assert told(time.time() - 30) > time.time() - 2  # a client's header: arrival is now
-    monkeypatch.setattr(limiter, "_server_stamps", "s3cr3t")  # as under gunicorn, whose hook marks its own stamp
+    monkeypatch.setattr(
+        limiter, "_server_stamps", "s3cr3t"
+    )  # as under gunicorn, whose hook marks its own stamp
     assert told(time.time() - 5, " wh=guess") > time.time() - 2  # a stamp without the server's mark
     assert abs(told(time.time() - 0.2, " wh=s3cr3t") - (time.time() - 0.2)) < 1
     # a client trickling its request in for minutes dates its place at most a few seconds back
@@ -136,11 +154,23 @@ def test_someone_turned_away_before_the_start_is_in_the_pre_queues_draw(make_pro
 
     sku = make_product(price="119.99", on_hand=20).variants.get().sku
     start = timezone.now() - timedelta(seconds=5)
-    deal = services.create_deal(actor=None, sku=sku, deal_price="49.97", units=10, starts_at=start, ends_at=start + timedelta(hours=1),
-                                admissions_per_minute=1)
+    deal = services.create_deal(
+        actor=None,
+        sku=sku,
+        deal_price="49.97",
+        units=10,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        admissions_per_minute=1,
+    )
     services.join_queue(deal_id=deal.pk, guest="session:x@example.de", email="x@example.de")
     services.join_queue(deal_id=deal.pk, guest="session:late@example.de", email="late@example.de")
-    early = services.join_queue(deal_id=deal.pk, guest="session:early@example.de", email="early@example.de", arrived=start.timestamp() - 2)
+    early = services.join_queue(
+        deal_id=deal.pk,
+        guest="session:early@example.de",
+        email="early@example.de",
+        arrived=start.timestamp() - 2,
+    )
     ticket = waiting_room().get(deal.pk, early["ticket"])
     assert ticket.order_key < PRE_QUEUE_SPAN and early["position"] == 1
 
@@ -153,26 +183,41 @@ def test_the_storefronts_join_button_keeps_the_place_too(client, deal, settings)
     from warenhaus.deals import services
 
     settings.ADMISSION_RETRY_AFTER, settings.ADMISSION_RETRY_JITTER = 1, 0
-    services.join_queue(deal_id=deal, guest="session:x@example.de", email="x@example.de")  # let in: the line starts behind them
-    assert client.get(f"/deals/{deal}/").status_code == 200  # the browser has the page (and its cookies)
+    services.join_queue(
+        deal_id=deal, guest="session:x@example.de", email="x@example.de"
+    )  # let in: the line starts behind them
+    assert (
+        client.get(f"/deals/{deal}/").status_code == 200
+    )  # the browser has the page (and its cookies)
     g = limiter.gate("deal_page")
     assert g.enter(1, 0)
     try:
         refused = client.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "a@example.de"})
     finally:
         g.leave()
-    assert refused.status_code == 429 and "Platz in der Warteschlange bleibt Ihnen" in refused.content.decode()
-    url = re.search(r'http-equiv="refresh" content="1; url=([^"]+)"', refused.content.decode())[1].replace("&amp;", "&")
+    assert (
+        refused.status_code == 429
+        and "Platz in der Warteschlange bleibt Ihnen" in refused.content.decode()
+    )
+    url = re.search(r'http-equiv="refresh" content="1; url=([^"]+)"', refused.content.decode())[
+        1
+    ].replace("&amp;", "&")
     assert url.startswith(f"/deals/{deal}/join/?arrival=")
     time.sleep(0.01)
-    services.join_queue(deal_id=deal, guest="session:b@example.de", email="b@example.de")  # came later, got through first
+    services.join_queue(
+        deal_id=deal, guest="session:b@example.de", email="b@example.de"
+    )  # came later, got through first
     back = client.get(url)
     assert back.status_code == 302 and back["Location"].startswith(f"/deals/{deal}/?arrival=")
     page = client.get(back["Location"])
-    assert 'name="arrival"' in page.content.decode() and 'id="arrival-kept"' in page.content.decode()
+    assert (
+        'name="arrival"' in page.content.decode() and 'id="arrival-kept"' in page.content.decode()
+    )
     arrival = re.search(r'name="arrival" value="([^"]+)"', page.content.decode())[1]
     # the same browser, whatever it types this time (here: another address)
-    joined = client.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "a2@example.de", "arrival": arrival})
+    joined = client.post(
+        f"/deals/{deal}/join/", {"quantity": "1", "email": "a2@example.de", "arrival": arrival}
+    )
     assert joined.status_code == 302
     assert _line(deal) == ["a2@example.de", "b@example.de"]
     # another browser presenting the same link gets no earlier place
@@ -180,7 +225,12 @@ def test_the_storefronts_join_button_keeps_the_place_too(client, deal, settings)
 
     other = Client()
     other.get(f"/deals/{deal}/")
-    assert other.post(f"/deals/{deal}/join/", {"quantity": "1", "email": "c@example.de", "arrival": arrival}).status_code == 302
+    assert (
+        other.post(
+            f"/deals/{deal}/join/", {"quantity": "1", "email": "c@example.de", "arrival": arrival}
+        ).status_code
+        == 302
+    )
     assert _line(deal)[-1] == "c@example.de"
 
 
@@ -201,8 +251,14 @@ def test_an_anonymous_cart_cannot_pass_its_arrival_to_another_cart(api, deal):
         arrival = api.post(f"/deals/{deal}/queue", {"cart_id": first}).json()["arrival"]
     time.sleep(0.01)
     api.post(f"/deals/{deal}/queue", {"email": "b@example.de"})
-    assert api.post(f"/deals/{deal}/queue", {"cart_id": second, "arrival": arrival}).json()["position"] == 2
-    assert api.post(f"/deals/{deal}/queue", {"cart_id": first, "arrival": arrival}).json()["position"] == 1
+    assert (
+        api.post(f"/deals/{deal}/queue", {"cart_id": second, "arrival": arrival}).json()["position"]
+        == 2
+    )
+    assert (
+        api.post(f"/deals/{deal}/queue", {"cart_id": first, "arrival": arrival}).json()["position"]
+        == 1
+    )
 
 
 @pytest.mark.parametrize("refused", [False, True])
@@ -212,7 +268,9 @@ def test_bad_input_gets_a_4xx_not_a_500(api, deal, refused):
 
     with _full() if refused else contextlib.nullcontext():
         odd = api.post("/deals/²/queue", {"email": "a@example.de", "arrival": "x"})
-        deep = api.client.post(f"/api/v1/deals/{deal}/queue", data="[" * 3000, content_type="application/json")
+        deep = api.client.post(
+            f"/api/v1/deals/{deal}/queue", data="[" * 3000, content_type="application/json"
+        )
     assert 400 <= odd.status_code < 500
     assert deep.status_code == (429 if refused else 400), deep.content
     if not refused:

@@ -38,24 +38,38 @@ def test_naming_a_guests_address_gets_none_of_their_ticket_cart_or_hold(api, bac
     deal = new_deal(units=1, starts_in=0)
     victim = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": _cart(api)}).json()
     assert victim["state"] == "admitted" and victim["hold"]
-    attack = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM})  # no token, no cookie, no cart: just the address
+    attack = api.post(
+        f"/deals/{deal.pk}/queue", {"email": VICTIM}
+    )  # no token, no cookie, no cart: just the address
     assert attack.status_code == 201
     assert _revealed(attack.json(), victim) == set() and attack.json()["cart_id"] is None
     # nor does a second try with the address in another case or with a fresh cart of the attacker's
-    again = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM.upper(), "cart_id": _cart(api)}).json()
+    again = api.post(
+        f"/deals/{deal.pk}/queue", {"email": VICTIM.upper(), "cart_id": _cart(api)}
+    ).json()
     assert _revealed(again, victim) == set()
     # the victim, with the cart they hold, still has their turn
-    mine = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": victim["cart_id"]}).json()
-    assert (mine["ticket"], mine["state"], mine["cart_id"]) == (victim["ticket"], "admitted", victim["cart_id"])
+    mine = api.post(
+        f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": victim["cart_id"]}
+    ).json()
+    assert (mine["ticket"], mine["state"], mine["cart_id"]) == (
+        victim["ticket"],
+        "admitted",
+        victim["cart_id"],
+    )
 
 
-def test_joining_first_under_someone_elses_address_does_not_capture_their_later_join(api, backend, new_deal):
+def test_joining_first_under_someone_elses_address_does_not_capture_their_later_join(
+    api, backend, new_deal
+):
     deal = new_deal(units=2, starts_in=0)
     squatter = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": _cart(api)}).json()
     own_cart = _cart(api)
     victim = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": own_cart}).json()
     assert victim["ticket"] != squatter["ticket"]
-    assert victim["state"] == "admitted" and victim["cart_id"] == own_cart  # the held unit lands in the victim's own cart
+    assert (
+        victim["state"] == "admitted" and victim["cart_id"] == own_cart
+    )  # the held unit lands in the victim's own cart
 
 
 def test_the_storefronts_join_form_does_not_hand_out_another_browsers_turn(backend, new_deal):
@@ -74,8 +88,12 @@ def test_the_storefronts_join_form_does_not_hand_out_another_browsers_turn(backe
 
 def test_the_wait_list_under_someone_elses_address_is_a_place_of_ones_own(api, backend, new_deal):
     deal = new_deal(units=1, starts_in=0)
-    api.post(f"/deals/{deal.pk}/queue", {"email": "kaeufer@example.de", "cart_id": _cart(api)})  # holds the only unit
-    api.post(f"/deals/{deal.pk}/queue", {"email": "wartet@example.de", "cart_id": _cart(api)})  # could get it back: the line is closed after
+    api.post(
+        f"/deals/{deal.pk}/queue", {"email": "kaeufer@example.de", "cart_id": _cart(api)}
+    )  # holds the only unit
+    api.post(
+        f"/deals/{deal.pk}/queue", {"email": "wartet@example.de", "cart_id": _cart(api)}
+    )  # could get it back: the line is closed after
     victim = api.post(f"/deals/{deal.pk}/waitlist", {"email": VICTIM, "cart_id": _cart(api)})
     assert victim.status_code == 201, victim.json()
     attack = api.post(f"/deals/{deal.pk}/waitlist", {"email": VICTIM})
@@ -86,7 +104,9 @@ def test_a_guests_household_limit_still_counts_their_address(api, backend, new_d
     deal = new_deal(units=3, starts_in=0, limit=1)
     bought = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": _cart(api)}).json()
     _checkout(bought["cart_id"], email=VICTIM)
-    again = api.post(f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": _cart(api)})  # another cart, the same address
+    again = api.post(
+        f"/deals/{deal.pk}/queue", {"email": VICTIM, "cart_id": _cart(api)}
+    )  # another cart, the same address
     assert again.status_code == 409 and again.json()["code"] == "limit_per_customer"
 
 

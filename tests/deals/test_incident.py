@@ -38,20 +38,27 @@ from datetime import timedelta
 import pytest
 
 try:
-    from tests.conftest import requires_postgres
     from tests.concurrency.conftest import live_gunicorn, seed_variant  # noqa: F401 - fixtures
     from tests.concurrency.support import SRC, database_url_for_current_test_db
+    from tests.conftest import requires_postgres
 except ImportError:  # tests/ is not a package; pytest puts it on sys.path as the rootdir conftest
-    from conftest import requires_postgres
     from concurrency.conftest import live_gunicorn, seed_variant  # noqa: F401
     from concurrency.support import SRC, database_url_for_current_test_db
+    from conftest import requires_postgres
 
-pytestmark = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("pg-concurrency")]
+pytestmark = [
+    pytest.mark.postgres,
+    requires_postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("pg-concurrency"),
+]
 
 SHOPPERS = int(os.environ.get("INCIDENT_SHOPPERS", "1000"))
 UNITS = 100
 LIMIT = 2
-CONNECTIONS = 400  # client side keep-alive connections shared by the shoppers (a browser each would be 1,000)
+CONNECTIONS = (
+    400  # client side keep-alive connections shared by the shoppers (a browser each would be 1,000)
+)
 LEAD = 12.0  # seconds from the deal's creation to its start (server warm-up, pre-queue)
 JOIN_SPREAD = 10.0  # shoppers join from start - 5 s to start + 5 s
 HOLD_MINUTES = int(os.environ.get("INCIDENT_HOLD_MINUTES", "2"))
@@ -96,17 +103,43 @@ def deal_worker(server, tmp_path):
     own on the test database. It serves no task queue: the offer mails stay in the outbox,
     where the test reads them as the shoppers' inboxes."""
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": database_url_for_current_test_db(), "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
-        "WARENHAUS_VAR": str(tmp_path / "var"), "DEBUG": "0", "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")])),
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url_for_current_test_db(),
+            "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
+            "WARENHAUS_VAR": str(tmp_path / "var"),
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")])),
+        }
+    )
     env.pop("REDIS_URL", None)
     log_path = tmp_path / "worker.log"
-    cmd = [sys.executable, "-m", "warenhaus.cli", "worker", "--deals-interval", "0.5", "--requeue-interval", "0",
-           "--monitor-interval", "0", "--queue-name", "incident-none", "--interval", "5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "warenhaus.cli",
+        "worker",
+        "--deals-interval",
+        "0.5",
+        "--requeue-interval",
+        "0",
+        "--monitor-interval",
+        "0",
+        "--queue-name",
+        "incident-none",
+        "--interval",
+        "5",
+    ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=str(tmp_path),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         yield proc, log_path
     finally:
@@ -136,7 +169,13 @@ class Run:
 
 
 def _address(i: int) -> dict:
-    return {"name": f"Kundin {i}", "street": f"Ansturmweg {i}", "postal_code": f"{10000 + i}", "city": "Köln", "country": "DE"}
+    return {
+        "name": f"Kundin {i}",
+        "street": f"Ansturmweg {i}",
+        "postal_code": f"{10000 + i}",
+        "city": "Köln",
+        "country": "DE",
+    }
 
 
 async def _call(run: Run, http, kind: str, method: str, path: str, **kw):
@@ -166,22 +205,45 @@ async def _call(run: Run, http, kind: str, method: str, path: str, **kw):
 
 
 async def _checkout(run: Run, http, i: int, cart_id: str) -> object:
-    body = {"email": f"s{i}@rush.example", "shipping_address": _address(i), "payment_method": "invoice"}
+    body = {
+        "email": f"s{i}@rush.example",
+        "shipping_address": _address(i),
+        "payment_method": "invoice",
+    }
     key = str(uuid.uuid4())  # the same key on every retry: a retry never orders twice
-    return await _call(run, http, "checkout", "POST", f"/carts/{cart_id}/checkout", json=body, headers={"Idempotency-Key": key})
+    return await _call(
+        run,
+        http,
+        "checkout",
+        "POST",
+        f"/carts/{cart_id}/checkout",
+        json=body,
+        headers={"Idempotency-Key": key},
+    )
 
 
 async def _shopper(run: Run, http, i: int):
     out = run.outcomes[i] = {"answer": None}
     email = f"s{i}@rush.example"
     quantity = 1 if i % 3 == 0 else 2
-    await asyncio.sleep(max(0.0, run.start - JOIN_SPREAD / 2 + JOIN_SPREAD * i / SHOPPERS - time.time()))
-    r = await _call(run, http, "join", "POST", f"/deals/{run.deal_id}/queue", json={"quantity": quantity, "email": email})
+    await asyncio.sleep(
+        max(0.0, run.start - JOIN_SPREAD / 2 + JOIN_SPREAD * i / SHOPPERS - time.time())
+    )
+    r = await _call(
+        run,
+        http,
+        "join",
+        "POST",
+        f"/deals/{run.deal_id}/queue",
+        json={"quantity": quantity, "email": email},
+    )
     assert r.status_code == 201, (r.status_code, r.text)
     t = r.json()
     out["ticket"] = t["ticket"]
     while t["state"] == "waiting":
-        await asyncio.sleep(t["poll_after_seconds"] * random.uniform(0.8, 1.2))  # as the server asks
+        await asyncio.sleep(
+            t["poll_after_seconds"] * random.uniform(0.8, 1.2)
+        )  # as the server asks
         r = await _call(run, http, "poll", "GET", f"/deals/{run.deal_id}/queue/{t['ticket']}")
         assert r.status_code == 200, (r.status_code, r.text)
         t = r.json()
@@ -197,7 +259,9 @@ async def _shopper(run: Run, http, i: int):
         if run.first_expiry.is_set():
             # let in with the units of an abandoned hold: removes the line again at once, so the
             # units come back while the line is empty and go to the wait list
-            r = await _call(run, http, "release", "DELETE", f"/carts/{t['cart_id']}/lines/{run.sku}")
+            r = await _call(
+                run, http, "release", "DELETE", f"/carts/{t['cart_id']}/lines/{run.sku}"
+            )
             assert r.status_code == 200, (r.status_code, r.text)
             out["answer"] = "abandoned"
             return
@@ -206,7 +270,9 @@ async def _shopper(run: Run, http, i: int):
         out.update(answer="bought", quantity=t["hold"]["quantity"], order=r.json()["number"])
         return
     assert t["state"] == "sold_out", t
-    assert t["waitlist"] and t["waitlist"]["position"] >= 1, t  # a definite answer: sold out, with a place
+    assert t["waitlist"] and t["waitlist"]["position"] >= 1, (
+        t
+    )  # a definite answer: sold out, with a place
     out.update(answer="waitlisted", entry=t["waitlist"]["entry"])
     inbox = run.inbox.setdefault(email, asyncio.Queue())
     mail = asyncio.ensure_future(inbox.get())
@@ -221,7 +287,12 @@ async def _shopper(run: Run, http, i: int):
     assert offer["status"] == "offered" and offer["cart_id"], offer
     r = await _checkout(run, http, i, offer["cart_id"])
     assert r.status_code == 201, (r.status_code, r.text)
-    out.update(answer="bought", from_waitlist=True, quantity=offer["hold"]["quantity"], order=r.json()["number"])
+    out.update(
+        answer="bought",
+        from_waitlist=True,
+        quantity=offer["hold"]["quantity"],
+        order=r.json()["number"],
+    )
 
 
 class Watcher(threading.Thread):
@@ -250,14 +321,21 @@ class Watcher(threading.Thread):
                 d = Deal.objects.values("sold", "held").get(pk=self.run_.deal_id)
                 self.samples += 1
                 self.max_committed = max(self.max_committed, d["sold"] + d["held"])
-                for mail_id, to in OutboxMessage.objects.filter(kind="deal_offer", pk__gt=seen).order_by("pk").values_list("pk", "to_email"):
+                for mail_id, to in (
+                    OutboxMessage.objects.filter(kind="deal_offer", pk__gt=seen)
+                    .order_by("pk")
+                    .values_list("pk", "to_email")
+                ):
                     seen = mail_id
                     q = self.run_.inbox.get(to)
                     if q is not None:
                         self.loop.call_soon_threadsafe(q.put_nowait, mail_id)
                 if d["sold"] == UNITS and d["held"] == 0:
                     self.done.set()
-                if not self.run_.first_expiry.is_set() and Hold.objects.filter(deal_id=self.run_.deal_id, status="expired").exists():
+                if (
+                    not self.run_.first_expiry.is_set()
+                    and Hold.objects.filter(deal_id=self.run_.deal_id, status="expired").exists()
+                ):
                     self.run_.first_expiry.set()
                 time.sleep(0.05)
         except Exception as exc:  # noqa: BLE001 - reported by the test
@@ -281,7 +359,11 @@ async def _rush(run: Run, watcher_box: list):
             await asyncio.sleep(0.25)
             undone = [t for t in tasks if not t.done()]
             # done: everything sold, nothing held, and nobody but the wait list is still waiting
-            if watcher.done.is_set() and all(run.outcomes.get(i, {}).get("answer") == "waitlisted" for i, t in enumerate(tasks) if not t.done()):
+            if watcher.done.is_set() and all(
+                run.outcomes.get(i, {}).get("answer") == "waitlisted"
+                for i, t in enumerate(tasks)
+                if not t.done()
+            ):
                 break
             if not undone:
                 break
@@ -310,33 +392,59 @@ def test_the_rush_of_mission_3_replayed_over_http(server, deal_worker, seed_vari
     variant = seed_variant(on_hand=UNITS + 20, price="119.99")
     begin = time.monotonic()
     start = timezone.now() + timedelta(seconds=LEAD)
-    deal = services.create_deal(actor=None, sku=variant.sku, deal_price="49.97", units=UNITS, starts_at=start, ends_at=start + timedelta(hours=1),
-                                limit_per_customer=LIMIT, hold_minutes=HOLD_MINUTES, offer_minutes=1, admissions_per_minute=6000)
+    deal = services.create_deal(
+        actor=None,
+        sku=variant.sku,
+        deal_price="49.97",
+        units=UNITS,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        limit_per_customer=LIMIT,
+        hold_minutes=HOLD_MINUTES,
+        offer_minutes=1,
+        admissions_per_minute=6000,
+    )
     run = Run(server.base_url, deal.pk, start.timestamp(), variant.sku)
     box: list = []
     asyncio.run(_rush(run, box))
     watcher = box[0]
     took = time.monotonic() - begin
-    server_log = "\n".join(line for line in server.log_path.read_text(errors="replace").splitlines() if "Too Many Requests" not in line)
+    server_log = "\n".join(
+        line
+        for line in server.log_path.read_text(errors="replace").splitlines()
+        if "Too Many Requests" not in line
+    )
     logs = f"\n--- server log ---\n{server_log[-15000:]}\n--- worker log ---\n{deal_worker[1].read_text(errors='replace')[-5000:]}"
     answers = Counter(o["answer"] for o in run.outcomes.values())
     lat = {k: sorted(v) for k, v in run.latency.items() if v}
-    summary = {k: f"n={len(v)} p50={v[len(v) // 2] * 1000:.0f}ms p95={v[int(len(v) * 0.95)] * 1000:.0f}ms max={v[-1] * 1000:.0f}ms" for k, v in lat.items()}
-    print(f"\nincident: {took:.0f} s, answers {dict(answers)}, statuses {dict(run.statuses)}, transport {dict(run.transport_errors)}, "
-          f"samples {watcher.samples}, max sold+held {watcher.max_committed}\n{summary}")
+    summary = {
+        k: f"n={len(v)} p50={v[len(v) // 2] * 1000:.0f}ms p95={v[int(len(v) * 0.95)] * 1000:.0f}ms max={v[-1] * 1000:.0f}ms"
+        for k, v in lat.items()
+    }
+    print(
+        f"\nincident: {took:.0f} s, answers {dict(answers)}, statuses {dict(run.statuses)}, transport {dict(run.transport_errors)}, "
+        f"samples {watcher.samples}, max sold+held {watcher.max_committed}\n{summary}"
+    )
 
     # not one 5xx, no client error, everyone answered
     assert not run.fivexx, f"{len(run.fivexx)} 5xx: {run.fivexx[:5]}" + logs
     assert not run.errors, f"{len(run.errors)} shoppers failed: {run.errors[:5]}" + logs
     assert watcher.error is None, watcher.error
-    assert set(answers) <= {"bought", "waitlisted", "abandoned"} and sum(answers.values()) == SHOPPERS, answers
+    assert (
+        set(answers) <= {"bought", "waitlisted", "abandoned"} and sum(answers.values()) == SHOPPERS
+    ), answers
 
     # exactly the contingent sold, never more committed than it
     d = Deal.objects.get(pk=deal.pk)
     assert (d.sold, d.held) == (UNITS, 0), (d.sold, d.held)
-    assert Sale.objects.filter(deal=deal, returned_at__isnull=True).aggregate(n=Sum("quantity"))["n"] == UNITS
+    assert (
+        Sale.objects.filter(deal=deal, returned_at__isnull=True).aggregate(n=Sum("quantity"))["n"]
+        == UNITS
+    )
     assert OrderLine.objects.filter(variant=variant).aggregate(n=Sum("quantity"))["n"] == UNITS
-    assert sum(o.get("quantity", 0) for o in run.outcomes.values() if o["answer"] == "bought") == UNITS
+    assert (
+        sum(o.get("quantity", 0) for o in run.outcomes.values() if o["answer"] == "bought") == UNITS
+    )
     assert watcher.samples > 100 and watcher.max_committed <= UNITS
 
     # abandoned holds ran out at their deadline, not a moment before; their tickets say so
@@ -356,16 +464,20 @@ def test_the_rush_of_mission_3_replayed_over_http(server, deal_worker, seed_vari
     entries = list(WaitlistEntry.objects.filter(deal=deal).order_by("order_key", "id"))
     offered = [e for e in entries if e.offered_at is not None]
     assert offered, "no unit came back to the wait list"
-    assert offered == entries[:len(offered)]
+    assert offered == entries[: len(offered)]
     assert [e.offered_at for e in offered] == sorted(e.offered_at for e in offered)
     offer_holds = list(Hold.objects.filter(deal=deal, source="waitlist"))
     assert len(offer_holds) == len(offered)
     mails = OutboxMessage.objects.filter(kind="deal_offer")
-    assert sorted(mails.values_list("dedupe_key", flat=True)) == sorted(f"deal_offer:{h.pk}" for h in offer_holds)
+    assert sorted(mails.values_list("dedupe_key", flat=True)) == sorted(
+        f"deal_offer:{h.pk}" for h in offer_holds
+    )
     assert {m.to_email for m in mails} == {e.email for e in offered}
     # queue first, then the wait list: the admitter (one at a time) offers returned units only
     # once nobody waits in line (all shoppers joined long before the first hold ran out)
     last_queue_hold = max(h.created_at for h in Hold.objects.filter(deal=deal, source="queue"))
-    assert all(h.created_at >= last_queue_hold for h in offer_holds), "a wait-list offer before someone in line got the unit"
+    assert all(h.created_at >= last_queue_hold for h in offer_holds), (
+        "a wait-list offer before someone in line got the unit"
+    )
     assert services.waiting_room().counts(deal.pk)["waiting"] == 0
     print(f"offers {len(offered)}, expired holds {len(expired)}")

@@ -26,9 +26,17 @@ LIMITED = [
     ("get", "/en/deals/7", "deal_page"),
 ]
 NEVER = [
-    ("get", "/api/v1/deals/1"), ("get", "/api/v1/deals"), ("post", "/api/v1/deals"), ("get", "/api/v1/health"),
-    ("get", "/api/v1/carts/xyz"), ("post", "/api/v1/carts/xyz/lines"), ("get", "/checkout/"), ("get", "/en/checkout/"),
-    ("get", "/"), ("get", "/api/v1/deals/1/waitlist/x"), ("get", "/dealsxyz"),
+    ("get", "/api/v1/deals/1"),
+    ("get", "/api/v1/deals"),
+    ("post", "/api/v1/deals"),
+    ("get", "/api/v1/health"),
+    ("get", "/api/v1/carts/xyz"),
+    ("post", "/api/v1/carts/xyz/lines"),
+    ("get", "/checkout/"),
+    ("get", "/en/checkout/"),
+    ("get", "/"),
+    ("get", "/api/v1/deals/1/waitlist/x"),
+    ("get", "/dealsxyz"),
 ]
 
 
@@ -61,7 +69,12 @@ def _send(client, method, path):
     return client.get(path)
 
 
-@override_settings(ADMISSION_MAX_IN_FLIGHT=1, ADMISSION_WAIT_MS=0, ADMISSION_RETRY_AFTER=3, ADMISSION_RETRY_JITTER=0)
+@override_settings(
+    ADMISSION_MAX_IN_FLIGHT=1,
+    ADMISSION_WAIT_MS=0,
+    ADMISSION_RETRY_AFTER=3,
+    ADMISSION_RETRY_JITTER=0,
+)
 @pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in LIMITED if p.startswith("/api/")])
 def test_a_full_api_class_answers_429_overloaded_with_retry_after(client, method, path):
     with full(limiter.path_class(method.upper(), path)):
@@ -74,8 +87,15 @@ def test_a_full_api_class_answers_429_overloaded_with_retry_after(client, method
     assert body["type"].endswith("/overloaded") and body["title"] and body["detail"]
 
 
-@override_settings(ADMISSION_MAX_IN_FLIGHT=1, ADMISSION_WAIT_MS=0, ADMISSION_RETRY_AFTER=2, ADMISSION_RETRY_JITTER=0)
-@pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in LIMITED if not p.startswith("/api/")])
+@override_settings(
+    ADMISSION_MAX_IN_FLIGHT=1,
+    ADMISSION_WAIT_MS=0,
+    ADMISSION_RETRY_AFTER=2,
+    ADMISSION_RETRY_JITTER=0,
+)
+@pytest.mark.parametrize(
+    "method,path", [(m, p) for m, p, _ in LIMITED if not p.startswith("/api/")]
+)
 def test_a_full_page_class_shows_the_waiting_room(client, method, path):
     # no django_db mark: any database access would fail the test (the page needs none)
     with full(limiter.path_class(method.upper(), path)):
@@ -155,7 +175,10 @@ def test_the_limiter_sits_right_after_the_api_guard():
     from django.conf import settings
 
     mw = settings.MIDDLEWARE
-    assert mw[mw.index("warenhaus.core.middleware.ApiGuardMiddleware") + 1] == "warenhaus.deals.limiter.AdmissionLimiterMiddleware"
+    assert (
+        mw[mw.index("warenhaus.core.middleware.ApiGuardMiddleware") + 1]
+        == "warenhaus.deals.limiter.AdmissionLimiterMiddleware"
+    )
 
 
 @override_settings(ADMISSION_MAX_IN_FLIGHT=5, ADMISSION_MAX_QUEUE_MS=2000, ADMISSION_RETRY_JITTER=0)
@@ -163,18 +186,36 @@ def test_the_limiter_sits_right_after_the_api_guard():
 def test_a_request_that_waited_too_long_in_the_queue_is_refused_at_once(api, client):
     old = f"t={int((time.time() - 5) * 1_000_000)}"
     fresh = f"t={time.time() - 0.1:.3f}"
-    r = api.post("/deals/999999/queue", {"email": "erika@example.de"}, headers={"X-Request-Start": old})
+    r = api.post(
+        "/deals/999999/queue", {"email": "erika@example.de"}, headers={"X-Request-Start": old}
+    )
     assert r.status_code == 429 and r.json()["code"] == "overloaded" and r["Retry-After"]
-    r = api.post("/deals/999999/queue", {"email": "erika@example.de"}, headers={"X-Request-Start": fresh})
+    r = api.post(
+        "/deals/999999/queue", {"email": "erika@example.de"}, headers={"X-Request-Start": fresh}
+    )
     assert r.status_code == 404  # served
     assert client.get("/deals/", headers={"X-Request-Start": old}).status_code == 429
-    assert api.get("/deals/999999", headers={"X-Request-Start": old}).status_code == 404  # not a limited path
+    assert (
+        api.get("/deals/999999", headers={"X-Request-Start": old}).status_code == 404
+    )  # not a limited path
     # a checkout submit may wait longer than a join before it is shed (what is under way goes first)
     two_s = f"t={time.time() - 2.5:.3f}"
-    assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers={"X-Request-Start": two_s}).status_code == 429
-    assert api.post("/carts/nope/checkout", {}, headers={"X-Request-Start": two_s}).status_code != 429
+    assert (
+        api.post(
+            "/deals/999999/queue", {"email": "e@example.de"}, headers={"X-Request-Start": two_s}
+        ).status_code
+        == 429
+    )
+    assert (
+        api.post("/carts/nope/checkout", {}, headers={"X-Request-Start": two_s}).status_code != 429
+    )
     with override_settings(ADMISSION_MAX_QUEUE_MS=0):
-        assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers={"X-Request-Start": old}).status_code == 404
+        assert (
+            api.post(
+                "/deals/999999/queue", {"email": "e@example.de"}, headers={"X-Request-Start": old}
+            ).status_code
+            == 404
+        )
 
 
 @override_settings(ADMISSION_MAX_IN_FLIGHT=5, ADMISSION_MAX_QUEUE_MS=2000)
@@ -185,15 +226,35 @@ def test_the_servers_own_stamp_counts_only_the_wait_for_a_thread(api, monkeypatc
     monkeypatch.setattr(limiter, "_server_stamps", "m4rk")
     came = int((time.time() - 5) * 1_000_000)
     started_at_once = {"X-Request-Start": f"t={came} q=1000 wh=m4rk"}
-    assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=started_at_once).status_code == 404  # served
+    assert (
+        api.post(
+            "/deals/999999/queue", {"email": "e@example.de"}, headers=started_at_once
+        ).status_code
+        == 404
+    )  # served
     waited = {"X-Request-Start": f"t={came} q=4000000 wh=m4rk"}
-    assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=waited).status_code == 429
+    assert (
+        api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=waited).status_code
+        == 429
+    )
     forged = {"X-Request-Start": f"t={came} q=1000 wh=guess"}  # not the server's: counts from t
-    assert api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=forged).status_code == 429
+    assert (
+        api.post("/deals/999999/queue", {"email": "e@example.de"}, headers=forged).status_code
+        == 429
+    )
 
 
-@pytest.mark.parametrize("raw,expected", [("t=1700000000.5", 1700000000.5), ("t=1700000000500", 1700000000.5), ("t=1700000000500000", 1700000000.5),
-                                          ("1700000000.5", 1700000000.5), ("t=abc", None), ("", None)])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("t=1700000000.5", 1700000000.5),
+        ("t=1700000000500", 1700000000.5),
+        ("t=1700000000500000", 1700000000.5),
+        ("1700000000.5", 1700000000.5),
+        ("t=abc", None),
+        ("", None),
+    ],
+)
 def test_x_request_start_in_seconds_milliseconds_or_microseconds(rf, raw, expected, monkeypatch):
     monkeypatch.setattr(limiter.time, "time", lambda: 1700000001.5)
     request = rf.get("/deals/", HTTP_X_REQUEST_START=raw) if raw else rf.get("/deals/")
@@ -228,7 +289,10 @@ def test_gunicorn_threads_stamp_when_a_request_was_queued(monkeypatch):
     stamps = [v for k, v in seen["headers"] if k == "X-REQUEST-START"]
     assert seen["queued"] and len(stamps) == 1
     at, queued, mark = stamps[0].split(" ")
-    assert before <= int(at[2:]) / 1e6 <= time.time() and 0 <= int(queued[2:]) / 1e6 <= time.time() - before
+    assert (
+        before <= int(at[2:]) / 1e6 <= time.time()
+        and 0 <= int(queued[2:]) / 1e6 <= time.time() - before
+    )
     # marked as the server's own (a secret per process), so it may date a join's arrival
     assert mark == f"wh={limiter._server_stamps}" and len(limiter._server_stamps) == 16
 
@@ -236,11 +300,11 @@ def test_gunicorn_threads_stamp_when_a_request_was_queued(monkeypatch):
 # -- through the production server ---------------------------------------------------------------
 
 try:
-    from tests.conftest import requires_postgres
     from tests.concurrency.conftest import live_gunicorn, seed_variant  # noqa: F401 - fixtures
+    from tests.conftest import requires_postgres
 except ImportError:  # tests/ is not a package; pytest puts it on sys.path as the rootdir conftest
-    from conftest import requires_postgres
     from concurrency.conftest import live_gunicorn, seed_variant  # noqa: F401
+    from conftest import requires_postgres
 
 BURST = 300
 
@@ -269,8 +333,15 @@ def test_a_burst_far_beyond_capacity_gets_only_2xx_and_429(tight_server, seed_va
 
     variant = seed_variant(on_hand=50, price="119.99")
     start = timezone.now()
-    deal = services.create_deal(actor=None, sku=variant.sku, deal_price="49.97", units=50, starts_at=start, ends_at=start + timedelta(hours=1),
-                                admissions_per_minute=6000)
+    deal = services.create_deal(
+        actor=None,
+        sku=variant.sku,
+        deal_price="49.97",
+        units=50,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        admissions_per_minute=6000,
+    )
     base = f"{tight_server.base_url}/api/v1/deals/{deal.pk}/queue"
 
     async def burst():
@@ -295,7 +366,9 @@ def test_a_burst_far_beyond_capacity_gets_only_2xx_and_429(tight_server, seed_va
     assert statuses[201] >= 1 and statuses[429] >= 1, statuses
     for a in answers:
         if a.status_code == 429:
-            assert a.headers["Retry-After"].isdigit() and a.headers["content-type"].startswith("application/problem+json")
+            assert a.headers["Retry-After"].isdigit() and a.headers["content-type"].startswith(
+                "application/problem+json"
+            )
             assert a.json()["code"] == "overloaded"
     # and nothing half-done: every 201 is one ticket, a refused join left none
     from warenhaus.deals.waiting_room import waiting_room

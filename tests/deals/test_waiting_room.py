@@ -73,7 +73,10 @@ def test_ticket_of_finds_a_persons_ticket_whatever_its_state(room, deal, make_de
 
 
 def test_the_pre_queue_is_shuffled_and_goes_before_everyone_who_came_after_the_start(room, deal):
-    early = [room.join(deal, f"early:{i}", 1, before_start=True, now=T0 - 1000 + i)[0].id for i in range(200)]
+    early = [
+        room.join(deal, f"early:{i}", 1, before_start=True, now=T0 - 1000 + i)[0].id
+        for i in range(200)
+    ]
     late = [join_late(room, deal, f"late:{i}", i)[0].id for i in range(20)]
 
     line = waiting_ids(room, deal)
@@ -104,7 +107,9 @@ def test_equal_places_are_ordered_by_ticket_id(room, deal):
 
     by_id = sorted(t.id for t in tickets)
     assert waiting_ids(room, deal) == by_id
-    assert [room.position(deal, t) for t in sorted(tickets, key=lambda t: t.id)] == list(range(1, 9))
+    assert [room.position(deal, t) for t in sorted(tickets, key=lambda t: t.id)] == list(
+        range(1, 9)
+    )
 
 
 def test_positions_move_up_when_earlier_tickets_leave_the_line(room, deal):
@@ -136,7 +141,13 @@ def test_first_waiting_gives_the_next_in_line_in_order(room, deal):
     assert all(x.state == "waiting" for x in first)
     assert first[0].data == {"note": "still here"}
     assert [x.quantity for x in first] == [1, 2, 4]
-    assert [x.id for x in room.first_waiting(deal, 100)] == [t[0].id, t[1].id, t[3].id, t[4].id, t[5].id]
+    assert [x.id for x in room.first_waiting(deal, 100)] == [
+        t[0].id,
+        t[1].id,
+        t[3].id,
+        t[4].id,
+        t[5].id,
+    ]
 
 
 # -- changing tickets ----------------------------------------------------------------------------
@@ -161,13 +172,29 @@ def test_update_with_only_from_is_a_compare_and_set(room, deal, make_deal):
 
 def test_update_merges_data_key_by_key(room, deal):
     t, _ = join_late(room, deal, "user:1")
-    assert room.update(deal, t.id, state="waiting", data={"a": 1, "nested": {"x": [1, 2]}, "empty": []})
-    assert room.update(deal, t.id, state="admitted", data={"a": 2, "big": 2**60, "f": 0.1, "text": "Grüße", "none": None, "yes": True})
+    assert room.update(
+        deal, t.id, state="waiting", data={"a": 1, "nested": {"x": [1, 2]}, "empty": []}
+    )
+    assert room.update(
+        deal,
+        t.id,
+        state="admitted",
+        data={"a": 2, "big": 2**60, "f": 0.1, "text": "Grüße", "none": None, "yes": True},
+    )
     assert room.update(deal, t.id, state="admitted", data={})
 
     got = room.get(deal, t.id)
     assert got.state == "admitted"
-    assert got.data == {"a": 2, "nested": {"x": [1, 2]}, "empty": [], "big": 2**60, "f": 0.1, "text": "Grüße", "none": None, "yes": True}
+    assert got.data == {
+        "a": 2,
+        "nested": {"x": [1, 2]},
+        "empty": [],
+        "big": 2**60,
+        "f": 0.1,
+        "text": "Grüße",
+        "none": None,
+        "yes": True,
+    }
     assert room.first_waiting(deal, 5) == []
 
 
@@ -177,7 +204,12 @@ def test_update_many_changes_only_those_still_in_the_expected_state(room, deal):
     c, _ = join_late(room, deal, "user:3", 3)
     assert room.update(deal, b.id, state="left")
 
-    n = room.update_many(deal, [(a.id, {"hold": 7}), (b.id, {"hold": 8}), (c.id, None), ("nope", None)], state="admitted", only_from="waiting")
+    n = room.update_many(
+        deal,
+        [(a.id, {"hold": 7}), (b.id, {"hold": 8}), (c.id, None), ("nope", None)],
+        state="admitted",
+        only_from="waiting",
+    )
 
     assert n == 2
     assert (room.get(deal, a.id).state, room.get(deal, a.id).data) == ("admitted", {"hold": 7})
@@ -217,7 +249,13 @@ def test_counts_name_every_state(room, deal, make_deal):
     room.update(deal, t[0].id, state="admitted")  # no change, counted once
     room.update(deal, t[1].id, state="waiting", only_from="sold_out")  # refused, not counted
 
-    assert room.counts(deal) == {"waiting": 2, "admitted": 2, "sold_out": 1, "expired": 0, "left": 1}
+    assert room.counts(deal) == {
+        "waiting": 2,
+        "admitted": 2,
+        "sold_out": 1,
+        "expired": 0,
+        "left": 1,
+    }
     assert room.counts(other) == {**dict.fromkeys(STATES, 0), "waiting": 1}
 
 
@@ -289,7 +327,11 @@ def test_a_second_instance_sees_the_same_room(room, deal):
     from warenhaus.deals.waiting_room.db import DatabaseWaitingRoom
     from warenhaus.deals.waiting_room.redis import RedisWaitingRoom
 
-    twin = RedisWaitingRoom(room.url, prefix=room.prefix) if room.name == "redis" else DatabaseWaitingRoom()
+    twin = (
+        RedisWaitingRoom(room.url, prefix=room.prefix)
+        if room.name == "redis"
+        else DatabaseWaitingRoom()
+    )
     try:
         t, _ = join_late(room, deal, "user:1")
         assert twin.join(deal, "user:1", 1, before_start=False, now=T0 + 1) == (t, False)
@@ -304,8 +346,15 @@ def test_a_second_instance_sees_the_same_room(room, deal):
 
 # -- races: real threads at once ---------------------------------------------------------------------
 
-PG_RACE = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("pg-concurrency")]
-races = pytest.mark.parametrize("backend", [pytest.param("db", marks=PG_RACE, id="db"), pytest.param("redis", id="redis")])
+PG_RACE = [
+    pytest.mark.postgres,
+    requires_postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("pg-concurrency"),
+]
+races = pytest.mark.parametrize(
+    "backend", [pytest.param("db", marks=PG_RACE, id="db"), pytest.param("redis", id="redis")]
+)
 
 
 def outcomes(results):
@@ -316,7 +365,11 @@ def outcomes(results):
 
 @races
 def test_race_thirty_joins_of_one_person_give_one_ticket(room, deal):
-    results = outcomes(run_together(30, lambda i: room.join(deal, "user:same", 1, before_start=False, now=time.time())))
+    results = outcomes(
+        run_together(
+            30, lambda i: room.join(deal, "user:same", 1, before_start=False, now=time.time())
+        )
+    )
 
     assert len({t.id for t, _ in results}) == 1
     assert sum(created for _, created in results) == 1
@@ -325,19 +378,32 @@ def test_race_thirty_joins_of_one_person_give_one_ticket(room, deal):
 
 @races
 def test_race_thirty_people_get_thirty_places(room, deal):
-    results = outcomes(run_together(30, lambda i: room.join(deal, f"user:{i}", 1, before_start=False, now=time.time())))
+    results = outcomes(
+        run_together(
+            30, lambda i: room.join(deal, f"user:{i}", 1, before_start=False, now=time.time())
+        )
+    )
 
     tickets = [t for t, created in results if created]
     assert len({t.id for t in tickets}) == 30
     assert sorted(room.position(deal, t) for t in tickets) == list(range(1, 31))
-    assert waiting_ids(room, deal) == [t.id for t in sorted(tickets, key=lambda t: (t.order_key, t.id))]
+    assert waiting_ids(room, deal) == [
+        t.id for t in sorted(tickets, key=lambda t: (t.order_key, t.id))
+    ]
     assert room.counts(deal)["waiting"] == 30
 
 
 @races
 def test_race_twenty_admitters_let_one_ticket_in_once(room, deal):
     t, _ = join_late(room, deal, "user:1")
-    results = outcomes(run_together(20, lambda i: room.update(deal, t.id, state="admitted", only_from="waiting", data={"by": i})))
+    results = outcomes(
+        run_together(
+            20,
+            lambda i: room.update(
+                deal, t.id, state="admitted", only_from="waiting", data={"by": i}
+            ),
+        )
+    )
 
     assert results.count(True) == 1 and results.count(False) == 19
     got = room.get(deal, t.id)
@@ -353,11 +419,25 @@ def test_race_twenty_would_be_admitters_one_lease(room, deal):
 
 
 def test_join_writes_the_tickets_data_with_it(room, deal):
-    ticket, created = room.join(deal, "email:a@example.de", 1, before_start=False, now=time.time(), data={"cart_id": "c1", "email": "a@example.de"})
+    ticket, created = room.join(
+        deal,
+        "email:a@example.de",
+        1,
+        before_start=False,
+        now=time.time(),
+        data={"cart_id": "c1", "email": "a@example.de"},
+    )
     assert created and ticket.data == {"cart_id": "c1", "email": "a@example.de"}
     assert room.get(deal, ticket.id).data == {"cart_id": "c1", "email": "a@example.de"}
     assert room.first_waiting(deal, 1)[0].data["cart_id"] == "c1"
-    again, created = room.join(deal, "email:a@example.de", 1, before_start=False, now=time.time(), data={"cart_id": "other"})
+    again, created = room.join(
+        deal,
+        "email:a@example.de",
+        1,
+        before_start=False,
+        now=time.time(),
+        data={"cart_id": "other"},
+    )
     assert not created and again.data["cart_id"] == "c1"  # the first join's data stays
 
 

@@ -22,7 +22,10 @@ SKU = re.compile(r"^[A-Z]{2}-[A-Z]{2}-\d{4}(-[A-Z0-9]+)*$")
 
 
 def counts() -> dict:
-    return {m.__name__: m.objects.count() for m in (Category, Product, Variant, Stock, User, Order, OutboxMessage, AuditEntry)}
+    return {
+        m.__name__: m.objects.count()
+        for m in (Category, Product, Variant, Stock, User, Order, OutboxMessage, AuditEntry)
+    }
 
 
 @pytest.fixture
@@ -33,14 +36,36 @@ def loaded(db):
 def test_the_catalog_is_big_and_plausible(loaded):
     assert loaded.products_total >= 200 and loaded.products_created == loaded.products_total
     assert Product.objects.count() >= 200 and Variant.objects.count() > Product.objects.count()
-    tree = {c.slug: c.parent.slug if c.parent else None for c in Category.objects.select_related("parent")}
-    for leaf, parent in {"smartphones": "elektronik", "laptops": "elektronik", "fernseher": "elektronik", "audio": "elektronik",
-                         "sofas": "moebel", "schraenke": "moebel", "tische": "moebel", "stuehle": "moebel",
-                         "kueche": "haushalt", "haushalt-kaffee": "haushalt", "reinigung": "haushalt", "kaffee-tee": "lebensmittel"}.items():
+    tree = {
+        c.slug: c.parent.slug if c.parent else None
+        for c in Category.objects.select_related("parent")
+    }
+    for leaf, parent in {
+        "smartphones": "elektronik",
+        "laptops": "elektronik",
+        "fernseher": "elektronik",
+        "audio": "elektronik",
+        "sofas": "moebel",
+        "schraenke": "moebel",
+        "tische": "moebel",
+        "stuehle": "moebel",
+        "kueche": "haushalt",
+        "haushalt-kaffee": "haushalt",
+        "reinigung": "haushalt",
+        "kaffee-tee": "lebensmittel",
+    }.items():
         assert tree[leaf] == parent
         assert Product.objects.filter(category__slug=leaf).count() >= 8, leaf
-    assert set(Product.objects.filter(category__parent__slug__in=["lebensmittel", "buecher"]).values_list("vat_rate", flat=True)) == {Decimal("7.00")}
-    assert set(Product.objects.filter(category__parent__slug="elektronik").values_list("vat_rate", flat=True)) == {Decimal("19.00")}
+    assert set(
+        Product.objects.filter(category__parent__slug__in=["lebensmittel", "buecher"]).values_list(
+            "vat_rate", flat=True
+        )
+    ) == {Decimal("7.00")}
+    assert set(
+        Product.objects.filter(category__parent__slug="elektronik").values_list(
+            "vat_rate", flat=True
+        )
+    ) == {Decimal("19.00")}
     skus = list(Variant.objects.values_list("sku", flat=True))
     assert all(SKU.match(s) for s in skus), [s for s in skus if not SKU.match(s)][:5]
     assert Variant.objects.filter(sku__regex=r"^EL-SM-0001-\d+-[A-Z]{2}$").exists()
@@ -72,25 +97,50 @@ def test_shoppers_have_orders_in_several_states(loaded):
     assert set(Order.objects.values_list("payment_method", flat=True)) == {"invoice", "test"}
     # Their mails are in the outbox, as real use would leave them: one confirmation per order.
     assert OutboxMessage.objects.filter(kind="order_confirmation").count() == Order.objects.count()
-    assert OutboxMessage.objects.filter(kind="order_shipped").count() == Order.objects.filter(status__in=["shipped", "delivered"]).count()
-    assert OutboxMessage.objects.filter(kind="order_cancelled").count() == Order.objects.filter(status="cancelled").count()
+    assert (
+        OutboxMessage.objects.filter(kind="order_shipped").count()
+        == Order.objects.filter(status__in=["shipped", "delivered"]).count()
+    )
+    assert (
+        OutboxMessage.objects.filter(kind="order_cancelled").count()
+        == Order.objects.filter(status="cancelled").count()
+    )
     # and staff actions are audited with their actor
-    assert AuditEntry.objects.filter(action="order.ship", actor_email="support@warenhaus.example").exists()
-    assert AuditEntry.objects.filter(action="product.create", actor_email="catalog@warenhaus.example").count() == loaded.products_total
+    assert AuditEntry.objects.filter(
+        action="order.ship", actor_email="support@warenhaus.example"
+    ).exists()
+    assert (
+        AuditEntry.objects.filter(
+            action="product.create", actor_email="catalog@warenhaus.example"
+        ).count()
+        == loaded.products_total
+    )
 
 
 def test_loading_twice_adds_nothing(loaded):
     before = counts()
     again = demo.load()
     assert counts() == before
-    assert (again.products_created, again.staff_created, again.shoppers_created, again.orders_created) == (0, 0, 0, 0)
+    assert (
+        again.products_created,
+        again.staff_created,
+        again.shoppers_created,
+        again.orders_created,
+    ) == (0, 0, 0, 0)
     assert len(again.logins) == len(loaded.logins)
 
 
 def test_the_command_loads_and_prints_urls_and_logins(db, capsys):
     call_command("wh_demo", "--no-serve")
     out = capsys.readouterr().out
-    for expected in ("http://127.0.0.1:8000/", "/console/", "/api/v1/docs", "admin@warenhaus.example", "admin-demo-pass", "erika@example.de"):
+    for expected in (
+        "http://127.0.0.1:8000/",
+        "/console/",
+        "/api/v1/docs",
+        "admin@warenhaus.example",
+        "admin-demo-pass",
+        "erika@example.de",
+    ):
         assert expected in out
     assert Product.objects.count() >= 200
     first = counts()
@@ -98,7 +148,9 @@ def test_the_command_loads_and_prints_urls_and_logins(db, capsys):
     assert counts() == first
 
 
-@pytest.mark.django_db(transaction=True)  # flush truncates, which PostgreSQL refuses mid-transaction
+@pytest.mark.django_db(
+    transaction=True
+)  # flush truncates, which PostgreSQL refuses mid-transaction
 def test_reset_starts_from_an_empty_database(make_product):
     stray = make_product(title="Nicht aus der Demo")
     call_command("wh_demo", "--no-serve", "--reset")
@@ -114,8 +166,14 @@ def test_flash_deals_to_try_one_running_one_coming(loaded):
     assert [state_of(d) for d in deals] == ["live", "scheduled"]
     assert [pk for pk, _, _ in loaded.deals] == [d.pk for d in deals]
     for d in deals:
-        assert d.deal_price < d.regular_price == d.variant.price and str(d.deal_price).endswith(".99")
-        assert Stock.objects.get(variant=d.variant).allocated >= d.units  # the contingent is taken from stock
+        assert d.deal_price < d.regular_price == d.variant.price and str(d.deal_price).endswith(
+            ".99"
+        )
+        assert (
+            Stock.objects.get(variant=d.variant).allocated >= d.units
+        )  # the contingent is taken from stock
     assert AuditEntry.objects.filter(action="deal.create").count() == 2
     again = demo.load()
-    assert again.deals_created == 0 and Deal.objects.count() == 2  # loading again keeps the running ones
+    assert (
+        again.deals_created == 0 and Deal.objects.count() == 2
+    )  # loading again keeps the running ones

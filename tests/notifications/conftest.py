@@ -33,7 +33,16 @@ def run_worker(queues=("default", "mail"), max_rounds: int = 100) -> list:
     from django_tasks_db.management.commands.db_worker import Worker
     from django_tasks_db.models import DBTaskResult
 
-    worker = Worker(queue_names=list(queues), interval=0, batch=True, backend_name="default", startup_delay=False, max_tasks=None, worker_id="test-worker", excluded_queue_names=[])
+    worker = Worker(
+        queue_names=list(queues),
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    )
     results = []
     for _ in range(max_rounds):
         row = DBTaskResult.objects.ready().filter(queue_name__in=queues).first()
@@ -60,16 +69,36 @@ def place_order(db, make_product, address):
 
     default_items = []
 
-    def place(*, items=None, payment_method="invoice", email="erika@example.de", language="de", user=None, token=""):
+    def place(
+        *,
+        items=None,
+        payment_method="invoice",
+        email="erika@example.de",
+        language="de",
+        user=None,
+        token="",
+    ):
         if items is None:
             if not default_items:
-                coffee = make_product(title="Espresso Bohnen 1 kg", price="18.99", vat_rate="7", on_hand=50).variants.get()
-                phone = make_product(title="Smartphone Nova 8", price="499.00", on_hand=5).variants.get()
+                coffee = make_product(
+                    title="Espresso Bohnen 1 kg", price="18.99", vat_rate="7", on_hand=50
+                ).variants.get()
+                phone = make_product(
+                    title="Smartphone Nova 8", price="499.00", on_hand=5
+                ).variants.get()
                 default_items.extend([(coffee, 2), (phone, 1)])
             items = default_items
         cart, _ = checkout.create_cart(user=user)
         for variant, qty in items:
             checkout.add_line(cart_id=cart.id, user=user, sku=variant.sku, quantity=qty)
-        return checkout.place_order(cart_id=cart.id, user=user, email=email, shipping_address=address, payment_method=payment_method, payment_token=token, language=language)
+        return checkout.place_order(
+            cart_id=cart.id,
+            user=user,
+            email=email,
+            shipping_address=address,
+            payment_method=payment_method,
+            payment_token=token,
+            language=language,
+        )
 
     return place

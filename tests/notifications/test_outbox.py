@@ -11,7 +11,12 @@ from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
 from warenhaus.notifications import audience, services
-from warenhaus.notifications.models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboxMessage
+from warenhaus.notifications.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    MessageStatus,
+    OutboxMessage,
+)
 
 from .conftest import run_worker
 
@@ -24,23 +29,44 @@ def test_order_confirmation_is_delivered_over_smtp(place_order, shopper, smtp_se
     order = place_order(payment_method="invoice", user=shopper)
     assert smtp_server.messages == [], "nothing leaves before the worker runs"
     msg = only_message()
-    assert (msg.kind, msg.status, msg.to_email, msg.related_object) == ("order_confirmation", "pending", "erika@example.de", f"order:{order.number}")
-    assert (msg.template, msg.language, msg.subject, msg.body_text) == ("order_confirmation", "de", "", ""), "rendered when it is sent"
+    assert (msg.kind, msg.status, msg.to_email, msg.related_object) == (
+        "order_confirmation",
+        "pending",
+        "erika@example.de",
+        f"order:{order.number}",
+    )
+    assert (msg.template, msg.language, msg.subject, msg.body_text) == (
+        "order_confirmation",
+        "de",
+        "",
+        "",
+    ), "rendered when it is sent"
     assert str(DBTaskResult.objects.get().id) == msg.task_id
 
     assert worker() == ["sent"]
 
     [mail] = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ["erika@example.de"]
-    assert order.number in mail.subject and "Bestellung" in mail.subject, "German for a German order"
+    assert order.number in mail.subject and "Bestellung" in mail.subject, (
+        "German for a German order"
+    )
     assert mail.message["Message-ID"].startswith(f"<outbox-{msg.pk}.")
     text = mail.text
     for expected in (
-        "Erika Mustermann", "Heidestraße 17", "51147 Köln",  # shipping address
-        "2 × Espresso Bohnen 1 kg", "1 × Smartphone Nova 8",  # lines
-        "37,98 €", "499,00 €", "536,98 €",  # line totals and the total (free shipping from 50 EUR)
-        "7 %", "2,48 €", "19 %", "79,67 €",  # VAT breakdown per rate
-        "DE89 3704 0044 0532 0130 00", order.number,  # invoice: where to pay and the reference
+        "Erika Mustermann",
+        "Heidestraße 17",
+        "51147 Köln",  # shipping address
+        "2 × Espresso Bohnen 1 kg",
+        "1 × Smartphone Nova 8",  # lines
+        "37,98 €",
+        "499,00 €",
+        "536,98 €",  # line totals and the total (free shipping from 50 EUR)
+        "7 %",
+        "2,48 €",
+        "19 %",
+        "79,67 €",  # VAT breakdown per rate
+        "DE89 3704 0044 0532 0130 00",
+        order.number,  # invoice: where to pay and the reference
         f"{settings.SITE_URL}/account/orders/{order.number}/",  # the shopper's order page
     ):
         assert expected in text, f"{expected!r} missing from:\n{text}"
@@ -52,7 +78,10 @@ def test_order_confirmation_is_delivered_over_smtp(place_order, shopper, smtp_se
     [attempt] = DeliveryAttempt.objects.filter(message=msg)
     assert attempt.ok and attempt.outcome == AttemptOutcome.SENT and attempt.number == 1
     # what went out is kept on the message
-    assert (msg.subject, msg.body_text, msg.body_html) == (mail.subject, *(part.replace("\r\n", "\n") for part in (text, mail.html)))
+    assert (msg.subject, msg.body_text, msg.body_html) == (
+        mail.subject,
+        *(part.replace("\r\n", "\n") for part in (text, mail.html)),
+    )
 
 
 def test_card_order_in_english_has_no_bank_details(place_order, smtp_server, worker):
@@ -68,7 +97,9 @@ def test_card_order_in_english_has_no_bank_details(place_order, smtp_server, wor
     assert "/account/orders/" not in mail.text, "a guest has no order page to link to"
 
 
-def test_links_lead_to_the_order_page_in_the_recipients_language(place_order, make_user, smtp_server, worker):
+def test_links_lead_to_the_order_page_in_the_recipients_language(
+    place_order, make_user, smtp_server, worker
+):
     john = make_user(email="john@example.com", name="John Smith")
     order = place_order(payment_method="test", language="en", email=john.email, user=john)
     worker()
@@ -77,7 +108,9 @@ def test_links_lead_to_the_order_page_in_the_recipients_language(place_order, ma
     assert f'href="{settings.SITE_URL}/en/account/orders/{order.number}/"' in mail.html
 
 
-def test_ampersands_and_quotes_reach_the_text_part_unescaped(place_order, make_product, smtp_server, worker):
+def test_ampersands_and_quotes_reach_the_text_part_unescaped(
+    place_order, make_product, smtp_server, worker
+):
     v = make_product(title='Topf & Pfanne "Classic"', price="59.99").variants.get()
     place_order(items=[(v, 1)])
     worker()
@@ -86,7 +119,9 @@ def test_ampersands_and_quotes_reach_the_text_part_unescaped(place_order, make_p
     assert "Topf &amp; Pfanne &quot;Classic&quot;" in mail.html
 
 
-def test_server_down_schedules_retries_with_exponential_backoff_then_delivers_once(place_order, smtp_server, worker, clock, settings):
+def test_server_down_schedules_retries_with_exponential_backoff_then_delivers_once(
+    place_order, smtp_server, worker, clock, settings
+):
     settings.OUTBOX_BACKOFF_SECONDS = 30
     smtp_server.stop()
     order = place_order()
@@ -98,7 +133,11 @@ def test_server_down_schedules_retries_with_exponential_backoff_then_delivers_on
     first_retry = msg.next_attempt_at
     assert timedelta(seconds=29) < first_retry - msg.created_at < timedelta(seconds=32)
     [attempt] = DeliveryAttempt.objects.filter(message=msg)
-    assert not attempt.ok and attempt.outcome == AttemptOutcome.RETRY and "Connection" in attempt.detail
+    assert (
+        not attempt.ok
+        and attempt.outcome == AttemptOutcome.RETRY
+        and "Connection" in attempt.detail
+    )
     # the retry is a task of its own, scheduled for the retry time
     retry_task = DBTaskResult.objects.get(status="READY")
     assert retry_task.run_after == first_retry and str(retry_task.id) == msg.task_id
@@ -108,7 +147,9 @@ def test_server_down_schedules_retries_with_exponential_backoff_then_delivers_on
     assert worker() == ["pending"]
     msg.refresh_from_db()
     assert msg.attempts == 2
-    assert timedelta(seconds=59) < msg.next_attempt_at - (first_retry) < timedelta(seconds=63), "the wait doubles"
+    assert timedelta(seconds=59) < msg.next_attempt_at - (first_retry) < timedelta(seconds=63), (
+        "the wait doubles"
+    )
 
     smtp_server.start()  # the server comes back on the same port
     clock.advance(61)
@@ -117,7 +158,11 @@ def test_server_down_schedules_retries_with_exponential_backoff_then_delivers_on
     assert order.number in mail.subject
     msg.refresh_from_db()
     assert msg.status == MessageStatus.SENT and msg.attempts == 3
-    assert list(DeliveryAttempt.objects.filter(message=msg).values_list("outcome", flat=True)) == ["retry", "retry", "sent"]
+    assert list(DeliveryAttempt.objects.filter(message=msg).values_list("outcome", flat=True)) == [
+        "retry",
+        "retry",
+        "sent",
+    ]
 
     # and it is never sent again, whatever else runs
     clock.advance(3600)
@@ -172,11 +217,21 @@ def test_rollback_with_real_commits(make_product, address, smtp_server):
     checkout.add_line(cart_id=cart.id, sku=v.sku, quantity=1)
     with pytest.raises(RuntimeError):
         with transaction.atomic():
-            checkout.place_order(cart_id=cart.id, email="erika@example.de", shipping_address=address, payment_method="invoice")
+            checkout.place_order(
+                cart_id=cart.id,
+                email="erika@example.de",
+                shipping_address=address,
+                payment_method="invoice",
+            )
             raise RuntimeError("boom")
     assert OutboxMessage.objects.count() == 0 and DBTaskResult.objects.count() == 0
     # the same checkout, committed, leaves exactly one message and one task
-    checkout.place_order(cart_id=cart.id, email="erika@example.de", shipping_address=address, payment_method="invoice")
+    checkout.place_order(
+        cart_id=cart.id,
+        email="erika@example.de",
+        shipping_address=address,
+        payment_method="invoice",
+    )
     assert OutboxMessage.objects.count() == 1 and DBTaskResult.objects.count() == 1
 
 
@@ -188,7 +243,13 @@ def test_a_failed_checkout_queues_nothing(make_product, address, db):
     cart, _ = checkout.create_cart()
     checkout.add_line(cart_id=cart.id, sku=v.sku, quantity=1)
     with pytest.raises(PaymentFailed):
-        checkout.place_order(cart_id=cart.id, email="erika@example.de", shipping_address=address, payment_method="test", payment_token="decline")
+        checkout.place_order(
+            cart_id=cart.id,
+            email="erika@example.de",
+            shipping_address=address,
+            payment_method="test",
+            payment_token="decline",
+        )
     assert OutboxMessage.objects.count() == 0 and DBTaskResult.objects.count() == 0
 
 
@@ -204,7 +265,9 @@ def test_duplicate_tasks_and_repeated_delivery_send_once(place_order, smtp_serve
     assert msg.attempt_log.count() == 1
 
 
-def test_a_message_whose_worker_died_mid_send_is_picked_up_again(place_order, smtp_server, worker, clock):
+def test_a_message_whose_worker_died_mid_send_is_picked_up_again(
+    place_order, smtp_server, worker, clock
+):
     place_order()
     msg = only_message()
     # A worker claims the message and dies before it can record anything; its task is gone.
@@ -273,7 +336,14 @@ def test_a_broken_send_time_check_retries_rather_than_sends(place_order, smtp_se
 
 def test_dedupe_key_makes_a_second_enqueue_a_no_op(place_order):
     order = place_order()
-    kw = dict(kind="order_shipped", to_email="a@example.de", template="order_shipped", context={"order": order}, language="de", dedupe_key="x:1")
+    kw = dict(
+        kind="order_shipped",
+        to_email="a@example.de",
+        template="order_shipped",
+        context={"order": order},
+        language="de",
+        dedupe_key="x:1",
+    )
     first = services.enqueue_mail(**kw)
     second = services.enqueue_mail(**kw)
     assert first is not None and second is None
@@ -288,27 +358,47 @@ def test_shipping_and_cancelling_send_their_mails(place_order, make_user, smtp_s
     shipped = place_order(payment_method="test")
     cancelled = place_order(payment_method="invoice", email="max@example.de")
     orders.ship(number=shipped.number, actor=support)
-    orders.cancel(number=cancelled.number, actor=support, reason="Betrugsverdacht (intern)", customer_note="Artikel beschädigt")
+    orders.cancel(
+        number=cancelled.number,
+        actor=support,
+        reason="Betrugsverdacht (intern)",
+        customer_note="Artikel beschädigt",
+    )
     worker()
     # The cancelled order's confirmation had not left yet: it is suppressed at send time, and
     # the cancellation mail is what that customer gets.
     mails = smtp_server.wait_for(3)
-    by_kind = {m.message["X-Warenhaus-Kind"]: m for m in mails if m.message["X-Warenhaus-Kind"] != "order_confirmation"}
+    by_kind = {
+        m.message["X-Warenhaus-Kind"]: m
+        for m in mails
+        if m.message["X-Warenhaus-Kind"] != "order_confirmation"
+    }
     assert shipped.number in by_kind["order_shipped"].subject
     assert "Smartphone Nova 8" in by_kind["order_shipped"].text
     assert cancelled.number in by_kind["order_cancelled"].subject
     assert by_kind["order_cancelled"].rcpt_tos == ["max@example.de"]
     assert "Artikel beschädigt" in by_kind["order_cancelled"].text
-    assert "Betrugsverdacht" not in by_kind["order_cancelled"].text  # internal reasons stay internal
+    assert (
+        "Betrugsverdacht" not in by_kind["order_cancelled"].text
+    )  # internal reasons stay internal
     assert OutboxMessage.objects.filter(status="sent").count() == 3
-    stale = OutboxMessage.objects.get(kind="order_confirmation", related_object=f"order:{cancelled.number}")
+    stale = OutboxMessage.objects.get(
+        kind="order_confirmation", related_object=f"order:{cancelled.number}"
+    )
     assert stale.status == "suppressed" and "cancelled" in stale.attempt_log.last().detail
 
 
 def test_backoff_is_exponential_and_capped(settings):
     settings.OUTBOX_BACKOFF_SECONDS = 30
     settings.OUTBOX_BACKOFF_MAX_SECONDS = 3600
-    assert [services.backoff_delay(n).total_seconds() for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
+    assert [services.backoff_delay(n).total_seconds() for n in (1, 2, 3, 4, 8, 20)] == [
+        30,
+        60,
+        120,
+        240,
+        3600,
+        3600,
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -326,7 +416,12 @@ def test_concurrent_workers_send_a_message_once(make_product, address, smtp_serv
     v = make_product(price="20.00").variants.get()
     cart, _ = checkout.create_cart()
     checkout.add_line(cart_id=cart.id, sku=v.sku, quantity=1)
-    checkout.place_order(cart_id=cart.id, email="erika@example.de", shipping_address=address, payment_method="invoice")
+    checkout.place_order(
+        cart_id=cart.id,
+        email="erika@example.de",
+        shipping_address=address,
+        payment_method="invoice",
+    )
     msg = only_message()
 
     barrier = threading.Barrier(6)

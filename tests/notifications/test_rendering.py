@@ -26,18 +26,23 @@ def broken_template(settings, tmp_path):
     """A typo in the confirmation's text template, the way a deploy could ship one."""
     folder = tmp_path / "notifications"
     folder.mkdir()
-    (folder / "order_confirmation_body.txt").write_text("{% load mailformat %}Total: {{ order.total|monney }}\n")
+    (folder / "order_confirmation_body.txt").write_text(
+        "{% load mailformat %}Total: {{ order.total|monney }}\n"
+    )
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
 
 
 # --- what the outbox stores -----------------------------------------------------------------
+
 
 def test_the_row_holds_references_to_the_objects_not_the_rendered_mail(place_order):
     from warenhaus.orders.models import OrderLine
 
     order = place_order(language="en", email="john@example.com")
     msg = confirmation()
-    line_pks = list(OrderLine.objects.filter(order=order).order_by("id").values_list("pk", flat=True))
+    line_pks = list(
+        OrderLine.objects.filter(order=order).order_by("id").values_list("pk", flat=True)
+    )
     assert msg.context == {
         "order": {"__model__": "orders.order", "pk": order.pk},
         "lines": [{"__model__": "orders.orderline", "pk": pk} for pk in line_pks],
@@ -46,7 +51,9 @@ def test_the_row_holds_references_to_the_objects_not_the_rendered_mail(place_ord
     assert (msg.subject, msg.body_text, msg.body_html) == ("", "", "")
 
 
-def test_context_values_come_back_as_the_types_the_caller_passed(place_order, django_assert_num_queries):
+def test_context_values_come_back_as_the_types_the_caller_passed(
+    place_order, django_assert_num_queries
+):
     from warenhaus.orders.models import Order
 
     order = Order.objects.get(pk=place_order().pk)
@@ -63,7 +70,9 @@ def test_context_values_come_back_as_the_types_the_caller_passed(place_order, dj
     }
     stored = context.serialize(original)
     assert stored["goodwill"] == {"__decimal__": "10.00"}
-    OutboxMessage.objects.create(kind="x", to_email="a@example.de", context=stored, next_attempt_at=at)  # a JSON round trip
+    OutboxMessage.objects.create(
+        kind="x", to_email="a@example.de", context=stored, next_attempt_at=at
+    )  # a JSON round trip
     stored = OutboxMessage.objects.get(kind="x").context
 
     with django_assert_num_queries(2):  # one query per model, however many references
@@ -85,7 +94,9 @@ def test_a_context_that_cannot_be_stored_is_the_callers_bug(db):
         ({"data": {"__model__": "orders.order"}}, "reserved"),
     ]:
         with pytest.raises((TypeError, ValueError), match=reason):
-            services.enqueue_mail(kind="x", to_email="a@example.de", template="order_shipped", context=bad)
+            services.enqueue_mail(
+                kind="x", to_email="a@example.de", template="order_shipped", context=bad
+            )
     assert OutboxMessage.objects.count() == 0 and DBTaskResult.objects.count() == 0
 
 
@@ -93,14 +104,26 @@ def test_enqueue_writes_the_message_and_its_task_in_two_statements(place_order):
     """The task id is chosen up front, so the row is written once; a savepoint is needed only
     where a duplicate could hit the dedupe key."""
     order = place_order()
-    kw = dict(kind="order_shipped", to_email="a@example.de", template="order_shipped", context={"order": order})
+    kw = dict(
+        kind="order_shipped",
+        to_email="a@example.de",
+        template="order_shipped",
+        context={"order": order},
+    )
     with transaction.atomic():
         with CaptureQueriesContext(connection) as plain:
             msg = services.enqueue_mail(**kw)
         with CaptureQueriesContext(connection) as deduped:
             services.enqueue_mail(**kw, dedupe_key="order_shipped:x")
-    assert [q["sql"].split()[0] for q in plain.captured_queries] == ["INSERT", "INSERT"], plain.captured_queries
-    assert [q["sql"].split()[0] for q in deduped.captured_queries] == ["SAVEPOINT", "INSERT", "RELEASE", "INSERT"], deduped.captured_queries
+    assert [q["sql"].split()[0] for q in plain.captured_queries] == ["INSERT", "INSERT"], (
+        plain.captured_queries
+    )
+    assert [q["sql"].split()[0] for q in deduped.captured_queries] == [
+        "SAVEPOINT",
+        "INSERT",
+        "RELEASE",
+        "INSERT",
+    ], deduped.captured_queries
     msg.refresh_from_db()
     assert DBTaskResult.objects.get(id=msg.task_id).args_kwargs == {"args": [msg.pk], "kwargs": {}}
 
@@ -109,7 +132,13 @@ def test_a_message_without_template_goes_out_as_written(db, smtp_server):
     """Rows written before rendering moved to the worker, and messages composed by hand."""
     from warenhaus.core.clock import now
 
-    msg = OutboxMessage.objects.create(kind="note", to_email="a@example.de", subject="Hallo", body_text="Ein Text.\n", next_attempt_at=now())
+    msg = OutboxMessage.objects.create(
+        kind="note",
+        to_email="a@example.de",
+        subject="Hallo",
+        body_text="Ein Text.\n",
+        next_attempt_at=now(),
+    )
     assert services.deliver(msg.pk) == "sent"
     [mail] = smtp_server.wait_for(1)
     assert (mail.subject, mail.text.strip()) == ("Hallo", "Ein Text.")
@@ -119,11 +148,14 @@ def test_a_message_without_template_goes_out_as_written(db, smtp_server):
 
 # --- rendering at send time -----------------------------------------------------------------
 
+
 def test_the_mail_shows_the_order_as_it_is_when_it_is_sent(place_order, smtp_server, worker):
     from warenhaus.orders.models import Order
 
     order = place_order()
-    Order.objects.filter(pk=order.pk).update(shipping_address={**order.shipping_address, "name": "Erika Musterfrau"})
+    Order.objects.filter(pk=order.pk).update(
+        shipping_address={**order.shipping_address, "name": "Erika Musterfrau"}
+    )
     worker()
     [mail] = smtp_server.wait_for(1)
     assert "Erika Musterfrau" in mail.text and "Erika Mustermann" not in mail.text
@@ -142,12 +174,17 @@ def test_send_time_checks_see_the_rendered_mail(place_order, shopper, smtp_serve
     finally:
         audience.unregister("order_confirmation", look)
     [(subject, text, html)] = seen
-    assert order.number in subject and f"/account/orders/{order.number}/" in text and "<table" in html
+    assert (
+        order.number in subject and f"/account/orders/{order.number}/" in text and "<table" in html
+    )
 
 
 # --- when rendering fails -------------------------------------------------------------------
 
-def test_a_template_bug_fails_the_message_not_the_checkout(place_order, broken_template, smtp_server, worker, caplog):
+
+def test_a_template_bug_fails_the_message_not_the_checkout(
+    place_order, broken_template, smtp_server, worker, caplog
+):
     order = place_order()  # the checkout does not render, so it cannot trip over the template
     assert order.status == "awaiting_payment"
     with caplog.at_level(logging.ERROR, logger="warenhaus.notifications"):
@@ -156,10 +193,16 @@ def test_a_template_bug_fails_the_message_not_the_checkout(place_order, broken_t
     assert msg.status == MessageStatus.FAILED and msg.attempts == 1
     [attempt] = msg.attempt_log.all()
     assert attempt.outcome == AttemptOutcome.FAILED and not attempt.ok
-    assert "TemplateSyntaxError" in attempt.detail and "monney" in attempt.detail and "Traceback" in attempt.detail
+    assert (
+        "TemplateSyntaxError" in attempt.detail
+        and "monney" in attempt.detail
+        and "Traceback" in attempt.detail
+    )
     assert "while rendering notifications/order_confirmation_body.txt" in attempt.detail
     assert "TemplateSyntaxError" in msg.last_error
-    assert not DBTaskResult.objects.filter(status="READY").exists(), "no retry: another attempt renders the same bug"
+    assert not DBTaskResult.objects.filter(status="READY").exists(), (
+        "no retry: another attempt renders the same bug"
+    )
     assert services.requeue_due() == 0
     assert smtp_server.messages == []
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -180,7 +223,9 @@ def test_a_deleted_object_fails_the_message_for_good(place_order, smtp_server, w
     assert services.requeue_due() == 0 and worker() == [] and smtp_server.messages == []
 
 
-def test_a_database_hiccup_while_rendering_is_retried(place_order, smtp_server, worker, clock, monkeypatch, settings):
+def test_a_database_hiccup_while_rendering_is_retried(
+    place_order, smtp_server, worker, clock, monkeypatch, settings
+):
     settings.OUTBOX_BACKOFF_SECONDS = 30
     real = mails.BUILDERS["order_confirmation"]
 

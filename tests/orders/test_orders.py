@@ -21,7 +21,13 @@ def place(db, variant, address):
     def make(qty=2, payment="invoice", token=""):
         cart, _ = checkout.create_cart()
         checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=qty)
-        return checkout.place_order(cart_id=cart.id, email="kunde@example.de", shipping_address=address, payment_method=payment, payment_token=token)
+        return checkout.place_order(
+            cart_id=cart.id,
+            email="kunde@example.de",
+            shipping_address=address,
+            payment_method=payment,
+            payment_token=token,
+        )
 
     return make
 
@@ -58,7 +64,11 @@ def test_cancel_releases_stock_refunds_and_is_audited(place, support, variant):
     assert order.payments.get().status == "voided"
     entry = AuditEntry.objects.get(action="order.cancel")
     assert (entry.actor, entry.object_id, entry.before, entry.after, entry.reason) == (
-        support, order.number, {"status": "paid"}, {"status": "cancelled"}, "Kunde hat storniert",
+        support,
+        order.number,
+        {"status": "paid"},
+        {"status": "cancelled"},
+        "Kunde hat storniert",
     )
     with pytest.raises(Conflict):
         services.cancel(number=order.number, actor=support, reason="nochmal")
@@ -82,7 +92,13 @@ def test_hold_blocks_shipping_until_released(place, support, variant):
     stock = Stock.objects.get(variant=variant)
     assert (stock.on_hand, stock.allocated) == (8, 0)
     events = Order.objects.get(pk=order.pk).events.all()
-    assert [e.to_status for e in events] == ["placed", "awaiting_payment", "on_hold", "awaiting_payment", "shipped"]
+    assert [e.to_status for e in events] == [
+        "placed",
+        "awaiting_payment",
+        "on_hold",
+        "awaiting_payment",
+        "shipped",
+    ]
 
 
 def test_shipped_order_cannot_be_cancelled(place, support):
@@ -112,7 +128,10 @@ def test_cancellation_mail_is_queued_once(place, support):
 
     order = place()
     services.cancel(number=order.number, actor=support, reason="Kundenwunsch")
-    assert OutboxMessage.objects.filter(kind="order_cancelled", to_email="kunde@example.de").count() == 1
+    assert (
+        OutboxMessage.objects.filter(kind="order_cancelled", to_email="kunde@example.de").count()
+        == 1
+    )
 
 
 def test_audit_entries_cannot_be_edited(place, support):

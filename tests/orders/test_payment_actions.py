@@ -23,7 +23,12 @@ def card_order(make_product, address):
         v = make_product(price="49.97").variants.get()
         cart, _ = checkout.create_cart()
         checkout.add_line(cart_id=cart.id, sku=v.sku, quantity=1)
-        return checkout.place_order(cart_id=cart.id, email="karte@example.de", shipping_address=address, payment_method="test")
+        return checkout.place_order(
+            cart_id=cart.id,
+            email="karte@example.de",
+            shipping_address=address,
+            payment_method="test",
+        )
 
     return make
 
@@ -64,7 +69,9 @@ def test_a_rolled_back_cancellation_never_reaches_the_gateway(card_order):
         raise RuntimeError("the chunk failed")
     assert not PaymentAction.objects.exists()
     run_worker()
-    assert TestCardGateway.voided == before and Payment.objects.get(order=order).status == "authorized"
+    assert (
+        TestCardGateway.voided == before and Payment.objects.get(order=order).status == "authorized"
+    )
 
 
 def test_a_failing_gateway_is_retried_with_the_same_key(card_order, monkeypatch, settings):

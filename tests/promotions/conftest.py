@@ -18,7 +18,10 @@ def approver(make_user):
 
 
 SAFE = {
-    "discount_kind": "fixed", "discount_value": "10.00", "min_basket": "30.00", "budget": "1000.00",
+    "discount_kind": "fixed",
+    "discount_value": "10.00",
+    "min_basket": "30.00",
+    "budget": "1000.00",
     "total_limit": 100,
 }
 
@@ -34,7 +37,9 @@ def make_campaign(db, author, approver):
         mode = code_mode or ("public" if public_code else "unique")
         c = services.create_campaign(actor=author, code_mode=mode, public_code=public_code, **body)
         if approve:
-            c = services.approve_campaign(campaign_id=c.pk, actor=approver, override_reason=override)
+            c = services.approve_campaign(
+                campaign_id=c.pk, actor=approver, override_reason=override
+            )
         return c
 
     return make
@@ -61,7 +66,9 @@ def cart_with(db, make_product):
     def make(*, price="49.97", quantity=1, user=None, product=None, on_hand=100):
         product = product or make_product(price=price, on_hand=on_hand)
         cart, _ = checkout.create_cart(user=user)
-        checkout.add_line(cart_id=cart.id, user=user, sku=product.variants.get().sku, quantity=quantity)
+        checkout.add_line(
+            cart_id=cart.id, user=user, sku=product.variants.get().sku, quantity=quantity
+        )
         return cart.id
 
     return make

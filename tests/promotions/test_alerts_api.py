@@ -14,9 +14,18 @@ pytestmark = pytest.mark.django_db
 
 def _alert(c, monitor="rate", resolved=False):
     at = now()
-    return Alert.objects.create(campaign=c, monitor=monitor, measured=60, threshold=10, peak=60, window_seconds=60,
-                                message="60 redemptions in the last 60 s; at most 10 expected.", created_at=at, last_seen_at=at,
-                                resolved_at=at if resolved else None)
+    return Alert.objects.create(
+        campaign=c,
+        monitor=monitor,
+        measured=60,
+        threshold=10,
+        peak=60,
+        window_seconds=60,
+        message="60 redemptions in the last 60 s; at most 10 expected.",
+        created_at=at,
+        last_seen_at=at,
+        resolved_at=at if resolved else None,
+    )
 
 
 def test_filters_and_acknowledgement(make_campaign, api_as, make_user):
@@ -38,7 +47,13 @@ def test_filters_and_acknowledgement(make_campaign, api_as, make_user):
     body = r.json()
     assert body["acknowledged_by"] and body["acknowledged_at"] and body["campaign"] == a.pk
     assert body["message_de"] == "60 Einlösungen in den letzten 60 s; höchstens 10 erwartet."
-    assert risk.post(f"/alerts/{ongoing.pk}/acknowledge").json()["acknowledged_at"] == body["acknowledged_at"]
-    assert AuditEntry.objects.filter(action="alert.acknowledge", object_id=str(ongoing.pk)).count() == 1
+    assert (
+        risk.post(f"/alerts/{ongoing.pk}/acknowledge").json()["acknowledged_at"]
+        == body["acknowledged_at"]
+    )
+    assert (
+        AuditEntry.objects.filter(action="alert.acknowledge", object_id=str(ongoing.pk)).count()
+        == 1
+    )
     assert ids(support, acknowledged="false") == [over.pk]
     assert ids(support, open="true", acknowledged="true") == [ongoing.pk]

@@ -33,12 +33,16 @@ def test_the_answer_of_an_apply_is_the_cart_as_read_afterwards(make_product, mak
     make_campaign(public_code="ZWEITER5", stacking="stackable", discount_value="5.00")
     cart_id = _cart(make_product(price="49.97"), quantity=2)
     for code in ("ERSTER10", "ZWEITER5", "zweiter-5"):  # the last one: already in the cart
-        view = services.apply_voucher(cart_id=cart_id, code=code, channel="api", client_ip="10.0.0.1")
+        view = services.apply_voucher(
+            cart_id=cart_id, code=code, channel="api", client_ip="10.0.0.1"
+        )
         assert view.as_json() == _fresh_view(cart_id)
     assert [v["applies"] for v in view.as_json()["vouchers"]] == [True, True]
 
 
-def test_a_voucher_refused_only_by_the_channel_is_shown_as_the_cart_view_shows_it(make_product, make_campaign):
+def test_a_voucher_refused_only_by_the_channel_is_shown_as_the_cart_view_shows_it(
+    make_product, make_campaign
+):
     """The trial runs with the request's channel, the cart view without one: when the channel
     refused a voucher held before, the answer is evaluated again, as the view would."""
     make_campaign(public_code="NURWEB10", channels=["web"], stacking="exclusive")
@@ -84,27 +88,44 @@ def test_applying_takes_few_statements(make_product, make_campaign):
     driver logs them."""
     make_campaign(public_code="ZAEHLEN10")
     cart_id = _cart(make_product(price="49.97"))
-    sql = _statements(lambda: services.apply_voucher(cart_id=cart_id, code="ZAEHLEN10", client_ip="10.0.0.2"))
+    sql = _statements(
+        lambda: services.apply_voucher(cart_id=cart_id, code="ZAEHLEN10", client_ip="10.0.0.2")
+    )
     work = [s for s in sql if not s.upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
     assert len(work) <= 7, work
     assert not any(s.upper().startswith(("SAVEPOINT", "RELEASE")) for s in sql), sql
 
 
-@pytest.mark.parametrize("pattern, code, blocked", [
-    ("SOMMER*", "SOMMER10", True), ("SOMMER*", "SOMMER", True), ("SOMMER*", "SOMME", False),
-    ("SOMMER*", "XSOMMER1", False), ("ABCDEFGHJK*", "ABCDEFGHJKMN", True), ("ABCDEFGHJK*", "ABCDEFGHJ", False),
-])
-def test_pattern_blocks_in_sql_match_as_in_python(make_campaign, author, approver, pattern, code, blocked):
+@pytest.mark.parametrize(
+    "pattern, code, blocked",
+    [
+        ("SOMMER*", "SOMMER10", True),
+        ("SOMMER*", "SOMMER", True),
+        ("SOMMER*", "SOMME", False),
+        ("SOMMER*", "XSOMMER1", False),
+        ("ABCDEFGHJK*", "ABCDEFGHJKMN", True),
+        ("ABCDEFGHJK*", "ABCDEFGHJ", False),
+    ],
+)
+def test_pattern_blocks_in_sql_match_as_in_python(
+    make_campaign, author, approver, pattern, code, blocked
+):
     from warenhaus.promotions.models import Code
 
     make_campaign(public_code="ANDERS10")
     services.block_pattern(pattern=pattern, actor=approver, reason="Leck")
     assert services._matches_block_rule(code) is blocked
-    flag = Code.objects.annotate(b=services._blocked_by_rule_sql(code)).values_list("b", flat=True).get()
+    flag = (
+        Code.objects.annotate(b=services._blocked_by_rule_sql(code))
+        .values_list("b", flat=True)
+        .get()
+    )
     assert bool(flag) is blocked
 
 
-def test_a_code_matching_a_pattern_block_is_refused_on_the_next_request(make_product, make_campaign, approver):
+def test_a_code_matching_a_pattern_block_is_refused_on_the_next_request(
+    make_product, make_campaign, approver
+):
     make_campaign(public_code="HERBST10")
     cart_id = _cart(make_product(price="49.97"))
     services.block_pattern(pattern="HERB*", actor=approver, reason="Leck")
@@ -116,33 +137,61 @@ def test_a_code_matching_a_pattern_block_is_refused_on_the_next_request(make_pro
 def test_counting_several_limits_at_once_counts_like_one_after_another():
     window = 900
     limits = [("t-cart", "c1", 2), ("t-addr", "a1", 100)]
-    assert ratelimit.hit_all_or_refuse(limits, window=window, message="x") == {"t-cart": 1, "t-addr": 1}
-    assert ratelimit.hit_all_or_refuse(limits, window=window, message="x") == {"t-cart": 2, "t-addr": 2}
+    assert ratelimit.hit_all_or_refuse(limits, window=window, message="x") == {
+        "t-cart": 1,
+        "t-addr": 1,
+    }
+    assert ratelimit.hit_all_or_refuse(limits, window=window, message="x") == {
+        "t-cart": 2,
+        "t-addr": 2,
+    }
     with pytest.raises(RateLimited):
         ratelimit.hit_all_or_refuse(limits, window=window, message="x")
     # refused at the first limit: the cart counted the attempt, the address did not (as before)
-    assert ratelimit.hits("t-cart", "c1", window) == 3 and ratelimit.hits("t-addr", "a1", window) == 2
+    assert (
+        ratelimit.hits("t-cart", "c1", window) == 3 and ratelimit.hits("t-addr", "a1", window) == 2
+    )
     # refused at a later limit: every limit up to it counted
     with pytest.raises(RateLimited):
-        ratelimit.hit_all_or_refuse([("t-addr", "a1", 100), ("t-cart", "c1", 2)], window=window, message="x")
-    assert ratelimit.hits("t-cart", "c1", window) == 4 and ratelimit.hits("t-addr", "a1", window) == 3
+        ratelimit.hit_all_or_refuse(
+            [("t-addr", "a1", 100), ("t-cart", "c1", 2)], window=window, message="x"
+        )
+    assert (
+        ratelimit.hits("t-cart", "c1", window) == 4 and ratelimit.hits("t-addr", "a1", window) == 3
+    )
     assert ratelimit.hit_or_refuse("t-other", "o", limit=5, window=window, message="x") == 1
 
 
-def test_the_cart_and_session_count_every_attempt_and_the_address_only_unknown_codes(make_product, make_campaign, settings):
+def test_the_cart_and_session_count_every_attempt_and_the_address_only_unknown_codes(
+    make_product, make_campaign, settings
+):
     from warenhaus.core.models import RateCounter
 
     make_campaign(public_code="ZAEHLT10", min_basket="100.00")
     make_campaign(public_code="PASST10")
     cart_id = _cart(make_product(price="49.97"))
-    tries = ["FALSCH99", "ZAEHLT10", "PASST10", "PASST10", "ABCD-EFGH-JKMN"]  # unknown, known but basket too small, good, held, typo
+    tries = [
+        "FALSCH99",
+        "ZAEHLT10",
+        "PASST10",
+        "PASST10",
+        "ABCD-EFGH-JKMN",
+    ]  # unknown, known but basket too small, good, held, typo
     for code in tries:
         try:
-            services.apply_voucher(cart_id=cart_id, code=code, client_ip="10.0.0.3", session_key="s1")
+            services.apply_voucher(
+                cart_id=cart_id, code=code, client_ip="10.0.0.3", session_key="s1"
+            )
         except VoucherRefused:
             pass
-    counts = {name: ratelimit.hits(name, key, settings.VOUCHER_ATTEMPT_WINDOW) for name, key in
-              (("voucher-cart", cart_id), ("voucher-session", "s1"), ("voucher-addr", "10.0.0.3"))}
+    counts = {
+        name: ratelimit.hits(name, key, settings.VOUCHER_ATTEMPT_WINDOW)
+        for name, key in (
+            ("voucher-cart", cart_id),
+            ("voucher-session", "s1"),
+            ("voucher-addr", "10.0.0.3"),
+        )
+    }
     assert counts == {"voucher-cart": len(tries), "voucher-session": len(tries), "voucher-addr": 2}
     assert RateCounter.objects.count() == 3
 

@@ -12,11 +12,23 @@ from warenhaus.promotions import services
 from warenhaus.promotions.models import Campaign, Code
 
 
-def test_a_new_campaign_is_a_draft_and_its_author_cannot_approve_it(make_campaign, author, make_user):
+def test_a_new_campaign_is_a_draft_and_its_author_cannot_approve_it(
+    make_campaign, author, make_user
+):
     c = make_campaign(approve=False)
     assert c.status == "draft"
     double = make_user(roles=["promotions", "promotions_approver"])
-    own = services.create_campaign(actor=double, name="Eigen", discount_kind="fixed", discount_value="5", code_mode="unique", budget="100", total_limit=10, min_basket="50", valid_until=c.valid_until)
+    own = services.create_campaign(
+        actor=double,
+        name="Eigen",
+        discount_kind="fixed",
+        discount_value="5",
+        code_mode="unique",
+        budget="100",
+        total_limit=10,
+        min_basket="50",
+        valid_until=c.valid_until,
+    )
     with pytest.raises(DomainError) as err:
         services.approve_campaign(campaign_id=own.pk, actor=double)
     assert err.value.code == "four_eyes_required" and err.value.status == 403
@@ -34,12 +46,27 @@ def test_the_database_refuses_an_approval_by_the_author(make_campaign, author):
         Campaign.objects.filter(pk=c.pk).update(status="approved", approved_by=author)
 
 
-@pytest.mark.parametrize("fields,reasons", [
-    ({"code_mode": "public", "public_code": "GRATIS400", "discount_value": "400.00", "min_basket": "401.00", "budget": None, "valid_until": None},
-     {"public_code_without_budget", "discount_above_share_of_min_basket", "no_end_date"}),
-    ({"total_limit": None, "budget": None}, {"unbounded"}),
-    ({"discount_value": "20.00", "min_basket": "30.00"}, {"discount_above_share_of_min_basket"}),
-])
+@pytest.mark.parametrize(
+    "fields,reasons",
+    [
+        (
+            {
+                "code_mode": "public",
+                "public_code": "GRATIS400",
+                "discount_value": "400.00",
+                "min_basket": "401.00",
+                "budget": None,
+                "valid_until": None,
+            },
+            {"public_code_without_budget", "discount_above_share_of_min_basket", "no_end_date"},
+        ),
+        ({"total_limit": None, "budget": None}, {"unbounded"}),
+        (
+            {"discount_value": "20.00", "min_basket": "30.00"},
+            {"discount_above_share_of_min_basket"},
+        ),
+    ],
+)
 def test_dangerous_shapes_need_an_override_reason(make_campaign, approver, fields, reasons):
     c = make_campaign(approve=False, **fields)
     with pytest.raises(DomainError) as err:
@@ -47,7 +74,9 @@ def test_dangerous_shapes_need_an_override_reason(make_campaign, approver, field
     assert err.value.code == "dangerous_campaign" and err.value.status == 409
     assert {d["code"] for d in err.value.extra["dangers"]} == reasons
     assert "worst_case" in err.value.extra
-    c = services.approve_campaign(campaign_id=c.pk, actor=approver, override_reason="Partneraktion, mit Vorstand abgestimmt")
+    c = services.approve_campaign(
+        campaign_id=c.pk, actor=approver, override_reason="Partneraktion, mit Vorstand abgestimmt"
+    )
     assert c.status == "approved" and c.approval_override_reason
 
 
@@ -56,8 +85,10 @@ def test_worst_case_is_limit_times_discount_bounded_by_budget(make_campaign):
     assert services.worst_case(c)["amount"] == {"amount": "500.00", "currency": "EUR"}
     c = make_campaign(approve=False, total_limit=20, discount_value="10.00", budget="500.00")
     assert services.worst_case(c)["amount"]["amount"] == "200.00"
-    c = make_campaign(approve=False, discount_kind="percent", discount_value="10", total_limit=None, budget=None)
-    assert services.worst_case(c) ["unbounded"] is True
+    c = make_campaign(
+        approve=False, discount_kind="percent", discount_value="10", total_limit=None, budget=None
+    )
+    assert services.worst_case(c)["unbounded"] is True
 
 
 def test_every_staff_action_is_audited(make_campaign, author, approver):
@@ -69,7 +100,14 @@ def test_every_staff_action_is_audited(make_campaign, author, approver):
     services.block_code(code="sommer-10", actor=author, reason="Leck")
     services.revoke_campaign(campaign_id=c.pk, actor=approver, reason="Ende")
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
-    assert actions[-6:] == ["campaign.create", "campaign.approve", "campaign.pause", "campaign.resume", "code.block", "campaign.revoke"]
+    assert actions[-6:] == [
+        "campaign.create",
+        "campaign.approve",
+        "campaign.pause",
+        "campaign.resume",
+        "code.block",
+        "campaign.revoke",
+    ]
     with pytest.raises(DomainError) as err:
         services.resume_campaign(campaign_id=c.pk, actor=approver)
     assert err.value.code == "invalid_transition"
@@ -95,9 +133,25 @@ def test_codes_are_stored_as_keyed_digests_only(make_campaign, author, cart_with
     services.import_codes(campaign_id=imported.pk, actor=author, codes=["PARTNERCODE77"])
     cart_id = cart_with(price="49.97")
     services.apply_voucher(cart_id=cart_id, code=generated[0], channel="web")
-    checkout.place_order(cart_id=cart_id, email="e@example.de", shipping_address={"name": "E", "street": "S 1", "postal_code": "12345", "city": "K", "country": "DE"}, payment_method="invoice")
+    checkout.place_order(
+        cart_id=cart_id,
+        email="e@example.de",
+        shipping_address={
+            "name": "E",
+            "street": "S 1",
+            "postal_code": "12345",
+            "city": "K",
+            "country": "DE",
+        },
+        payment_method="invoice",
+    )
     dump = _all_text_in_database().upper()
-    for plain in ["LECKSICHER2025", "PARTNERCODE77", *generated, *(g.replace("-", "") for g in generated)]:
+    for plain in [
+        "LECKSICHER2025",
+        "PARTNERCODE77",
+        *generated,
+        *(g.replace("-", "") for g in generated),
+    ]:
         assert plain not in dump, plain
     assert Code.objects.filter(campaign=public).get().hint == "025"
     assert public.pk
@@ -121,9 +175,17 @@ def test_generation_is_capped_and_single_use(make_campaign, author, settings):
 def test_import_reports_what_it_did_not_take(make_campaign, author):
     c = make_campaign()
     make_campaign(public_code="SCHONDA")
-    out = services.import_codes(campaign_id=c.pk, actor=author, codes=["PARTNER-0001", "partner0001", "x", "SCHONDA", "PARTNER0002"])
+    out = services.import_codes(
+        campaign_id=c.pk,
+        actor=author,
+        codes=["PARTNER-0001", "partner0001", "x", "SCHONDA", "PARTNER0002"],
+    )
     assert out["imported"] == 2
-    assert {(r["index"], r["reason"]) for r in out["rejected"]} == {(1, "duplicate"), (2, "invalid_code"), (3, "code_taken")}
+    assert {(r["index"], r["reason"]) for r in out["rejected"]} == {
+        (1, "duplicate"),
+        (2, "invalid_code"),
+        (3, "code_taken"),
+    }
 
 
 def test_block_pattern_blocks_existing_and_future_codes(make_campaign, author, cart_with):
@@ -175,5 +237,13 @@ def test_validity_window_must_be_ordered(author):
     from warenhaus.core.clock import now
 
     with pytest.raises(DomainError) as err:
-        services.create_campaign(actor=author, name="X", discount_kind="fixed", discount_value="5", code_mode="unique", valid_from=now(), valid_until=now() - timedelta(days=1))
+        services.create_campaign(
+            actor=author,
+            name="X",
+            discount_kind="fixed",
+            discount_value="5",
+            code_mode="unique",
+            valid_from=now(),
+            valid_until=now() - timedelta(days=1),
+        )
     assert err.value.code == "validation_error"

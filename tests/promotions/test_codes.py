@@ -3,7 +3,8 @@ every single wrong character and every swap of neighbours without asking the dat
 
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from warenhaus.promotions import codes
 
@@ -25,9 +26,13 @@ def test_codes_do_not_repeat():
 
 
 @settings(max_examples=300, deadline=None)
-@given(code=code_strategy, position=st.integers(0, 11), replacement=st.sampled_from(codes.ALPHABET + "0O1IL"))
+@given(
+    code=code_strategy,
+    position=st.integers(0, 11),
+    replacement=st.sampled_from(codes.ALPHABET + "0O1IL"),
+)
 def test_every_single_character_typo_is_caught(code, position, replacement):
-    typo = code[:position] + replacement + code[position + 1:]
+    typo = code[:position] + replacement + code[position + 1 :]
     if typo != code:
         assert not codes.is_valid_generated(typo)
 
@@ -35,7 +40,7 @@ def test_every_single_character_typo_is_caught(code, position, replacement):
 @settings(max_examples=300, deadline=None)
 @given(code=code_strategy, position=st.integers(0, 10))
 def test_every_adjacent_transposition_is_caught(code, position):
-    swapped = code[:position] + code[position + 1] + code[position] + code[position + 2:]
+    swapped = code[:position] + code[position + 1] + code[position] + code[position + 2 :]
     if swapped != code:
         assert not codes.is_valid_generated(swapped)
 
@@ -45,7 +50,7 @@ def test_exhaustively_for_one_code():
     for i in range(len(code)):
         for ch in codes.ALPHABET:
             if ch != code[i]:
-                assert not codes.is_valid_generated(code[:i] + ch + code[i + 1:])
+                assert not codes.is_valid_generated(code[:i] + ch + code[i + 1 :])
 
 
 def test_digests_are_keyed_and_stable(settings):

@@ -19,12 +19,23 @@ try:
 except ImportError:
     from conftest import requires_postgres
 
-pytestmark = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("pg-concurrency")]
+pytestmark = [
+    pytest.mark.postgres,
+    requires_postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("pg-concurrency"),
+]
 
 THREADS = 50
 PER_THREAD = 4
 CHECKOUTS = THREADS * PER_THREAD
-ADDRESS = {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
+ADDRESS = {
+    "name": "Erika Mustermann",
+    "street": "Heidestraße 17",
+    "postal_code": "51147",
+    "city": "Köln",
+    "country": "DE",
+}
 
 
 @pytest.fixture
@@ -33,7 +44,12 @@ def seed_variant(transactional_db):
 
     def make(*, on_hand: int, price: str):
         cat = create_category(slug="gutschein-rennen", name="Rennen", name_en="Race")
-        product = create_product(actor=None, title="Rennware", category=cat.slug, variants=[{"sku": "VOUCHER-RACE-1", "price": price, "on_hand": on_hand}])
+        product = create_product(
+            actor=None,
+            title="Rennware",
+            category=cat.slug,
+            variants=[{"sku": "VOUCHER-RACE-1", "price": price, "on_hand": on_hand}],
+        )
         return product.variants.get()
 
     return make
@@ -45,15 +61,39 @@ def setup(transactional_db, seed_variant):
     from warenhaus.core.clock import now
     from warenhaus.promotions import services
 
-    author = create_staff(email="autor@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions"], name="A")
-    approver = create_staff(email="freigabe@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions_approver"], name="B")
+    author = create_staff(
+        email="autor@warenhaus.example",
+        password="Geheim-Passwort-1",
+        roles=["promotions"],
+        name="A",
+    )
+    approver = create_staff(
+        email="freigabe@warenhaus.example",
+        password="Geheim-Passwort-1",
+        roles=["promotions_approver"],
+        name="B",
+    )
 
     def make(*, code="RENNEN10", import_max_uses=None, **fields):
-        body = {"discount_kind": "fixed", "discount_value": "10.00", "min_basket": "30.00", "valid_until": now() + timedelta(days=1), **fields}
+        body = {
+            "discount_kind": "fixed",
+            "discount_value": "10.00",
+            "min_basket": "30.00",
+            "valid_until": now() + timedelta(days=1),
+            **fields,
+        }
         mode = "unique" if import_max_uses else "public"
-        c = services.create_campaign(actor=author, name="Rennen", code_mode=mode, public_code="" if import_max_uses else code, **body)
+        c = services.create_campaign(
+            actor=author,
+            name="Rennen",
+            code_mode=mode,
+            public_code="" if import_max_uses else code,
+            **body,
+        )
         if import_max_uses:
-            services.import_codes(campaign_id=c.pk, actor=author, codes=[code], max_uses_per_code=import_max_uses)
+            services.import_codes(
+                campaign_id=c.pk, actor=author, codes=[code], max_uses_per_code=import_max_uses
+            )
         services.approve_campaign(campaign_id=c.pk, actor=approver, override_reason="Lasttest")
         variant = seed_variant(on_hand=CHECKOUTS * 2, price="49.97")
         carts = []
@@ -78,7 +118,13 @@ def _race(carts, email_of):
         for j in range(PER_THREAD):
             i = t * PER_THREAD + j
             try:
-                order = place_order(cart_id=carts[i], email=email_of(i), shipping_address=ADDRESS, payment_method="invoice", channel="api")
+                order = place_order(
+                    cart_id=carts[i],
+                    email=email_of(i),
+                    shipping_address=ADDRESS,
+                    payment_method="invoice",
+                    channel="api",
+                )
             except DomainError as err:
                 out.append(("refused", err.code))
             else:
@@ -136,10 +182,15 @@ def test_the_per_customer_limit_holds_exactly(setup):
     campaign, carts = setup(per_customer_limit=3, budget="100000.00", total_limit=1000)
     flat = _race(carts, lambda i: f"kunde{i % 5}@example.de")  # five customers, 40 attempts each
     _check(campaign, flat, winners=15, refusal="limit_per_customer")
-    assert sorted(CustomerUsage.objects.filter(campaign=campaign).values_list("uses", flat=True)) == [3] * 5
+    assert (
+        sorted(CustomerUsage.objects.filter(campaign=campaign).values_list("uses", flat=True))
+        == [3] * 5
+    )
 
 
-def test_the_press_case_unapproved_codes_never_redeem_genuine_ones_all_do(transactional_db, seed_variant):
+def test_the_press_case_unapproved_codes_never_redeem_genuine_ones_all_do(
+    transactional_db, seed_variant
+):
     """The incident at small scale: 40 codes of campaigns nobody approved (put into carts behind
     the cart service's back, as if they had slipped in) and genuine approved single-use codes;
     200 checkouts race over web and phone. None of the 40 redeems; every genuine one does."""
@@ -151,17 +202,50 @@ def test_the_press_case_unapproved_codes_never_redeem_genuine_ones_all_do(transa
     from warenhaus.promotions import services
     from warenhaus.promotions.models import CartVoucher, Code, Redemption
 
-    author = create_staff(email="autor2@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions"], name="A")
-    approver = create_staff(email="freigabe2@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions_approver"], name="B")
-    agent = create_staff(email="telefon@warenhaus.example", password="Geheim-Passwort-1", roles=["support"], name="C")
+    author = create_staff(
+        email="autor2@warenhaus.example",
+        password="Geheim-Passwort-1",
+        roles=["promotions"],
+        name="A",
+    )
+    approver = create_staff(
+        email="freigabe2@warenhaus.example",
+        password="Geheim-Passwort-1",
+        roles=["promotions_approver"],
+        name="B",
+    )
+    agent = create_staff(
+        email="telefon@warenhaus.example", password="Geheim-Passwort-1", roles=["support"], name="C"
+    )
     until = now() + timedelta(days=1)
     leaked = []
     for i in range(40):
-        c = services.create_campaign(actor=author, name=f"Leck {i}", discount_kind="fixed", discount_value="400.00", min_basket="401.00", code_mode="public", public_code=f"LECK{i:02d}X", valid_until=until)
+        c = services.create_campaign(
+            actor=author,
+            name=f"Leck {i}",
+            discount_kind="fixed",
+            discount_value="400.00",
+            min_basket="401.00",
+            code_mode="public",
+            public_code=f"LECK{i:02d}X",
+            valid_until=until,
+        )
         leaked.append(Code.objects.get(campaign=c))
-    genuine = services.create_campaign(actor=author, name="Echt", discount_kind="fixed", discount_value="10.00", min_basket="30.00", code_mode="unique", budget="10000.00", total_limit=1000, valid_until=until)
+    genuine = services.create_campaign(
+        actor=author,
+        name="Echt",
+        discount_kind="fixed",
+        discount_value="10.00",
+        min_basket="30.00",
+        code_mode="unique",
+        budget="10000.00",
+        total_limit=1000,
+        valid_until=until,
+    )
     services.approve_campaign(campaign_id=genuine.pk, actor=approver)
-    _b, genuine_codes = services.generate_codes(campaign_id=genuine.pk, actor=author, count=CHECKOUTS // 2)
+    _b, genuine_codes = services.generate_codes(
+        campaign_id=genuine.pk, actor=author, count=CHECKOUTS // 2
+    )
     variant = seed_variant(on_hand=CHECKOUTS * 2, price="449.97")
     carts = []
     for i in range(CHECKOUTS):
@@ -179,7 +263,14 @@ def test_the_press_case_unapproved_codes_never_redeem_genuine_ones_all_do(transa
             i = t * PER_THREAD + j
             phone = (i // 2) % 2 == 1
             try:
-                order = place_order(cart_id=carts[i], user=agent if phone else None, email=f"kunde{i}@example.de", shipping_address=ADDRESS, payment_method="invoice", channel="phone" if phone else "web")
+                order = place_order(
+                    cart_id=carts[i],
+                    user=agent if phone else None,
+                    email=f"kunde{i}@example.de",
+                    shipping_address=ADDRESS,
+                    payment_method="invoice",
+                    channel="phone" if phone else "web",
+                )
             except DomainError as err:
                 out.append((i, "refused", err.code))
             else:

@@ -16,9 +16,18 @@ from warenhaus.promotions.models import Campaign, Code
 
 def test_a_draft_changes_and_the_audit_says_before_and_after(make_campaign, author):
     c = make_campaign(approve=False)
-    editing.update_campaign(campaign_id=c.pk, actor=author, changes={"discount_value": "12.50", "purpose": "Sommer", "total_limit": 20})
+    editing.update_campaign(
+        campaign_id=c.pk,
+        actor=author,
+        changes={"discount_value": "12.50", "purpose": "Sommer", "total_limit": 20},
+    )
     c.refresh_from_db()
-    assert c.discount_value == Decimal("12.50") and c.purpose == "Sommer" and c.total_limit == 20 and c.status == "draft"
+    assert (
+        c.discount_value == Decimal("12.50")
+        and c.purpose == "Sommer"
+        and c.total_limit == 20
+        and c.status == "draft"
+    )
     entry = AuditEntry.objects.filter(action="campaign.edit").get()
     assert entry.before == {"discount_value": "10.00", "purpose": "", "total_limit": 100}
     assert entry.after == {"discount_value": "12.50", "purpose": "Sommer", "total_limit": 20}
@@ -39,25 +48,30 @@ def test_only_a_draft_can_be_edited(make_campaign, author, approver, status):
     elif status == "revoked":
         services.revoke_campaign(campaign_id=c.pk, actor=approver, reason="Leck")
     with pytest.raises(Conflict) as err:
-        editing.update_campaign(campaign_id=c.pk, actor=author, changes={"discount_value": "400.00"})
+        editing.update_campaign(
+            campaign_id=c.pk, actor=author, changes={"discount_value": "400.00"}
+        )
     assert err.value.code == "campaign_not_editable" and err.value.extra["current_status"] == status
     assert Campaign.objects.get(pk=c.pk).discount_value == Decimal("10.00")
 
 
-@pytest.mark.parametrize("changes,code", [
-    ({"name": ""}, "validation_error"),
-    ({"discount_kind": "percent", "discount_value": "101"}, "validation_error"),
-    ({"discount_value": "0"}, "invalid_money"),
-    ({"max_share": "120"}, "validation_error"),
-    ({"channels": ["web", "brief"]}, "validation_error"),
-    ({"valid_until": "2001-01-01T00:00:00+00:00"}, "validation_error"),
-    ({"per_customer_limit": -1}, "validation_error"),
-    ({"auto_pause": "ja"}, "validation_error"),
-    ({"monitor_settings": {"rate": {"factor": -1}}}, "validation_error"),
-    ({"eligible_products": ["nirgends"]}, "product_not_found"),
-    ({"status": "approved"}, "validation_error"),
-    ({"created_by": 1}, "validation_error"),
-])
+@pytest.mark.parametrize(
+    "changes,code",
+    [
+        ({"name": ""}, "validation_error"),
+        ({"discount_kind": "percent", "discount_value": "101"}, "validation_error"),
+        ({"discount_value": "0"}, "invalid_money"),
+        ({"max_share": "120"}, "validation_error"),
+        ({"channels": ["web", "brief"]}, "validation_error"),
+        ({"valid_until": "2001-01-01T00:00:00+00:00"}, "validation_error"),
+        ({"per_customer_limit": -1}, "validation_error"),
+        ({"auto_pause": "ja"}, "validation_error"),
+        ({"monitor_settings": {"rate": {"factor": -1}}}, "validation_error"),
+        ({"eligible_products": ["nirgends"]}, "product_not_found"),
+        ({"status": "approved"}, "validation_error"),
+        ({"created_by": 1}, "validation_error"),
+    ],
+)
 def test_the_rules_of_creation_hold(make_campaign, author, changes, code):
     c = make_campaign(approve=False)
     with pytest.raises(DomainError) as err:
@@ -96,21 +110,35 @@ def test_switching_code_mode(make_campaign, author):
         editing.update_campaign(campaign_id=c.pk, actor=author, changes={"code_mode": "public"})
     services.generate_codes(campaign_id=c.pk, actor=author, count=2)
     with pytest.raises(Conflict) as err:
-        editing.update_campaign(campaign_id=c.pk, actor=author, changes={"code_mode": "public", "public_code": "WECHSEL2"})
+        editing.update_campaign(
+            campaign_id=c.pk,
+            actor=author,
+            changes={"code_mode": "public", "public_code": "WECHSEL2"},
+        )
     assert err.value.code == "campaign_has_codes"
-    assert Campaign.objects.get(pk=c.pk).code_mode == "unique" and Code.objects.filter(campaign=c).count() == 2
+    assert (
+        Campaign.objects.get(pk=c.pk).code_mode == "unique"
+        and Code.objects.filter(campaign=c).count() == 2
+    )
 
 
-def test_an_editor_cannot_approve_it_and_the_author_stays_the_author(make_campaign, make_user, author):
+def test_an_editor_cannot_approve_it_and_the_author_stays_the_author(
+    make_campaign, make_user, author
+):
     both = make_user(roles=["promotions", "promotions_approver"])
     c = make_campaign(approve=False)
-    editing.update_campaign(campaign_id=c.pk, actor=both, changes={"discount_value": "400.00", "min_basket": "401.00"})
+    editing.update_campaign(
+        campaign_id=c.pk, actor=both, changes={"discount_value": "400.00", "min_basket": "401.00"}
+    )
     with pytest.raises(Forbidden) as err:
         services.approve_campaign(campaign_id=c.pk, actor=both, override_reason="passt schon")
     assert err.value.code == "four_eyes_required" and err.value.extra["took_part_as"] == "editor"
     c = Campaign.objects.get(pk=c.pk)
     assert c.created_by == author and c.status == "draft"
-    assert [(s.user, s.role) for s in c.signoffs.order_by("pk")] == [(author, "author"), (both, "editor")]
+    assert [(s.user, s.role) for s in c.signoffs.order_by("pk")] == [
+        (author, "author"),
+        (both, "editor"),
+    ]
 
 
 def test_over_the_api(make_campaign, api_as, author, approver):

@@ -36,7 +36,9 @@ def test_refusals_read_as_sentences_in_german_and_english(client, make_product, 
     assert "We do not know this voucher code." in r.content.decode()
 
 
-def test_a_voucher_that_stops_applying_is_explained_on_the_cart(client, make_product, make_campaign, approver):
+def test_a_voucher_that_stops_applying_is_explained_on_the_cart(
+    client, make_product, make_campaign, approver
+):
     c = make_campaign(public_code="BALDWEG")
     _cart(client, make_product)
     client.post("/cart/voucher/", {"code": "BALDWEG"})

@@ -27,12 +27,29 @@ def buy(db, make_product, address):
     from warenhaus.checkout import services as checkout
     from warenhaus.promotions import services as promotions
 
-    def make(*, code=None, email="erika@example.de", user=None, price="120.00", quantity=1, product=None, name="Erika Mustermann"):
+    def make(
+        *,
+        code=None,
+        email="erika@example.de",
+        user=None,
+        price="120.00",
+        quantity=1,
+        product=None,
+        name="Erika Mustermann",
+    ):
         product = product or make_product(price=price, on_hand=1000)
         cart, _ = checkout.create_cart(user=user)
-        checkout.add_line(cart_id=cart.id, user=user, sku=product.variants.get().sku, quantity=quantity)
+        checkout.add_line(
+            cart_id=cart.id, user=user, sku=product.variants.get().sku, quantity=quantity
+        )
         if code:
             promotions.apply_voucher(cart_id=cart.id, user=user, code=code)
-        return checkout.place_order(cart_id=cart.id, user=user, email=email, shipping_address={**address, "name": name}, payment_method="invoice")
+        return checkout.place_order(
+            cart_id=cart.id,
+            user=user,
+            email=email,
+            shipping_address={**address, "name": name},
+            payment_method="invoice",
+        )
 
     return make

@@ -22,9 +22,30 @@ def _keep_the_test_connection(monkeypatch):
 
 
 def test_preview_execute_export(leak, support, risk, capsys, tmp_path):
-    assert main(["remediation", "preview", "--codes", "LEAK400", "--cancel", "--goodwill", "10.00", "--reason", "Leck", "--by", risk.email]) == 0
+    assert (
+        main(
+            [
+                "remediation",
+                "preview",
+                "--codes",
+                "LEAK400",
+                "--cancel",
+                "--goodwill",
+                "10.00",
+                "--reason",
+                "Leck",
+                "--by",
+                risk.email,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "selects 4 orders of 3 customers" in out and "out of reach): 1" in out and "Nothing has changed" in out
+    assert (
+        "selects 4 orders of 3 customers" in out
+        and "out of reach): 1" in out
+        and "Nothing has changed" in out
+    )
     assert "cancels 3 orders" in out and "2 vouchers of 10.00 EUR" in out
     assert not Order.objects.filter(status="cancelled").exists()
     job_id = int(out.split()[1])
@@ -51,9 +72,53 @@ def _fails(argv, capsys, message):
 
 
 def test_errors_are_clear(leak, support, author, capsys):
-    _fails(["remediation", "preview", "--codes", "NOPE9999", "--cancel", "--reason", "x", "--by", support.email], capsys, "unknown_voucher_code")
-    _fails(["remediation", "preview", "--codes", "LEAK400", "--cancel", "--reason", "x", "--by", "nobody@example.de"], capsys, "no account")
-    main(["remediation", "preview", "--codes", "LEAK400", "--cancel", "--reason", "x", "--by", author.email])
+    _fails(
+        [
+            "remediation",
+            "preview",
+            "--codes",
+            "NOPE9999",
+            "--cancel",
+            "--reason",
+            "x",
+            "--by",
+            support.email,
+        ],
+        capsys,
+        "unknown_voucher_code",
+    )
+    _fails(
+        [
+            "remediation",
+            "preview",
+            "--codes",
+            "LEAK400",
+            "--cancel",
+            "--reason",
+            "x",
+            "--by",
+            "nobody@example.de",
+        ],
+        capsys,
+        "no account",
+    )
+    main(
+        [
+            "remediation",
+            "preview",
+            "--codes",
+            "LEAK400",
+            "--cancel",
+            "--reason",
+            "x",
+            "--by",
+            author.email,
+        ]
+    )
     from warenhaus.remediation.models import Job
 
-    _fails(["remediation", "execute", str(Job.objects.get().pk), "--by", author.email], capsys, "forbidden")
+    _fails(
+        ["remediation", "execute", str(Job.objects.get().pk), "--by", author.email],
+        capsys,
+        "forbidden",
+    )

@@ -37,12 +37,21 @@ def job(api, make_product, address, support, make_user):
     for n, email in enumerate(FORMULA_ADDRESSES):
         cart = api.post("/carts").json()["id"]
         assert api.post(f"/carts/{cart}/lines", {"sku": sku, "quantity": 1}).status_code == 200
-        r = api.post(f"/carts/{cart}/checkout", {"email": email, "shipping_address": address, "payment_method": "invoice"},
-                     headers={"Idempotency-Key": f"guest-{n}"})
+        r = api.post(
+            f"/carts/{cart}/checkout",
+            {"email": email, "shipping_address": address, "payment_method": "invoice"},
+            headers={"Idempotency-Key": f"guest-{n}"},
+        )
         assert r.status_code == 201, r.content
         assert r.json()["email"] == email.lower()  # addresses are kept in lower case
         numbers.append(r.json()["number"])
-    made = services.create_job(actor=support, selector={"order_numbers": numbers}, actions=["hold", "notify"], dry_run=False, reason="Probe")
+    made = services.create_job(
+        actor=support,
+        selector={"order_numbers": numbers},
+        actions=["hold", "notify"],
+        dry_run=False,
+        reason="Probe",
+    )
     run_worker()
     made.refresh_from_db()
     assert made.state == "done"

@@ -28,12 +28,23 @@ try:
 except ImportError:
     from conftest import requires_postgres
 
-pytestmark = [pytest.mark.postgres, requires_postgres, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("pg-concurrency")]
+pytestmark = [
+    pytest.mark.postgres,
+    requires_postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("pg-concurrency"),
+]
 
 THREADS = 40
 PER_THREAD = 50
 SHOPPERS = THREADS * PER_THREAD  # 2,000
-ADDRESS = {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"}
+ADDRESS = {
+    "name": "Erika Mustermann",
+    "street": "Heidestraße 17",
+    "postal_code": "51147",
+    "city": "Köln",
+    "country": "DE",
+}
 
 
 def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_server, api_as):
@@ -51,25 +62,63 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     from warenhaus.remediation import services as remediation
 
     settings.VOUCHER_ATTEMPT_LIMIT = 100_000
-    author = create_staff(email="autor@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions"], name="A")
-    approver = create_staff(email="freigabe@warenhaus.example", password="Geheim-Passwort-1", roles=["promotions_approver"], name="B")
-    agent = create_staff(email="telefon@warenhaus.example", password="Geheim-Passwort-1", roles=["support"], name="C")
-    analyst = create_staff(email="risiko@warenhaus.example", password="Geheim-Passwort-1", roles=["risk"], name="D")
+    author = create_staff(
+        email="autor@warenhaus.example",
+        password="Geheim-Passwort-1",
+        roles=["promotions"],
+        name="A",
+    )
+    approver = create_staff(
+        email="freigabe@warenhaus.example",
+        password="Geheim-Passwort-1",
+        roles=["promotions_approver"],
+        name="B",
+    )
+    agent = create_staff(
+        email="telefon@warenhaus.example", password="Geheim-Passwort-1", roles=["support"], name="C"
+    )
+    analyst = create_staff(
+        email="risiko@warenhaus.example", password="Geheim-Passwort-1", roles=["risk"], name="D"
+    )
     cat = create_category(slug="vorfall", name="Vorfall", name_en="Incident")
-    product = create_product(actor=None, title="Notebook 15", category=cat.slug, variants=[{"sku": "NB-15", "price": "449.97", "on_hand": 10_000}])
+    product = create_product(
+        actor=None,
+        title="Notebook 15",
+        category=cat.slug,
+        variants=[{"sku": "NB-15", "price": "449.97", "on_hand": 10_000}],
+    )
     sku = product.variants.get().sku
     until = now() + timedelta(days=2)
 
     # --- 1. 40 unapproved codes and genuine ones, 2,000 shoppers ---------------------------------
     unapproved = []
     for i in range(40):
-        c = promotions.create_campaign(actor=author, name=f"Nicht freigegeben {i}", discount_kind="fixed", discount_value=str(88 + 8 * i),
-                                       min_basket="401.00", code_mode="public", public_code=f"NACHT{i:02d}X", valid_until=until)
+        c = promotions.create_campaign(
+            actor=author,
+            name=f"Nicht freigegeben {i}",
+            discount_kind="fixed",
+            discount_value=str(88 + 8 * i),
+            min_basket="401.00",
+            code_mode="public",
+            public_code=f"NACHT{i:02d}X",
+            valid_until=until,
+        )
         unapproved.append((f"NACHT{i:02d}X", Code.objects.get(campaign=c)))
-    genuine = promotions.create_campaign(actor=author, name="Echt", discount_kind="fixed", discount_value="10.00", min_basket="30.00",
-                                         code_mode="unique", budget="100000.00", total_limit=10_000, valid_until=until)
+    genuine = promotions.create_campaign(
+        actor=author,
+        name="Echt",
+        discount_kind="fixed",
+        discount_value="10.00",
+        min_basket="30.00",
+        code_mode="unique",
+        budget="100000.00",
+        total_limit=10_000,
+        valid_until=until,
+    )
     promotions.approve_campaign(campaign_id=genuine.pk, actor=approver)
-    _b, genuine_codes = promotions.generate_codes(campaign_id=genuine.pk, actor=author, count=SHOPPERS // 2)
+    _b, genuine_codes = promotions.generate_codes(
+        campaign_id=genuine.pk, actor=author, count=SHOPPERS // 2
+    )
 
     def shopper(t):
         out = []
@@ -78,18 +127,30 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
             phone = (i // 4) % 2 == 1
             actor = agent if phone else None
             channel = "phone" if phone else "web"
-            cart, _ = checkout.create_cart()  # the agent keys the customer's basket into a fresh cart
+            cart, _ = (
+                checkout.create_cart()
+            )  # the agent keys the customer's basket into a fresh cart
             checkout.add_line(cart_id=cart.id, sku=sku, quantity=1)
             kind = i % 4
             try:
                 if kind in (0, 1):
-                    promotions.apply_voucher(cart_id=cart.id, code=genuine_codes[(i // 4) * 2 + kind], channel=channel)
+                    promotions.apply_voucher(
+                        cart_id=cart.id, code=genuine_codes[(i // 4) * 2 + kind], channel=channel
+                    )
                 elif kind == 2:  # typed in: refused in the cart already
-                    promotions.apply_voucher(cart_id=cart.id, code=unapproved[i % 40][0], channel=channel)
+                    promotions.apply_voucher(
+                        cart_id=cart.id, code=unapproved[i % 40][0], channel=channel
+                    )
                 else:  # slipped into the cart behind its back: checkout refuses it
                     CartVoucher.objects.create(cart_id=cart.id, code=unapproved[i % 40][1])
-                order = checkout.place_order(cart_id=cart.id, user=actor, email=f"kunde{i}@example.de", shipping_address=ADDRESS,
-                                             payment_method="invoice", channel=channel)
+                order = checkout.place_order(
+                    cart_id=cart.id,
+                    user=actor,
+                    email=f"kunde{i}@example.de",
+                    shipping_address=ADDRESS,
+                    payment_method="invoice",
+                    channel=channel,
+                )
             except DomainError as err:
                 out.append((i, "refused", err.code))
             else:
@@ -107,15 +168,35 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     assert {r[3] for r in flat if r[1] == "ok"} == {"web", "phone"}
     assert not Redemption.objects.exclude(campaign=genuine).exists()
     assert Redemption.objects.filter(campaign=genuine).count() == SHOPPERS // 2
-    genuine_orders = {o.number: o.status for o in Order.objects.filter(redemptions__campaign=genuine)}
+    genuine_orders = {
+        o.number: o.status for o in Order.objects.filter(redemptions__campaign=genuine)
+    }
     assert len(genuine_orders) == SHOPPERS // 2
 
     # --- 2. an approved public code leaks, used once a second -----------------------------------
-    leak = promotions.create_campaign(actor=author, name="Winter", discount_kind="fixed", discount_value="25.00", min_basket="100.00",
-                                      code_mode="public", public_code="WINTER25", budget="50000.00", total_limit=2000,
-                                      expected_redemptions_per_hour=60, valid_until=until)
+    leak = promotions.create_campaign(
+        actor=author,
+        name="Winter",
+        discount_kind="fixed",
+        discount_value="25.00",
+        min_basket="100.00",
+        code_mode="public",
+        public_code="WINTER25",
+        budget="50000.00",
+        total_limit=2000,
+        expected_redemptions_per_hour=60,
+        valid_until=until,
+    )
     promotions.approve_campaign(campaign_id=leak.pk, actor=approver)
-    plain = [checkout.place_order(cart_id=_cart(checkout, sku), email=f"normal{i}@example.de", shipping_address=ADDRESS, payment_method="invoice") for i in range(5)]
+    plain = [
+        checkout.place_order(
+            cart_id=_cart(checkout, sku),
+            email=f"normal{i}@example.de",
+            shipping_address=ADDRESS,
+            payment_method="invoice",
+        )
+        for i in range(5)
+    ]
     start = now()
     clock = {"at": start}
     monkeypatch.setattr(promotions, "now", lambda: clock["at"])
@@ -124,15 +205,28 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
         clock["at"] = start + timedelta(seconds=second)
         cart_id = _cart(checkout, sku)
         try:
-            promotions.apply_voucher(cart_id=cart_id, code="WINTER25", client_ip=f"198.51.100.{second + 1}")
+            promotions.apply_voucher(
+                cart_id=cart_id, code="WINTER25", client_ip=f"198.51.100.{second + 1}"
+            )
             # some people use it twice: they must hear from us once
             email = f"schnaeppchen{second % 25}@example.de"
-            leaked_orders.append(checkout.place_order(cart_id=cart_id, email=email, shipping_address=ADDRESS, payment_method="invoice", client_ip=f"198.51.100.{second + 1}"))
+            leaked_orders.append(
+                checkout.place_order(
+                    cart_id=cart_id,
+                    email=email,
+                    shipping_address=ADDRESS,
+                    payment_method="invoice",
+                    client_ip=f"198.51.100.{second + 1}",
+                )
+            )
         except DomainError as err:
             assert err.code == "voucher_paused"
         if second % 15 == 7:
             promotions.run_monitors(now=clock["at"])
-            if paused_at is None and promotions.Campaign.objects.get(pk=leak.pk).status == CampaignStatus.PAUSED:
+            if (
+                paused_at is None
+                and promotions.Campaign.objects.get(pk=leak.pk).status == CampaignStatus.PAUSED
+            ):
                 paused_at = second
     monkeypatch.undo()
     assert paused_at is not None and paused_at < 60, paused_at
@@ -144,22 +238,40 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     customers = {o.email for o in unshipped}
 
     # --- 3. remediation over the API ------------------------------------------------------------
-    client = api_as(analyst)  # risk prepares the clean-up, support executes it (four eyes on the goodwill)
-    body = {"selector": {"voucher_codes": ["WINTER25"], "placed_from": (start - timedelta(minutes=1)).isoformat(), "placed_to": (start + timedelta(hours=1)).isoformat()},
-            "actions": ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}], "dry_run": True,
-            "reason": "Code WINTER25 geleakt", "customer_note": "Der Gutscheincode war nicht für die Öffentlichkeit bestimmt."}
+    client = api_as(
+        analyst
+    )  # risk prepares the clean-up, support executes it (four eyes on the goodwill)
+    body = {
+        "selector": {
+            "voucher_codes": ["WINTER25"],
+            "placed_from": (start - timedelta(minutes=1)).isoformat(),
+            "placed_to": (start + timedelta(hours=1)).isoformat(),
+        },
+        "actions": ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
+        "dry_run": True,
+        "reason": "Code WINTER25 geleakt",
+        "customer_note": "Der Gutscheincode war nicht für die Öffentlichkeit bestimmt.",
+    }
     r = client.post("/remediations", body, headers={"Idempotency-Key": "vorfall-1"})
     assert r.status_code == 201, r.content
     preview = r.json()["preview"]
     assert preview["orders"] == len(leaked_orders) and preview["out_of_reach"] == 3
-    assert preview["affected"] == {**preview["affected"], "orders": len(unshipped), "customers": len(customers)}
+    assert preview["affected"] == {
+        **preview["affected"],
+        "orders": len(unshipped),
+        "customers": len(customers),
+    }
     job_id = r.json()["id"]
     client = api_as(agent)
     r = client.post(f"/remediations/{job_id}/execute")
     assert r.status_code == 202
     assert remediation.run(job_id) == "done"
     job = client.get(f"/remediations/{job_id}").json()
-    assert job["counts"]["cancelled"] == len(unshipped) and job["counts"]["out_of_reach"] == 3 and job["counts"]["notified"] == len(customers)
+    assert (
+        job["counts"]["cancelled"] == len(unshipped)
+        and job["counts"]["out_of_reach"] == 3
+        and job["counts"]["notified"] == len(customers)
+    )
 
     status = dict(Order.objects.values_list("number", "status"))
     assert all(status[o.number] == "cancelled" for o in unshipped)
@@ -175,23 +287,40 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
         assert deliver(m.pk) == "sent"
     mails = smtp_server.wait_for(3)
     code = re.search(r"\b([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b", mails[0].text).group(1)
-    assert "WINTER25 geleakt" not in mails[0].text and "nicht für die Öffentlichkeit" in mails[0].text
+    assert (
+        "WINTER25 geleakt" not in mails[0].text and "nicht für die Öffentlichkeit" in mails[0].text
+    )
 
     # the goodwill code works once
     cart_id = _cart(checkout, sku)
     promotions.apply_voucher(cart_id=cart_id, code=code)
-    thanks = checkout.place_order(cart_id=cart_id, email=mails[0].rcpt_tos[0], shipping_address=ADDRESS, payment_method="invoice")
+    thanks = checkout.place_order(
+        cart_id=cart_id,
+        email=mails[0].rcpt_tos[0],
+        shipping_address=ADDRESS,
+        payment_method="invoice",
+    )
     assert thanks.discount == Decimal("10.00")
     with pytest.raises(DomainError) as err:
         promotions.apply_voucher(cart_id=_cart(checkout, sku), code=code)
     assert err.value.code in ("voucher_exhausted", "limit_per_customer")
 
     # a second execute changes nothing
-    before = (OrderEvent.objects.count(), OutboxMessage.objects.count(), Code.objects.count(), dict(Order.objects.values_list("number", "status")))
+    before = (
+        OrderEvent.objects.count(),
+        OutboxMessage.objects.count(),
+        Code.objects.count(),
+        dict(Order.objects.values_list("number", "status")),
+    )
     r = client.post(f"/remediations/{job_id}/execute")
     assert r.status_code == 200 and r.json()["state"] == "done"
     assert remediation.run(job_id) == "done"
-    assert (OrderEvent.objects.count(), OutboxMessage.objects.count(), Code.objects.count(), dict(Order.objects.values_list("number", "status"))) == before
+    assert (
+        OrderEvent.objects.count(),
+        OutboxMessage.objects.count(),
+        Code.objects.count(),
+        dict(Order.objects.values_list("number", "status")),
+    ) == before
 
 
 def _cart(checkout, sku) -> str:

@@ -20,8 +20,11 @@ def place_order(db, address):
         cart, _ = checkout.create_cart(user=user)
         checkout.add_line(cart_id=cart.id, user=user, sku=variant.sku, quantity=quantity)
         return checkout.place_order(
-            cart_id=cart.id, user=user, email=email or (user.email if user else "gast@example.de"),
-            shipping_address=address, payment_method=payment_method,
+            cart_id=cart.id,
+            user=user,
+            email=email or (user.email if user else "gast@example.de"),
+            shipping_address=address,
+            payment_method=payment_method,
         )
 
     return make
@@ -40,10 +43,13 @@ def login_client(client):
 
 # --- browser ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def _browser():
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); browser tests need it")
+        pytest.skip(
+            f"{CHROMIUM} is not installed (apt-get install chromium); browser tests need it"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -93,7 +99,9 @@ def nojs_page(_browser, live_server):
     context.close()
 
 
-def browser_login(page, email: str, password: str = "Geheim-Passwort-1", next_path: str = "") -> None:
+def browser_login(
+    page, email: str, password: str = "Geheim-Passwort-1", next_path: str = ""
+) -> None:
     page.goto(page.url_for("/account/login/" + (f"?next={next_path}" if next_path else "")))
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)

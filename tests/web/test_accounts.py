@@ -26,7 +26,9 @@ def test_login_merges_the_anonymous_cart(client, shopper, make_product):
     checkout.add_line(cart_id=mine.id, user=shopper, sku=a.sku, quantity=1)
     client.post("/cart/add/", {"sku": a.sku, "quantity": 2})
     client.post("/cart/add/", {"sku": b.sku, "quantity": 1})
-    r = client.post("/account/login/", {"email": shopper.email, "password": PASSWORD, "next": "/cart/"})
+    r = client.post(
+        "/account/login/", {"email": shopper.email, "password": PASSWORD, "next": "/cart/"}
+    )
     assert r.status_code == 302 and r["Location"] == "/cart/"
     assert client.session["cart_id"] == mine.id
     quantities = {l.variant.sku: l.quantity for l in Cart.objects.get(pk=mine.id).lines.all()}
@@ -44,11 +46,19 @@ def test_login_with_wrong_password_is_4xx_with_message(client, shopper):
 def test_login_is_rate_limited_with_a_readable_message(client, shopper, settings):
     settings.LOGIN_RATE_LIMIT = 3
     for _ in range(3):
-        assert client.post("/account/login/", {"email": shopper.email, "password": "falsch-falsch"}).status_code == 401
+        assert (
+            client.post(
+                "/account/login/", {"email": shopper.email, "password": "falsch-falsch"}
+            ).status_code
+            == 401
+        )
     r = client.post("/account/login/", {"email": shopper.email, "password": PASSWORD})
     assert r.status_code == 429 and r["Retry-After"]
     assert "Zu viele Versuche" in r.content.decode()
-    assert 'id="login-link-offer"' in r.content.decode() and "Anmeldelink zusenden" in r.content.decode()
+    assert (
+        'id="login-link-offer"' in r.content.decode()
+        and "Anmeldelink zusenden" in r.content.decode()
+    )
     assert "_auth_user_id" not in client.session
 
 
@@ -73,8 +83,12 @@ def test_a_refused_owner_logs_in_with_a_mailed_link(client, shopper, settings):
     settings.LOGIN_RATE_LIMIT_ACCOUNT = 5
     for n in range(5):  # strangers, elsewhere, use up the account's allowance
         with pytest.raises(Exception):
-            services.login(email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}")
-    r = client.post("/account/login/", {"email": shopper.email, "password": PASSWORD, "next": "/cart/"})
+            services.login(
+                email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}"
+            )
+    r = client.post(
+        "/account/login/", {"email": shopper.email, "password": PASSWORD, "next": "/cart/"}
+    )
     assert r.status_code == 429 and 'id="login-link-offer"' in r.content.decode()
     r = client.post("/account/login/link/", {"email": shopper.email, "next": "/cart/"})
     assert r.status_code == 200 and 'id="login-link-sent"' in r.content.decode()
@@ -86,26 +100,42 @@ def test_a_refused_owner_logs_in_with_a_mailed_link(client, shopper, settings):
     assert r.status_code == 302 and r["Location"] == "/cart/"
     assert client.session["_auth_user_id"] == str(shopper.pk) and "wh_device" in r.cookies
     used = client.post(path)
-    assert used.status_code == 401 and "abgelaufen oder wurde schon benutzt" in used.content.decode()
+    assert (
+        used.status_code == 401 and "abgelaufen oder wurde schon benutzt" in used.content.decode()
+    )
 
 
 def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(client, shopper, settings):
     from warenhaus.accounts import services
 
-    assert client.post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code
+        == 302
+    )
     client.post("/account/logout/")
     settings.LOGIN_RATE_LIMIT_ACCOUNT = 5
     for n in range(8):
         with pytest.raises(Exception):
-            services.login(email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}")
-    assert Client().post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code == 429
-    assert client.post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code == 302
+            services.login(
+                email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}"
+            )
+    assert (
+        Client().post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code
+        == 429
+    )
+    assert (
+        client.post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_the_login_link_page_works_in_english_and_refuses_bad_keys(client, shopper):
     assert "Log in with a link by e-mail" in client.get("/en/account/login/").content.decode()
     r = client.get("/en/account/login/link/1-abc-nope/")
-    assert r.status_code == 401 and "This login link has expired or has been used already." in r.content.decode()
+    assert (
+        r.status_code == 401
+        and "This login link has expired or has been used already." in r.content.decode()
+    )
     r = client.post("/en/account/login/link/", {"email": "kein-at"})
     assert r.status_code == 422
 
@@ -118,14 +148,21 @@ def test_asking_too_often_for_a_link_says_to_use_the_newest_mail(client, shopper
 
 
 def test_login_ignores_foreign_next(client, shopper):
-    r = client.post("/account/login/", {"email": shopper.email, "password": PASSWORD, "next": "https://evil.example/"})
+    r = client.post(
+        "/account/login/",
+        {"email": shopper.email, "password": PASSWORD, "next": "https://evil.example/"},
+    )
     assert r.status_code == 302 and r["Location"] == "/"
 
 
 def test_register_logs_in_and_refuses_duplicates(client):
-    r = client.post("/account/register/", {"name": "Max", "email": "max@example.de", "password": PASSWORD})
+    r = client.post(
+        "/account/register/", {"name": "Max", "email": "max@example.de", "password": PASSWORD}
+    )
     assert r.status_code == 302 and "_auth_user_id" in client.session
-    r = Client().post("/account/register/", {"name": "Max", "email": "max@example.de", "password": PASSWORD})
+    r = Client().post(
+        "/account/register/", {"name": "Max", "email": "max@example.de", "password": PASSWORD}
+    )
     assert r.status_code == 409 and "existiert bereits" in r.content.decode()
     r = Client().post("/account/register/", {"email": "kurz@example.de", "password": "kurz"})
     assert r.status_code == 422
@@ -139,10 +176,14 @@ def test_logout(login_client, shopper):
 
 def test_my_orders_needs_login(client):
     r = client.get("/account/orders/")
-    assert r.status_code == 302 and r["Location"].startswith("/account/login/?next=/account/orders/")
+    assert r.status_code == 302 and r["Location"].startswith(
+        "/account/login/?next=/account/orders/"
+    )
 
 
-def test_my_orders_lists_only_mine_and_detail_is_owner_only(login_client, shopper, make_user, place_order, variant):
+def test_my_orders_lists_only_mine_and_detail_is_owner_only(
+    login_client, shopper, make_user, place_order, variant
+):
     other = make_user()
     mine = place_order(user=shopper, variant=variant)
     theirs = place_order(user=other, variant=variant)
@@ -165,7 +206,19 @@ def test_checkout_as_shopper_links_the_order(login_client, shopper, make_product
     c.post("/cart/add/", {"sku": p.variants.get().sku, "quantity": 1})
     page = c.get("/checkout/").content.decode()
     assert shopper.email in page
-    r = c.post("/checkout/", {"email": shopper.email, "name": "Erika", "street": "Weg 1", "postal_code": "10115", "city": "Berlin", "country": "DE", "shipping_method": "standard", "payment_method": "invoice"})
+    r = c.post(
+        "/checkout/",
+        {
+            "email": shopper.email,
+            "name": "Erika",
+            "street": "Weg 1",
+            "postal_code": "10115",
+            "city": "Berlin",
+            "country": "DE",
+            "shipping_method": "standard",
+            "payment_method": "invoice",
+        },
+    )
     assert r.status_code == 302
     order = Order.objects.get()
     assert order.user == shopper

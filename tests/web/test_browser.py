@@ -32,7 +32,9 @@ def test_guest_buys_from_home_to_confirmation(browser_page, make_category, make_
     # htmx: changing the quantity updates the cart in place
     page.fill("#cart input[name=quantity]", "2")
     page.dispatch_event("#cart input[name=quantity]", "change")
-    page.wait_for_function("document.querySelector('#grand-total').innerText.includes('59,98')")  # free shipping from 50 €
+    page.wait_for_function(
+        "document.querySelector('#grand-total').innerText.includes('59,98')"
+    )  # free shipping from 50 €
     assert page.locator("#cart-problems").count() == 0
     assert page.inner_text("#cart-count") == "2"  # the header badge follows along
     page.get_by_role("link", name="Zur Kasse").click()
@@ -48,7 +50,9 @@ def test_guest_buys_from_home_to_confirmation(browser_page, make_category, make_
     page.wait_for_url(re.compile(r"/order/WH-[A-Z0-9]+/$"))
     number = page.inner_text("#order-number")
     order = Order.objects.get(number=number)
-    assert order.status == "paid" and str(order.total) == "59.98" and order.email == "gast@example.de"
+    assert (
+        order.status == "paid" and str(order.total) == "59.98" and order.email == "gast@example.de"
+    )
     assert "Vielen Dank für Ihre Bestellung" in page.content()
 
 
@@ -60,7 +64,13 @@ def test_guest_checkout_with_declined_card_stays_on_checkout(browser_page, make_
     page.goto(page.url_for(f"/product/{p.slug}/"))
     page.get_by_role("button", name="In den Warenkorb").click()
     page.goto(page.url_for("/checkout/"))
-    for name, value in {"email": "gast@example.de", "name": "Erika", "street": "Weg 1", "postal_code": "10115", "city": "Berlin"}.items():
+    for name, value in {
+        "email": "gast@example.de",
+        "name": "Erika",
+        "street": "Weg 1",
+        "postal_code": "10115",
+        "city": "Berlin",
+    }.items():
         page.fill(f"input[name={name}]", value)
     page.check("input[name=payment_method][value=test]")
     page.select_option("select[name=test_outcome]", "decline")
@@ -69,7 +79,9 @@ def test_guest_checkout_with_declined_card_stays_on_checkout(browser_page, make_
     assert not Order.objects.exists()
 
 
-def test_registered_shopper_logs_in_cart_is_merged_and_sees_orders(browser_page, make_user, make_product, place_order):
+def test_registered_shopper_logs_in_cart_is_merged_and_sees_orders(
+    browser_page, make_user, make_product, place_order
+):
     page = browser_page
     shopper = make_user(email="erika@example.de")
     old_item = make_product(title="Teekanne", on_hand=5).variants.get()
@@ -113,10 +125,14 @@ def test_switch_between_german_and_english(browser_page, make_product):
     assert page.locator("html").get_attribute("lang") == "en"
     page.locator(".lang-switch button[value=de]").click()
     page.wait_for_url(re.compile(rf"/product/{p.slug}/$"))
-    assert "/en/" not in page.url and page.get_by_role("button", name="In den Warenkorb").is_visible()
+    assert (
+        "/en/" not in page.url and page.get_by_role("button", name="In den Warenkorb").is_visible()
+    )
 
 
-def test_support_finds_an_order_holds_it_and_sees_the_history(browser_page, make_user, make_product, place_order):
+def test_support_finds_an_order_holds_it_and_sees_the_history(
+    browser_page, make_user, make_product, place_order
+):
     from warenhaus.orders.models import Order
 
     page = browser_page
@@ -138,7 +154,9 @@ def test_support_finds_an_order_holds_it_and_sees_the_history(browser_page, make
     page.wait_for_selector(f"text=Bestellung {target.number} ist angehalten.")
     assert page.inner_text("#order-status") == "angehalten"
     assert "Adresse passt nicht zur Zahlung" in page.inner_text("#history")
-    assert page.locator("#action-release").is_visible() and page.locator("#action-hold").count() == 0
+    assert (
+        page.locator("#action-release").is_visible() and page.locator("#action-hold").count() == 0
+    )
     assert Order.objects.get(pk=target.pk).status == "on_hold"
     # a reason is required: the browser blocks the empty form, the server refuses it too
     page.locator("#action-release textarea").evaluate("el => el.removeAttribute('required')")
@@ -147,7 +165,9 @@ def test_support_finds_an_order_holds_it_and_sees_the_history(browser_page, make
     assert Order.objects.get(pk=target.pk).status == "on_hold"
 
 
-def test_catalog_changes_stock_and_pricing_changes_a_price(browser_page, new_browser_page, make_user, make_product):
+def test_catalog_changes_stock_and_pricing_changes_a_price(
+    browser_page, new_browser_page, make_user, make_product
+):
     from warenhaus.catalog.models import Variant
 
     make_user(email="katalog@warenhaus.example", roles=["catalog"])
@@ -196,7 +216,11 @@ def test_risk_reads_the_audit_trail(browser_page, make_user, make_product):
     page.get_by_role("button", name="Filtern").click()
     page.wait_for_url(re.compile(r"actor=preise"))
     table = page.locator(".audit-table")
-    assert "price.set" in table.inner_text() and "Wochenangebot" in table.inner_text() and sku in table.inner_text()
+    assert (
+        "price.set" in table.inner_text()
+        and "Wochenangebot" in table.inner_text()
+        and sku in table.inner_text()
+    )
     assert page.locator(".audit-table form").count() == 0  # read-only: no edit or delete anywhere
     page.fill("input[name=actor]", "niemand@")
     page.get_by_role("button", name="Filtern").click()
@@ -230,7 +254,13 @@ def test_the_purchase_works_without_javascript(nojs_page, make_product):
     page.wait_for_load_state()
     assert "62,90 €" in page.inner_text("#grand-total")
     page.get_by_role("link", name="Zur Kasse").click()
-    for name, value in {"email": "ohne-js@example.de", "name": "Erika", "street": "Weg 1", "postal_code": "10115", "city": "Berlin"}.items():
+    for name, value in {
+        "email": "ohne-js@example.de",
+        "name": "Erika",
+        "street": "Weg 1",
+        "postal_code": "10115",
+        "city": "Berlin",
+    }.items():
         page.fill(f"input[name={name}]", value)
     page.get_by_role("button", name="Zahlungspflichtig bestellen").click()
     page.wait_for_url(re.compile(r"/order/WH-[A-Z0-9]+/$"))

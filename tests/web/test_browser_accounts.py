@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "Geheim-Passwort-1"
 
 
-def test_a_locked_out_owner_logs_in_with_the_mailed_link_without_javascript(nojs_page, make_user, settings):
+def test_a_locked_out_owner_logs_in_with_the_mailed_link_without_javascript(
+    nojs_page, make_user, settings
+):
     from warenhaus.accounts import services
     from warenhaus.core.errors import DomainError
     from warenhaus.notifications.models import OutboxMessage
@@ -29,7 +31,9 @@ def test_a_locked_out_owner_logs_in_with_the_mailed_link_without_javascript(nojs
     page.goto(page.url_for("/account/login/"))
     page.fill("input[name=email]", owner.email)
     page.fill("input[name=password]", PASSWORD)
-    page.locator("main form[action='/account/login/']").get_by_role("button", name="Anmelden").click()
+    page.locator("main form[action='/account/login/']").get_by_role(
+        "button", name="Anmelden"
+    ).click()
     assert "Zu viele Versuche" in page.inner_text("#error")
     page.get_by_role("button", name="Anmeldelink zusenden").click()
     page.wait_for_selector("#login-link-sent")

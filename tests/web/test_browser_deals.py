@@ -18,7 +18,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def _checkout(page):
     page.get_by_role("link", name="Zur Kasse").click()
     page.wait_for_url(re.compile(r"/checkout/$"))
-    for name, value in {"email": "gast@example.de", "name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln"}.items():
+    for name, value in {
+        "email": "gast@example.de",
+        "name": "Erika Mustermann",
+        "street": "Heidestraße 17",
+        "postal_code": "51147",
+        "city": "Köln",
+    }.items():
         page.fill(f"input[name={name}]", value)
     page.check("input[name=payment_method][value=test]")
     page.select_option("select[name=test_outcome]", "approve")
@@ -27,7 +33,9 @@ def _checkout(page):
     return page.inner_text("#order-number")
 
 
-def test_shopper_waits_for_the_start_is_admitted_and_buys_at_the_deal_price(browser_page, new_deal, clock):
+def test_shopper_waits_for_the_start_is_admitted_and_buys_at_the_deal_price(
+    browser_page, new_deal, clock
+):
     from warenhaus.deals.models import Deal
     from warenhaus.orders.models import Order
 
@@ -35,11 +43,16 @@ def test_shopper_waits_for_the_start_is_admitted_and_buys_at_the_deal_price(brow
     deal = new_deal(starts_in=600)
     page.goto(page.url_for(f"/deals/{deal.pk}/"))
     assert "Niedrigster Preis der letzten 30 Tage" in page.inner_text(".deal-facts")
-    assert page.inner_text("#lowest-price") == "119,99 €" and page.inner_text("#deal-price") == "49,97 €"
+    assert (
+        page.inner_text("#lowest-price") == "119,99 €"
+        and page.inner_text("#deal-price") == "49,97 €"
+    )
     countdown = page.locator("#countdown")
     first = countdown.inner_text()
     assert re.fullmatch(r"\d+:\d\d", first)
-    page.wait_for_function("document.querySelector('#countdown').innerText !== %r" % first)  # it counts down
+    page.wait_for_function(
+        "document.querySelector('#countdown').innerText !== %r" % first
+    )  # it counts down
     page.get_by_role("button", name="In die Warteschlange").click()
     page.wait_for_url(re.compile(rf"/deals/{deal.pk}/queue/[^/]+/$"))
     assert page.locator("#position-pending").is_visible()
@@ -47,7 +60,10 @@ def test_shopper_waits_for_the_start_is_admitted_and_buys_at_the_deal_price(brow
     page.wait_for_url(re.compile(r"/cart/$"), timeout=15_000)
     hold = page.locator("#cart .hold-note")
     assert "Für Sie zum Aktionspreis reserviert bis" in hold.inner_text()
-    assert re.search(r"\d+:\d\d", hold.locator(".countdown").inner_text()) and hold.locator(".countdown").is_visible()
+    assert (
+        re.search(r"\d+:\d\d", hold.locator(".countdown").inner_text())
+        and hold.locator(".countdown").is_visible()
+    )
     assert "49,97" in page.inner_text("#cart")
     number = _checkout(page)
     order = Order.objects.get(number=number)
@@ -89,7 +105,9 @@ def test_staff_watch_the_dashboard_with_its_chart(browser_page, new_deal, manage
     # the tiles follow along (htmx): someone else joins and is let in
     services.join_queue(deal_id=deal.pk, guest="session:s9")
     services.admit_due(deal)
-    page.wait_for_function("document.querySelector('#tile-admitted .n').innerText === '3'", timeout=10_000)
+    page.wait_for_function(
+        "document.querySelector('#tile-admitted .n').innerText === '3'", timeout=10_000
+    )
     page.locator("#chart details summary, #chart summary").first.click()
     assert page.locator("#chart-table tbody tr").count() >= 1
 
@@ -126,7 +144,9 @@ def test_the_waiting_room_works_without_javascript(nojs_page, new_deal, clock):
     assert "Für Sie zum Aktionspreis reserviert bis" in page.inner_text("#cart .hold-note")
 
 
-def test_a_poll_refused_in_a_rush_is_skipped_and_the_waiting_room_carries_on(browser_page, new_deal, clock):
+def test_a_poll_refused_in_a_rush_is_skipped_and_the_waiting_room_carries_on(
+    browser_page, new_deal, clock
+):
     """The admission limiter answers 429 when the deal pages are overloaded: the waiting room
     keeps its place on the page and simply polls again."""
     deal = new_deal(starts_in=600)
@@ -139,8 +159,11 @@ def test_a_poll_refused_in_a_rush_is_skipped_and_the_waiting_room_carries_on(bro
     def overloaded(route):
         if len(refused) < 2:
             refused.append(route.request.url)
-            route.fulfill(status=429, headers={"Retry-After": "2", "Content-Type": "text/html; charset=utf-8"},
-                          body="<!doctype html><html><body><h1>Einen Moment, bitte</h1></body></html>")
+            route.fulfill(
+                status=429,
+                headers={"Retry-After": "2", "Content-Type": "text/html; charset=utf-8"},
+                body="<!doctype html><html><body><h1>Einen Moment, bitte</h1></body></html>",
+            )
         else:
             route.continue_()
 
@@ -165,7 +188,9 @@ def test_a_join_turned_away_in_a_rush_keeps_its_place(browser_page, new_deal, se
     settings.ADMISSION_MAX_IN_FLIGHT, settings.ADMISSION_WAIT_MS = 1, 0
     settings.ADMISSION_RETRY_AFTER, settings.ADMISSION_RETRY_JITTER = 1, 0
     deal = new_deal(starts_in=-1, units=5, pace=1)
-    services.join_queue(deal_id=deal.pk, guest="session:erste@example.de", email="erste@example.de")  # let in; the line starts behind them
+    services.join_queue(
+        deal_id=deal.pk, guest="session:erste@example.de", email="erste@example.de"
+    )  # let in; the line starts behind them
     page = browser_page
     page.goto(page.url_for(f"/deals/{deal.pk}/"))
     page.fill("#join-email", "frueh@example.de")
@@ -175,12 +200,19 @@ def test_a_join_turned_away_in_a_rush_keeps_its_place(browser_page, new_deal, se
         page.get_by_role("button", name="In die Warteschlange").click()
         page.wait_for_selector("text=Einen Moment, bitte")
         assert "Ihr Platz in der Warteschlange bleibt Ihnen" in page.inner_text("main")
-        services.join_queue(deal_id=deal.pk, guest="session:spaeter@example.de", email="spaeter@example.de")  # later, but through first
+        services.join_queue(
+            deal_id=deal.pk, guest="session:spaeter@example.de", email="spaeter@example.de"
+        )  # later, but through first
     finally:
         gate.leave()
     page.wait_for_selector("#arrival-kept", timeout=15_000)  # back on the deal's page by itself
     assert "zählt ab Ihrem ersten Versuch" in page.inner_text("#arrival-kept")
-    page.fill("#join-email", "frueh@example.de")  # the field is empty again: the browser is what counts
+    page.fill(
+        "#join-email", "frueh@example.de"
+    )  # the field is empty again: the browser is what counts
     page.get_by_role("button", name="In die Warteschlange").click()
     page.wait_for_url(re.compile(rf"/deals/{deal.pk}/queue/[^/]+/$"))
-    assert [t.data.get("email") for t in waiting_room().first_waiting(deal.pk, 10)] == ["frueh@example.de", "spaeter@example.de"]
+    assert [t.data.get("email") for t in waiting_room().first_waiting(deal.pk, 10)] == [
+        "frueh@example.de",
+        "spaeter@example.de",
+    ]

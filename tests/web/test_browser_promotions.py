@@ -19,15 +19,27 @@ def _campaign(author, approver=None, **fields):
     from warenhaus.core.clock import now
     from warenhaus.promotions import services
 
-    body = {"name": "Sommeraktion", "discount_kind": "fixed", "discount_value": "10.00", "min_basket": "30.00", "budget": "1000.00",
-            "total_limit": 100, "valid_until": now() + timedelta(days=30), "code_mode": "public", "public_code": "SOMMER10", **fields}
+    body = {
+        "name": "Sommeraktion",
+        "discount_kind": "fixed",
+        "discount_value": "10.00",
+        "min_basket": "30.00",
+        "budget": "1000.00",
+        "total_limit": 100,
+        "valid_until": now() + timedelta(days=30),
+        "code_mode": "public",
+        "public_code": "SOMMER10",
+        **fields,
+    }
     c = services.create_campaign(actor=author, **body)
     if approver is not None:
         c = services.approve_campaign(campaign_id=c.pk, actor=approver)
     return c
 
 
-def test_one_person_makes_a_campaign_and_another_approves_it(browser_page, new_browser_page, make_user):
+def test_one_person_makes_a_campaign_and_another_approves_it(
+    browser_page, new_browser_page, make_user
+):
     from warenhaus.promotions.models import Campaign
 
     make_user(email="aktionen@warenhaus.example", roles=["promotions"])
@@ -69,22 +81,37 @@ def test_one_person_makes_a_campaign_and_another_approves_it(browser_page, new_b
     assert c.status == "approved" and c.approved_by.email == "freigabe@warenhaus.example"
 
 
-def test_a_dangerous_campaign_needs_a_reason_and_the_author_is_refused_in_english(browser_page, make_user):
+def test_a_dangerous_campaign_needs_a_reason_and_the_author_is_refused_in_english(
+    browser_page, make_user
+):
     from warenhaus.promotions.models import Campaign
 
     both = make_user(email="beides@warenhaus.example", roles=["promotions", "promotions_approver"])
     author = make_user(email="autor@warenhaus.example", roles=["promotions"])
     own = _campaign(both, name="Own one", public_code="EIGEN10")
-    risky = _campaign(author, name="400 off 401", discount_value="400.00", min_basket="401.00", budget=None, total_limit=None, public_code="RISKY400")
+    risky = _campaign(
+        author,
+        name="400 off 401",
+        discount_value="400.00",
+        min_basket="401.00",
+        budget=None,
+        total_limit=None,
+        public_code="RISKY400",
+    )
     page = browser_page
-    browser_login(page, "beides@warenhaus.example", next_path=f"/en/console/promotions/{own.pk}/approve/")
+    browser_login(
+        page, "beides@warenhaus.example", next_path=f"/en/console/promotions/{own.pk}/approve/"
+    )
     page.wait_for_url(re.compile(rf"/en/console/promotions/{own.pk}/approve/$"))
     assert "Someone who did neither must approve it (four eyes)" in page.inner_text("#four-eyes")
     assert page.locator("#approve-form").count() == 0
     page.goto(page.url_for(f"/en/console/promotions/{risky.pk}/approve/"))
     assert page.inner_text("#worst-amount") == "unbounded"
     dangers = page.inner_text("#dangers")
-    assert "Neither a total redemption limit nor a budget bounds the cost." in dangers and "400 EUR off 401 EUR" in dangers
+    assert (
+        "Neither a total redemption limit nor a budget bounds the cost." in dangers
+        and "400 EUR off 401 EUR" in dangers
+    )
     # the browser asks for the reason; without the browser's check the server refuses as well
     page.locator("#override-reason").evaluate("el => el.removeAttribute('required')")
     page.get_by_role("button", name="Approve").click()
@@ -93,15 +120,26 @@ def test_a_dangerous_campaign_needs_a_reason_and_the_author_is_refused_in_englis
     page.fill("#override-reason", "Staff-only campaign, sent to 20 people")
     page.get_by_role("button", name="Approve").click()
     page.wait_for_selector("text=The campaign has been approved")
-    assert Campaign.objects.get(pk=risky.pk).approval_override_reason == "Staff-only campaign, sent to 20 people"
+    assert (
+        Campaign.objects.get(pk=risky.pk).approval_override_reason
+        == "Staff-only campaign, sent to 20 people"
+    )
 
 
-def test_the_campaign_page_draws_redemptions_with_the_threshold_line(browser_page, make_user, make_product, address):
+def test_the_campaign_page_draws_redemptions_with_the_threshold_line(
+    browser_page, make_user, make_product, address
+):
     from warenhaus.checkout import services as checkout
 
     author = make_user(email="aktionen@warenhaus.example", roles=["promotions"])
     approver = make_user(email="freigabe@warenhaus.example", roles=["promotions_approver"])
-    c = _campaign(author, approver, expected_redemptions_per_hour=600, monitor_settings={"rate": {"factor": 2}}, per_customer_limit=None)
+    c = _campaign(
+        author,
+        approver,
+        expected_redemptions_per_hour=600,
+        monitor_settings={"rate": {"factor": 2}},
+        per_customer_limit=None,
+    )
     variant = make_product(price="49.97", on_hand=50).variants.get()
     for i in range(3):
         cart, _ = checkout.create_cart()
@@ -109,7 +147,12 @@ def test_the_campaign_page_draws_redemptions_with_the_threshold_line(browser_pag
         from warenhaus.promotions import services
 
         services.apply_voucher(cart_id=cart.id, code="SOMMER10", channel="web")
-        checkout.place_order(cart_id=cart.id, email=f"k{i}@example.de", shipping_address=address, payment_method="invoice")
+        checkout.place_order(
+            cart_id=cart.id,
+            email=f"k{i}@example.de",
+            shipping_address=address,
+            payment_method="invoice",
+        )
     page = browser_page
     browser_login(page, "freigabe@warenhaus.example", next_path=f"/console/promotions/{c.pk}/")
     page.wait_for_url(re.compile(rf"/console/promotions/{c.pk}/$"))
@@ -139,8 +182,18 @@ def test_an_alert_is_acknowledged_on_the_alerts_page(browser_page, make_user):
     make_user(email="risiko@warenhaus.example", roles=["risk"])
     c = _campaign(author, approver, name="Leck-Aktion")
     at = now()
-    alert = Alert.objects.create(campaign=c, monitor="rate", measured=61, threshold=10, peak=61, window_seconds=60, paused=True,
-                                 message="61 redemptions in the last 60 s; at most 10 expected.", created_at=at, last_seen_at=at)
+    alert = Alert.objects.create(
+        campaign=c,
+        monitor="rate",
+        measured=61,
+        threshold=10,
+        peak=61,
+        window_seconds=60,
+        paused=True,
+        message="61 redemptions in the last 60 s; at most 10 expected.",
+        created_at=at,
+        last_seen_at=at,
+    )
     page = browser_page
     browser_login(page, "risiko@warenhaus.example", next_path="/console/promotions/")
     page.wait_for_url(re.compile(r"/console/promotions/$"))

@@ -44,7 +44,9 @@ def _execute(page):
     page.wait_for_selector("#job-progress")
 
 
-def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_page, new_browser_page, leak, support, colleague):
+def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(
+    browser_page, new_browser_page, leak, support, colleague
+):
     page = browser_page
     browser_login(page, "support@warenhaus.example", next_path="/console/")
     page.wait_for_url(re.compile(r"/console/$"))
@@ -53,10 +55,17 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     assert page.inner_text("h1") == "Bestellungen bereinigen"
     _fill_wizard(page)
     # the preview: nothing changed yet
-    assert page.inner_text("#preview-orders") == "4" and page.inner_text("#preview-customers") == "3"
-    assert page.inner_text("#preview-out-of-reach") == "1" and page.inner_text("#preview-unshipped") == "3"
+    assert (
+        page.inner_text("#preview-orders") == "4" and page.inner_text("#preview-customers") == "3"
+    )
+    assert (
+        page.inner_text("#preview-out-of-reach") == "1"
+        and page.inner_text("#preview-unshipped") == "3"
+    )
     assert page.inner_text("#preview-discount") == "160,00 €"
-    assert "3" in page.inner_text("#preview-affected") and "20,00 €" in page.inner_text("#preview-goodwill")
+    assert "3" in page.inner_text("#preview-affected") and "20,00 €" in page.inner_text(
+        "#preview-goodwill"
+    )
     assert page.locator("#preview-sample tbody tr").count() == 4
     assert all(o.status != "cancelled" for o in Order.objects.all())
     assert page.locator("#execute-button").count() == 0 and page.locator("#four-eyes").is_visible()
@@ -65,8 +74,10 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     page = new_browser_page()
     browser_login(page, "kollegin@warenhaus.example", next_path=f"/console/remediation/{job_id}/")
     page.wait_for_url(JOB_URL)
-    assert page.inner_text("#confirm-text") == ("Ich habe die Vorschau geprüft: 3 Bestellungen stornieren, 2 Personen benachrichtigen "
-                                                "und 2 Gutscheine über 10,00 € ausgeben.")
+    assert page.inner_text("#confirm-text") == (
+        "Ich habe die Vorschau geprüft: 3 Bestellungen stornieren, 2 Personen benachrichtigen "
+        "und 2 Gutscheine über 10,00 € ausgeben."
+    )
     page.get_by_role("button", name="Ausführen").click()
     assert Job.objects.get(pk=job_id).state == "preview"
     _execute(page)
@@ -77,17 +88,29 @@ def test_support_cleans_up_a_leaked_code_and_watches_the_progress_bar(browser_pa
     page.wait_for_function("document.querySelector('#percent').innerText.trim() === '100 %'")
     assert page.evaluate("window.notReloaded") is True  # htmx swapped the fragment in
     assert page.get_attribute("#job-progress", "value") == "100"
-    assert page.inner_text("#count-cancelled .n") == "3" and page.inner_text("#count-out_of_reach .n") == "1"
-    assert page.inner_text("#count-notified .n") == "2" and page.inner_text("#count-vouchers_issued .n") == "2"
+    assert (
+        page.inner_text("#count-cancelled .n") == "3"
+        and page.inner_text("#count-out_of_reach .n") == "1"
+    )
+    assert (
+        page.inner_text("#count-notified .n") == "2"
+        and page.inner_text("#count-vouchers_issued .n") == "2"
+    )
     assert page.locator("#live[hx-trigger]").count() == 0  # polling has stopped
     assert "fertig" in page.inner_text("#live h2")
-    assert {o.number for o in Order.objects.filter(status="cancelled")} == {o.number for o in leak["leaked"]}
+    assert {o.number for o in Order.objects.filter(status="cancelled")} == {
+        o.number for o in leak["leaked"]
+    }
     # the CSV
     with page.expect_download() as download:
         page.click("#csv-link")
     lines = open(download.value.path(), encoding="utf-8").read().strip().splitlines()
     assert download.value.suggested_filename == f"remediation-{job_id}.csv"
-    assert lines[0].startswith("order,") and len(lines) == 5 and sum(",cancelled," in line for line in lines) == 3
+    assert (
+        lines[0].startswith("order,")
+        and len(lines) == 5
+        and sum(",cancelled," in line for line in lines) == 3
+    )
     # the list shows it as done
     page.click(".remediation-nav a[href='/console/remediation/']")
     assert "100 %" in page.inner_text(f"#job-{job_id}")
@@ -158,8 +181,12 @@ def test_the_bar_moves_while_a_worker_runs_the_job(browser_page, leak, support, 
     worker = threading.Thread(target=work)
     worker.start()
     try:
-        page.wait_for_function("() => { const p = parseInt(document.querySelector('#percent').innerText); return p > 0 && p < 100; }")
-        page.wait_for_function("document.querySelector('#percent').innerText.trim() === '100 %'", timeout=20_000)
+        page.wait_for_function(
+            "() => { const p = parseInt(document.querySelector('#percent').innerText); return p > 0 && p < 100; }"
+        )
+        page.wait_for_function(
+            "document.querySelector('#percent').innerText.trim() === '100 %'", timeout=20_000
+        )
     finally:
         worker.join(30)
     assert outcome["state"] == "done" and page.evaluate("window.notReloaded") is True

@@ -18,12 +18,29 @@ def codes(make_user, make_product):
 
     author, approver = make_user(roles=["promotions"]), make_user(roles=["promotions_approver"])
     until = now() + timedelta(days=7)
-    genuine = services.create_campaign(actor=author, name="Herbst", discount_kind="fixed", discount_value="10.00", min_basket="30.00",
-                                       budget="1000.00", total_limit=100, code_mode="unique", valid_until=until)
+    genuine = services.create_campaign(
+        actor=author,
+        name="Herbst",
+        discount_kind="fixed",
+        discount_value="10.00",
+        min_basket="30.00",
+        budget="1000.00",
+        total_limit=100,
+        code_mode="unique",
+        valid_until=until,
+    )
     services.approve_campaign(campaign_id=genuine.pk, actor=approver)
     _b, generated = services.generate_codes(campaign_id=genuine.pk, actor=author, count=2)
-    services.create_campaign(actor=author, name="Nie freigegeben", discount_kind="fixed", discount_value="400.00", min_basket="401.00",
-                             code_mode="public", public_code="NACHT400", valid_until=until)
+    services.create_campaign(
+        actor=author,
+        name="Nie freigegeben",
+        discount_kind="fixed",
+        discount_value="400.00",
+        min_basket="401.00",
+        code_mode="public",
+        public_code="NACHT400",
+        valid_until=until,
+    )
     product = make_product(title="Wanderrucksack 30 l", price="49.97", on_hand=20)
     return {"genuine": genuine, "codes": generated, "product": product, "approver": approver}
 
@@ -31,7 +48,9 @@ def codes(make_user, make_product):
 def _to_cart(page, product_title: str, prefix: str = "") -> None:
     page.goto(page.url_for(f"{prefix}/search/?q=Wanderrucksack"))
     page.get_by_role("link", name=product_title).first.click()
-    page.locator("form button[type=submit]").filter(has_text=re.compile("In den Warenkorb|Add to cart")).first.click()
+    page.locator("form button[type=submit]").filter(
+        has_text=re.compile("In den Warenkorb|Add to cart")
+    ).first.click()
     page.wait_for_url(re.compile(r"/cart/$"))
 
 
@@ -52,16 +71,24 @@ def test_shopper_applies_a_voucher_and_sees_plain_reasons_for_bad_ones(browser_p
     assert page.locator("#vouchers li[data-voucher]").count() == 0
     # a typo in a generated code (two neighbours swapped) is caught by its check character
     good = codes["codes"][0].replace("-", "")
-    typo = good[:3] + good[4] + good[3] + good[5:] if good[3] != good[4] else good[:3] + ("A" if good[3] != "A" else "B") + good[4:]
+    typo = (
+        good[:3] + good[4] + good[3] + good[5:]
+        if good[3] != good[4]
+        else good[:3] + ("A" if good[3] != "A" else "B") + good[4:]
+    )
     _apply(page, typo)
     page.wait_for_selector("text=Dieser Code enthält einen Tippfehler.")
     # the genuine code applies: the discount shows in the cart and the total follows
     _apply(page, codes["codes"][0].lower())
     page.wait_for_selector("#vouchers li[data-voucher]")
     assert "-10,00 €" in page.inner_text("#vouchers")
-    page.wait_for_function("document.querySelector('#grand-total').innerText.includes('44,87')")  # 49,97 - 10 + 4,90 shipping
+    page.wait_for_function(
+        "document.querySelector('#grand-total').innerText.includes('44,87')"
+    )  # 49,97 - 10 + 4,90 shipping
     # the campaign is paused meanwhile: the cart says the voucher does not apply and why
-    services.pause_campaign(campaign_id=codes["genuine"].pk, actor=codes["approver"], reason="Prüfung")
+    services.pause_campaign(
+        campaign_id=codes["genuine"].pk, actor=codes["approver"], reason="Prüfung"
+    )
     page.reload()
     assert "gilt nicht" in page.inner_text("#vouchers")
     assert "Dieser Gutschein kann im Moment nicht eingelöst werden." in page.content()

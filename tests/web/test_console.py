@@ -36,21 +36,28 @@ def test_shopper_gets_403_page(login_client, shopper, path):
 
 def test_dashboard_for_each_role_shows_only_what_it_may_use(login_client, staff):
     html = login_client(staff("catalog")).get("/console/").content.decode()
-    assert "/console/products/" in html and "/console/orders/" not in html and "/console/audit/" not in html
+    assert (
+        "/console/products/" in html
+        and "/console/orders/" not in html
+        and "/console/audit/" not in html
+    )
     html = login_client(staff("risk")).get("/console/").content.decode()
     assert "/console/orders/" in html and "/console/audit/" in html
 
 
-@pytest.mark.parametrize("role,path,status", [
-    ("catalog", "/console/orders/", 403),
-    ("pricing", "/console/audit/", 403),
-    ("support", "/console/audit/", 403),
-    ("support", "/console/orders/", 200),
-    ("risk", "/console/orders/", 200),
-    ("risk", "/console/audit/", 200),
-    ("admin", "/console/audit/", 200),
-    ("promotions", "/console/products/", 200),
-])
+@pytest.mark.parametrize(
+    "role,path,status",
+    [
+        ("catalog", "/console/orders/", 403),
+        ("pricing", "/console/audit/", 403),
+        ("support", "/console/audit/", 403),
+        ("support", "/console/orders/", 200),
+        ("risk", "/console/orders/", 200),
+        ("risk", "/console/audit/", 200),
+        ("admin", "/console/audit/", 200),
+        ("promotions", "/console/products/", 200),
+    ],
+)
 def test_capabilities_gate_pages(login_client, staff, role, path, status):
     assert login_client(staff(role)).get(path).status_code == status
 
@@ -81,20 +88,33 @@ def test_orders_list_filters_and_paginates(login_client, staff, place_order, mak
     assert r.status_code == 400
 
 
-def test_order_detail_shows_lines_totals_history_payments(login_client, staff, place_order, variant):
+def test_order_detail_shows_lines_totals_history_payments(
+    login_client, staff, place_order, variant
+):
     order = place_order(variant=variant, quantity=2)
     r = login_client(staff("support")).get(f"/console/orders/{order.number}/")
     html = r.content.decode()
     assert r.status_code == 200
-    assert variant.sku in html and "99,94 €" in html and "Verlauf" in html and f"INV-{order.number}" in html
-    assert 'id="action-hold"' in html and 'id="action-cancel"' in html and 'id="action-ship"' in html
+    assert (
+        variant.sku in html
+        and "99,94 €" in html
+        and "Verlauf" in html
+        and f"INV-{order.number}" in html
+    )
+    assert (
+        'id="action-hold"' in html and 'id="action-cancel"' in html and 'id="action-ship"' in html
+    )
     assert login_client(staff("support")).get("/console/orders/WH-NIXDA/").status_code == 404
 
 
 def test_risk_sees_hold_but_no_cancel_or_ship_buttons(login_client, staff, place_order, variant):
     order = place_order(variant=variant)
     html = login_client(staff("risk")).get(f"/console/orders/{order.number}/").content.decode()
-    assert 'id="action-hold"' in html and 'id="action-cancel"' not in html and 'id="action-ship"' not in html
+    assert (
+        'id="action-hold"' in html
+        and 'id="action-cancel"' not in html
+        and 'id="action-ship"' not in html
+    )
 
 
 def test_hold_with_reason_then_release(login_client, staff, place_order, variant):
@@ -108,18 +128,29 @@ def test_hold_with_reason_then_release(login_client, staff, place_order, variant
     html = c.get(f"/console/orders/{order.number}/").content.decode()
     assert "Verdacht auf Betrug" in html and "angehalten" in html and 'id="action-release"' in html
     entry = AuditEntry.objects.get(action="order.hold")
-    assert entry.actor == agent and entry.source == "console" and entry.reason == "Verdacht auf Betrug"
-    assert c.post(f"/console/orders/{order.number}/release/", {"reason": "geklärt"}).status_code == 302
+    assert (
+        entry.actor == agent and entry.source == "console" and entry.reason == "Verdacht auf Betrug"
+    )
+    assert (
+        c.post(f"/console/orders/{order.number}/release/", {"reason": "geklärt"}).status_code == 302
+    )
     order.refresh_from_db()
     assert order.status == "awaiting_payment"
 
 
-def test_action_without_reason_is_422_and_changes_nothing(login_client, staff, place_order, variant):
+def test_action_without_reason_is_422_and_changes_nothing(
+    login_client, staff, place_order, variant
+):
     order = place_order(variant=variant)
-    r = login_client(staff("support")).post(f"/console/orders/{order.number}/cancel/", {"reason": "   "})
+    r = login_client(staff("support")).post(
+        f"/console/orders/{order.number}/cancel/", {"reason": "   "}
+    )
     assert r.status_code == 422 and "Bitte geben Sie einen Grund an" in r.content.decode()
     order.refresh_from_db()
-    assert order.status == "awaiting_payment" and not AuditEntry.objects.filter(action="order.cancel").exists()
+    assert (
+        order.status == "awaiting_payment"
+        and not AuditEntry.objects.filter(action="order.cancel").exists()
+    )
 
 
 def test_role_without_capability_gets_403_on_the_action(login_client, staff, place_order, variant):
@@ -128,7 +159,9 @@ def test_role_without_capability_gets_403_on_the_action(login_client, staff, pla
     for action in ("cancel", "ship"):
         r = c.post(f"/console/orders/{order.number}/{action}/", {"reason": "weil"})
         assert r.status_code == 403
-    r = login_client(staff("catalog")).post(f"/console/orders/{order.number}/hold/", {"reason": "weil"})
+    r = login_client(staff("catalog")).post(
+        f"/console/orders/{order.number}/hold/", {"reason": "weil"}
+    )
     assert r.status_code == 403
     order.refresh_from_db()
     assert order.status == "awaiting_payment"
@@ -137,7 +170,9 @@ def test_role_without_capability_gets_403_on_the_action(login_client, staff, pla
 def test_invalid_transition_is_409_with_message(login_client, staff, place_order, variant):
     order = place_order(variant=variant)
     c = login_client(staff("support"))
-    assert c.post(f"/console/orders/{order.number}/ship/", {"reason": "raus damit"}).status_code == 302
+    assert (
+        c.post(f"/console/orders/{order.number}/ship/", {"reason": "raus damit"}).status_code == 302
+    )
     r = c.post(f"/console/orders/{order.number}/cancel/", {"reason": "zu spät"})
     assert r.status_code == 409 and "Bestellung" in r.content.decode()
     r = c.post(f"/console/orders/{order.number}/release/", {"reason": "x"})
@@ -147,7 +182,12 @@ def test_invalid_transition_is_409_with_message(login_client, staff, place_order
 
 def test_cancel_releases_stock(login_client, staff, place_order, variant):
     order = place_order(variant=variant, quantity=3)
-    assert login_client(staff("support")).post(f"/console/orders/{order.number}/cancel/", {"reason": "Kundenwunsch"}).status_code == 302
+    assert (
+        login_client(staff("support"))
+        .post(f"/console/orders/{order.number}/cancel/", {"reason": "Kundenwunsch"})
+        .status_code
+        == 302
+    )
     variant.stock.refresh_from_db()
     assert variant.stock.allocated == 0
     assert Order.objects.get().status == "cancelled"
@@ -155,10 +195,16 @@ def test_cancel_releases_stock(login_client, staff, place_order, variant):
 
 def test_unknown_action_is_404(login_client, staff, place_order, variant):
     order = place_order(variant=variant)
-    assert login_client(staff("support")).post(f"/console/orders/{order.number}/delete/", {"reason": "x"}).status_code == 404
+    assert (
+        login_client(staff("support"))
+        .post(f"/console/orders/{order.number}/delete/", {"reason": "x"})
+        .status_code
+        == 404
+    )
 
 
 # --- products ------------------------------------------------------------------------------
+
 
 def test_products_list_shows_stock_and_price(login_client, staff, make_product):
     p = make_product(title="Bohrmaschine", price="89.00", on_hand=7)
@@ -172,11 +218,24 @@ def test_catalog_staff_changes_stock_and_product_but_not_price(login_client, sta
     c = login_client(staff("catalog"))
     html = c.get(f"/console/products/{p.slug}/").content.decode()
     assert "stock-form" in html and "price-form" not in html and "product-form" in html
-    assert c.post(f"/console/variants/{sku}/stock/", {"on_hand": 12, "reason": "Inventur"}).status_code == 302
+    assert (
+        c.post(f"/console/variants/{sku}/stock/", {"on_hand": 12, "reason": "Inventur"}).status_code
+        == 302
+    )
     assert p.variants.get().stock.on_hand == 12
     r = c.post(f"/console/variants/{sku}/price/", {"amount": "1,00"})
     assert r.status_code == 403 and str(p.variants.get().price) == "89.00"
-    r = c.post(f"/console/products/{p.slug}/save/", {"title": "Akku-Bohrmaschine", "brand": "Marke", "description": "", "category": p.category.slug, "vat_rate": "19", "is_active": "on"})
+    r = c.post(
+        f"/console/products/{p.slug}/save/",
+        {
+            "title": "Akku-Bohrmaschine",
+            "brand": "Marke",
+            "description": "",
+            "category": p.category.slug,
+            "vat_rate": "19",
+            "is_active": "on",
+        },
+    )
     assert r.status_code == 302
     p.refresh_from_db()
     assert p.title == "Akku-Bohrmaschine"
@@ -189,12 +248,25 @@ def test_pricing_staff_changes_price_in_german_notation(login_client, staff, mak
     c = login_client(staff("pricing"))
     html = c.get(f"/console/products/{p.slug}/").content.decode()
     assert "price-form" in html and "stock-form" not in html and "product-form" not in html
-    assert c.post(f"/console/variants/{sku}/price/", {"amount": "1.099,50", "reason": "Herstellerpreis"}).status_code == 302
+    assert (
+        c.post(
+            f"/console/variants/{sku}/price/", {"amount": "1.099,50", "reason": "Herstellerpreis"}
+        ).status_code
+        == 302
+    )
     assert str(p.variants.get().price) == "1099.50"
     e = AuditEntry.objects.get(action="price.set")
-    assert e.before == {"price": "89.00"} and e.after == {"price": "1099.50"} and e.source == "console"
+    assert (
+        e.before == {"price": "89.00"} and e.after == {"price": "1099.50"} and e.source == "console"
+    )
     assert c.post(f"/console/variants/{sku}/stock/", {"on_hand": 1}).status_code == 403
-    assert c.post(f"/console/products/{p.slug}/save/", {"title": "x", "category": p.category.slug, "vat_rate": "19"}).status_code == 403
+    assert (
+        c.post(
+            f"/console/products/{p.slug}/save/",
+            {"title": "x", "category": p.category.slug, "vat_rate": "19"},
+        ).status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize("amount", ["", "abc", "0", "-5", "1,999", "1e3"])
@@ -210,7 +282,12 @@ def test_bad_price_is_4xx_and_changes_nothing(login_client, staff, make_product,
 def test_english_price_notation(login_client, staff, make_product):
     p = make_product(price="89.00")
     sku = p.variants.get().sku
-    assert login_client(staff("pricing")).post(f"/en/console/variants/{sku}/price/", {"amount": "1,099.50"}).status_code == 302
+    assert (
+        login_client(staff("pricing"))
+        .post(f"/en/console/variants/{sku}/price/", {"amount": "1,099.50"})
+        .status_code
+        == 302
+    )
     assert str(p.variants.get().price) == "1099.50"
 
 
@@ -229,11 +306,20 @@ def test_bad_stock_is_4xx_and_changes_nothing(login_client, staff, make_product,
 def test_bad_product_form_is_422(login_client, staff, make_product):
     p = make_product(title="Alt")
     c = login_client(staff("catalog"))
-    r = c.post(f"/console/products/{p.slug}/save/", {"title": "", "category": p.category.slug, "vat_rate": "19"})
+    r = c.post(
+        f"/console/products/{p.slug}/save/",
+        {"title": "", "category": p.category.slug, "vat_rate": "19"},
+    )
     assert r.status_code == 422
-    r = c.post(f"/console/products/{p.slug}/save/", {"title": "Neu", "category": "gibts-nicht", "vat_rate": "19"})
+    r = c.post(
+        f"/console/products/{p.slug}/save/",
+        {"title": "Neu", "category": "gibts-nicht", "vat_rate": "19"},
+    )
     assert r.status_code == 422
-    r = c.post(f"/console/products/{p.slug}/save/", {"title": "Neu", "category": p.category.slug, "vat_rate": "16"})
+    r = c.post(
+        f"/console/products/{p.slug}/save/",
+        {"title": "Neu", "category": p.category.slug, "vat_rate": "16"},
+    )
     assert r.status_code == 422
     p.refresh_from_db()
     assert p.title == "Alt"
@@ -242,6 +328,7 @@ def test_bad_product_form_is_422(login_client, staff, make_product):
 
 
 # --- audit trail ---------------------------------------------------------------------------
+
 
 def test_audit_trail_filters_and_is_read_only(login_client, staff, make_product):
     pricer = staff("pricing")
@@ -253,13 +340,32 @@ def test_audit_trail_filters_and_is_read_only(login_client, staff, make_product)
     c = login_client(staff("risk"))
     r = c.get("/console/audit/")
     html = r.content.decode()
-    assert r.status_code == 200 and "price.set" in html and pricer.email in html and "Anpassung" in html
+    assert (
+        r.status_code == 200
+        and "price.set" in html
+        and pricer.email in html
+        and "Anpassung" in html
+    )
     assert "price.set" in c.get("/console/audit/", {"actor": pricer.email}).content.decode()
-    assert "Keine Einträge" in c.get("/console/audit/", {"actor": "niemand@example.de"}).content.decode()
-    assert "price.set" in c.get("/console/audit/", {"action": "price", "object_type": "catalog.variant", "object_id": sku}).content.decode()
-    assert "Keine Einträge" in c.get("/console/audit/", {"day_from": "2001-01-01", "day_to": "2001-01-01"}).content.decode()
+    assert (
+        "Keine Einträge"
+        in c.get("/console/audit/", {"actor": "niemand@example.de"}).content.decode()
+    )
+    assert (
+        "price.set"
+        in c.get(
+            "/console/audit/",
+            {"action": "price", "object_type": "catalog.variant", "object_id": sku},
+        ).content.decode()
+    )
+    assert (
+        "Keine Einträge"
+        in c.get(
+            "/console/audit/", {"day_from": "2001-01-01", "day_to": "2001-01-01"}
+        ).content.decode()
+    )
     assert c.get("/console/audit/", {"day_from": "kaputt"}).status_code == 400
-    assert "<form method=\"post\"" not in html  # nothing to edit or delete
+    assert '<form method="post"' not in html  # nothing to edit or delete
     assert c.post("/console/audit/").status_code == 405
 
 

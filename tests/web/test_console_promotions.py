@@ -15,7 +15,13 @@ from warenhaus.promotions.models import Alert, BlockRule, Campaign, Code
 
 pytestmark = pytest.mark.django_db
 
-SAFE = {"discount_kind": "fixed", "discount_value": "10.00", "min_basket": "30.00", "budget": "1000.00", "total_limit": 100}
+SAFE = {
+    "discount_kind": "fixed",
+    "discount_value": "10.00",
+    "min_basket": "30.00",
+    "budget": "1000.00",
+    "total_limit": 100,
+}
 
 
 @pytest.fixture
@@ -40,7 +46,12 @@ def approver(staff):
 def campaign(author, approver):
     def make(*, approve=True, public_code="", **fields):
         body = {**SAFE, "name": "Sommeraktion", "valid_until": now() + timedelta(days=30), **fields}
-        c = services.create_campaign(actor=author, code_mode="public" if public_code else "unique", public_code=public_code, **body)
+        c = services.create_campaign(
+            actor=author,
+            code_mode="public" if public_code else "unique",
+            public_code=public_code,
+            **body,
+        )
         if approve:
             c = services.approve_campaign(campaign_id=c.pk, actor=approver)
         return c
@@ -50,8 +61,17 @@ def campaign(author, approver):
 
 def _alert(c, **kw):
     at = now()
-    fields = {"monitor": "rate", "measured": 60.0, "threshold": 10.0, "peak": 60.0, "window_seconds": 60,
-              "message": "60 redemptions in the last 60 s; at most 10 expected.", "created_at": at, "last_seen_at": at, **kw}
+    fields = {
+        "monitor": "rate",
+        "measured": 60.0,
+        "threshold": 10.0,
+        "peak": 60.0,
+        "window_seconds": 60,
+        "message": "60 redemptions in the last 60 s; at most 10 expected.",
+        "created_at": at,
+        "last_seen_at": at,
+        **kw,
+    }
     return Alert.objects.create(campaign=c, **fields)
 
 
@@ -66,7 +86,9 @@ def _pages(c, alert):
     ]
 
 
-@pytest.mark.parametrize("role", ["promotions", "promotions_approver", "risk", "support", "catalog", "pricing", "admin"])
+@pytest.mark.parametrize(
+    "role", ["promotions", "promotions_approver", "risk", "support", "catalog", "pricing", "admin"]
+)
 def test_each_page_for_each_role(login_client, staff, campaign, role):
     from warenhaus.accounts.roles import CAPABILITIES
 
@@ -78,7 +100,9 @@ def test_each_page_for_each_role(login_client, staff, campaign, role):
         allowed = role == "admin" or role in CAPABILITIES[capability]
         assert r.status_code == (200 if allowed else 403), (role, path, r.status_code)
     nav = client.get("/console/").content.decode()
-    assert ("/console/promotions/" in nav) == (role == "admin" or role in CAPABILITIES["promotions.view"])
+    assert ("/console/promotions/" in nav) == (
+        role == "admin" or role in CAPABILITIES["promotions.view"]
+    )
 
 
 def test_anonymous_and_shoppers_stay_out(client, login_client, shopper, campaign):
@@ -111,28 +135,60 @@ def test_list_filters_and_shows_counters_and_badges(login_client, author, campai
 
 def test_create_a_campaign_through_the_form(login_client, author):
     client = login_client(author)
-    r = client.post("/console/promotions/new/", {
-        "name": "Herbst", "discount_kind": "fixed", "discount_value": "5,00", "min_basket": "25,00", "max_share": "50",
-        "customer_eligibility": "any", "channels": ["web", "api"], "valid_until": "2099-12-31T23:59", "total_limit": "100",
-        "budget": "500,00", "stacking": "exclusive", "code_mode": "public", "public_code": "HERBST25",
-        "release_redemption_on_cancel": "on", "expected_redemptions_per_hour": "120", "auto_pause": "on",
-    })
+    r = client.post(
+        "/console/promotions/new/",
+        {
+            "name": "Herbst",
+            "discount_kind": "fixed",
+            "discount_value": "5,00",
+            "min_basket": "25,00",
+            "max_share": "50",
+            "customer_eligibility": "any",
+            "channels": ["web", "api"],
+            "valid_until": "2099-12-31T23:59",
+            "total_limit": "100",
+            "budget": "500,00",
+            "stacking": "exclusive",
+            "code_mode": "public",
+            "public_code": "HERBST25",
+            "release_redemption_on_cancel": "on",
+            "expected_redemptions_per_hour": "120",
+            "auto_pause": "on",
+        },
+    )
     assert r.status_code == 302, r.content.decode()[:2000]
     c = Campaign.objects.get(name="Herbst")
     assert r["Location"] == f"/console/promotions/{c.pk}/"
-    assert str(c.discount_value) == "5.00" and c.channels == ["web", "api"] and c.status == "draft" and c.created_by == author
-    assert AuditEntry.objects.filter(action="campaign.create", source="console", actor_email=author.email).exists()
+    assert (
+        str(c.discount_value) == "5.00"
+        and c.channels == ["web", "api"]
+        and c.status == "draft"
+        and c.created_by == author
+    )
+    assert AuditEntry.objects.filter(
+        action="campaign.create", source="console", actor_email=author.email
+    ).exists()
     html = client.get(r["Location"]).content.decode()
     assert "…T25" in html and "HERBST25" not in html
 
 
 def test_a_refused_form_keeps_the_input_and_names_the_problem(login_client, author):
     client = login_client(author)
-    body = {"name": "Falsch", "discount_kind": "percent", "discount_value": "150", "customer_eligibility": "any", "channels": ["web"],
-            "stacking": "exclusive", "code_mode": "unique"}
+    body = {
+        "name": "Falsch",
+        "discount_kind": "percent",
+        "discount_value": "150",
+        "customer_eligibility": "any",
+        "channels": ["web"],
+        "stacking": "exclusive",
+        "code_mode": "unique",
+    }
     r = client.post("/console/promotions/new/", body)
     assert r.status_code == 422 and "Falsch" in r.content.decode() and not Campaign.objects.exists()
-    r = client.post("/en/console/promotions/new/", {**body, "discount_kind": "fixed", "discount_value": "5", "public_code": "NICHTHIER"})
+    r = client.post(
+        "/en/console/promotions/new/",
+        {**body, "discount_kind": "fixed", "discount_value": "5", "public_code": "NICHTHIER"},
+    )
     assert r.status_code == 422 and "Please check the field" in r.content.decode()
 
 
@@ -141,15 +197,34 @@ def test_edit_a_draft_and_not_a_live_campaign(login_client, author, campaign):
     client = login_client(author)
     page = client.get(f"/console/promotions/{draft.pk}/edit/").content.decode()
     assert 'value="Sommeraktion"' in page and 'value="10.00"' in page
-    form = {"name": "Sommer neu", "discount_kind": "fixed", "discount_value": "15", "min_basket": "40", "customer_eligibility": "any",
-            "channels": ["web"], "valid_until": "2099-01-01T00:00", "total_limit": "50", "budget": "750", "stacking": "exclusive",
-            "code_mode": "unique", "auto_pause": "on"}
+    form = {
+        "name": "Sommer neu",
+        "discount_kind": "fixed",
+        "discount_value": "15",
+        "min_basket": "40",
+        "customer_eligibility": "any",
+        "channels": ["web"],
+        "valid_until": "2099-01-01T00:00",
+        "total_limit": "50",
+        "budget": "750",
+        "stacking": "exclusive",
+        "code_mode": "unique",
+        "auto_pause": "on",
+    }
     r = client.post(f"/console/promotions/{draft.pk}/edit/", form)
     assert r.status_code == 302
     draft.refresh_from_db()
-    assert draft.name == "Sommer neu" and str(draft.discount_value) == "15.00" and draft.total_limit == 50
+    assert (
+        draft.name == "Sommer neu"
+        and str(draft.discount_value) == "15.00"
+        and draft.total_limit == 50
+    )
     entry = AuditEntry.objects.get(action="campaign.edit")
-    assert entry.source == "console" and entry.before["total_limit"] == 100 and entry.after["total_limit"] == 50
+    assert (
+        entry.source == "console"
+        and entry.before["total_limit"] == 100
+        and entry.after["total_limit"] == 50
+    )
     live = campaign()
     r = client.get(f"/console/promotions/{live.pk}/edit/")
     assert r.status_code == 409 and "Nur ein Entwurf kann bearbeitet werden" in r.content.decode()
@@ -158,18 +233,32 @@ def test_edit_a_draft_and_not_a_live_campaign(login_client, author, campaign):
 
 
 def test_approval_shows_worst_case_and_dangers_and_needs_a_reason(login_client, approver, campaign):
-    c = campaign(approve=False, discount_value="400.00", min_basket="401.00", budget=None, total_limit=None)
+    c = campaign(
+        approve=False, discount_value="400.00", min_basket="401.00", budget=None, total_limit=None
+    )
     client = login_client(approver)
     html = client.get(f"/console/promotions/{c.pk}/approve/").content.decode()
-    assert "unbegrenzt" in html and 'id="dangers"' in html and "Weder ein Gesamtlimit" in html and 'name="override_reason"' in html
+    assert (
+        "unbegrenzt" in html
+        and 'id="dangers"' in html
+        and "Weder ein Gesamtlimit" in html
+        and 'name="override_reason"' in html
+    )
     assert "mehr als 50 % des Mindestbestellwerts" in html
     r = client.post(f"/console/promotions/{c.pk}/approve/", {"override_reason": ""})
     assert r.status_code == 409 and "gefährliche Form" in r.content.decode()
     assert Campaign.objects.get(pk=c.pk).status == "draft"
-    r = client.post(f"/console/promotions/{c.pk}/approve/", {"override_reason": "Aktion für Mitarbeiter, intern"})
+    r = client.post(
+        f"/console/promotions/{c.pk}/approve/",
+        {"override_reason": "Aktion für Mitarbeiter, intern"},
+    )
     assert r.status_code == 302
     c.refresh_from_db()
-    assert c.status == "approved" and c.approved_by == approver and c.approval_override_reason == "Aktion für Mitarbeiter, intern"
+    assert (
+        c.status == "approved"
+        and c.approved_by == approver
+        and c.approval_override_reason == "Aktion für Mitarbeiter, intern"
+    )
     assert AuditEntry.objects.filter(action="campaign.approve", source="console").exists()
     safe = campaign(approve=False)
     html = client.get(f"/console/promotions/{safe.pk}/approve/").content.decode()
@@ -185,23 +274,45 @@ def test_four_eyes_refusal_is_a_readable_message(login_client, staff, campaign, 
     editing.update_campaign(campaign_id=c.pk, actor=both, changes={"name": "Selbst gemacht"})
     client = login_client(both)
     html = client.get(f"/console/promotions/{c.pk}/approve/").content.decode()
-    assert "Freigeben muss sie jemand, der beides nicht getan hat" in html and 'id="approve-form"' not in html
+    assert (
+        "Freigeben muss sie jemand, der beides nicht getan hat" in html
+        and 'id="approve-form"' not in html
+    )
     assert f"Bearbeitet von {both.email}." in html
     r = client.post(f"/console/promotions/{c.pk}/approve/", {"override_reason": ""})
-    assert r.status_code == 403 and "Freigeben muss sie jemand, der beides nicht getan hat (Vier-Augen-Prinzip)" in r.content.decode()
+    assert (
+        r.status_code == 403
+        and "Freigeben muss sie jemand, der beides nicht getan hat (Vier-Augen-Prinzip)"
+        in r.content.decode()
+    )
     r = client.post(f"/en/console/promotions/{c.pk}/approve/", {"override_reason": ""})
-    assert "You made or edited this campaign. Someone who did neither must approve it (four eyes)." in r.content.decode()
+    assert (
+        "You made or edited this campaign. Someone who did neither must approve it (four eyes)."
+        in r.content.decode()
+    )
     assert f"Edited by {both.email}." in r.content.decode()
     assert Campaign.objects.get(pk=c.pk).status == "draft"
-    assert both.email in client.get(f"/en/console/promotions/{c.pk}/").content.decode().split("Edited as a draft by")[1][:200]
+    assert (
+        both.email
+        in client.get(f"/en/console/promotions/{c.pk}/")
+        .content.decode()
+        .split("Edited as a draft by")[1][:200]
+    )
 
 
 def test_the_author_is_refused_after_a_colleague_edited_the_draft(login_client, staff):
     from warenhaus.promotions import editing, services
 
     both, colleague = staff("promotions", "promotions_approver"), staff("promotions")
-    c = services.create_campaign(actor=both, name="Mitarbeiterrabatt", discount_kind="fixed", discount_value="400.00", code_mode="unique",
-                                 total_limit=10, valid_until="2099-01-01T00:00:00+00:00")
+    c = services.create_campaign(
+        actor=both,
+        name="Mitarbeiterrabatt",
+        discount_kind="fixed",
+        discount_value="400.00",
+        code_mode="unique",
+        total_limit=10,
+        valid_until="2099-01-01T00:00:00+00:00",
+    )
     editing.update_campaign(campaign_id=c.pk, actor=colleague, changes={"purpose": "Sommerfest"})
     client = login_client(both)
     assert 'id="four-eyes"' in client.get(f"/console/promotions/{c.pk}/approve/").content.decode()
@@ -215,10 +326,17 @@ def test_pause_resume_revoke_and_block_a_code(login_client, staff, approver, cam
     risk = login_client(staff("risk"))
     r = risk.post(f"/console/promotions/{c.pk}/pause/", {"reason": ""})
     assert r.status_code == 422 and "Bitte geben Sie einen Grund an" in r.content.decode()
-    assert risk.post(f"/console/promotions/{c.pk}/pause/", {"reason": "Leck auf Twitter"}).status_code == 302
+    assert (
+        risk.post(f"/console/promotions/{c.pk}/pause/", {"reason": "Leck auf Twitter"}).status_code
+        == 302
+    )
     assert Campaign.objects.get(pk=c.pk).status == "paused"
-    assert risk.post(f"/console/promotions/{c.pk}/resume/", {}).status_code == 403  # risk may not resume
-    r = risk.post(f"/console/promotions/{c.pk}/block-code/", {"code": "sommer-10", "reason": "geleakt"})
+    assert (
+        risk.post(f"/console/promotions/{c.pk}/resume/", {}).status_code == 403
+    )  # risk may not resume
+    r = risk.post(
+        f"/console/promotions/{c.pk}/block-code/", {"code": "sommer-10", "reason": "geleakt"}
+    )
     assert r.status_code == 302 and Code.objects.get(campaign=c).status == "blocked"
     r = risk.post(f"/console/promotions/{c.pk}/block-code/", {"code": "GIBTESNICHT", "reason": "x"})
     assert r.status_code == 404 and "gehört nicht zu dieser Aktion" in r.content.decode()
@@ -226,7 +344,9 @@ def test_pause_resume_revoke_and_block_a_code(login_client, staff, approver, cam
     r = risk.post(f"/console/promotions/{c.pk}/block-code/", {"code": "ANDERE10", "reason": "x"})
     assert r.status_code == 404 and Code.objects.get(campaign=other).status == "active"
     client = login_client(approver)
-    assert client.post(f"/console/promotions/{c.pk}/resume/", {"reason": "geprüft"}).status_code == 302
+    assert (
+        client.post(f"/console/promotions/{c.pk}/resume/", {"reason": "geprüft"}).status_code == 302
+    )
     assert client.post(f"/console/promotions/{c.pk}/revoke/", {"reason": "Ende"}).status_code == 302
     r = client.post(f"/console/promotions/{c.pk}/pause/", {"reason": "noch mal"})
     assert r.status_code == 409 and "widerrufen" in r.content.decode()
@@ -240,8 +360,14 @@ def test_generated_codes_are_shown_once(login_client, author, campaign):
     client = login_client(author)
     r = client.post(f"/console/promotions/{c.pk}/codes/", {"count": "3"})
     assert r.status_code == 201 and r["Cache-Control"] == "no-store"
-    shown = re.search(r'<textarea id="new-codes"[^>]*>(.*?)</textarea>', r.content.decode(), re.S).group(1).split()
-    assert len(shown) == 3 and all(re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", x) for x in shown)
+    shown = (
+        re.search(r'<textarea id="new-codes"[^>]*>(.*?)</textarea>', r.content.decode(), re.S)
+        .group(1)
+        .split()
+    )
+    assert len(shown) == 3 and all(
+        re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", x) for x in shown
+    )
     detail = client.get(f"/console/promotions/{c.pk}/").content.decode()
     assert all(x not in detail for x in shown) and Code.objects.filter(campaign=c).count() == 3
     r = client.post(f"/console/promotions/{c.pk}/codes/", {"count": "0"})
@@ -274,7 +400,9 @@ def test_alerts_page_in_german_and_english_and_acknowledge(login_client, staff, 
     assert alert.acknowledged_at is not None
     assert AuditEntry.objects.filter(action="alert.acknowledge", source="console").count() == 1
     assert f'id="alert-{alert.pk}"' not in risk.get("/console/promotions/alerts/").content.decode()
-    assert f'id="alert-{alert.pk}"' in risk.get("/console/promotions/alerts/?all=1").content.decode()
+    assert (
+        f'id="alert-{alert.pk}"' in risk.get("/console/promotions/alerts/?all=1").content.decode()
+    )
     assert risk.post("/console/promotions/alerts/999999/acknowledge/").status_code == 404
 
 
@@ -285,6 +413,9 @@ def test_kill_switch_blocks_a_pattern(login_client, staff, campaign):
     assert r.status_code == 422 and "mindestens 4 Buchstaben" in r.content.decode()
     r = client.post("/console/promotions/kill-switch/", {"pattern": "sommer*", "reason": "Leck"})
     assert r.status_code == 302
-    assert Code.objects.get(campaign=c).status == "blocked" and BlockRule.objects.get().pattern == "SOMMER*"
+    assert (
+        Code.objects.get(campaign=c).status == "blocked"
+        and BlockRule.objects.get().pattern == "SOMMER*"
+    )
     assert "SOMMER*" in client.get("/console/promotions/kill-switch/").content.decode()
     assert AuditEntry.objects.filter(action="code.block_pattern", source="console").exists()

@@ -27,13 +27,25 @@ def manager(make_user):
 def new_deal(make_product, manager):
     from warenhaus.deals import services
 
-    def make(*, units=3, limit=1, starts_in=60, hold_minutes=10, pace=600, title="Betriebssystem Pro"):
+    def make(
+        *, units=3, limit=1, starts_in=60, hold_minutes=10, pace=600, title="Betriebssystem Pro"
+    ):
         """A deal of an item at 119.99 for 49.97, starting ``starts_in`` seconds from now."""
-        variant = make_product(title=title, price="119.99", on_hand=50, sku=f"DEAL-{uuid.uuid4().hex[:6]}").variants.get()
+        variant = make_product(
+            title=title, price="119.99", on_hand=50, sku=f"DEAL-{uuid.uuid4().hex[:6]}"
+        ).variants.get()
         start = timezone.now() + timedelta(seconds=starts_in)
-        return services.create_deal(actor=manager, sku=variant.sku, deal_price="49.97", units=units, starts_at=start,
-                                    ends_at=start + timedelta(hours=1), limit_per_customer=limit, hold_minutes=hold_minutes,
-                                    admissions_per_minute=pace)
+        return services.create_deal(
+            actor=manager,
+            sku=variant.sku,
+            deal_price="49.97",
+            units=units,
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            limit_per_customer=limit,
+            hold_minutes=hold_minutes,
+            admissions_per_minute=pace,
+        )
 
     return make
 
@@ -55,10 +67,25 @@ def _sell_out(deal):
 
 # --- the shopper's pages -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("prefix, texts", [
-    ("", ["Niedrigster Preis der letzten 30 Tage", "Regulärer Preis", "In die Warteschlange", "Beginnt in"]),
-    ("/en", ["Lowest price of the last 30 days", "Regular price", "Join the queue", "Starts in"]),
-])
+
+@pytest.mark.parametrize(
+    "prefix, texts",
+    [
+        (
+            "",
+            [
+                "Niedrigster Preis der letzten 30 Tage",
+                "Regulärer Preis",
+                "In die Warteschlange",
+                "Beginnt in",
+            ],
+        ),
+        (
+            "/en",
+            ["Lowest price of the last 30 days", "Regular price", "Join the queue", "Starts in"],
+        ),
+    ],
+)
 def test_deal_page_before_the_start_shows_prices_and_countdown(client, new_deal, prefix, texts):
     deal = new_deal(starts_in=3600)
     page = client.get(f"{prefix}/deals/{deal.pk}/")
@@ -87,7 +114,9 @@ def test_a_reloaded_join_goes_back_to_the_deal(client, new_deal):
     """The admission limiter's page reloads the address of a refused join with a GET."""
     deal = new_deal()
     assert client.get(f"/deals/{deal.pk}/join/")["Location"] == f"/deals/{deal.pk}/"
-    assert client.get(f"/en/deals/{deal.pk}/waitlist/")["Location"] == f"/en/deals/{deal.pk}/#waitlist"
+    assert (
+        client.get(f"/en/deals/{deal.pk}/waitlist/")["Location"] == f"/en/deals/{deal.pk}/#waitlist"
+    )
 
 
 def test_joining_after_the_start_admits_into_the_session_cart(client, new_deal, clock):
@@ -137,13 +166,17 @@ def test_sold_out_shows_the_wait_list_form_and_then_the_position(client, new_dea
     _sell_out(deal)
     page = client.get(f"/deals/{deal.pk}/").content.decode()
     assert 'id="waitlist"' in page and 'name="email"' in page and 'id="join-form"' not in page
-    response = client.post(f"/deals/{deal.pk}/waitlist/", {"quantity": "1", "email": "erika@example.de"})
+    response = client.post(
+        f"/deals/{deal.pk}/waitlist/", {"quantity": "1", "email": "erika@example.de"}
+    )
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert 'id="waitlist-position"' in page and "Platz 1" in page
 
 
-def test_a_waiting_shopper_is_told_plainly_when_the_last_unit_is_sold(client, new_deal, clock, address):
+def test_a_waiting_shopper_is_told_plainly_when_the_last_unit_is_sold(
+    client, new_deal, clock, address
+):
     """Everything held: the shopper waits in line (held units may come back); once the last unit
     is bought, the waiting room turns into the wait list (joined with the address given)."""
     from warenhaus.checkout import services as checkout
@@ -153,16 +186,29 @@ def test_a_waiting_shopper_is_told_plainly_when_the_last_unit_is_sold(client, ne
     clock.advance(61)
     other = services.join_queue(deal_id=deal.pk, guest="session:other")
     assert other["state"] == "admitted"
-    response = client.post(f"/deals/{deal.pk}/join/", {"quantity": "1", "email": "erika@example.de"})
+    response = client.post(
+        f"/deals/{deal.pk}/join/", {"quantity": "1", "email": "erika@example.de"}
+    )
     queue_url = response["Location"]
     assert 'id="position">1<' in client.get(queue_url).content.decode()
-    checkout.place_order(cart_id=other["cart_id"], email="max@example.de", shipping_address=address, payment_method="invoice")
+    checkout.place_order(
+        cart_id=other["cart_id"],
+        email="max@example.de",
+        shipping_address=address,
+        payment_method="invoice",
+    )
     page = client.get(queue_url).content.decode()
-    assert 'data-state="sold_out"' in page and 'id="waitlist-position"' in page and "Platz 1" in page
-    assert 'id="waitlist-position"' in client.get(f"/deals/{deal.pk}/").content.decode()  # remembered
+    assert (
+        'data-state="sold_out"' in page and 'id="waitlist-position"' in page and "Platz 1" in page
+    )
+    assert (
+        'id="waitlist-position"' in client.get(f"/deals/{deal.pk}/").content.decode()
+    )  # remembered
     # a newcomer gets the same friendly answer at once, never an error page
     other_client = type(client)()
-    response = other_client.post(f"/deals/{deal.pk}/join/", {"quantity": "1", "email": "lena@example.de"})
+    response = other_client.post(
+        f"/deals/{deal.pk}/join/", {"quantity": "1", "email": "lena@example.de"}
+    )
     assert response.status_code == 302
     assert "Platz 2" in other_client.get(response["Location"]).content.decode()
 
@@ -173,9 +219,13 @@ def test_wait_list_form_needs_an_email(client, new_deal, clock):
     _sell_out(deal)
     page = client.post(f"/deals/{deal.pk}/waitlist/", {"quantity": "1"})
     assert page.status_code == 422 and "E-Mail-Adresse" in page.content.decode()
-    response = client.post(f"/deals/{deal.pk}/waitlist/", {"quantity": "1", "email": "max@example.de"})
+    response = client.post(
+        f"/deals/{deal.pk}/waitlist/", {"quantity": "1", "email": "max@example.de"}
+    )
     assert response.status_code == 302
-    assert "Platz 1" in client.get(f"/en/deals/{deal.pk}/").content.decode().replace("place 1", "Platz 1")
+    assert "Platz 1" in client.get(f"/en/deals/{deal.pk}/").content.decode().replace(
+        "place 1", "Platz 1"
+    )
 
 
 def test_the_offer_link_opens_the_cart_with_the_offered_units(client, new_deal, clock):
@@ -185,7 +235,9 @@ def test_the_offer_link_opens_the_cart_with_the_offered_units(client, new_deal, 
     deal = new_deal(units=1, starts_in=60)
     clock.advance(61)
     _sell_out(deal)
-    services.join_waitlist(deal_id=deal.pk, who="session:erika@example.de", email="erika@example.de")
+    services.join_waitlist(
+        deal_id=deal.pk, who="session:erika@example.de", email="erika@example.de"
+    )
     entry = WaitlistEntry.objects.get(deal=deal)
     holder = Hold.objects.get(deal=deal, source="queue")
     services.release_hold(hold_id=holder.pk)  # the unit comes back and is offered to the wait list
@@ -203,7 +255,9 @@ def test_the_offer_link_opens_the_cart_with_the_offered_units(client, new_deal, 
     assert client.get("/deals/offer/unknown-token/").status_code == 404
 
 
-def test_the_offer_link_of_a_customer_account_asks_them_to_log_in(client, login_client, make_user, new_deal, clock):
+def test_the_offer_link_of_a_customer_account_asks_them_to_log_in(
+    client, login_client, make_user, new_deal, clock
+):
     from warenhaus.deals import services
     from warenhaus.deals.models import Hold, WaitlistEntry
 
@@ -232,7 +286,9 @@ def test_the_waiting_room_says_plainly_when_the_hold_ran_out(client, new_deal, c
     page = client.get(queue_url).content.decode()
     assert 'id="expired"' in page and "abgelaufen" in page
     deal_page = client.get(f"/deals/{deal.pk}/").content.decode()
-    assert "Ihre Reservierung ist abgelaufen." in deal_page and 'id="join-form"' not in deal_page  # one place per person
+    assert (
+        "Ihre Reservierung ist abgelaufen." in deal_page and 'id="join-form"' not in deal_page
+    )  # one place per person
     assert client.get(f"/deals/{deal.pk}/queue/not-a-ticket/").status_code == 404
 
 
@@ -252,11 +308,19 @@ def test_an_expired_hold_is_said_plainly_in_the_cart(client, new_deal, clock):
 
 # --- the console -------------------------------------------------------------------------------
 
+
 def _console_form(item, **over):
     start = timezone.localtime() + timedelta(hours=1)
-    body = {"sku": item, "deal_price": "49,97", "units": "5", "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"), "limit_per_customer": "1", "hold_minutes": "10",
-            "admissions_per_minute": "100"}
+    body = {
+        "sku": item,
+        "deal_price": "49,97",
+        "units": "5",
+        "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "limit_per_customer": "1",
+        "hold_minutes": "10",
+        "admissions_per_minute": "100",
+    }
     body.update(over)
     return body
 
@@ -291,7 +355,9 @@ def test_only_managers_make_deals(login_client, make_user):
 def test_console_creates_a_deal_audited(login_client, manager, make_product):
     from warenhaus.deals.models import Deal
 
-    variant = make_product(title="Office-Paket", price="119.99", on_hand=20, sku="OFFICE-1").variants.get()
+    variant = make_product(
+        title="Office-Paket", price="119.99", on_hand=20, sku="OFFICE-1"
+    ).variants.get()
     client = login_client(manager)
     assert client.get("/en/console/deals/new/").status_code == 200
     response = client.post("/console/deals/new/", _console_form(variant.sku))
@@ -303,13 +369,16 @@ def test_console_creates_a_deal_audited(login_client, manager, make_product):
     assert "Office-Paket" in client.get(response["Location"]).content.decode()
 
 
-@pytest.mark.parametrize("over, text", [
-    ({"deal_price": "129,99"}, "unter dem regulären Preis"),
-    ({"sku": "NOPE"}, "keinen Artikel mit dieser Artikelnummer"),
-    ({"units": "500"}, "verfügbar"),
-    ({"units": "0"}, "Bitte korrigieren"),
-    ({"ends_at": "2020-01-01T10:00"}, "Das Ende muss nach dem Beginn liegen."),
-])
+@pytest.mark.parametrize(
+    "over, text",
+    [
+        ({"deal_price": "129,99"}, "unter dem regulären Preis"),
+        ({"sku": "NOPE"}, "keinen Artikel mit dieser Artikelnummer"),
+        ({"units": "500"}, "verfügbar"),
+        ({"units": "0"}, "Bitte korrigieren"),
+        ({"ends_at": "2020-01-01T10:00"}, "Das Ende muss nach dem Beginn liegen."),
+    ],
+)
 def test_console_bad_input_reads_and_makes_nothing(login_client, manager, make_product, over, text):
     from warenhaus.deals.models import Deal
 
@@ -325,7 +394,9 @@ def test_console_cancels_with_a_reason_audited(login_client, manager, new_deal):
     client = login_client(manager)
     refused = client.post(f"/console/deals/{deal.pk}/cancel/", {"reason": " "})
     assert refused.status_code == 422 and "Grund" in refused.content.decode()
-    response = client.post(f"/console/deals/{deal.pk}/cancel/", {"reason": "Falscher Preis eingetragen"})
+    response = client.post(
+        f"/console/deals/{deal.pk}/cancel/", {"reason": "Falscher Preis eingetragen"}
+    )
     assert response.status_code == 302
     deal.refresh_from_db()
     assert deal.cancelled_at is not None
@@ -341,10 +412,14 @@ def test_dashboard_chart_shows_admissions(login_client, manager, new_deal, clock
     services.join_queue(deal_id=deal.pk, guest="session:s1")
     services.admit_due(deal)
     html = login_client(manager).get(f"/en/console/deals/{deal.pk}/").content.decode()
-    assert 'id="deal-chart"' in html and 'class="bar-admitted"' in html and 'id="chart-table"' in html
+    assert (
+        'id="deal-chart"' in html and 'class="bar-admitted"' in html and 'id="chart-table"' in html
+    )
 
 
-def test_after_buying_and_after_letting_the_units_go_the_pages_say_what_happened(client, new_deal, clock, address):
+def test_after_buying_and_after_letting_the_units_go_the_pages_say_what_happened(
+    client, new_deal, clock, address
+):
     """A bought turn is not "your turn, go to the cart" any more; units taken out of the cart
     are said to have gone to the next person (and the API's poll answers one of its four
     states: ``expired``, the hold ``released``)."""
@@ -354,13 +429,26 @@ def test_after_buying_and_after_letting_the_units_go_the_pages_say_what_happened
     deal = new_deal(units=2, starts_in=60)
     clock.advance(61)
     queue_url = client.post(f"/deals/{deal.pk}/join/", {"quantity": "1"})["Location"]
-    checkout.place_order(cart_id=client.session["cart_id"], email="erika@example.de", shipping_address=address, payment_method="invoice")
+    checkout.place_order(
+        cart_id=client.session["cart_id"],
+        email="erika@example.de",
+        shipping_address=address,
+        payment_method="invoice",
+    )
     for url in (queue_url, f"/deals/{deal.pk}/"):
         page = client.get(url).content.decode()
-        assert 'id="bought"' in page and "Sie haben dieses Angebot gekauft" in page and 'id="to-cart"' not in page
+        assert (
+            'id="bought"' in page
+            and "Sie haben dieses Angebot gekauft" in page
+            and 'id="to-cart"' not in page
+        )
 
     other = type(client)()
-    ticket = other.post(f"/deals/{deal.pk}/join/", {"quantity": "1"})["Location"].rstrip("/").rsplit("/", 1)[1]
+    ticket = (
+        other.post(f"/deals/{deal.pk}/join/", {"quantity": "1"})["Location"]
+        .rstrip("/")
+        .rsplit("/", 1)[1]
+    )
     [line] = _cart_lines(other)
     checkout.remove_line(cart_id=other.session["cart_id"], sku=line.variant.sku)
     status = services.ticket_status(deal_id=deal.pk, ticket_id=ticket)
@@ -373,7 +461,9 @@ def test_after_buying_and_after_letting_the_units_go_the_pages_say_what_happened
 def test_the_wait_list_form_while_units_are_free_says_to_queue(client, new_deal, clock):
     deal = new_deal(units=2, starts_in=60)
     clock.advance(61)
-    page = client.post(f"/deals/{deal.pk}/waitlist/", {"quantity": "1", "email": "zu-frueh@example.de"})
+    page = client.post(
+        f"/deals/{deal.pk}/waitlist/", {"quantity": "1", "email": "zu-frueh@example.de"}
+    )
     assert page.status_code == 409 and "noch Stück frei" in page.content.decode()
     from warenhaus.deals.models import WaitlistEntry
 
@@ -389,7 +479,12 @@ def test_the_cart_says_when_held_units_took_the_place_of_regular_ones(client, ne
     assert line.deal_hold_id and line.quantity == 1
     cart = client.get("/cart/").content.decode()
     assert "Die 3 × Betriebssystem Pro zum regulären Preis in Ihrem Warenkorb wurden durch" in cart
-    assert "The 3 × Betriebssystem Pro at the regular price in your cart were replaced" in client.get("/en/cart/").content.decode()
+    assert (
+        "The 3 × Betriebssystem Pro at the regular price in your cart were replaced"
+        in client.get("/en/cart/").content.decode()
+    )
     assert 'class="has-problem"' not in cart  # it informs; the line is not marked
     checkout_page = client.get("/checkout/").content.decode()
-    assert "In Ihrem Warenkorb hat sich etwas geändert." not in checkout_page  # nor is the checkout held up
+    assert (
+        "In Ihrem Warenkorb hat sich etwas geändert." not in checkout_page
+    )  # nor is the checkout held up

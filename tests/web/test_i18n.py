@@ -16,25 +16,37 @@ from warenhaus.web.templatetags.shop import format_money
 LOCALE = Path(warenhaus.__file__).parent / "locale"
 
 
-@pytest.mark.parametrize("value,lang,text", [
-    (Decimal("1299"), "de", "1.299,00 €"),
-    (Decimal("1299"), "en", "€1,299.00"),
-    (Decimal("0.5"), "de", "0,50 €"),
-    ("49.97", "de", "49,97 €"),
-    ({"amount": "1234567.89", "currency": "EUR"}, "de", "1.234.567,89 €"),
-    ({"amount": "1234567.89", "currency": "EUR"}, "en", "€1,234,567.89"),
-    (Decimal("-4.90"), "de", "-4,90 €"),
-    (None, "de", ""),
-    ("kaputt", "de", ""),
-])
+@pytest.mark.parametrize(
+    "value,lang,text",
+    [
+        (Decimal("1299"), "de", "1.299,00 €"),
+        (Decimal("1299"), "en", "€1,299.00"),
+        (Decimal("0.5"), "de", "0,50 €"),
+        ("49.97", "de", "49,97 €"),
+        ({"amount": "1234567.89", "currency": "EUR"}, "de", "1.234.567,89 €"),
+        ({"amount": "1234567.89", "currency": "EUR"}, "en", "€1,234,567.89"),
+        (Decimal("-4.90"), "de", "-4,90 €"),
+        (None, "de", ""),
+        ("kaputt", "de", ""),
+    ],
+)
 def test_money_format(value, lang, text):
     assert format_money(value, language=lang) == text
 
 
-@pytest.mark.parametrize("raw,lang,out", [
-    ("1.299,00", "de", "1299.00"), ("49,97", "de", "49.97"), ("49.97", "de", "49.97"), ("1.299", "de", "1299"),
-    ("1,299.00", "en", "1299.00"), ("49.97", "en", "49.97"), ("49,97", "en", "49.97"), (" 12 € ", "de", "12"),
-])
+@pytest.mark.parametrize(
+    "raw,lang,out",
+    [
+        ("1.299,00", "de", "1299.00"),
+        ("49,97", "de", "49.97"),
+        ("49.97", "de", "49.97"),
+        ("1.299", "de", "1299"),
+        ("1,299.00", "en", "1299.00"),
+        ("49.97", "en", "49.97"),
+        ("49,97", "en", "49.97"),
+        (" 12 € ", "de", "12"),
+    ],
+)
 def test_amount_input_is_normalised(raw, lang, out):
     assert normalise_amount(raw, lang) == out
 
@@ -81,7 +93,12 @@ def test_english_pages_are_english(client, make_product):
 
 def _entries(po: Path):
     """(msgid, has translation) for each entry of a .po file, parsed with msgcat's help."""
-    out = subprocess.run(["msgattrib", "--untranslated", "--no-wrap", str(po)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["msgattrib", "--untranslated", "--no-wrap", str(po)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line for line in out.splitlines() if line.startswith("msgid ") and line != 'msgid ""']
 
 
@@ -91,7 +108,12 @@ def test_catalogues_are_complete_and_compiled(lang, tmp_path):
     mo = LOCALE / lang / "LC_MESSAGES" / "django.mo"
     assert po.exists() and mo.exists()
     assert _entries(po) == [], f"untranslated strings in {po}"
-    fuzzy = subprocess.run(["msgattrib", "--only-fuzzy", "--no-wrap", str(po)], capture_output=True, text=True, check=True).stdout
+    fuzzy = subprocess.run(
+        ["msgattrib", "--only-fuzzy", "--no-wrap", str(po)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "msgid " not in fuzzy.replace('msgid ""', ""), f"fuzzy entries in {po}"
     fresh = tmp_path / "fresh.mo"
     subprocess.run(["msgfmt", "--check", "-o", str(fresh), str(po)], check=True)

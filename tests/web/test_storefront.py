@@ -28,7 +28,9 @@ def test_english_home_formats_money_in_english(client, make_product):
     assert "€1,299.00" in html and "incl. VAT" in html and 'lang="en"' in html
 
 
-def test_category_page_shows_products_of_that_category_and_its_children(client, make_category, make_product):
+def test_category_page_shows_products_of_that_category_and_its_children(
+    client, make_category, make_product
+):
     parent = make_category(slug="haushalt", name="Haushalt")
     child = make_category(slug="kueche", name="Küche", parent="haushalt")
     other = make_category(slug="garten", name="Garten")
@@ -45,7 +47,9 @@ def test_search(client, make_product):
     make_product(title="Staubsauger")
     r = client.get("/search/", {"q": "espresso"})
     assert r.status_code == 200
-    assert "Espressomaschine Barista" in r.content.decode() and "Staubsauger" not in r.content.decode()
+    assert (
+        "Espressomaschine Barista" in r.content.decode() and "Staubsauger" not in r.content.decode()
+    )
     assert client.get("/search/").status_code == 200
 
 
@@ -122,8 +126,14 @@ def test_htmx_quantity_change_returns_the_cart(client, make_product):
     p = make_product(price="10.00")
     sku = p.variants.get().sku
     client.post("/cart/add/", {"sku": sku, "quantity": 1})
-    r = client.post("/cart/update/", {"sku": sku, "quantity": 2}, follow=True, headers={"HX-Request": "true"})
-    assert r.status_code == 200 and 'id="cart"' in r.content.decode() and "20,00 €" in r.content.decode()
+    r = client.post(
+        "/cart/update/", {"sku": sku, "quantity": 2}, follow=True, headers={"HX-Request": "true"}
+    )
+    assert (
+        r.status_code == 200
+        and 'id="cart"' in r.content.decode()
+        and "20,00 €" in r.content.decode()
+    )
 
 
 def test_cart_problems_are_shown(client, make_product):
@@ -141,8 +151,17 @@ def test_cart_problems_are_shown(client, make_product):
 
 
 def checkout_form(**over):
-    data = {"email": "gast@example.de", "name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln",
-            "country": "DE", "shipping_method": "standard", "payment_method": "invoice", "test_outcome": "approve"}
+    data = {
+        "email": "gast@example.de",
+        "name": "Erika Mustermann",
+        "street": "Heidestraße 17",
+        "postal_code": "51147",
+        "city": "Köln",
+        "country": "DE",
+        "shipping_method": "standard",
+        "payment_method": "invoice",
+        "test_outcome": "approve",
+    }
     data.update(over)
     return data
 
@@ -155,7 +174,11 @@ def test_guest_checkout_and_confirmation(client, make_product):
     order = Order.objects.get()
     assert r.status_code == 302 and r["Location"] == f"/order/{order.number}/"
     r = client.get(r["Location"])
-    assert r.status_code == 200 and order.number in r.content.decode() and "Vielen Dank" in r.content.decode()
+    assert (
+        r.status_code == 200
+        and order.number in r.content.decode()
+        and "Vielen Dank" in r.content.decode()
+    )
     assert "cart_id" not in client.session
     # nobody else sees it
     from django.test import Client
@@ -247,7 +270,11 @@ def test_a_database_at_capacity_shows_the_waiting_page_not_a_500(client, monkeyp
     monkeypatch.setattr(selectors, "categories_tree", full)
     for path, text in (("/", "Einen Moment, bitte"), ("/en/", "Just a moment, please")):
         page = client.get(path)
-        assert page.status_code == 429 and int(page["Retry-After"]) >= 1 and text in page.content.decode()
+        assert (
+            page.status_code == 429
+            and int(page["Retry-After"]) >= 1
+            and text in page.content.decode()
+        )
 
     def broken(*a, **k):
         raise OperationalError("no such column: catalog_category.nonsense")

@@ -24,7 +24,11 @@ class RegisterIn(Schema):
 class TokenIn(Schema):
     email: str = Field(max_length=254)
     password: str = Field(max_length=200)
-    cart_id: str | None = Field(default=None, max_length=64, description="An anonymous cart to merge into the shopper's cart.")
+    cart_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="An anonymous cart to merge into the shopper's cart.",
+    )
 
 
 class LoginLinkIn(Schema):
@@ -32,18 +36,36 @@ class LoginLinkIn(Schema):
 
 
 class LoginLinkConfirmIn(Schema):
-    key: str = Field(max_length=login_links.MAX_KEY_LENGTH, description="The key of the mailed link (the last part of its path).")
-    cart_id: str | None = Field(default=None, max_length=64, description="An anonymous cart to merge into the shopper's cart.")
+    key: str = Field(
+        max_length=login_links.MAX_KEY_LENGTH,
+        description="The key of the mailed link (the last part of its path).",
+    )
+    cart_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="An anonymous cart to merge into the shopper's cart.",
+    )
 
 
 def user_json(user) -> dict:
-    return {"id": user.pk, "email": user.email, "name": user.name, "roles": sorted(roles_of(user)), "language": user.preferred_language}
+    return {
+        "id": user.pk,
+        "email": user.email,
+        "name": user.name,
+        "roles": sorted(roles_of(user)),
+        "language": user.preferred_language,
+    }
 
 
 @router.post("/auth/register", response={201: dict}, summary="Register as a shopper")
 def register(request, payload: RegisterIn):
-    user = services.register_customer(email=payload.email, password=payload.password, name=payload.name, language=payload.language,
-                                      client_ip=client_ip(request))
+    user = services.register_customer(
+        email=payload.email,
+        password=payload.password,
+        name=payload.name,
+        language=payload.language,
+        client_ip=client_ip(request),
+    )
     return 201, user_json(user)
 
 
@@ -59,23 +81,42 @@ def _logged_in(request, response: HttpResponse, user, cart_id: str | None) -> di
     return body
 
 
-@router.post("/auth/token", response={200: dict}, summary="Log in: exchange e-mail and password for a bearer token")
+@router.post(
+    "/auth/token",
+    response={200: dict},
+    summary="Log in: exchange e-mail and password for a bearer token",
+)
 def token(request, response: HttpResponse, payload: TokenIn):
     """Failed logins are limited (429 ``rate_limited``); a client that logged in to the account
     before keeps its own allowance through the ``wh_device`` cookie this answer sets."""
-    user = services.login(email=payload.email, password=payload.password, client_ip=client_ip(request), device=devices.from_request(request))
+    user = services.login(
+        email=payload.email,
+        password=payload.password,
+        client_ip=client_ip(request),
+        device=devices.from_request(request),
+    )
     return 200, _logged_in(request, response, user, payload.cart_id)
 
 
-@router.post("/auth/login-link", response={202: dict}, summary="Mail a one-time login link to an account's address")
+@router.post(
+    "/auth/login-link",
+    response={202: dict},
+    summary="Mail a one-time login link to an account's address",
+)
 def login_link(request, payload: LoginLinkIn):
     """202 whether or not an account exists; the mail goes only to a known, active account.
     Limited per e-mail and per client address (429 ``rate_limited``)."""
     login_links.request_link(email=payload.email, client_ip=client_ip(request))
-    return 202, {"detail": "If an account exists for this address, a login link is on its way. It works once, for a few minutes."}
+    return 202, {
+        "detail": "If an account exists for this address, a login link is on its way. It works once, for a few minutes."
+    }
 
 
-@router.post("/auth/login-link/confirm", response={200: dict}, summary="Log in with the key of a mailed login link")
+@router.post(
+    "/auth/login-link/confirm",
+    response={200: dict},
+    summary="Log in with the key of a mailed login link",
+)
 def login_link_confirm(request, response: HttpResponse, payload: LoginLinkConfirmIn):
     user = login_links.confirm(key=payload.key, client_ip=client_ip(request))
     return 200, _logged_in(request, response, user, payload.cart_id)

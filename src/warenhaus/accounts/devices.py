@@ -35,7 +35,11 @@ def _entries(value: str) -> list[list[str]]:
         return []
     if not isinstance(entries, list):
         return []
-    return [e for e in entries if isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e)]
+    return [
+        e
+        for e in entries
+        if isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e)
+    ]
 
 
 def nonce_for(value: str, email: str) -> str | None:
@@ -50,10 +54,13 @@ def remember(value: str, email: str) -> str:
     nonce for it first, the other accounts it remembers after."""
     account = _account(email)
     others = [e for e in _entries(value) if e[0] != account]
-    return signing.dumps([[account, secrets.token_urlsafe(16)], *others][:MAX_ACCOUNTS], salt=SALT, compress=True)
+    return signing.dumps(
+        [[account, secrets.token_urlsafe(16)], *others][:MAX_ACCOUNTS], salt=SALT, compress=True
+    )
 
 
 # --- over HTTP ------------------------------------------------------------------------------
+
 
 def from_request(request) -> str:
     return request.COOKIES.get(COOKIE, "")[:4096]
@@ -62,6 +69,10 @@ def from_request(request) -> str:
 def set_after_login(request, response, email: str) -> None:
     """Give the browser (or API client) a device cookie for the account it has just logged in to."""
     response.set_cookie(
-        COOKIE, remember(from_request(request), email), max_age=settings.DEVICE_COOKIE_DAYS * 86400,
-        secure=settings.SESSION_COOKIE_SECURE or request.is_secure(), httponly=True, samesite="Lax",
+        COOKIE,
+        remember(from_request(request), email),
+        max_age=settings.DEVICE_COOKIE_DAYS * 86400,
+        secure=settings.SESSION_COOKIE_SECURE or request.is_secure(),
+        httponly=True,
+        samesite="Lax",
     )

@@ -12,7 +12,10 @@ REASONS: dict[str, tuple[int, str]] = {
     "email_taken": (409, "An account with this e-mail address already exists."),
     "weak_password": (422, "The password does not meet the password policy."),
     "invalid_credentials": (401, "E-mail address or password is wrong."),
-    "invalid_login_link": (401, "This login link is unknown, has expired or has been used; please ask for a new one."),
+    "invalid_login_link": (
+        401,
+        "This login link is unknown, has expired or has been used; please ask for a new one.",
+    ),
 }
 
 

@@ -59,7 +59,11 @@ def user_for_key(key: str) -> User | None:
     if age < 0 or age > settings.LOGIN_LINK_TTL:
         return None
     user = User.objects.filter(pk=pk, is_active=True).first()
-    if user is None or not user.has_usable_password() or not constant_time_compare(parts[2], _signature(user, ts)):
+    if (
+        user is None
+        or not user.has_usable_password()
+        or not constant_time_compare(parts[2], _signature(user, ts))
+    ):
         return None
     return user
 
@@ -77,27 +81,43 @@ def request_link(*, email: str, client_ip: str = "") -> None:
     limits = [("login-link-email", email, settings.LOGIN_LINK_LIMIT_EMAIL)]
     if client_ip:
         limits.append(("login-link-addr", client_ip, settings.LOGIN_LINK_LIMIT_ADDRESS))
-    ratelimit.hit_all_or_refuse(limits, window=settings.LOGIN_LINK_WINDOW,
-                                message="Login links for this address were asked for several times just now; please use the newest mail, or wait before asking again.")
+    ratelimit.hit_all_or_refuse(
+        limits,
+        window=settings.LOGIN_LINK_WINDOW,
+        message="Login links for this address were asked for several times just now; please use the newest mail, or wait before asking again.",
+    )
     user = User.objects.filter(email=email, is_active=True).first()
     if user is None or not user.has_usable_password():
         return
     with transaction.atomic():
-        enqueue_mail(kind="login_link", to_email=user.email, template="login_link", context={"user": user},
-                     language=user.preferred_language, related_object=f"user:{user.pk}")
+        enqueue_mail(
+            kind="login_link",
+            to_email=user.email,
+            template="login_link",
+            context={"user": user},
+            language=user.preferred_language,
+            related_object=f"user:{user.pk}",
+        )
 
 
 def confirm(*, key: str, client_ip: str = "") -> User:
     """Use a login link: the account it logs in to. Unknown, expired or used keys are 401
     ``invalid_login_link``; they count against the client address (as failed logins do)."""
-    attempt = ratelimit.attempt([("login-link-fail", client_ip or "-", settings.LOGIN_RATE_LIMIT_ADDRESS)],
-                                window=settings.LOGIN_RATE_WINDOW, message="Too many login attempts. Please wait before trying again.")
+    attempt = ratelimit.attempt(
+        [("login-link-fail", client_ip or "-", settings.LOGIN_RATE_LIMIT_ADDRESS)],
+        window=settings.LOGIN_RATE_WINDOW,
+        message="Too many login attempts. Please wait before trying again.",
+    )
     if attempt.refusal is not None:
         raise attempt.refusal
     user = user_for_key(key)
     if user is not None:
         seen = User.objects.filter(pk=user.pk)
-        seen = seen.filter(last_login=user.last_login) if user.last_login else seen.filter(last_login__isnull=True)
+        seen = (
+            seen.filter(last_login=user.last_login)
+            if user.last_login
+            else seen.filter(last_login__isnull=True)
+        )
         if seen.update(last_login=now()) == 1:
             attempt.give_back()
             return user

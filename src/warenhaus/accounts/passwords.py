@@ -35,7 +35,11 @@ def _user_inputs(user) -> list[str]:
     email = (getattr(user, "email", "") or "").lower()
     local = email.partition("@")[0]
     name = getattr(user, "name", "") or ""
-    return [s for s in {email, local, *re.split(r"[._+\-]", local), *name.lower().split()} if len(s) >= 3]
+    return [
+        s
+        for s in {email, local, *re.split(r"[._+\-]", local), *name.lower().split()}
+        if len(s) >= 3
+    ]
 
 
 class EmailValidator:
@@ -47,7 +51,10 @@ class EmailValidator:
             return
         text = password.lower()
         if email in text or text == email.partition("@")[0]:
-            raise ValidationError(_("The password must not be or contain your e-mail address."), code="password_contains_email")
+            raise ValidationError(
+                _("The password must not be or contain your e-mail address."),
+                code="password_contains_email",
+            )
 
     def get_help_text(self):
         return _("Your password must not be or contain your e-mail address.")
@@ -66,10 +73,14 @@ class ZxcvbnValidator:
         score = 0
         if password:  # zxcvbn cannot score nothing
             with _zxcvbn_lock:
-                score = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=_user_inputs(user))["score"]
+                score = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=_user_inputs(user))[
+                    "score"
+                ]
         if score < self.min_score:
             raise ValidationError(
-                _("The password is too easy to guess: it resembles common or breached passwords, words, names, dates or simple patterns such as repeated characters or keyboard rows."),
+                _(
+                    "The password is too easy to guess: it resembles common or breached passwords, words, names, dates or simple patterns such as repeated characters or keyboard rows."
+                ),
                 code="password_too_guessable",
             )
 
@@ -88,5 +99,10 @@ def check(password: str, *, email: str, name: str = "") -> None:
             validate_password(password, User(email=email, name=name))
         except ValidationError as err:
             reasons = [e.code for e in err.error_list]
-            detail = " ".join(err.messages) + " Several unrelated words make a long password that is easy to remember."
-            raise errors.refusal("weak_password", detail, reasons=reasons, min_length=MIN_LENGTH) from None
+            detail = (
+                " ".join(err.messages)
+                + " Several unrelated words make a long password that is easy to remember."
+            )
+            raise errors.refusal(
+                "weak_password", detail, reasons=reasons, min_length=MIN_LENGTH
+            ) from None

@@ -36,7 +36,14 @@ CAPABILITIES: dict[str, set[str]] = {
     "remediation.run": {"support", "risk"},
     "deals.manage": {"pricing", "promotions"},
     "deals.view": {"pricing", "promotions", "promotions_approver", "support", "risk"},
-    "console.access": {"catalog", "pricing", "promotions", "promotions_approver", "support", "risk"},
+    "console.access": {
+        "catalog",
+        "pricing",
+        "promotions",
+        "promotions_approver",
+        "support",
+        "risk",
+    },
 }
 
 

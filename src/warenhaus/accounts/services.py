@@ -29,7 +29,9 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def register_customer(*, email: str, password: str, name: str = "", language: str = "de", client_ip: str = "") -> User:
+def register_customer(
+    *, email: str, password: str, name: str = "", language: str = "de", client_ip: str = ""
+) -> User:
     """A new shopper's account. Sign-ups per client address are limited (a short burst and an
     hour, ``REGISTRATION_*``), counted before the account is made but after the input is checked,
     so a typo does not use the allowance up."""
@@ -38,11 +40,25 @@ def register_customer(*, email: str, password: str, name: str = "", language: st
     passwords.check(password, email=email, name=name)
     if client_ip:
         msg = "Too many accounts were created from your network just now. Please wait before trying again."
-        ratelimit.hit_or_refuse("register-burst", client_ip, limit=settings.REGISTRATION_BURST_LIMIT, window=settings.REGISTRATION_BURST_WINDOW, message=msg)
-        ratelimit.hit_or_refuse("register", client_ip, limit=settings.REGISTRATION_RATE_LIMIT, window=settings.REGISTRATION_RATE_WINDOW, message=msg)
+        ratelimit.hit_or_refuse(
+            "register-burst",
+            client_ip,
+            limit=settings.REGISTRATION_BURST_LIMIT,
+            window=settings.REGISTRATION_BURST_WINDOW,
+            message=msg,
+        )
+        ratelimit.hit_or_refuse(
+            "register",
+            client_ip,
+            limit=settings.REGISTRATION_RATE_LIMIT,
+            window=settings.REGISTRATION_RATE_WINDOW,
+            message=msg,
+        )
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password, name=name, preferred_language=language)
+            return User.objects.create_user(
+                email=email, password=password, name=name, preferred_language=language
+            )
     except IntegrityError:
         raise errors.refusal("email_taken") from None
 
@@ -59,13 +75,18 @@ def _login_limits(email: str, client_ip: str, device: str) -> list[tuple[str, st
     nonce = devices.nonce_for(device, email) if device else None
     if nonce and ratelimit.hits("login-device", nonce, settings.LOGIN_RATE_WINDOW) < limit:
         return [("login-device", nonce, limit)]
-    limits = [("login", f"{email}|{client_ip}", limit), ("login-email", email, settings.LOGIN_RATE_LIMIT_ACCOUNT)]
+    limits = [
+        ("login", f"{email}|{client_ip}", limit),
+        ("login-email", email, settings.LOGIN_RATE_LIMIT_ACCOUNT),
+    ]
     if client_ip:
         limits.append(("login-ip", client_ip, settings.LOGIN_RATE_LIMIT_ADDRESS))
     return limits
 
 
-def login(*, email: str, password: str, client_ip: str = "", device: str = "", request=None) -> User:
+def login(
+    *, email: str, password: str, client_ip: str = "", device: str = "", request=None
+) -> User:
     """Check a password, with guessing limited; ``device`` is the client's device cookie.
 
     Every attempt is counted *before* the (slow) password check, atomically, so racing
@@ -91,14 +112,22 @@ def login(*, email: str, password: str, client_ip: str = "", device: str = "", r
 
 def issue_token(*, user: User) -> str:
     raw = ApiToken.new_raw()
-    ApiToken.objects.create(user=user, digest=ApiToken.digest_of(raw), expires_at=now() + timedelta(days=settings.API_TOKEN_TTL_DAYS))
+    ApiToken.objects.create(
+        user=user,
+        digest=ApiToken.digest_of(raw),
+        expires_at=now() + timedelta(days=settings.API_TOKEN_TTL_DAYS),
+    )
     return raw
 
 
 def user_for_token(raw: str) -> User | None:
     if not raw or len(raw) > 200:
         return None
-    tok = ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(raw), expires_at__gt=now()).first()
+    tok = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=ApiToken.digest_of(raw), expires_at__gt=now())
+        .first()
+    )
     if tok is None or not tok.user.is_active:
         return None
     return tok.user
@@ -112,17 +141,30 @@ def _staff_password(email: str, password: str | None, name: str = "") -> str | N
     return password
 
 
-def create_staff(*, email: str, password: str | None, roles: list[str], name: str = "", actor=None, source: str = "cli") -> User:
+def create_staff(
+    *,
+    email: str,
+    password: str | None,
+    roles: list[str],
+    name: str = "",
+    actor=None,
+    source: str = "cli",
+) -> User:
     email = normalise_email(email)
     password = _staff_password(email, password, name)
     unknown = set(roles) - set(ROLES)
     if unknown or not roles:
-        raise ValidationFailed(f"Unknown role(s): {', '.join(sorted(unknown)) or 'none given'}. Roles: {', '.join(ROLES)}.", code="unknown_role")
+        raise ValidationFailed(
+            f"Unknown role(s): {', '.join(sorted(unknown)) or 'none given'}. Roles: {', '.join(ROLES)}.",
+            code="unknown_role",
+        )
     with transaction.atomic():
         user = User.objects.filter(email=email).first()
         before = None
         if user is None:
-            user = User.objects.create_user(email=email, password=password, name=name, is_staff=True)
+            user = User.objects.create_user(
+                email=email, password=password, name=name, is_staff=True
+            )
             if password is None:
                 user.set_unusable_password()
                 user.save(update_fields=["password"])
@@ -138,7 +180,19 @@ def create_staff(*, email: str, password: str | None, roles: list[str], name: st
         if "admin" in roles:
             user.is_superuser = True
             user.save(update_fields=["is_superuser"])
-        after = {"roles": sorted(set(user.groups.values_list("name", flat=True)) | ({"admin"} if user.is_superuser else set()))}
-        audit.record(actor=actor, action="staff.create" if before is None else "staff.update_roles", obj=user, before=before, after=after, source=source)
+        after = {
+            "roles": sorted(
+                set(user.groups.values_list("name", flat=True))
+                | ({"admin"} if user.is_superuser else set())
+            )
+        }
+        audit.record(
+            actor=actor,
+            action="staff.create" if before is None else "staff.update_roles",
+            obj=user,
+            before=before,
+            after=after,
+            source=source,
+        )
     user._warenhaus_roles = None
     return user

@@ -20,7 +20,9 @@ OnHand = whole_number(0, services.MAX_ON_HAND, code="invalid_quantity")
 class VariantIn(Schema):
     sku: str = Field(max_length=64)
     title: str = Field(default="", max_length=200)
-    price: str = Field(description='Gross price in EUR as a decimal string, e.g. "49.97".', max_length=20)
+    price: str = Field(
+        description='Gross price in EUR as a decimal string, e.g. "49.97".', max_length=20
+    )
     on_hand: OnHand = 0
 
 
@@ -60,9 +62,16 @@ def _lang(request) -> str:
 
 
 @router.get("/products", response={200: dict}, summary="Search products by text and category")
-def list_products(request, q: str = "", category: str = "", limit: Limit = 20, cursor: str | None = None):
+def list_products(
+    request, q: str = "", category: str = "", limit: Limit = 20, cursor: str | None = None
+):
     qs = selectors.search(q=q[:100], category=category[:120])
-    return 200, paginate(qs, limit=limit, cursor=cursor, render=lambda p: selectors.product_json(p, language=_lang(request)))
+    return 200, paginate(
+        qs,
+        limit=limit,
+        cursor=cursor,
+        render=lambda p: selectors.product_json(p, language=_lang(request)),
+    )
 
 
 @router.get("/products/{slug}", response={200: dict}, summary="One product with its variants")
@@ -76,19 +85,35 @@ def get_product(request, slug: str):
 @router.post("/products", response={201: dict}, summary="Create a product (role catalog)")
 def create_product(request, payload: ProductIn):
     user = require(request, "catalog.edit")
-    product = services.create_product(actor=user, **payload.model_dump(exclude={"variants"}), variants=[v.model_dump() for v in payload.variants])
-    return 201, selectors.product_json(selectors.product_by_slug(product.slug, include_inactive=True))
+    product = services.create_product(
+        actor=user,
+        **payload.model_dump(exclude={"variants"}),
+        variants=[v.model_dump() for v in payload.variants],
+    )
+    return 201, selectors.product_json(
+        selectors.product_by_slug(product.slug, include_inactive=True)
+    )
 
 
-@router.patch("/products/{slug}", response={200: dict}, summary="Change a product's texts, category, VAT rate or visibility (role catalog)")
+@router.patch(
+    "/products/{slug}",
+    response={200: dict},
+    summary="Change a product's texts, category, VAT rate or visibility (role catalog)",
+)
 def patch_product(request, slug: str, payload: ProductPatch):
     user = require(request, "catalog.edit")
     changes: dict[str, Any] = payload.model_dump(exclude_unset=True)
     product = services.update_product(actor=user, slug=slug, changes=changes)
-    return 200, selectors.product_json(selectors.product_by_slug(product.slug, include_inactive=True))
+    return 200, selectors.product_json(
+        selectors.product_by_slug(product.slug, include_inactive=True)
+    )
 
 
-@router.put("/variants/{sku}/price", response={200: dict}, summary="Set a variant's gross price (role pricing)")
+@router.put(
+    "/variants/{sku}/price",
+    response={200: dict},
+    summary="Set a variant's gross price (role pricing)",
+)
 def put_price(request, sku: str, payload: PriceIn):
     user = require(request, "price.edit")
     variant = services.set_price(actor=user, sku=sku, amount=payload.amount, reason=payload.reason)
@@ -96,8 +121,15 @@ def put_price(request, sku: str, payload: PriceIn):
     return 200, selectors.variant_json(variant)
 
 
-@router.put("/variants/{sku}/stock", response={200: dict}, summary="Set the units on hand (role catalog)")
+@router.put(
+    "/variants/{sku}/stock", response={200: dict}, summary="Set the units on hand (role catalog)"
+)
 def put_stock(request, sku: str, payload: StockIn):
     user = require(request, "stock.edit")
     stock = services.set_stock(actor=user, sku=sku, on_hand=payload.on_hand, reason=payload.reason)
-    return 200, {"sku": sku, "on_hand": stock.on_hand, "allocated": stock.allocated, "available": stock.available}
+    return 200, {
+        "sku": sku,
+        "on_hand": stock.on_hand,
+        "allocated": stock.allocated,
+        "available": stock.available,
+    }

@@ -16,7 +16,9 @@ class Category(models.Model):
     slug = models.SlugField(max_length=120, unique=True)
     name = models.CharField(max_length=120)
     name_en = models.CharField(max_length=120, blank=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -32,7 +34,9 @@ class Category(models.Model):
     def descendant_ids(self) -> list[int]:
         ids, frontier = [self.pk], [self.pk]
         while frontier:
-            frontier = list(Category.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
+            frontier = list(
+                Category.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)
+            )
             ids.extend(frontier)
         return ids
 
@@ -43,14 +47,21 @@ class Product(models.Model):
     description = models.TextField(blank=True)
     brand = models.CharField(max_length=100, blank=True)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
-    vat_rate = models.DecimalField(max_digits=4, decimal_places=2, choices=VatRate.choices, default=Decimal("19.00"))
+    vat_rate = models.DecimalField(
+        max_digits=4, decimal_places=2, choices=VatRate.choices, default=Decimal("19.00")
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["title"]
-        constraints = [models.CheckConstraint(condition=Q(vat_rate__in=[Decimal("19.00"), Decimal("7.00")]), name="product_vat_rate_known")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(vat_rate__in=[Decimal("19.00"), Decimal("7.00")]),
+                name="product_vat_rate_known",
+            )
+        ]
 
     def __str__(self):
         return self.title
@@ -63,14 +74,22 @@ class Product(models.Model):
 class Variant(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
     sku = models.CharField(max_length=64, unique=True)
-    title = models.CharField(max_length=200, blank=True, help_text="What tells this variant apart, e.g. '128 GB, Schwarz'.")
-    price = models.DecimalField(max_digits=10, decimal_places=2, help_text="Gross price in EUR, VAT included.")
+    title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What tells this variant apart, e.g. '128 GB, Schwarz'.",
+    )
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="Gross price in EUR, VAT included."
+    )
     is_active = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["position", "sku"]
-        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="variant_price_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="variant_price_positive")
+        ]
 
     def __str__(self):
         return self.sku
@@ -92,7 +111,9 @@ class PriceChange(models.Model):
     old_price = models.DecimalField(max_digits=10, decimal_places=2, null=True)
     new_price = models.DecimalField(max_digits=10, decimal_places=2)
     changed_at = models.DateTimeField(db_index=True)
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-changed_at", "-id"]

@@ -10,17 +10,34 @@ from .models import Category, Product, Variant
 
 
 def active_products() -> QuerySet[Product]:
-    return Product.objects.filter(is_active=True).select_related("category").prefetch_related(
-        Prefetch("variants", queryset=Variant.objects.filter(is_active=True).select_related("stock"))
+    return (
+        Product.objects.filter(is_active=True)
+        .select_related("category")
+        .prefetch_related(
+            Prefetch(
+                "variants", queryset=Variant.objects.filter(is_active=True).select_related("stock")
+            )
+        )
     )
 
 
 def search(*, q: str = "", category: str = "", include_inactive: bool = False) -> QuerySet[Product]:
-    qs = active_products() if not include_inactive else Product.objects.select_related("category").prefetch_related(Prefetch("variants", queryset=Variant.objects.select_related("stock")))
+    qs = (
+        active_products()
+        if not include_inactive
+        else Product.objects.select_related("category").prefetch_related(
+            Prefetch("variants", queryset=Variant.objects.select_related("stock"))
+        )
+    )
     q = (q or "").strip()[:100]
     if q:
         for word in q.split()[:8]:
-            qs = qs.filter(Q(title__icontains=word) | Q(brand__icontains=word) | Q(description__icontains=word) | Q(variants__sku__iexact=word))
+            qs = qs.filter(
+                Q(title__icontains=word)
+                | Q(brand__icontains=word)
+                | Q(description__icontains=word)
+                | Q(variants__sku__iexact=word)
+            )
         qs = qs.distinct()
     if category:
         cat = Category.objects.filter(slug=category).first()
@@ -31,7 +48,11 @@ def search(*, q: str = "", category: str = "", include_inactive: bool = False) -
 
 
 def product_by_slug(slug: str, *, include_inactive: bool = False) -> Product | None:
-    qs = active_products() if not include_inactive else Product.objects.select_related("category").prefetch_related("variants__stock")
+    qs = (
+        active_products()
+        if not include_inactive
+        else Product.objects.select_related("category").prefetch_related("variants__stock")
+    )
     return qs.filter(slug=slug).first()
 
 
@@ -68,4 +89,9 @@ def categories_tree() -> list[Category]:
 
 
 def category_by_slug(slug: str) -> Category | None:
-    return Category.objects.filter(slug=slug).select_related("parent").prefetch_related("children").first()
+    return (
+        Category.objects.filter(slug=slug)
+        .select_related("parent")
+        .prefetch_related("children")
+        .first()
+    )

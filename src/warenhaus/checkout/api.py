@@ -40,14 +40,26 @@ class CheckoutIn(Schema):
     email: str = Field(max_length=254)
     shipping_address: AddressIn
     payment_method: str = Field(description='"invoice" or "test" (card simulator)', max_length=20)
-    payment_token: str = Field(default="", max_length=100, description='For "test": approve, decline or timeout, optionally with the simulated card: "approve:4242-0001" (its fingerprint counts for flash-deal household limits).')
-    shipping_method: str | None = Field(default=None, max_length=20, description='"standard" or "express"')
-    channel: str = Field(default="api", max_length=10, description='"api", or "phone" for staff (orders.place_phone) ordering for the customer named by email')
+    payment_token: str = Field(
+        default="",
+        max_length=100,
+        description='For "test": approve, decline or timeout, optionally with the simulated card: "approve:4242-0001" (its fingerprint counts for flash-deal household limits).',
+    )
+    shipping_method: str | None = Field(
+        default=None, max_length=20, description='"standard" or "express"'
+    )
+    channel: str = Field(
+        default="api",
+        max_length=10,
+        description='"api", or "phone" for staff (orders.place_phone) ordering for the customer named by email',
+    )
 
 
 class VoucherIn(Schema):
     code: str = Field(max_length=64)
-    channel: str = Field(default="api", max_length=10, description='"api", or "phone" for staff taking a phone order')
+    channel: str = Field(
+        default="api", max_length=10, description='"api", or "phone" for staff taking a phone order'
+    )
 
 
 def _channel(request, wanted: str) -> str:
@@ -64,24 +76,38 @@ def _cart_json(request, cart_id: str) -> dict:
     return services.view_cart(cart).as_json()
 
 
-@router.post("/carts", response={200: dict, 201: dict}, summary="Create a cart (with a token: the shopper's open cart)")
+@router.post(
+    "/carts",
+    response={200: dict, 201: dict},
+    summary="Create a cart (with a token: the shopper's open cart)",
+)
 def create_cart(request):
     cart, created = services.create_cart(user=caller(request))
-    return (201 if created else 200), (services.empty_view(cart) if created else services.view_cart(cart)).as_json()
+    return (201 if created else 200), (
+        services.empty_view(cart) if created else services.view_cart(cart)
+    ).as_json()
 
 
-@router.get("/carts/{cart_id}", response={200: dict}, summary="A cart with lines, totals and problems")
+@router.get(
+    "/carts/{cart_id}", response={200: dict}, summary="A cart with lines, totals and problems"
+)
 def get_cart(request, cart_id: str):
     return 200, _cart_json(request, cart_id)
 
 
-@router.post("/carts/{cart_id}/lines", response={200: dict}, summary="Add an item (quantities add up)")
+@router.post(
+    "/carts/{cart_id}/lines", response={200: dict}, summary="Add an item (quantities add up)"
+)
 def add_line(request, cart_id: str, payload: LineIn):
-    cart = services.add_line(cart_id=cart_id, user=caller(request), sku=payload.sku, quantity=payload.quantity)
+    cart = services.add_line(
+        cart_id=cart_id, user=caller(request), sku=payload.sku, quantity=payload.quantity
+    )
     return 200, services.view_cart(cart).as_json()
 
 
-@router.patch("/carts/{cart_id}/lines/{sku}", response={200: dict}, summary="Change a line's quantity")
+@router.patch(
+    "/carts/{cart_id}/lines/{sku}", response={200: dict}, summary="Change a line's quantity"
+)
 def patch_line(request, cart_id: str, sku: str, payload: QuantityIn):
     services.set_quantity(cart_id=cart_id, user=caller(request), sku=sku, quantity=payload.quantity)
     return 200, _cart_json(request, cart_id)
@@ -95,19 +121,35 @@ def delete_line(request, cart_id: str, sku: str):
 
 @router.put("/carts/{cart_id}/shipping", response={200: dict}, summary="Choose the shipping method")
 def put_shipping(request, cart_id: str, payload: ShippingIn):
-    services.set_shipping_method(cart_id=cart_id, user=caller(request), code=payload.shipping_method)
+    services.set_shipping_method(
+        cart_id=cart_id, user=caller(request), code=payload.shipping_method
+    )
     return 200, _cart_json(request, cart_id)
 
 
-@router.post("/carts/{cart_id}/vouchers", response={200: dict}, summary="Apply a voucher code (or a problem with the reason it does not apply)")
+@router.post(
+    "/carts/{cart_id}/vouchers",
+    response={200: dict},
+    summary="Apply a voucher code (or a problem with the reason it does not apply)",
+)
 def apply_voucher(request, cart_id: str, payload: VoucherIn):
     from warenhaus.promotions import services as promotions
 
-    view = promotions.apply_voucher(cart_id=cart_id, user=caller(request), code=payload.code, channel=_channel(request, payload.channel), client_ip=client_ip(request))
+    view = promotions.apply_voucher(
+        cart_id=cart_id,
+        user=caller(request),
+        code=payload.code,
+        channel=_channel(request, payload.channel),
+        client_ip=client_ip(request),
+    )
     return 200, view.as_json()
 
 
-@router.delete("/carts/{cart_id}/vouchers/{code}", response={200: dict}, summary="Remove a voucher (by its code or its id in the cart)")
+@router.delete(
+    "/carts/{cart_id}/vouchers/{code}",
+    response={200: dict},
+    summary="Remove a voucher (by its code or its id in the cart)",
+)
 def remove_voucher(request, cart_id: str, code: str):
     from warenhaus.promotions import services as promotions
 
@@ -115,8 +157,17 @@ def remove_voucher(request, cart_id: str, code: str):
     return 200, _cart_json(request, cart_id)
 
 
-@router.post("/carts/{cart_id}/checkout", response={201: dict}, summary="Place the order (needs an Idempotency-Key header)")
-def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+@router.post(
+    "/carts/{cart_id}/checkout",
+    response={201: dict},
+    summary="Place the order (needs an Idempotency-Key header)",
+)
+def checkout(
+    request,
+    cart_id: str,
+    payload: CheckoutIn,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+):
     user = caller(request)
     key = validate_key(idempotency_key)
 
@@ -124,9 +175,15 @@ def checkout(request, cart_id: str, payload: CheckoutIn, idempotency_key: str | 
 
     def work():
         order = services.place_order(
-            cart_id=cart_id, user=user, email=payload.email, shipping_address=payload.shipping_address.model_dump(),
-            payment_method=payload.payment_method, payment_token=payload.payment_token, shipping_method=payload.shipping_method,
-            channel="phone" if payload.channel == "phone" else "api", language=getattr(request, "LANGUAGE_CODE", "de") or "de",
+            cart_id=cart_id,
+            user=user,
+            email=payload.email,
+            shipping_address=payload.shipping_address.model_dump(),
+            payment_method=payload.payment_method,
+            payment_token=payload.payment_token,
+            shipping_method=payload.shipping_method,
+            channel="phone" if payload.channel == "phone" else "api",
+            language=getattr(request, "LANGUAGE_CODE", "de") or "de",
             client_ip=client_ip(request),
         )
         placed.append(order)

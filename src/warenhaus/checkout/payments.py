@@ -70,9 +70,13 @@ class TestCardGateway(Gateway):
     def authorize(self, *, amount, order_number, token=""):
         outcome = (token or "approve").split(":", 1)[0].strip().lower()
         if outcome == "decline":
-            raise PaymentFailed("The card was declined. Please use another payment method.", code="payment_declined")
+            raise PaymentFailed(
+                "The card was declined. Please use another payment method.", code="payment_declined"
+            )
         if outcome == "timeout":
-            raise PaymentTimeout("The card provider did not answer in time. Nothing was charged; please try again.")
+            raise PaymentTimeout(
+                "The card provider did not answer in time. Nothing was charged; please try again."
+            )
         return Authorization(reference=f"TEST-{secrets.token_hex(8)}", status="authorized")
 
     def fingerprint(self, token=""):
@@ -108,5 +112,8 @@ def gateway(name: str, *, for_new_payment: bool = True) -> Gateway:
     of existing payments reach any known gateway."""
     gw = GATEWAYS.get(name)
     if gw is None or (for_new_payment and name not in enabled()):
-        raise ValidationFailed(f"Unknown payment method '{name}'. Choose one of: {', '.join(enabled())}.", code="invalid_payment_method")
+        raise ValidationFailed(
+            f"Unknown payment method '{name}'. Choose one of: {', '.join(enabled())}.",
+            code="invalid_payment_method",
+        )
     return gw

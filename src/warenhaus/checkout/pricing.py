@@ -40,7 +40,10 @@ class Totals:
             "discount": money_json(self.discount),
             "shipping": money_json(self.shipping),
             "vat": money_json(self.vat),
-            "vat_breakdown": [{"rate": r["rate"], "amount": money_json(Decimal(r["amount"]))} for r in self.vat_breakdown],
+            "vat_breakdown": [
+                {"rate": r["rate"], "amount": money_json(Decimal(r["amount"]))}
+                for r in self.vat_breakdown
+            ],
             "total": money_json(self.total),
         }
 
@@ -64,4 +67,11 @@ def compute(lines: list[PricedLine], *, shipping_cost: Decimal, discount: Decima
         vat_total += vat
         breakdown.append({"rate": f"{rate:.0f}", "amount": f"{vat:.2f}", "gross": f"{gross:.2f}"})
     total = subtotal - discount + shipping_cost
-    return Totals(subtotal=subtotal, discount=discount, shipping=cents(shipping_cost), vat=vat_total, total=total, vat_breakdown=breakdown)
+    return Totals(
+        subtotal=subtotal,
+        discount=discount,
+        shipping=cents(shipping_cost),
+        vat=vat_total,
+        total=total,
+        vat_breakdown=breakdown,
+    )

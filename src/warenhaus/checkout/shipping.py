@@ -25,7 +25,9 @@ class ShippingMethod:
 
 
 METHODS = {
-    "standard": ShippingMethod("standard", _("Standard (2–4 working days)"), Decimal("4.90"), Decimal("50.00")),
+    "standard": ShippingMethod(
+        "standard", _("Standard (2–4 working days)"), Decimal("4.90"), Decimal("50.00")
+    ),
     "express": ShippingMethod("express", _("Express (next working day)"), Decimal("12.90")),
 }
 DEFAULT = "standard"
@@ -34,5 +36,8 @@ DEFAULT = "standard"
 def method(code: str | None) -> ShippingMethod:
     m = METHODS.get(code or DEFAULT)
     if m is None:
-        raise ValidationFailed(f"Unknown shipping method '{code}'. Choose one of: {', '.join(METHODS)}.", code="invalid_shipping_method")
+        raise ValidationFailed(
+            f"Unknown shipping method '{code}'. Choose one of: {', '.join(METHODS)}.",
+            code="invalid_shipping_method",
+        )
     return m

@@ -24,12 +24,18 @@ def caller(request):
     if header:
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
-            raise DomainError("Use 'Authorization: Bearer <token>'.", code="invalid_token", status=401)
+            raise DomainError(
+                "Use 'Authorization: Bearer <token>'.", code="invalid_token", status=401
+            )
         from warenhaus.accounts.services import user_for_token
 
         user = user_for_token(raw.strip())
         if user is None:
-            raise DomainError("The token is unknown or expired; get a new one from POST /api/v1/auth/token.", code="invalid_token", status=401)
+            raise DomainError(
+                "The token is unknown or expired; get a new one from POST /api/v1/auth/token.",
+                code="invalid_token",
+                status=401,
+            )
     request._wh_caller = user
     return user
 
@@ -37,7 +43,9 @@ def caller(request):
 def require_user(request):
     user = caller(request)
     if user is None:
-        raise Unauthorized("Log in first: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'.")
+        raise Unauthorized(
+            "Log in first: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'."
+        )
     return user
 
 
@@ -60,24 +68,35 @@ def client_ip(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
     if proxies <= 0:
         return remote
-    chain = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    chain = [
+        p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()
+    ]
     if len(chain) >= proxies:
         return chain[-proxies][:64]
     return remote
 
 
-def whole_number(low: int, high: int, *, code: str = "validation_error", status: int = 422, strict: bool = True):
+def whole_number(
+    low: int, high: int, *, code: str = "validation_error", status: int = 422, strict: bool = True
+):
     """The type of a whole-number input from ``low`` to ``high``: the OpenAPI document names both
     bounds, and a number outside them is the problem ``code`` (with ``status``), never a number
     too large for the database. ``strict=False`` for query parameters, which arrive as text."""
 
     def within(value: int, info: ValidationInfo) -> int:
         if not low <= value <= high:
-            raise PydanticCustomError(code, "{field} must be a whole number from {low} to {high}.",
-                                      {"field": info.field_name, "low": low, "high": high, "problem_status": status})
+            raise PydanticCustomError(
+                code,
+                "{field} must be a whole number from {low} to {high}.",
+                {"field": info.field_name, "low": low, "high": high, "problem_status": status},
+            )
         return value
 
-    return Annotated[StrictInt if strict else int, AfterValidator(within), WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})]
+    return Annotated[
+        StrictInt if strict else int,
+        AfterValidator(within),
+        WithJsonSchema({"type": "integer", "minimum": low, "maximum": high}),
+    ]
 
 
 #: the ``limit`` of every list: out of range, the documented ``invalid_limit`` (400)
@@ -90,18 +109,24 @@ def _decode_cursor(cursor: str | None) -> int | None:
     try:
         return int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
     except Exception:
-        raise ValidationFailed("The cursor is not one this API gave out.", code="invalid_cursor", status=400) from None
+        raise ValidationFailed(
+            "The cursor is not one this API gave out.", code="invalid_cursor", status=400
+        ) from None
 
 
 def _encode_cursor(value: int) -> str:
     return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
 
 
-def paginate(qs: QuerySet, *, limit: int | None, cursor: str | None, render, descending: bool = False) -> dict:
+def paginate(
+    qs: QuerySet, *, limit: int | None, cursor: str | None, render, descending: bool = False
+) -> dict:
     """Keyset pagination on the primary key: stable under inserts, cheap at any depth."""
     limit = 20 if limit is None else limit
     if limit < 1 or limit > MAX_LIMIT:
-        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit", status=400)
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit", status=400
+        )
     after = _decode_cursor(cursor)
     qs = qs.order_by("-pk" if descending else "pk")
     if after is not None:
@@ -109,4 +134,7 @@ def paginate(qs: QuerySet, *, limit: int | None, cursor: str | None, render, des
     rows = list(qs[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [render(r) for r in rows], "next_cursor": _encode_cursor(rows[-1].pk) if more and rows else None}
+    return {
+        "items": [render(r) for r in rows],
+        "next_cursor": _encode_cursor(rows[-1].pk) if more and rows else None,
+    }

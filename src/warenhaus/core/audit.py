@@ -16,8 +16,29 @@ def _jsonable(value):
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
 
 
-def record(*, actor, action: str, obj=None, object_type: str = "", object_id: str = "", before=None, after=None, reason: str = "", source: str = "api") -> AuditEntry:
-    row = entry(actor=actor, action=action, obj=obj, object_type=object_type, object_id=object_id, before=before, after=after, reason=reason, source=source)
+def record(
+    *,
+    actor,
+    action: str,
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    before=None,
+    after=None,
+    reason: str = "",
+    source: str = "api",
+) -> AuditEntry:
+    row = entry(
+        actor=actor,
+        action=action,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+        reason=reason,
+        source=source,
+    )
     row.save(force_insert=True)
     return row
 
@@ -27,7 +48,18 @@ def record_many(entries: list[AuditEntry]) -> None:
     AuditEntry.objects.bulk_create(entries, batch_size=1000)
 
 
-def entry(*, actor, action: str, obj=None, object_type: str = "", object_id: str = "", before=None, after=None, reason: str = "", source: str = "api") -> AuditEntry:
+def entry(
+    *,
+    actor,
+    action: str,
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    before=None,
+    after=None,
+    reason: str = "",
+    source: str = "api",
+) -> AuditEntry:
     """An audit entry, not yet written."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower

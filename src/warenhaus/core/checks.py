@@ -28,11 +28,18 @@ def secret_problems() -> list[tuple[str, str]]:
     for name, protects in SECRETS.items():
         value = str(getattr(settings, name, "") or "")
         if not value or value.startswith(DEMO_SECRET_PREFIX):
-            problems.append((name, f"{name} is not set (the built-in value is the demo's, public with the source code; it protects {protects})."))
+            problems.append(
+                (
+                    name,
+                    f"{name} is not set (the built-in value is the demo's, public with the source code; it protects {protects}).",
+                )
+            )
         elif len(value) < MIN_SECRET_LENGTH:
             problems.append((name, f"{name} is shorter than {MIN_SECRET_LENGTH} characters."))
         elif value in seen:
-            problems.append((name, f"{name} is the same as {seen[value]}: each secret must be its own."))
+            problems.append(
+                (name, f"{name} is the same as {seen[value]}: each secret must be its own.")
+            )
         seen.setdefault(value, name)
     return problems
 
@@ -53,4 +60,7 @@ def require_production_secrets(what: str) -> None:
 @register(Tags.security, deploy=True)
 def production_secrets_are_set(app_configs, **kwargs):
     ids = {name: f"warenhaus.E00{i}" for i, name in enumerate(SECRETS, start=1)}
-    return [Error(message, hint=f"Set {name} to a long random string: {HOW_TO_MAKE_ONE}", id=ids[name]) for name, message in secret_problems()]
+    return [
+        Error(message, hint=f"Set {name} to a long random string: {HOW_TO_MAKE_ONE}", id=ids[name])
+        for name, message in secret_problems()
+    ]

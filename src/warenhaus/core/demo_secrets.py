@@ -32,7 +32,12 @@ def ensure(var_dir: Path) -> dict[str, str]:
     except (OSError, ValueError):
         kept = {}
     missing = [name for name in SECRETS if not _given(name)]
-    made = {name: kept[name] if isinstance(kept.get(name), str) and len(kept[name]) >= 32 else secrets.token_urlsafe(48) for name in missing}
+    made = {
+        name: kept[name]
+        if isinstance(kept.get(name), str) and len(kept[name]) >= 32
+        else secrets.token_urlsafe(48)
+        for name in missing
+    }
     if made and any(kept.get(name) != value for name, value in made.items()):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -14,7 +14,15 @@ class DomainError(Exception):
     #: retryable errors (timeouts, rate limits) are not remembered for an idempotency key
     retryable = False
 
-    def __init__(self, detail: str = "", *, code: str | None = None, status: int | None = None, retryable: bool | None = None, **extra):
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retryable: bool | None = None,
+        **extra,
+    ):
         super().__init__(detail or self.title)
         if retryable is not None:
             self.retryable = retryable
@@ -103,6 +111,17 @@ def is_capacity_error(exc) -> bool:
     if not isinstance(exc, OperationalError):
         return False
     text = str(exc).lower()
-    return any(s in text for s in ("too many clients", "remaining connection slots", "connection refused", "could not connect",
-                                   "deadlock detected", "lock timeout", "canceling statement due to statement timeout",
-                                   "database is locked", "server closed the connection"))
+    return any(
+        s in text
+        for s in (
+            "too many clients",
+            "remaining connection slots",
+            "connection refused",
+            "could not connect",
+            "deadlock detected",
+            "lock timeout",
+            "canceling statement due to statement timeout",
+            "database is locked",
+            "server closed the connection",
+        )
+    )

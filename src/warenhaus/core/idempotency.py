@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 
@@ -36,10 +36,18 @@ def request_hash(payload) -> str:
 
 def validate_key(key: str | None) -> str:
     if key is None or not key.strip():
-        raise ValidationFailed("This request needs an Idempotency-Key header (any unique string, e.g. a UUID).", code="idempotency_key_missing", status=400)
+        raise ValidationFailed(
+            "This request needs an Idempotency-Key header (any unique string, e.g. a UUID).",
+            code="idempotency_key_missing",
+            status=400,
+        )
     key = key.strip()
     if len(key) > MAX_KEY_LENGTH:
-        raise ValidationFailed(f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters.", code="idempotency_key_invalid", status=400)
+        raise ValidationFailed(
+            f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters.",
+            code="idempotency_key_invalid",
+            status=400,
+        )
     return key
 
 
@@ -72,7 +80,9 @@ def _claim_key(scope: str, key: str, digest: str) -> int | None:
     return row[0] if row else None
 
 
-def run_idempotent(*, scope: str, key: str, payload, work: Callable[[], tuple[int, dict]]) -> tuple[int, dict]:
+def run_idempotent(
+    *, scope: str, key: str, payload, work: Callable[[], tuple[int, dict]]
+) -> tuple[int, dict]:
     """Run ``work`` (returning ``(status, body)``) at most once per ``(scope, key)``.
 
     Raises :class:`Replay` when an earlier answer is returned, or the DomainError of ``work``.
@@ -84,17 +94,29 @@ def run_idempotent(*, scope: str, key: str, payload, work: Callable[[], tuple[in
             if record_id is None:
                 raise _Duplicate()
             status_code, body = work()
-            IdempotencyRecord.objects.filter(pk=record_id).update(status_code=status_code, response=body)
+            IdempotencyRecord.objects.filter(pk=record_id).update(
+                status_code=status_code, response=body
+            )
             return status_code, body
     except _Duplicate:
         _replay_existing(scope, key, digest)
-        raise DomainError("A request with this Idempotency-Key is in progress.", code="idempotency_in_progress", status=409) from None
+        raise DomainError(
+            "A request with this Idempotency-Key is in progress.",
+            code="idempotency_in_progress",
+            status=409,
+        ) from None
     except DomainError as err:
         err.run_after_rollback()
         if not err.retryable and 400 <= err.status < 500:
             try:
                 with transaction.atomic():
-                    IdempotencyRecord.objects.create(scope=scope, key=key, request_hash=digest, status_code=err.status, response=err.as_problem())
+                    IdempotencyRecord.objects.create(
+                        scope=scope,
+                        key=key,
+                        request_hash=digest,
+                        status_code=err.status,
+                        response=err.as_problem(),
+                    )
             except IntegrityError:
                 pass
         raise

@@ -17,11 +17,17 @@ log = logging.getLogger("warenhaus.api")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 #: reads that are the same for everyone: the catalog, the deals as announced, the API's own documents
-PUBLIC_READS = re.compile(r"/api/v1/(health|openapi\.json|docs|categories|products(/[^/]+)?|deals(/[0-9]+)?)/?")
+PUBLIC_READS = re.compile(
+    r"/api/v1/(health|openapi\.json|docs|categories|products(/[^/]+)?|deals(/[0-9]+)?)/?"
+)
 
 
 def _has_nul(request) -> bool:
-    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get("QUERY_STRING", ""):
+    if (
+        "\x00" in request.path
+        or "%00" in request.META.get("QUERY_STRING", "")
+        or "\x00" in request.META.get("QUERY_STRING", "")
+    ):
         return True
     if request.method in BODY_METHODS:
         try:
@@ -42,7 +48,12 @@ class ApiGuardMiddleware:
         if _has_nul(request):
             # PostgreSQL cannot store NUL characters; no legitimate client sends them.
             if request.path.startswith("/api/"):
-                return problem(400, "invalid_characters", "Invalid characters", "The request contains a NUL character.")
+                return problem(
+                    400,
+                    "invalid_characters",
+                    "Invalid characters",
+                    "The request contains a NUL character.",
+                )
             return HttpResponseBadRequest("Bad request: the address contains a NUL character.")
         if not request.path.startswith("/api/"):
             return self.get_response(request)
@@ -54,7 +65,12 @@ class ApiGuardMiddleware:
         if response.status_code == 404 and "json" not in ctype:
             return problem(404, "not_found", "Not found", f"No API endpoint at {request.path}.")
         if response.status_code == 405 and "json" not in ctype:
-            return problem(405, "method_not_allowed", "Method not allowed", f"{request.method} is not allowed on {request.path}.")
+            return problem(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                f"{request.method} is not allowed on {request.path}.",
+            )
         return response
 
     def _refuse(self, request):
@@ -65,12 +81,22 @@ class ApiGuardMiddleware:
         except ValueError:
             return problem(400, "bad_request", "Bad request", "Content-Length is not a number.")
         if length > settings.API_MAX_BODY_BYTES:
-            return problem(413, "payload_too_large", "Request body too large", f"The body may be at most {settings.API_MAX_BODY_BYTES} bytes.")
+            return problem(
+                413,
+                "payload_too_large",
+                "Request body too large",
+                f"The body may be at most {settings.API_MAX_BODY_BYTES} bytes.",
+            )
         if length == 0:
             return None
         ctype = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
         if ctype != "application/json" and not ctype.endswith("+json"):
-            return problem(415, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.")
+            return problem(
+                415,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "Send the body as application/json.",
+            )
         return None
 
 

@@ -12,7 +12,9 @@ class AuditEntry(models.Model):
     existing rows)."""
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_email = models.CharField(max_length=254, blank=True)
     action = models.CharField(max_length=80, db_index=True)
     object_type = models.CharField(max_length=60, db_index=True)
@@ -51,7 +53,9 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")
+        ]
 
 
 class RateCounter(models.Model):
@@ -84,10 +88,24 @@ class Signoff(models.Model):
         abstract = True
         ordering = ["at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["subject", "user"], name="%(app_label)s_%(class)s_one_part_per_person"),
-            models.CheckConstraint(condition=models.Q(role__in=[r.value for r in SignoffRole]), name="%(app_label)s_%(class)s_role_known"),
+            models.UniqueConstraint(
+                fields=["subject", "user"], name="%(app_label)s_%(class)s_one_part_per_person"
+            ),
             models.CheckConstraint(
-                condition=models.Q(key=Concat("subject_id", models.Value(":"), "user_id", models.Value(":"), "role", output_field=models.CharField())),
+                condition=models.Q(role__in=[r.value for r in SignoffRole]),
+                name="%(app_label)s_%(class)s_role_known",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    key=Concat(
+                        "subject_id",
+                        models.Value(":"),
+                        "user_id",
+                        models.Value(":"),
+                        "role",
+                        output_field=models.CharField(),
+                    )
+                ),
                 name="%(app_label)s_%(class)s_key_names_its_row",
             ),
         ]

@@ -32,7 +32,7 @@ def cents(value: Decimal | int | str) -> Decimal:
 def parse_amount(raw: object, *, allow_zero: bool = True) -> Decimal:
     """Parse a decimal string such as ``"49.97"`` strictly: no floats, at most two decimals."""
     if isinstance(raw, bool) or isinstance(raw, float):
-        raise MoneyError("amount must be a decimal string such as \"49.97\", not a number")
+        raise MoneyError('amount must be a decimal string such as "49.97", not a number')
     text = format(raw, "f") if isinstance(raw, Decimal) else str(raw).strip()
     if text.startswith("-"):
         raise MoneyError("amount must not be negative")
@@ -73,7 +73,7 @@ def split_proportionally(total: Decimal, weights: dict) -> dict:
     raw = {k: total * Decimal(w) / weight_sum for k, w in weights.items()}
     floor = {k: v.quantize(CENT, rounding="ROUND_DOWN") for k, v in raw.items()}
     remainder = int((total - sum(floor.values(), ZERO)) / CENT)
-    order = sorted(raw, key=lambda k: (raw[k] - floor[k]), reverse=True)
+    order = sorted(raw, key=lambda k: raw[k] - floor[k], reverse=True)
     for k in order[:remainder]:
         floor[k] += CENT
     return floor

@@ -65,7 +65,9 @@ def hit(name: str, key: str, window: int) -> int:
 
 def hits(name: str, key: str, window: int) -> int:
     bucket, _, _ = _bucket(name, key, window)
-    return int(RateCounter.objects.filter(bucket=bucket).values_list("count", flat=True).first() or 0)
+    return int(
+        RateCounter.objects.filter(bucket=bucket).values_list("count", flat=True).first() or 0
+    )
 
 
 def retry_after(window: int) -> int:
@@ -119,20 +121,24 @@ def attempt(limits: list[tuple[str, str, int]], *, window: int, message: str) ->
         out.counts[name] = counts[buckets[i][0]]
         out.rows[name] = buckets[i][0]
         if out.counts[name] > limit:
-            for later, _start in sorted(set(buckets[i + 1:])):
+            for later, _start in sorted(set(buckets[i + 1 :])):
                 RateCounter.objects.filter(bucket=later, count__gt=0).update(count=F("count") - 1)
             out.refusal = RateLimited(message, retry_after=retry_after(window))
             return out
     return out
 
 
-def hit_all(limits: list[tuple[str, str, int]], *, window: int, message: str) -> tuple[dict[str, int], RateLimited | None]:
+def hit_all(
+    limits: list[tuple[str, str, int]], *, window: int, message: str
+) -> tuple[dict[str, int], RateLimited | None]:
     """:func:`attempt`, as the counts by name and the refusal."""
     counted = attempt(limits, window=window, message=message)
     return counted.counts, counted.refusal
 
 
-def hit_all_or_refuse(limits: list[tuple[str, str, int]], *, window: int, message: str) -> dict[str, int]:
+def hit_all_or_refuse(
+    limits: list[tuple[str, str, int]], *, window: int, message: str
+) -> dict[str, int]:
     """:func:`hit_all`, raising the refusal."""
     counts, refusal = hit_all(limits, window=window, message=message)
     if refusal is not None:

@@ -41,7 +41,10 @@ def take_part(model, *, subject, user, role: str = SignoffRole.EDITOR) -> None:
 
 def part_of(model, *, subject, user) -> str:
     """The part ``user`` took in ``subject`` (a :class:`SignoffRole`), or ``""``."""
-    return model.objects.filter(subject=subject, user=user).values_list("role", flat=True).first() or ""
+    return (
+        model.objects.filter(subject=subject, user=user).values_list("role", flat=True).first()
+        or ""
+    )
 
 
 def parts(model, *, subject) -> list:
@@ -66,13 +69,24 @@ def sign_approval(model, *, subject, user, refuse: Callable[[str], DomainError])
     return key
 
 
-def approval_constraint(*, name: str, approved_by: str = "approved_by", approval: str = "approval") -> models.CheckConstraint:
+def approval_constraint(
+    *, name: str, approved_by: str = "approved_by", approval: str = "approval"
+) -> models.CheckConstraint:
     """For the approvable thing's model: without an approver there is no approval; with one,
     ``approval`` is exactly that person's approver row of this thing. Each column is named NOT
     NULL where it matters: a check whose condition is NULL passes."""
-    key = Concat("id", models.Value(":"), f"{approved_by}_id", models.Value(":"), models.Value(SignoffRole.APPROVER.value), output_field=models.CharField())
+    key = Concat(
+        "id",
+        models.Value(":"),
+        f"{approved_by}_id",
+        models.Value(":"),
+        models.Value(SignoffRole.APPROVER.value),
+        output_field=models.CharField(),
+    )
     return models.CheckConstraint(
         condition=models.Q(**{f"{approved_by}__isnull": True, f"{approval}__isnull": True})
-        | models.Q(**{f"{approved_by}__isnull": False, f"{approval}__isnull": False, f"{approval}_id": key}),
+        | models.Q(
+            **{f"{approved_by}__isnull": False, f"{approval}__isnull": False, f"{approval}_id": key}
+        ),
         name=name,
     )

@@ -30,10 +30,19 @@ def enqueue_many(task, calls: list[tuple[list, str]]) -> dict[str, str]:
     from django_tasks_db.models import DBTaskResult, get_date_max
 
     backend.validate_task(task)
-    DBTaskResult.objects.bulk_create([
-        DBTaskResult(id=uuid.UUID(chosen), args_kwargs=normalize_json({"args": list(args), "kwargs": {}}), priority=task.priority,
-                     task_path=task.module_path, queue_name=task.queue_name, run_after=task.run_after or get_date_max(),
-                     backend_name=backend.alias)
-        for args, chosen in calls
-    ], batch_size=1000)
+    DBTaskResult.objects.bulk_create(
+        [
+            DBTaskResult(
+                id=uuid.UUID(chosen),
+                args_kwargs=normalize_json({"args": list(args), "kwargs": {}}),
+                priority=task.priority,
+                task_path=task.module_path,
+                queue_name=task.queue_name,
+                run_after=task.run_after or get_date_max(),
+                backend_name=backend.alias,
+            )
+            for args, chosen in calls
+        ],
+        batch_size=1000,
+    )
     return {}

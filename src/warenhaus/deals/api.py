@@ -16,8 +16,16 @@ from .services import DEAL_BOUNDS
 
 router = Router(tags=["deals"])
 
-Units, PerCustomer, HoldMinutes, OfferMinutes, Pace = (whole_number(*DEAL_BOUNDS[f]) for f in (
-    "units", "limit_per_customer", "hold_minutes", "offer_minutes", "admissions_per_minute"))
+Units, PerCustomer, HoldMinutes, OfferMinutes, Pace = (
+    whole_number(*DEAL_BOUNDS[f])
+    for f in (
+        "units",
+        "limit_per_customer",
+        "hold_minutes",
+        "offer_minutes",
+        "admissions_per_minute",
+    )
+)
 
 _DEAL_ID = re.compile(r"[0-9]{1,18}")
 
@@ -30,21 +38,46 @@ class DealIn(Schema):
     ends_at: str = Field(max_length=40)
     limit_per_customer: PerCustomer = 1
     hold_minutes: HoldMinutes = 10
-    offer_minutes: OfferMinutes = Field(default=30, description="how long a wait-list offer of a returned unit lasts")
-    admissions_per_minute: Pace | None = Field(default=None, description="pacing: shoppers let in per minute (default DEAL_ADMISSIONS_PER_MINUTE)")
+    offer_minutes: OfferMinutes = Field(
+        default=30, description="how long a wait-list offer of a returned unit lasts"
+    )
+    admissions_per_minute: Pace | None = Field(
+        default=None,
+        description="pacing: shoppers let in per minute (default DEAL_ADMISSIONS_PER_MINUTE)",
+    )
 
 
 class QueueIn(Schema):
     quantity: StrictInt = Field(default=1, ge=1, le=99)
-    email: str = Field(default="", max_length=254, description="without a token: where the wait list writes to you, and the household your limit counts; it does not identify you (send cart_id)")
-    cart_id: str = Field(default="", max_length=64, description="without a token: the cart you hold; the held units go into it, and it is your turn's identity (a second join with it answers from the same ticket). Without it each join is a new anonymous turn")
-    arrival: str = Field(default="", max_length=400, description="after a 429 `overloaded`: its `arrival`, to keep your place in line")
+    email: str = Field(
+        default="",
+        max_length=254,
+        description="without a token: where the wait list writes to you, and the household your limit counts; it does not identify you (send cart_id)",
+    )
+    cart_id: str = Field(
+        default="",
+        max_length=64,
+        description="without a token: the cart you hold; the held units go into it, and it is your turn's identity (a second join with it answers from the same ticket). Without it each join is a new anonymous turn",
+    )
+    arrival: str = Field(
+        default="",
+        max_length=400,
+        description="after a 429 `overloaded`: its `arrival`, to keep your place in line",
+    )
 
 
 class WaitlistIn(Schema):
     quantity: StrictInt = Field(default=1, ge=1, le=99)
-    email: str = Field(default="", max_length=254, description="where the offer goes (the account's address with a token)")
-    cart_id: str = Field(default="", max_length=64, description="without a token: the cart you hold, your place's identity (as for the queue)")
+    email: str = Field(
+        default="",
+        max_length=254,
+        description="where the offer goes (the account's address with a token)",
+    )
+    cart_id: str = Field(
+        default="",
+        max_length=64,
+        description="without a token: the cart you hold, your place's identity (as for the queue)",
+    )
 
 
 class ReasonIn(Schema):
@@ -62,19 +95,27 @@ def _who(request, email: str, cart_id: str):
     if user is None and cart_id:
         from warenhaus.checkout.services import get_cart
 
-        get_cart(cart_id=cart_id)  # an anonymous cart the caller holds (else 404, as for the cart itself)
+        get_cart(
+            cart_id=cart_id
+        )  # an anonymous cart the caller holds (else 404, as for the cart itself)
         return None, mail, f"cart:{cart_id}"
     return user, mail, ""
 
 
-@router.post("/deals", response={201: dict}, summary="Make a flash deal (its units are taken from stock at once)")
+@router.post(
+    "/deals",
+    response={201: dict},
+    summary="Make a flash deal (its units are taken from stock at once)",
+)
 def create(request, payload: DealIn):
     user = require(request, "deals.manage")
     deal = services.create_deal(actor=user, **payload.model_dump())
     return 201, services.deal_json(services.get_deal(deal.pk))
 
 
-@router.get("/deals", response={200: dict}, summary="Deals that are coming or running, soonest first")
+@router.get(
+    "/deals", response={200: dict}, summary="Deals that are coming or running, soonest first"
+)
 def list_deals(request, limit: Limit = 20, cursor: str | None = None, all: bool = False):
     qs = Deal.objects.select_related("variant__product")
     if not all:
@@ -82,29 +123,57 @@ def list_deals(request, limit: Limit = 20, cursor: str | None = None, all: bool 
     return 200, paginate(qs, limit=limit, cursor=cursor, render=services.deal_json)
 
 
-@router.get("/deals/{deal_id}", response={200: dict}, summary="A deal: price, regular price, lowest price of the last 30 days, units left, state")
+@router.get(
+    "/deals/{deal_id}",
+    response={200: dict},
+    summary="A deal: price, regular price, lowest price of the last 30 days, units left, state",
+)
 def get(request, deal_id: str):
     return 200, services.deal_json(services.get_deal(deal_id))
 
 
-@router.post("/deals/{deal_id}/queue", response={201: dict}, summary="Join the deal's waiting room (before the start: the pre-queue, shuffled fairly at the start)")
+@router.post(
+    "/deals/{deal_id}/queue",
+    response={201: dict},
+    summary="Join the deal's waiting room (before the start: the pre-queue, shuffled fairly at the start)",
+)
 def join(request, deal_id: str, payload: QueueIn):
     from .limiter import arrival_from, arrived_at
 
     user, email, guest = _who(request, payload.email, payload.cart_id)
     # the place in line counts from when the join reached the server (not when a thread got to
     # it), or from a refused earlier attempt's arrival that the caller sends back
-    arrived = (arrival_from(request, int(deal_id), payload.arrival) if payload.arrival and _DEAL_ID.fullmatch(deal_id) else None) or arrived_at(request)
-    return 201, services.join_queue(deal_id=deal_id, user=user, guest=guest, email=email, quantity=payload.quantity,
-                                    cart_id=payload.cart_id, language=getattr(request, "LANGUAGE_CODE", "de"), arrived=arrived)
+    arrived = (
+        arrival_from(request, int(deal_id), payload.arrival)
+        if payload.arrival and _DEAL_ID.fullmatch(deal_id)
+        else None
+    ) or arrived_at(request)
+    return 201, services.join_queue(
+        deal_id=deal_id,
+        user=user,
+        guest=guest,
+        email=email,
+        quantity=payload.quantity,
+        cart_id=payload.cart_id,
+        language=getattr(request, "LANGUAGE_CODE", "de"),
+        arrived=arrived,
+    )
 
 
-@router.get("/deals/{deal_id}/queue/{ticket}", response={200: dict}, summary="Poll a ticket: waiting (position, eta), admitted (cart and hold), sold_out, expired")
+@router.get(
+    "/deals/{deal_id}/queue/{ticket}",
+    response={200: dict},
+    summary="Poll a ticket: waiting (position, eta), admitted (cart and hold), sold_out, expired",
+)
 def ticket(request, deal_id: str, ticket: str):
     return 200, services.ticket_status(deal_id=deal_id, ticket_id=ticket)
 
 
-@router.post("/deals/{deal_id}/waitlist", response={201: dict}, summary="Join the wait list: returned units are offered in order, at the deal price, for a limited time")
+@router.post(
+    "/deals/{deal_id}/waitlist",
+    response={201: dict},
+    summary="Join the wait list: returned units are offered in order, at the deal price, for a limited time",
+)
 def waitlist(request, deal_id: str, payload: WaitlistIn):
     user, email, guest = _who(request, payload.email, payload.cart_id)
     if user is not None:
@@ -112,23 +181,46 @@ def waitlist(request, deal_id: str, payload: WaitlistIn):
     if not email:
         from warenhaus.core.errors import ValidationFailed
 
-        raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
+        raise ValidationFailed(
+            "The wait list needs an e-mail address to tell you when a unit is free.",
+            code="email_required",
+        )
     who = services.customer_key(user=user, guest=guest, email=email)
-    return 201, services.join_waitlist(deal_id=deal_id, who=who, email=email, quantity=payload.quantity, language=getattr(request, "LANGUAGE_CODE", "de"))
+    return 201, services.join_waitlist(
+        deal_id=deal_id,
+        who=who,
+        email=email,
+        quantity=payload.quantity,
+        language=getattr(request, "LANGUAGE_CODE", "de"),
+    )
 
 
-@router.get("/deals/{deal_id}/waitlist/{entry}", response={200: dict}, summary="A wait-list place: position, or the offer")
+@router.get(
+    "/deals/{deal_id}/waitlist/{entry}",
+    response={200: dict},
+    summary="A wait-list place: position, or the offer",
+)
 def waitlist_entry(request, deal_id: str, entry: str):
     return 200, services.waitlist_status(deal_id=deal_id, token=entry)
 
 
-@router.get("/deals/{deal_id}/dashboard", response={200: dict}, summary="Staff: queue, admitted, held, sold, wait list, admission rate, over time")
+@router.get(
+    "/deals/{deal_id}/dashboard",
+    response={200: dict},
+    summary="Staff: queue, admitted, held, sold, wait list, admission rate, over time",
+)
 def dashboard(request, deal_id: str):
     require(request, "deals.view")
     return 200, selectors.dashboard(services.get_deal(deal_id))
 
 
-@router.post("/deals/{deal_id}/cancel", response={200: dict}, summary="Staff: stop a deal (holds are honoured until their deadline; the rest goes back to stock)")
+@router.post(
+    "/deals/{deal_id}/cancel",
+    response={200: dict},
+    summary="Staff: stop a deal (holds are honoured until their deadline; the rest goes back to stock)",
+)
 def cancel(request, deal_id: str, payload: ReasonIn):
     user = require(request, "deals.manage")
-    return 200, services.deal_json(services.cancel_deal(deal_id=deal_id, actor=user, reason=payload.reason))
+    return 200, services.deal_json(
+        services.cancel_deal(deal_id=deal_id, actor=user, reason=payload.reason)
+    )

@@ -111,7 +111,11 @@ def handle(environ) -> HttpResponse | None:
     if not enabled():
         return None
     method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-    if environ.get("SCRIPT_NAME") or "\x00" in environ.get("QUERY_STRING", "") or "%00" in environ.get("QUERY_STRING", ""):
+    if (
+        environ.get("SCRIPT_NAME")
+        or "\x00" in environ.get("QUERY_STRING", "")
+        or "%00" in environ.get("QUERY_STRING", "")
+    ):
         return None
     payload = None
     if method == "POST":
@@ -129,7 +133,10 @@ def handle(environ) -> HttpResponse | None:
     mw = _mw()
     request = WSGIRequest(environ)
     try:
-        if mw.security.process_request(request) is not None or mw.common.process_request(request) is not None:
+        if (
+            mw.security.process_request(request) is not None
+            or mw.common.process_request(request) is not None
+        ):
             return None  # a redirect: Django gives it
     except (DisallowedHost, PermissionDenied):
         return None  # Django's own 400/403
@@ -177,6 +184,9 @@ class FastLane:
         response = handle(environ)
         if response is None:
             return self.app(environ, start_response)
-        headers = [*response.items(), *(("Set-Cookie", c.OutputString()) for c in response.cookies.values())]
+        headers = [
+            *response.items(),
+            *(("Set-Cookie", c.OutputString()) for c in response.cookies.values()),
+        ]
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
         return [response.content]

@@ -175,7 +175,9 @@ def _own_stamp(request) -> dict[str, str] | None:
     or None (no stamp, or not the server's own)."""
     if not _server_stamps:
         return None
-    parts = dict(p.split("=", 1) for p in request.META.get("HTTP_X_REQUEST_START", "").split() if "=" in p)
+    parts = dict(
+        p.split("=", 1) for p in request.META.get("HTTP_X_REQUEST_START", "").split() if "=" in p
+    )
     return parts if secrets.compare_digest(parts.get("wh", ""), _server_stamps) else None
 
 
@@ -232,13 +234,23 @@ def _caller_hint(request) -> str | None:
         parts = [session, request.COOKIES.get(settings.CSRF_COOKIE_NAME, "")]
     else:
         data = None
-        if request.content_type in ("application/json", "") or request.content_type.endswith("+json"):
+        if request.content_type in ("application/json", "") or request.content_type.endswith(
+            "+json"
+        ):
             try:
                 data = json.loads(request.body or b"{}")
-            except (ValueError, RecursionError, RawPostDataException, RequestDataTooBig):  # not JSON (UnicodeDecodeError too), or unreadable
+            except (
+                ValueError,
+                RecursionError,
+                RawPostDataException,
+                RequestDataTooBig,
+            ):  # not JSON (UnicodeDecodeError too), or unreadable
                 data = None
         data = data if isinstance(data, dict) else {}
-        email, cart = (str(data.get(k) or "").strip().lower() if isinstance(data.get(k), str) else "" for k in ("email", "cart_id"))
+        email, cart = (
+            str(data.get(k) or "").strip().lower() if isinstance(data.get(k), str) else ""
+            for k in ("email", "cart_id")
+        )
         parts = [email, cart, request.META.get("HTTP_AUTHORIZATION", ""), session]
     if not any(parts):
         return None
@@ -267,7 +279,12 @@ def arrival_from(request, deal_id: int, token: str) -> float | None:
     except signing.BadSignature:  # also SignatureExpired
         return None
     hint = _caller_hint(request)
-    if hint is None or not isinstance(data, dict) or data.get("d") != deal_id or data.get("h") != hint:
+    if (
+        hint is None
+        or not isinstance(data, dict)
+        or data.get("d") != deal_id
+        or data.get("h") != hint
+    ):
         return None
     try:
         return min(float(data["t"]), _now())
@@ -281,7 +298,10 @@ def stamp_queue_time(worker) -> None:
     what waited too long. Other worker classes have no queue of their own: nothing to do."""
     global _server_stamps
 
-    enqueue, handle_request = getattr(worker, "enqueue_req", None), getattr(worker, "handle_request", None)
+    enqueue, handle_request = (
+        getattr(worker, "enqueue_req", None),
+        getattr(worker, "handle_request", None),
+    )
     if enqueue is None or handle_request is None:
         return
     _server_stamps = secrets.token_hex(8)
@@ -294,7 +314,11 @@ def stamp_queue_time(worker) -> None:
         at = getattr(conn, "wh_queued_at", None)
         if at is not None:
             req.headers = [(k, v) for k, v in req.headers if k.upper() != "X-REQUEST-START"] + [
-                ("X-REQUEST-START", f"t={int(at * 1_000_000)} q={max(0, int((time.time() - at) * 1_000_000))} wh={_server_stamps}")]
+                (
+                    "X-REQUEST-START",
+                    f"t={int(at * 1_000_000)} q={max(0, int((time.time() - at) * 1_000_000))} wh={_server_stamps}",
+                )
+            ]
         return handle_request(req, conn)
 
     worker.enqueue_req = enqueue_req
@@ -303,10 +327,15 @@ def stamp_queue_time(worker) -> None:
 
 def _overloaded_api(seconds: int, arrival: str | None = None):
     extra = {"arrival": arrival} if arrival else {}
-    resp = problem(429, "overloaded", "Too many requests right now",
-                   f"The server is at capacity for this kind of request. Nothing was done; please try again in {seconds} seconds."
-                   + (" Send `arrival` back with the retry to keep your place in line." if arrival else ""),
-                   retry_after=seconds, **extra)
+    resp = problem(
+        429,
+        "overloaded",
+        "Too many requests right now",
+        f"The server is at capacity for this kind of request. Nothing was done; please try again in {seconds} seconds."
+        + (" Send `arrival` back with the retry to keep your place in line." if arrival else ""),
+        retry_after=seconds,
+        **extra,
+    )
     resp["Retry-After"] = str(seconds)
     resp["Cache-Control"] = "no-store"
     return resp
@@ -328,17 +357,34 @@ def _waiting_page(request, seconds: int, arrival: str | None = None) -> HttpResp
     with translation.override(lang):
         lang = translation.get_language()
         title = _("Just a moment, please")
-        lead = _("Many people are shopping right now. You are in the waiting room; this page tries again by itself in %(seconds)s seconds.") % {"seconds": seconds}
+        lead = _(
+            "Many people are shopping right now. You are in the waiting room; this page tries again by itself in %(seconds)s seconds."
+        ) % {"seconds": seconds}
         if arrival:
-            note = _("You keep your place in line: when the page is back, press the button to queue once more.")
+            note = _(
+                "You keep your place in line: when the page is back, press the button to queue once more."
+            )
         elif request.method == "POST":
-            note = _("Your order has not been placed yet. Please send it once more when the page is back; you will not be charged twice.")
+            note = _(
+                "Your order has not been placed yet. Please send it once more when the page is back; you will not be charged twice."
+            )
         else:
             note = _("Please keep this page open; reloading it sooner does not get you in faster.")
         again = _("If nothing happens, reload the page.")
     # a refused join comes back to its deal's page with its arrival (the join button sends it)
-    refresh = f"{seconds}; url={request.path}?{urlencode({'arrival': arrival})}" if arrival else str(seconds)
-    body = _PAGE.format(lang=escape(lang), refresh=escape(refresh), title=escape(title), lead=escape(lead), note=escape(note), again=escape(again))
+    refresh = (
+        f"{seconds}; url={request.path}?{urlencode({'arrival': arrival})}"
+        if arrival
+        else str(seconds)
+    )
+    body = _PAGE.format(
+        lang=escape(lang),
+        refresh=escape(refresh),
+        title=escape(title),
+        lead=escape(lead),
+        note=escape(note),
+        again=escape(again),
+    )
     resp = HttpResponse(body, status=429, content_type="text/html; charset=utf-8")
     resp["Retry-After"] = str(seconds)
     resp["Cache-Control"] = "no-store"
@@ -363,16 +409,30 @@ def admission(request, name: str | None):
         yield None
         return
     g = gate(name)
-    max_queue = float(getattr(settings, "ADMISSION_MAX_QUEUE_MS", 2000)) / 1000 * QUEUE_SHARE.get(name, 1.0)
+    max_queue = (
+        float(getattr(settings, "ADMISSION_MAX_QUEUE_MS", 2000)) / 1000 * QUEUE_SHARE.get(name, 1.0)
+    )
     queued = queued_seconds(request) if max_queue > 0 else None
     if queued is not None and queued > max_queue:
         g.refused += 1
-        log.info("overloaded: refused %s %s (%s: queued %.1f s)", request.method, request.path, name, queued)
+        log.info(
+            "overloaded: refused %s %s (%s: queued %.1f s)",
+            request.method,
+            request.path,
+            name,
+            queued,
+        )
         yield refusal(request)
         return
     wait = max(0.0, float(getattr(settings, "ADMISSION_WAIT_MS", 75)) / 1000)
     if not g.enter(limit, wait):
-        log.info("overloaded: refused %s %s (%s: %s in flight)", request.method, request.path, name, g.in_flight)
+        log.info(
+            "overloaded: refused %s %s (%s: %s in flight)",
+            request.method,
+            request.path,
+            name,
+            g.in_flight,
+        )
         yield refusal(request)
         return
     try:
@@ -398,5 +458,12 @@ class AdmissionLimiterMiddleware:
 
         if request.path.startswith("/api/") or not is_capacity_error(exc):
             return None
-        log.warning("database at capacity in %s %s: %s", request.method, request.path, str(exc).splitlines()[0][:200])
-        return refusal(request)  # as the limiter's own: jittered, and a refused join keeps its arrival
+        log.warning(
+            "database at capacity in %s %s: %s",
+            request.method,
+            request.path,
+            str(exc).splitlines()[0][:200],
+        )
+        return refusal(
+            request
+        )  # as the limiter's own: jittered, and a refused join keeps its arrival

@@ -14,7 +14,8 @@ def offer_url(token: str) -> str:
 def offer_context(ctx: dict) -> dict:
     deal, hold = ctx["deal"], ctx["hold"]
     return {
-        "title": deal.variant.product.title + (f" – {deal.variant.title}" if deal.variant.title else ""),
+        "title": deal.variant.product.title
+        + (f" – {deal.variant.title}" if deal.variant.title else ""),
         "price": deal.deal_price,
         "quantity": hold.quantity,
         "expires_at": hold.expires_at,

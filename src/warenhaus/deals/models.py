@@ -16,8 +16,14 @@ from django.db.models import F, Q
 class Deal(models.Model):
     variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="deals")
     deal_price = models.DecimalField(max_digits=10, decimal_places=2)
-    regular_price = models.DecimalField(max_digits=10, decimal_places=2, help_text="The variant's price when the deal was made.")
-    lowest_price_30_days = models.DecimalField(max_digits=10, decimal_places=2, help_text="The lowest price of the 30 days before the deal starts (EU price-reduction rules).")
+    regular_price = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="The variant's price when the deal was made."
+    )
+    lowest_price_30_days = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        help_text="The lowest price of the 30 days before the deal starts (EU price-reduction rules).",
+    )
     units = models.PositiveIntegerField()
     sold = models.PositiveIntegerField(default=0)
     held = models.PositiveIntegerField(default=0)
@@ -25,24 +31,49 @@ class Deal(models.Model):
     ends_at = models.DateTimeField()
     limit_per_customer = models.PositiveSmallIntegerField(default=1)
     hold_minutes = models.PositiveSmallIntegerField(default=10)
-    offer_minutes = models.PositiveSmallIntegerField(default=30, help_text="How long a wait-list offer of a returned unit lasts.")
-    admissions_per_minute = models.PositiveIntegerField(help_text="Pacing: how many shoppers are let in per minute (what checkout can take).")
+    offer_minutes = models.PositiveSmallIntegerField(
+        default=30, help_text="How long a wait-list offer of a returned unit lasts."
+    )
+    admissions_per_minute = models.PositiveIntegerField(
+        help_text="Pacing: how many shoppers are let in per minute (what checkout can take)."
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    released_units = models.PositiveIntegerField(default=0, help_text="Units of the contingent given back to regular stock (after the end, or returned after it).")
-    room_cleared_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep removed the deal's waiting room from Redis (a day after the end).")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    released_units = models.PositiveIntegerField(
+        default=0,
+        help_text="Units of the contingent given back to regular stock (after the end, or returned after it).",
+    )
+    room_cleared_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the sweep removed the deal's waiting room from Redis (a day after the end).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-starts_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(sold__gte=0) & Q(held__gte=0), name="deal_counts_not_negative"),
-            models.CheckConstraint(condition=Q(sold__lte=F("units") - F("held")), name="deal_never_more_than_the_contingent"),
+            models.CheckConstraint(
+                condition=Q(sold__gte=0) & Q(held__gte=0), name="deal_counts_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(sold__lte=F("units") - F("held")),
+                name="deal_never_more_than_the_contingent",
+            ),
             models.CheckConstraint(condition=Q(deal_price__gt=0), name="deal_price_positive"),
             models.CheckConstraint(condition=Q(units__gt=0), name="deal_units_positive"),
-            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="deal_window_ordered"),
-            models.CheckConstraint(condition=Q(limit_per_customer__gte=1), name="deal_limit_at_least_one"),
-            models.CheckConstraint(condition=Q(released_units__lte=F("units") - F("sold") - F("held")), name="deal_released_only_what_is_free"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="deal_window_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(limit_per_customer__gte=1), name="deal_limit_at_least_one"
+            ),
+            models.CheckConstraint(
+                condition=Q(released_units__lte=F("units") - F("sold") - F("held")),
+                name="deal_released_only_what_is_free",
+            ),
         ]
 
     def __str__(self):
@@ -70,7 +101,9 @@ class Hold(models.Model):
     offer), in their cart at the deal price, until ``expires_at``."""
 
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="holds")
-    ticket = models.CharField(max_length=64, help_text="The queue ticket or wait-list entry that got the hold.")
+    ticket = models.CharField(
+        max_length=64, help_text="The queue ticket or wait-list entry that got the hold."
+    )
     source = models.CharField(max_length=10, default="queue")  # queue | waitlist
     cart = models.ForeignKey("checkout.Cart", on_delete=models.PROTECT, related_name="+")
     customer_key = models.CharField(max_length=300)
@@ -79,18 +112,27 @@ class Hold(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     replaced_quantity = models.PositiveIntegerField(
-        default=0, db_default=0,
-        help_text="Units of a regular cart line of the same item that the held line took the place of (the cart says so).")
+        default=0,
+        db_default=0,
+        help_text="Units of a regular cart line of the same item that the held line took the place of (the cart says so).",
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["deal", "ticket"], name="hold_one_per_ticket"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="hold_quantity_positive"),
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in HoldStatus]), name="hold_status_known"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in HoldStatus]), name="hold_status_known"
+            ),
         ]
-        indexes = [models.Index(fields=["deal", "status", "expires_at"]), models.Index(fields=["cart", "status"])]
+        indexes = [
+            models.Index(fields=["deal", "status", "expires_at"]),
+            models.Index(fields=["cart", "status"]),
+        ]
 
 
 class HouseholdUsage(models.Model):
@@ -106,7 +148,9 @@ class HouseholdUsage(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["deal", "key"], name="household_usage_unique"),
-            models.CheckConstraint(condition=Q(units__lte=F("max_units")), name="household_within_limit"),
+            models.CheckConstraint(
+                condition=Q(units__lte=F("max_units")), name="household_within_limit"
+            ),
         ]
 
 
@@ -136,18 +180,31 @@ class WaitlistEntry(models.Model):
     email = models.EmailField()
     language = models.CharField(max_length=8, default="de")
     quantity = models.PositiveSmallIntegerField(default=1)
-    status = models.CharField(max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING)
-    token = models.CharField(max_length=64, unique=True, help_text="The entry's capability (status link).")
+    status = models.CharField(
+        max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
+    token = models.CharField(
+        max_length=64, unique=True, help_text="The entry's capability (status link)."
+    )
     created_at = models.DateTimeField()
     offered_at = models.DateTimeField(null=True, blank=True)
-    order_key = models.BigIntegerField(default=0, db_default=0, help_text=(
-        "The place on the wait list: the ticket's place in line for those the line was closed to, the arrival for those "
-        "who came to the wait list directly (the waiting room's order keys), so the wait list keeps the order of arrival."))
+    order_key = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text=(
+            "The place on the wait list: the ticket's place in line for those the line was closed to, the arrival for those "
+            "who came to the wait list directly (the waiting room's order keys), so the wait list keeps the order of arrival."
+        ),
+    )
 
     class Meta:
         ordering = ["order_key", "id"]
-        constraints = [models.UniqueConstraint(fields=["deal", "who"], name="waitlist_once_per_person")]
-        indexes = [models.Index(fields=["deal", "status", "order_key", "id"], name="deals_waitlist_place")]
+        constraints = [
+            models.UniqueConstraint(fields=["deal", "who"], name="waitlist_once_per_person")
+        ]
+        indexes = [
+            models.Index(fields=["deal", "status", "order_key", "id"], name="deals_waitlist_place")
+        ]
 
 
 class Ticket(models.Model):
@@ -165,7 +222,9 @@ class Ticket(models.Model):
     data = models.JSONField(default=dict)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["deal", "who"], name="ticket_once_per_person")]
+        constraints = [
+            models.UniqueConstraint(fields=["deal", "who"], name="ticket_once_per_person")
+        ]
         indexes = [models.Index(fields=["deal", "state", "order_key"])]
 
 
@@ -175,4 +234,7 @@ class AdmitterLease(models.Model):
     deal = models.OneToOneField(Deal, on_delete=models.CASCADE, primary_key=True, related_name="+")
     owner = models.CharField(max_length=64, blank=True)
     until = models.FloatField(default=0.0)
-    beat = models.FloatField(default=0.0, help_text="When the worker's admitter last looked after the deal (epoch seconds).")
+    beat = models.FloatField(
+        default=0.0,
+        help_text="When the worker's admitter last looked after the deal (epoch seconds).",
+    )

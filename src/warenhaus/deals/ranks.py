@@ -24,7 +24,9 @@ class RankSnapshot:
         self._lines: dict[object, tuple[float, list]] = {}
         self._newest: dict[object, object] = {}
 
-    def place(self, key, me, *, load: Callable[[], list], count_between: Callable[[object, object], int]) -> int:
+    def place(
+        self, key, me, *, load: Callable[[], list], count_between: Callable[[object, object], int]
+    ) -> int:
         """1-based place of sort key ``me``: ``load()`` gives every sort key of the line in
         order; ``count_between(after, me)`` counts the line's members with sort keys above
         ``after`` (None: from the start) and below ``me``."""

@@ -20,7 +20,12 @@ def current(qs=None):
 
 
 def _per_minute(qs, field: str) -> dict[str, int]:
-    rows = qs.annotate(minute=TruncMinute(field)).values("minute").annotate(n=Count("pk")).order_by("minute")
+    rows = (
+        qs.annotate(minute=TruncMinute(field))
+        .values("minute")
+        .annotate(n=Count("pk"))
+        .order_by("minute")
+    )
     return {r["minute"].isoformat(): r["n"] for r in rows}
 
 
@@ -35,7 +40,13 @@ def dashboard(deal: Deal) -> dict:
     sold = _per_minute(Sale.objects.filter(deal=deal), "created_at")
     ended = _per_minute(holds.filter(status__in=["expired", "released"]), "ended_at")
     minutes = sorted(set(admitted) | set(sold) | set(ended))
-    waitlist = {r["status"]: r["n"] for r in WaitlistEntry.objects.filter(deal=deal).values("status").annotate(n=Count("pk")).order_by()}
+    waitlist = {
+        r["status"]: r["n"]
+        for r in WaitlistEntry.objects.filter(deal=deal)
+        .values("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
     return {
         "deal": deal_json(deal, at=at),
         "queue": room,
@@ -44,8 +55,21 @@ def dashboard(deal: Deal) -> dict:
         "held": deal.held,
         "sold": deal.sold,
         "left": deal.left,
-        "waitlist": {"waiting": waitlist.get("waiting", 0), "offered": waitlist.get("offered", 0), "bought": waitlist.get("bought", 0), "lapsed": waitlist.get("lapsed", 0)},
+        "waitlist": {
+            "waiting": waitlist.get("waiting", 0),
+            "offered": waitlist.get("offered", 0),
+            "bought": waitlist.get("bought", 0),
+            "lapsed": waitlist.get("lapsed", 0),
+        },
         "admission_rate_per_minute": last_minute,
         "pace_per_minute": deal.admissions_per_minute,
-        "series": [{"minute": m, "admitted": admitted.get(m, 0), "sold": sold.get(m, 0), "returned": ended.get(m, 0)} for m in minutes],
+        "series": [
+            {
+                "minute": m,
+                "admitted": admitted.get(m, 0),
+                "sold": sold.get(m, 0),
+                "returned": ended.get(m, 0),
+            }
+            for m in minutes
+        ],
     }

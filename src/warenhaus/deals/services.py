@@ -33,8 +33,8 @@ from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
 from warenhaus.core.money import MoneyError, parse_amount
 
-from .ranks import RankSnapshot
 from .models import Deal, Hold, HoldStatus, HouseholdUsage, Sale, WaitlistEntry, WaitlistStatus
+from .ranks import RankSnapshot
 from .waiting_room import TicketInfo, order_key, waiting_room
 
 log = logging.getLogger("warenhaus.deals")
@@ -51,24 +51,40 @@ STATES = ("scheduled", "live", "sold_out", "ended", "cancelled")
 
 # --- making a deal ---------------------------------------------------------------------------
 
+
 def _when(raw, field: str) -> datetime:
     try:
-        value = raw if isinstance(raw, datetime) else (parse_datetime(str(raw)) if isinstance(raw, str) else None)
+        value = (
+            raw
+            if isinstance(raw, datetime)
+            else (parse_datetime(str(raw)) if isinstance(raw, str) else None)
+        )
     except ValueError:  # well-formed but impossible: 30 February, hour 25
         value = None
     if value is None or value.tzinfo is None:
-        raise ValidationFailed(f"{field} must be an ISO 8601 time with offset.", code="validation_error", field=field)
+        raise ValidationFailed(
+            f"{field} must be an ISO 8601 time with offset.", code="validation_error", field=field
+        )
     return value
 
 
 #: the range of each whole number a deal takes
-DEAL_BOUNDS = {"units": (1, 1_000_000), "limit_per_customer": (1, 99), "hold_minutes": (1, 240), "offer_minutes": (1, 24 * 60),
-               "admissions_per_minute": (1, 1_000_000)}
+DEAL_BOUNDS = {
+    "units": (1, 1_000_000),
+    "limit_per_customer": (1, 99),
+    "hold_minutes": (1, 240),
+    "offer_minutes": (1, 24 * 60),
+    "admissions_per_minute": (1, 1_000_000),
+}
 
 
 def _whole(raw, field: str, *, low: int, high: int) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-        raise ValidationFailed(f"{field} must be a whole number from {low} to {high}.", code="validation_error", field=field)
+        raise ValidationFailed(
+            f"{field} must be a whole number from {low} to {high}.",
+            code="validation_error",
+            field=field,
+        )
     return raw
 
 
@@ -83,18 +99,45 @@ def lowest_price_before(variant, at: datetime, *, days: int = 30) -> Decimal:
     from warenhaus.catalog.models import PriceChange
 
     start = at - timedelta(days=days)
-    in_window = PriceChange.objects.filter(variant=variant, changed_at__gte=start, changed_at__lt=at)
+    in_window = PriceChange.objects.filter(
+        variant=variant, changed_at__gte=start, changed_at__lt=at
+    )
     lowest = in_window.aggregate(p=Min("new_price"))["p"]
-    before = PriceChange.objects.filter(variant=variant, changed_at__lt=start).order_by("-changed_at", "-id").values_list("new_price", flat=True).first()
-    first_in_window = in_window.order_by("changed_at", "id").values_list("old_price", flat=True).first()
+    before = (
+        PriceChange.objects.filter(variant=variant, changed_at__lt=start)
+        .order_by("-changed_at", "-id")
+        .values_list("new_price", flat=True)
+        .first()
+    )
+    first_in_window = (
+        in_window.order_by("changed_at", "id").values_list("old_price", flat=True).first()
+    )
     # the price in force when the window opened: the last change before it, else the price the
     # first change in the window replaced, else (no change at all) today's price
-    opening = before if before is not None else first_in_window if first_in_window is not None else variant.price
+    opening = (
+        before
+        if before is not None
+        else first_in_window
+        if first_in_window is not None
+        else variant.price
+    )
     return min(p for p in (lowest, opening) if p is not None)
 
 
-def create_deal(*, actor, sku: str, deal_price, units, starts_at, ends_at, limit_per_customer=1, hold_minutes=10, offer_minutes=30,
-                admissions_per_minute=None, source: str = "api") -> Deal:
+def create_deal(
+    *,
+    actor,
+    sku: str,
+    deal_price,
+    units,
+    starts_at,
+    ends_at,
+    limit_per_customer=1,
+    hold_minutes=10,
+    offer_minutes=30,
+    admissions_per_minute=None,
+    source: str = "api",
+) -> Deal:
     from warenhaus.catalog.models import Variant
     from warenhaus.inventory import services as inventory
 
@@ -104,30 +147,66 @@ def create_deal(*, actor, sku: str, deal_price, units, starts_at, ends_at, limit
     try:
         price = parse_amount(deal_price, allow_zero=False)
     except MoneyError as err:
-        raise ValidationFailed(f"deal_price: {err}", code="invalid_money", field="deal_price") from None
+        raise ValidationFailed(
+            f"deal_price: {err}", code="invalid_money", field="deal_price"
+        ) from None
     if price >= variant.price:
-        raise ValidationFailed(f"A deal price must be below the regular price ({variant.price} EUR).", code="deal_price_not_lower")
+        raise ValidationFailed(
+            f"A deal price must be below the regular price ({variant.price} EUR).",
+            code="deal_price_not_lower",
+        )
     units = _deal_number(units, "units")
     start, end = _when(starts_at, "starts_at"), _when(ends_at, "ends_at")
     if end <= start:
-        raise ValidationFailed("ends_at must be after starts_at.", code="validation_error", field="ends_at")
+        raise ValidationFailed(
+            "ends_at must be after starts_at.", code="validation_error", field="ends_at"
+        )
     if end <= now():  # its contingent would be taken from stock only to go back at the next sweep
-        raise ValidationFailed("ends_at must be in the future.", code="validation_error", field="ends_at")
+        raise ValidationFailed(
+            "ends_at must be in the future.", code="validation_error", field="ends_at"
+        )
     limit = _deal_number(limit_per_customer, "limit_per_customer")
     hold = _deal_number(hold_minutes, "hold_minutes")
     offer = _deal_number(offer_minutes, "offer_minutes")
-    pace = settings.DEAL_ADMISSIONS_PER_MINUTE if admissions_per_minute is None else _deal_number(admissions_per_minute, "admissions_per_minute")
+    pace = (
+        settings.DEAL_ADMISSIONS_PER_MINUTE
+        if admissions_per_minute is None
+        else _deal_number(admissions_per_minute, "admissions_per_minute")
+    )
     with transaction.atomic():
-        inventory.allocate(variant_id=variant.pk, quantity=units, sku=variant.sku)  # the contingent is the deal's
+        inventory.allocate(
+            variant_id=variant.pk, quantity=units, sku=variant.sku
+        )  # the contingent is the deal's
         deal = Deal.objects.create(
-            variant=variant, deal_price=price, regular_price=variant.price, lowest_price_30_days=lowest_price_before(variant, start),
-            units=units, starts_at=start, ends_at=end, limit_per_customer=limit, hold_minutes=hold, offer_minutes=offer,
-            admissions_per_minute=pace, created_by=actor if getattr(actor, "pk", None) else None,
+            variant=variant,
+            deal_price=price,
+            regular_price=variant.price,
+            lowest_price_30_days=lowest_price_before(variant, start),
+            units=units,
+            starts_at=start,
+            ends_at=end,
+            limit_per_customer=limit,
+            hold_minutes=hold,
+            offer_minutes=offer,
+            admissions_per_minute=pace,
+            created_by=actor if getattr(actor, "pk", None) else None,
         )
-        audit.record(actor=actor, action="deal.create", obj=deal, after={
-            "sku": variant.sku, "deal_price": str(price), "regular_price": str(variant.price), "units": units, "starts_at": start,
-            "ends_at": end, "limit_per_customer": limit, "hold_minutes": hold,
-        }, source=source)
+        audit.record(
+            actor=actor,
+            action="deal.create",
+            obj=deal,
+            after={
+                "sku": variant.sku,
+                "deal_price": str(price),
+                "regular_price": str(variant.price),
+                "units": units,
+                "starts_at": start,
+                "ends_at": end,
+                "limit_per_customer": limit,
+                "hold_minutes": hold,
+            },
+            source=source,
+        )
     return deal
 
 
@@ -157,6 +236,7 @@ def state_of(deal: Deal, at: datetime | None = None) -> str:
 
 # --- household keys ----------------------------------------------------------------------------
 
+
 def customer_key(*, user=None, guest: str = "", email: str = "") -> str:
     """Whose turn it is in the waiting room and on the wait list: the account, else a capability
     the guest holds (``cart:<id>``, ``session:<key>``), else (a guest who gave only an address) a
@@ -168,7 +248,10 @@ def customer_key(*, user=None, guest: str = "", email: str = "") -> str:
         return guest
     if email:
         return f"guest:{secrets.token_urlsafe(18)}"
-    raise ValidationFailed("Say who is queueing: log in, send the cart you hold, or give an e-mail address.", code="identity_required")
+    raise ValidationFailed(
+        "Say who is queueing: log in, send the cart you hold, or give an e-mail address.",
+        code="identity_required",
+    )
 
 
 def household_keys(who: str, contact: str) -> list[str]:
@@ -183,6 +266,7 @@ def household_keys(who: str, contact: str) -> list[str]:
 def address_key(address: dict) -> str:
     """One household, however the address is typed: case, spaces, punctuation, ß/ss and
     "Str."/"Straße" do not matter."""
+
     def clean(value) -> str:
         text = "".join(ch for ch in str(value or "").casefold() if ch.isalnum())
         return text.replace("strasse", "str")
@@ -207,15 +291,24 @@ def _usage_left(deal: Deal, keys: list[str]) -> int:
     if not keys:
         return deal.limit_per_customer
     qn = connection.ops.quote_name
-    (used,) = _fetch_one(f"SELECT MIN({qn('max_units')} - {qn('units')}) FROM {qn(HouseholdUsage._meta.db_table)} "  # noqa: S608 - names from the model, values bound
-                         f"WHERE {qn('deal_id')} = %s AND {qn('key')} IN ({', '.join(['%s'] * len(keys))})", [deal.pk, *keys])
-    return deal.limit_per_customer if used is None else max(0, min(int(used), deal.limit_per_customer))
+    (used,) = _fetch_one(
+        f"SELECT MIN({qn('max_units')} - {qn('units')}) FROM {qn(HouseholdUsage._meta.db_table)} "  # noqa: S608 - names from the model, values bound
+        f"WHERE {qn('deal_id')} = %s AND {qn('key')} IN ({', '.join(['%s'] * len(keys))})",
+        [deal.pk, *keys],
+    )
+    return (
+        deal.limit_per_customer if used is None else max(0, min(int(used), deal.limit_per_customer))
+    )
 
 
 def _check_usage(deal: Deal, keys: list[str], quantity: int) -> None:
     if _usage_left(deal, keys) < quantity:
-        raise Conflict(f"You already have {deal.limit_per_customer} of this deal (at most {deal.limit_per_customer} per customer).",
-                       code="limit_per_customer", limit=deal.limit_per_customer, reason="user")
+        raise Conflict(
+            f"You already have {deal.limit_per_customer} of this deal (at most {deal.limit_per_customer} per customer).",
+            code="limit_per_customer",
+            limit=deal.limit_per_customer,
+            reason="user",
+        )
 
 
 def _count_household(deal: Deal, keys: list[str], quantity: int, *, why: dict[str, str]) -> None:
@@ -227,28 +320,42 @@ def _count_household(deal: Deal, keys: list[str], quantity: int, *, why: dict[st
     keys = sorted(set(keys))
     limit = deal.limit_per_customer
     if quantity > limit:
-        raise Conflict(f"At most {limit} per customer.", code="limit_per_customer", limit=limit, reason="quantity")
+        raise Conflict(
+            f"At most {limit} per customer.",
+            code="limit_per_customer",
+            limit=limit,
+            reason="quantity",
+        )
     qn = connection.ops.quote_name
     table = qn(HouseholdUsage._meta.db_table)
     deal_id, key, units, max_units = (qn(c) for c in ("deal_id", "key", "units", "max_units"))
     rows = ", ".join(["(%s, %s, %s, %s)"] * len(keys))
-    sql = (f"INSERT INTO {table} ({deal_id}, {key}, {units}, {max_units}) VALUES {rows} "  # noqa: S608 - names from the model, values bound
-           f"ON CONFLICT ({deal_id}, {key}) DO UPDATE SET {units} = {table}.{units} + excluded.{units} "
-           f"WHERE {table}.{units} + excluded.{units} <= {table}.{max_units} RETURNING {key}")
+    sql = (
+        f"INSERT INTO {table} ({deal_id}, {key}, {units}, {max_units}) VALUES {rows} "  # noqa: S608 - names from the model, values bound
+        f"ON CONFLICT ({deal_id}, {key}) DO UPDATE SET {units} = {table}.{units} + excluded.{units} "
+        f"WHERE {table}.{units} + excluded.{units} <= {table}.{max_units} RETURNING {key}"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [v for k in keys for v in (deal.pk, k, quantity, limit)])
         counted = {row[0] for row in cursor.fetchall()}
     for k in keys:
         if k not in counted:
             kind = k.split(":", 1)[0]
-            raise Conflict(why.get(kind, f"At most {limit} per customer."), code="limit_per_customer", limit=limit, reason=kind)
+            raise Conflict(
+                why.get(kind, f"At most {limit} per customer."),
+                code="limit_per_customer",
+                limit=limit,
+                reason=kind,
+            )
 
 
 def _uncount_household(deal_id: int, keys: list[str], quantity: int) -> None:
     from django.db.models.functions import Greatest
 
     if keys:
-        HouseholdUsage.objects.filter(deal_id=deal_id, key__in=sorted(set(keys))).update(units=Greatest(F("units") - quantity, 0))
+        HouseholdUsage.objects.filter(deal_id=deal_id, key__in=sorted(set(keys))).update(
+            units=Greatest(F("units") - quantity, 0)
+        )
 
 
 # --- the waiting room ----------------------------------------------------------------------------
@@ -342,8 +449,17 @@ def admitter_alive(deal_id: int) -> bool:
     return alive
 
 
-def join_queue(*, deal_id, user=None, guest: str = "", email: str = "", quantity=1, cart_id: str = "", language: str = "de",
-               arrived: float | None = None) -> dict:
+def join_queue(
+    *,
+    deal_id,
+    user=None,
+    guest: str = "",
+    email: str = "",
+    quantity=1,
+    cart_id: str = "",
+    language: str = "de",
+    arrived: float | None = None,
+) -> dict:
     """A place in the deal's waiting room (or, when everything is sold, on the wait list).
     In a rush this is one statement (the ticket's insert) or one Redis script. ``arrived``
     (epoch seconds, not after now): when this shopper first came, if a join of theirs was
@@ -354,14 +470,23 @@ def join_queue(*, deal_id, user=None, guest: str = "", email: str = "", quantity
     deal = cached_deal(deal_id)
     quantity = _whole(quantity, "quantity", low=1, high=99)
     if quantity > deal.limit_per_customer:
-        raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
+        raise Conflict(
+            f"At most {deal.limit_per_customer} per customer.",
+            code="limit_per_customer",
+            limit=deal.limit_per_customer,
+            reason="quantity",
+        )
     who = customer_key(user=user, guest=guest, email=email)
     at = now()
     arrival = at.timestamp() if arrived is None else min(arrived, at.timestamp())
     state = state_of(deal, at)
     if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
-    contact = user.email if user is not None and getattr(user, "is_authenticated", False) else (email or "")
+    contact = (
+        user.email
+        if user is not None and getattr(user, "is_authenticated", False)
+        else (email or "")
+    )
     keys = household_keys(who, contact)
     closed = state == "sold_out" or (state == "live" and deal.left <= 0 and _waitlist_open(deal.pk))
     # household usage exists only once something was sold (checked again when buying); a
@@ -383,8 +508,20 @@ def join_queue(*, deal_id, user=None, guest: str = "", email: str = "", quantity
             if deal.sold and contact:
                 _check_usage(deal, keys, quantity)
             return _status(deal, mine, at=at)
-        return _sold_out_answer(deal, who=who, email=contact, quantity=quantity, language=language, at=at, arrival=arrival)
-    data = {"cart_id": cart_id[:64], "email": contact, "language": language} if (cart_id or contact) else None
+        return _sold_out_answer(
+            deal,
+            who=who,
+            email=contact,
+            quantity=quantity,
+            language=language,
+            at=at,
+            arrival=arrival,
+        )
+    data = (
+        {"cart_id": cart_id[:64], "email": contact, "language": language}
+        if (cart_id or contact)
+        else None
+    )
     # whoever came before the start is in the pre-queue's draw, even if the server turned them
     # away then and they got in only after the start
     before_start = state == "scheduled" or arrival < deal.starts_at.timestamp()
@@ -392,16 +529,45 @@ def join_queue(*, deal_id, user=None, guest: str = "", email: str = "", quantity
     return _status(deal, ticket, at=at)
 
 
-def _sold_out_answer(deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float) -> dict:
+def _sold_out_answer(
+    deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float
+) -> dict:
     """A newcomer's definite answer when the line is closed to them: sold out, and (with an
     e-mail address to tell them) a wait-list place. The usage of their household is checked by
     the place's own statement (:func:`_new_waitlist_place`)."""
-    out = {"ticket": None, "state": "sold_out", "position": None, "eta_seconds": None, "cart_id": None, "hold": None, "waitlist": None}
+    out = {
+        "ticket": None,
+        "state": "sold_out",
+        "position": None,
+        "eta_seconds": None,
+        "cart_id": None,
+        "hold": None,
+        "waitlist": None,
+    }
     if email:
-        out["waitlist"] = _new_waitlist_place(deal, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival,
-                                              household=bool(deal.sold))
-        if out["waitlist"] is None:  # a place already, or the household's limit reached (join_waitlist tells which)
-            out["waitlist"] = join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=quantity, language=language, deal=deal, at=at, arrival=arrival)
+        out["waitlist"] = _new_waitlist_place(
+            deal,
+            who=who,
+            email=email,
+            quantity=quantity,
+            language=language,
+            at=at,
+            arrival=arrival,
+            household=bool(deal.sold),
+        )
+        if (
+            out["waitlist"] is None
+        ):  # a place already, or the household's limit reached (join_waitlist tells which)
+            out["waitlist"] = join_waitlist(
+                deal_id=deal.pk,
+                who=who,
+                email=email,
+                quantity=quantity,
+                language=language,
+                deal=deal,
+                at=at,
+                arrival=arrival,
+            )
     return out
 
 
@@ -448,13 +614,27 @@ def ticket_status(*, deal_id, ticket_id: str, deal: Deal | None = None) -> dict:
 def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
     at = at or now()
     room = waiting_room()
-    if ticket.state == "waiting" and state_of(deal, at) in ("live", "sold_out") and not admitter_alive(deal.pk):
-        if admit_due(deal.pk, at=at, from_poll=True) is not None:  # no worker: the poll moves the line
+    if (
+        ticket.state == "waiting"
+        and state_of(deal, at) in ("live", "sold_out")
+        and not admitter_alive(deal.pk)
+    ):
+        if (
+            admit_due(deal.pk, at=at, from_poll=True) is not None
+        ):  # no worker: the poll moves the line
             _forget(deal.pk)
             deal = cached_deal(deal.pk)
             ticket = room.get(deal.pk, ticket.id) or ticket
-    out = {"ticket": ticket.id, "deal": deal.pk, "state": ticket.state, "position": None, "eta_seconds": None,
-           "cart_id": None, "hold": None, "waitlist": None}
+    out = {
+        "ticket": ticket.id,
+        "deal": deal.pk,
+        "state": ticket.state,
+        "position": None,
+        "eta_seconds": None,
+        "cart_id": None,
+        "hold": None,
+        "waitlist": None,
+    }
     if ticket.state == "waiting":
         current = state_of(deal, at)
         if current in ("ended", "cancelled"):
@@ -463,18 +643,40 @@ def _status(deal: Deal, ticket, *, at: datetime | None = None) -> dict:
             return out
         if current == "scheduled":
             # the pre-queue's order is drawn at the start: no place to show yet
-            out.update(eta_seconds=_eta(deal, 0, at), starts_in_seconds=int((deal.starts_at - at).total_seconds()), poll_after_seconds=_poll_after(deal, None, at))
+            out.update(
+                eta_seconds=_eta(deal, 0, at),
+                starts_in_seconds=int((deal.starts_at - at).total_seconds()),
+                poll_after_seconds=_poll_after(deal, None, at),
+            )
             return out
         # the place the back end read with the ticket (Redis), else the estimate
-        pos = ticket.position_hint if ticket.position_hint is not None else room.position_estimate(deal.pk, ticket)
-        out.update(position=pos, eta_seconds=_eta(deal, pos, at), poll_after_seconds=_poll_after(deal, pos, at))
+        pos = (
+            ticket.position_hint
+            if ticket.position_hint is not None
+            else room.position_estimate(deal.pk, ticket)
+        )
+        out.update(
+            position=pos,
+            eta_seconds=_eta(deal, pos, at),
+            poll_after_seconds=_poll_after(deal, pos, at),
+        )
     elif ticket.state in ("admitted", "expired", "left"):
-        if ticket.state == "left":  # the shopper let the held units go: their turn is over (API.md's states)
+        if (
+            ticket.state == "left"
+        ):  # the shopper let the held units go: their turn is over (API.md's states)
             out["state"] = "expired"
-        hold = Hold.objects.filter(deal_id=deal.pk, ticket=ticket.id).values("cart_id", "quantity", "expires_at", "status").first()
+        hold = (
+            Hold.objects.filter(deal_id=deal.pk, ticket=ticket.id)
+            .values("cart_id", "quantity", "expires_at", "status")
+            .first()
+        )
         if hold is not None:
             out["cart_id"] = hold["cart_id"]
-            out["hold"] = {"quantity": hold["quantity"], "expires_at": hold["expires_at"].isoformat(), "status": hold["status"]}
+            out["hold"] = {
+                "quantity": hold["quantity"],
+                "expires_at": hold["expires_at"].isoformat(),
+                "status": hold["status"],
+            }
             if hold["status"] == HoldStatus.ACTIVE and hold["expires_at"] <= at:
                 out["state"] = "expired"
                 out["hold"]["status"] = "expired"
@@ -498,8 +700,11 @@ def _waitlist_entry_of(deal_id: int, who: str) -> WaitlistEntry | None:
     hand: everyone told "sold out" polls it, and the ORM's query building cost the rush an
     eighth of the server's time (docs/benchmarks.md)."""
     qn = connection.ops.quote_name
-    row = _fetch_one(f"SELECT {', '.join(map(qn, _ENTRY_FIELDS))} FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608 - names from the model, values bound
-                     f"WHERE {qn('deal_id')} = %s AND {qn('who')} = %s", [deal_id, who])
+    row = _fetch_one(
+        f"SELECT {', '.join(map(qn, _ENTRY_FIELDS))} FROM {qn(WaitlistEntry._meta.db_table)} "  # noqa: S608 - names from the model, values bound
+        f"WHERE {qn('deal_id')} = %s AND {qn('who')} = %s",
+        [deal_id, who],
+    )
     return None if row is None else _entry_from_row(row)
 
 
@@ -510,8 +715,10 @@ def _newcomers_ahead(deal_id: int, newest: int | None, me: tuple[int, int]) -> i
     place in front of people already waiting. An index range of the last second's newcomers;
     by hand, as above."""
     qn = connection.ops.quote_name
-    sql = (f"SELECT COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} WHERE {qn('deal_id')} = %s AND {qn('status')} = %s "  # noqa: S608
-           f"AND ({qn('order_key')}, {qn('id')}) < (%s, %s)")
+    sql = (
+        f"SELECT COUNT(*) FROM {qn(WaitlistEntry._meta.db_table)} WHERE {qn('deal_id')} = %s AND {qn('status')} = %s "  # noqa: S608
+        f"AND ({qn('order_key')}, {qn('id')}) < (%s, %s)"
+    )
     params = [deal_id, WaitlistStatus.WAITING.value, *me]
     if newest is not None:
         sql += f" AND {qn('id')} > %s"
@@ -545,24 +752,46 @@ def _to_sold_out_many(deal: Deal, tickets: list) -> int:
         return 0
     room = waiting_room()
     at = now()
-    WaitlistEntry.objects.bulk_create([
-        WaitlistEntry(deal=deal, who=t.who, email=t.data["email"], quantity=min(t.quantity, deal.limit_per_customer),
-                      language=t.data.get("language", "de"), token=secrets.token_urlsafe(18), created_at=at, order_key=t.order_key)
-        for t in tickets if t.data.get("email")
-    ], ignore_conflicts=True)
+    WaitlistEntry.objects.bulk_create(
+        [
+            WaitlistEntry(
+                deal=deal,
+                who=t.who,
+                email=t.data["email"],
+                quantity=min(t.quantity, deal.limit_per_customer),
+                language=t.data.get("language", "de"),
+                token=secrets.token_urlsafe(18),
+                created_at=at,
+                order_key=t.order_key,
+            )
+            for t in tickets
+            if t.data.get("email")
+        ],
+        ignore_conflicts=True,
+    )
     # someone already on the wait list (they joined it directly while waiting in line) keeps
     # the earlier of their two places: the line's
     line_key = {t.who: t.order_key for t in tickets if t.data.get("email")}
-    for pk, who, key in WaitlistEntry.objects.filter(deal=deal, who__in=list(line_key), status=WaitlistStatus.WAITING).values_list("pk", "who", "order_key"):
+    for pk, who, key in WaitlistEntry.objects.filter(
+        deal=deal, who__in=list(line_key), status=WaitlistStatus.WAITING
+    ).values_list("pk", "who", "order_key"):
         if key > line_key[who]:
-            WaitlistEntry.objects.filter(pk=pk, status=WaitlistStatus.WAITING).update(order_key=line_key[who])
+            WaitlistEntry.objects.filter(pk=pk, status=WaitlistStatus.WAITING).update(
+                order_key=line_key[who]
+            )
     _waitlist_changed(deal.pk)
-    moved = room.update_many(deal.pk, [(t.id, None) for t in tickets], state="sold_out", only_from="waiting")
+    moved = room.update_many(
+        deal.pk, [(t.id, None) for t in tickets], state="sold_out", only_from="waiting"
+    )
     if moved < len(tickets):
         for t in tickets:
             current = room.get(deal.pk, t.id)
-            if current is not None and current.state == "admitted" and t.data.get("email"):  # let in meanwhile: served, not waiting
-                WaitlistEntry.objects.filter(deal=deal, who=t.who, status=WaitlistStatus.WAITING).update(status=WaitlistStatus.LEFT)
+            if (
+                current is not None and current.state == "admitted" and t.data.get("email")
+            ):  # let in meanwhile: served, not waiting
+                WaitlistEntry.objects.filter(
+                    deal=deal, who=t.who, status=WaitlistStatus.WAITING
+                ).update(status=WaitlistStatus.LEFT)
     return moved
 
 
@@ -608,7 +837,12 @@ def _admit_batch(deal_id: int, *, at: datetime) -> int:
         return 0
     # people on the wait list (the line was closed to them, or they came when it was) come
     # before anyone in line who came after them
-    first = WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING).order_by("order_key", "id").values_list("order_key", flat=True).first()
+    first = (
+        WaitlistEntry.objects.filter(deal=deal, status=WaitlistStatus.WAITING)
+        .order_by("order_key", "id")
+        .values_list("order_key", flat=True)
+        .first()
+    )
     if first is not None:
         _to_sold_out_many(deal, [t for t in candidates if t.order_key > first])
         candidates = [t for t in candidates if t.order_key <= first]
@@ -619,7 +853,11 @@ def _admit_batch(deal_id: int, *, at: datetime) -> int:
         deal = Deal.objects.select_for_update(no_key=True).get(pk=deal_id)
         # a hold made by an admitter that died before telling the room (or, were two admitters
         # ever at work at once, by the other: read under the deal's lock, so it is seen)
-        earlier = dict(Hold.objects.filter(deal=deal, ticket__in=[t.id for t in candidates]).values_list("ticket", "pk"))
+        earlier = dict(
+            Hold.objects.filter(deal=deal, ticket__in=[t.id for t in candidates]).values_list(
+                "ticket", "pk"
+            )
+        )
         free = deal.left
         plan = []
         for t in candidates:
@@ -627,22 +865,52 @@ def _admit_batch(deal_id: int, *, at: datetime) -> int:
                 continue
             if free <= 0:
                 break
-            q = min(t.quantity, free)  # the last unit goes to the next person even if they asked for two
+            q = min(
+                t.quantity, free
+            )  # the last unit goes to the next person even if they asked for two
             plan.append((t, q))
             free -= q
         if plan:
             carts = _carts_for([t for t, _ in plan])
             expires = at + timedelta(minutes=deal.hold_minutes)
-            holds = Hold.objects.bulk_create([
-                Hold(deal=deal, ticket=t.id, source="queue", cart_id=carts[t.id], customer_key=t.who, quantity=q, expires_at=expires, created_at=at)
-                for t, q in plan
-            ])
+            holds = Hold.objects.bulk_create(
+                [
+                    Hold(
+                        deal=deal,
+                        ticket=t.id,
+                        source="queue",
+                        cart_id=carts[t.id],
+                        customer_key=t.who,
+                        quantity=q,
+                        expires_at=expires,
+                        created_at=at,
+                    )
+                    for t, q in plan
+                ]
+            )
             _hold_lines(deal, [(h.cart_id, h.quantity, h.pk) for h in holds])
             taken = Deal.objects.filter(pk=deal_id).update(held=F("held") + sum(q for _, q in plan))
             assert taken == 1
-            done = [(h.ticket, {"cart_id": h.cart_id, "hold": h.pk, "expires_at": h.expires_at.isoformat()}) for h in holds]
-    for row in Hold.objects.filter(pk__in=list(earlier.values())).values("ticket", "cart_id", "pk", "expires_at"):
-        done.append((row["ticket"], {"cart_id": row["cart_id"], "hold": row["pk"], "expires_at": row["expires_at"].isoformat()}))
+            done = [
+                (
+                    h.ticket,
+                    {"cart_id": h.cart_id, "hold": h.pk, "expires_at": h.expires_at.isoformat()},
+                )
+                for h in holds
+            ]
+    for row in Hold.objects.filter(pk__in=list(earlier.values())).values(
+        "ticket", "cart_id", "pk", "expires_at"
+    ):
+        done.append(
+            (
+                row["ticket"],
+                {
+                    "cart_id": row["cart_id"],
+                    "hold": row["pk"],
+                    "expires_at": row["expires_at"].isoformat(),
+                },
+            )
+        )
     room.update_many(deal_id, done, state="admitted", only_from="waiting")
     return len(done)
 
@@ -668,7 +936,12 @@ def _close_line(deal_id: int) -> int:
 
 
 def _take_units(deal_id: int, quantity: int) -> bool:
-    return Deal.objects.filter(pk=deal_id, sold__lte=F("units") - F("held") - F("released_units") - quantity).update(held=F("held") + quantity) == 1
+    return (
+        Deal.objects.filter(
+            pk=deal_id, sold__lte=F("units") - F("held") - F("released_units") - quantity
+        ).update(held=F("held") + quantity)
+        == 1
+    )
 
 
 def _take_up_to(deal_id: int, quantity: int) -> int:
@@ -690,20 +963,41 @@ def _hold_lines(deal: Deal, rows: list[tuple[str, int, int]]) -> None:
     the hold remembers how many regular units it took the place of: the cart says so)."""
     from warenhaus.checkout.models import CartLine
 
-    existing = {cart_id: (pk, qty, held) for cart_id, pk, qty, held in CartLine.objects.filter(
-        cart_id__in=[r[0] for r in rows], variant_id=deal.variant_id).values_list("cart_id", "pk", "quantity", "deal_hold_id")}
+    existing = {
+        cart_id: (pk, qty, held)
+        for cart_id, pk, qty, held in CartLine.objects.filter(
+            cart_id__in=[r[0] for r in rows], variant_id=deal.variant_id
+        ).values_list("cart_id", "pk", "quantity", "deal_hold_id")
+    }
     # a line whose hold has ended is a regular line now (at the regular price)
-    live = set(Hold.objects.filter(pk__in=[v[2] for v in existing.values() if v[2]], status=HoldStatus.ACTIVE).values_list("pk", flat=True))
+    live = set(
+        Hold.objects.filter(
+            pk__in=[v[2] for v in existing.values() if v[2]], status=HoldStatus.ACTIVE
+        ).values_list("pk", flat=True)
+    )
     for cart_id, quantity, hold_id in rows:
         if cart_id in existing:
             pk, before, held_before = existing[cart_id]
-            CartLine.objects.filter(pk=pk).update(quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
-            if held_before not in live:  # nothing disappears silently: the cart names the regular units replaced
+            CartLine.objects.filter(pk=pk).update(
+                quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id
+            )
+            if (
+                held_before not in live
+            ):  # nothing disappears silently: the cart names the regular units replaced
                 Hold.objects.filter(pk=hold_id).update(replaced_quantity=before)
-    CartLine.objects.bulk_create([
-        CartLine(cart_id=cart_id, variant_id=deal.variant_id, quantity=quantity, price_when_added=deal.deal_price, deal_hold_id=hold_id)
-        for cart_id, quantity, hold_id in rows if cart_id not in existing
-    ])
+    CartLine.objects.bulk_create(
+        [
+            CartLine(
+                cart_id=cart_id,
+                variant_id=deal.variant_id,
+                quantity=quantity,
+                price_when_added=deal.deal_price,
+                deal_hold_id=hold_id,
+            )
+            for cart_id, quantity, hold_id in rows
+            if cart_id not in existing
+        ]
+    )
 
 
 def _carts_for(tickets: list) -> dict[str, str]:
@@ -713,7 +1007,11 @@ def _carts_for(tickets: list) -> dict[str, str]:
     from warenhaus.checkout.models import Cart, CartStatus
 
     wanted = {t.id: (t.data or {}).get("cart_id") or "" for t in tickets}
-    open_carts = dict(Cart.objects.filter(pk__in=[w for w in wanted.values() if w], status=CartStatus.OPEN).values_list("pk", "user_id"))
+    open_carts = dict(
+        Cart.objects.filter(
+            pk__in=[w for w in wanted.values() if w], status=CartStatus.OPEN
+        ).values_list("pk", "user_id")
+    )
     out: dict[str, str] = {}
     for t in tickets:
         w = wanted[t.id]
@@ -721,7 +1019,11 @@ def _carts_for(tickets: list) -> dict[str, str]:
             out[t.id] = w
     users = {_user_id(t.who) for t in tickets if t.id not in out} - {None}
     theirs: dict[int, str] = {}
-    for pk, uid in Cart.objects.filter(user_id__in=users, status=CartStatus.OPEN).order_by("user_id", "-updated_at").values_list("pk", "user_id"):
+    for pk, uid in (
+        Cart.objects.filter(user_id__in=users, status=CartStatus.OPEN)
+        .order_by("user_id", "-updated_at")
+        .values_list("pk", "user_id")
+    ):
         theirs.setdefault(uid, pk)
     taken = set(out.values())
     new = []
@@ -741,7 +1043,10 @@ def _carts_for(tickets: list) -> dict[str, str]:
 
 # --- holds ending ------------------------------------------------------------------------------
 
-def release_hold(*, hold_id: int, status: str = HoldStatus.RELEASED, at: datetime | None = None) -> bool:
+
+def release_hold(
+    *, hold_id: int, status: str = HoldStatus.RELEASED, at: datetime | None = None
+) -> bool:
     """End an active hold (``released`` by the shopper removing the line, ``expired`` by the
     sweep): its units go back to the deal, the cart line loses its deal price, the next person
     gets the units. False if it was not active."""
@@ -755,10 +1060,17 @@ def release_hold(*, hold_id: int, status: str = HoldStatus.RELEASED, at: datetim
         Hold.objects.filter(pk=hold.pk).update(status=status, ended_at=at)
         Deal.objects.filter(pk=hold.deal_id).update(held=F("held") - hold.quantity)
         if hold.source == "waitlist":
-            WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket, status=WaitlistStatus.OFFERED).update(status=WaitlistStatus.LAPSED)
+            WaitlistEntry.objects.filter(
+                deal_id=hold.deal_id, token=hold.ticket, status=WaitlistStatus.OFFERED
+            ).update(status=WaitlistStatus.LAPSED)
     _forget(hold.deal_id)
     if hold.source == "queue":
-        waiting_room().update(hold.deal_id, hold.ticket, state="expired" if status == HoldStatus.EXPIRED else "left", only_from="admitted")
+        waiting_room().update(
+            hold.deal_id,
+            hold.ticket,
+            state="expired" if status == HoldStatus.EXPIRED else "left",
+            only_from="admitted",
+        )
     _after_units_returned(hold.deal_id, at=at)
     return True
 
@@ -787,14 +1099,22 @@ def sweep(*, at: datetime | None = None, beat: bool = False) -> dict:
     admitter, so shoppers' requests leave admission to it (:func:`admitter_alive`)."""
     at = at or now()
     room = waiting_room()
-    live = list(Deal.objects.filter(starts_at__lte=at, ends_at__gt=at, cancelled_at__isnull=True).values_list("pk", flat=True))
+    live = list(
+        Deal.objects.filter(
+            starts_at__lte=at, ends_at__gt=at, cancelled_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
     if beat:
-        soon = Deal.objects.filter(starts_at__lte=at + timedelta(minutes=1), ends_at__gt=at, cancelled_at__isnull=True).values_list("pk", flat=True)
+        soon = Deal.objects.filter(
+            starts_at__lte=at + timedelta(minutes=1), ends_at__gt=at, cancelled_at__isnull=True
+        ).values_list("pk", flat=True)
         for pk in soon:
             room.beat(pk, time.time())
             _admitter_cache[pk] = (time.monotonic(), True)
     expired = 0
-    for hold_id in Hold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lte=at).values_list("pk", flat=True)[:1000]:
+    for hold_id in Hold.objects.filter(status=HoldStatus.ACTIVE, expires_at__lte=at).values_list(
+        "pk", flat=True
+    )[:1000]:
         expired += release_hold(hold_id=hold_id, status=HoldStatus.EXPIRED, at=at)
     admitted = 0
     for pk in live:
@@ -809,11 +1129,20 @@ def sweep(*, at: datetime | None = None, beat: bool = False) -> dict:
     # a day after the end nobody polls a ticket any more: a waiting room outside the database
     # gives its memory back (the embedded one keeps its rows, for the record)
     cleared = 0
-    for deal in over.filter(room_cleared_at__isnull=True).filter(Q(ends_at__lte=at - ROOM_KEPT) | Q(cancelled_at__lte=at - ROOM_KEPT)):
+    for deal in over.filter(room_cleared_at__isnull=True).filter(
+        Q(ends_at__lte=at - ROOM_KEPT) | Q(cancelled_at__lte=at - ROOM_KEPT)
+    ):
         if room.name != "db":
             room.clear(deal.pk)
-        cleared += Deal.objects.filter(pk=deal.pk, room_cleared_at__isnull=True).update(room_cleared_at=at)
-    return {"expired": expired, "admitted": admitted, "released": released, "rooms_cleared": cleared}
+        cleared += Deal.objects.filter(pk=deal.pk, room_cleared_at__isnull=True).update(
+            room_cleared_at=at
+        )
+    return {
+        "expired": expired,
+        "admitted": admitted,
+        "released": released,
+        "rooms_cleared": cleared,
+    }
 
 
 def _release_rest(deal: Deal) -> int:
@@ -834,27 +1163,79 @@ def _release_rest(deal: Deal) -> int:
 
 # --- the wait list ----------------------------------------------------------------------------
 
-def _new_waitlist_entry(deal_id: int, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float) -> WaitlistEntry:
+
+def _new_waitlist_entry(
+    deal_id: int,
+    *,
+    who: str,
+    email: str,
+    quantity: int,
+    language: str,
+    at: datetime,
+    arrival: float,
+) -> WaitlistEntry:
     """``who``'s place on the wait list, new (made ``at``, in the order of ``arrival``) unless they have one:
     whoever was first keeps theirs (no error to recover from). One statement by hand when the
     place is new: in a rush everyone who comes after the last unit is held gets here."""
     qn = connection.ops.quote_name
-    columns, values = _entry_values(deal_id, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival)
-    row = _fetch_one(f"INSERT INTO {qn(WaitlistEntry._meta.db_table)} ({', '.join(map(qn, columns))}) "  # noqa: S608 - names from the model, values bound
-                     f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
-                     f"RETURNING {', '.join(map(qn, _ENTRY_FIELDS))}", values)
+    columns, values = _entry_values(
+        deal_id, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival
+    )
+    row = _fetch_one(
+        f"INSERT INTO {qn(WaitlistEntry._meta.db_table)} ({', '.join(map(qn, columns))}) "  # noqa: S608 - names from the model, values bound
+        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
+        f"RETURNING {', '.join(map(qn, _ENTRY_FIELDS))}",
+        values,
+    )
     return _waitlist_entry_of(deal_id, who) if row is None else _entry_from_row(row)
 
 
-def _entry_values(deal_id: int, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float) -> tuple[tuple, list]:
-    columns = ("deal_id", "who", "email", "language", "quantity", "status", "token", "created_at", "order_key")
-    values = [deal_id, who, email, language, quantity, WaitlistStatus.WAITING.value, secrets.token_urlsafe(18),
-              connection.ops.adapt_datetimefield_value(at), order_key(before_start=False, now=arrival)]
+def _entry_values(
+    deal_id: int,
+    *,
+    who: str,
+    email: str,
+    quantity: int,
+    language: str,
+    at: datetime,
+    arrival: float,
+) -> tuple[tuple, list]:
+    columns = (
+        "deal_id",
+        "who",
+        "email",
+        "language",
+        "quantity",
+        "status",
+        "token",
+        "created_at",
+        "order_key",
+    )
+    values = [
+        deal_id,
+        who,
+        email,
+        language,
+        quantity,
+        WaitlistStatus.WAITING.value,
+        secrets.token_urlsafe(18),
+        connection.ops.adapt_datetimefield_value(at),
+        order_key(before_start=False, now=arrival),
+    ]
     return columns, values
 
 
-def _new_waitlist_place(deal: Deal, *, who: str, email: str, quantity: int, language: str, at: datetime, arrival: float,
-                        household: bool) -> dict | None:
+def _new_waitlist_place(
+    deal: Deal,
+    *,
+    who: str,
+    email: str,
+    quantity: int,
+    language: str,
+    at: datetime,
+    arrival: float,
+    household: bool,
+) -> dict | None:
     """A new wait-list place for ``who`` as the API answers it, or None when they have one
     already or (``household``) their household may take fewer than ``quantity`` units more.
 
@@ -865,46 +1246,70 @@ def _new_waitlist_place(deal: Deal, *, who: str, email: str, quantity: int, lang
     table = qn(WaitlistEntry._meta.db_table)
     line = _waitlist_ranks.line(deal.pk, load=lambda: _waiting_places(deal.pk))
     newest = _waitlist_ranks.newest(deal.pk)
-    columns, values = _entry_values(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival)
+    columns, values = _entry_values(
+        deal.pk, who=who, email=email, quantity=quantity, language=language, at=at, arrival=arrival
+    )
     sql = f"INSERT INTO {table} ({', '.join(map(qn, columns))}) SELECT {', '.join(['%s'] * len(columns))} "  # noqa: S608 - names from the model, values bound
     params = list(values)
     if household:
         usage = qn(HouseholdUsage._meta.db_table)
         keys = household_keys(who, email)
-        sql += (f"WHERE NOT EXISTS (SELECT 1 FROM {usage} AS u WHERE u.{qn('deal_id')} = %s AND u.{qn('key')} IN ({', '.join(['%s'] * len(keys))}) "
-                f"AND u.{qn('max_units')} - u.{qn('units')} < %s) ")
+        sql += (
+            f"WHERE NOT EXISTS (SELECT 1 FROM {usage} AS u WHERE u.{qn('deal_id')} = %s AND u.{qn('key')} IN ({', '.join(['%s'] * len(keys))}) "
+            f"AND u.{qn('max_units')} - u.{qn('units')} < %s) "
+        )
         params += [deal.pk, *keys, quantity]
     else:
         sql += "WHERE 1 = 1 "  # SQLite reads ON CONFLICT after an INSERT ... SELECT only behind a WHERE
-    mine, theirs = (f"({table}.{qn('order_key')}, {table}.{qn('id')})", f"(ahead.{qn('order_key')}, ahead.{qn('id')})")
-    ahead = (f"SELECT COUNT(*) FROM {table} AS ahead WHERE ahead.{qn('deal_id')} = {table}.{qn('deal_id')} "
-             f"AND ahead.{qn('status')} = %s AND {theirs} < {mine}")
+    mine, theirs = (
+        f"({table}.{qn('order_key')}, {table}.{qn('id')})",
+        f"(ahead.{qn('order_key')}, ahead.{qn('id')})",
+    )
+    ahead = (
+        f"SELECT COUNT(*) FROM {table} AS ahead WHERE ahead.{qn('deal_id')} = {table}.{qn('deal_id')} "
+        f"AND ahead.{qn('status')} = %s AND {theirs} < {mine}"
+    )
     params.append(WaitlistStatus.WAITING.value)
     if newest is not None:  # those who joined after the snapshot (see _newcomers_ahead)
         ahead += f" AND ahead.{qn('id')} > %s"
         params.append(newest)
-    sql += (f"ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
-            f"RETURNING {', '.join(f'{table}.{qn(f)}' for f in _ENTRY_FIELDS)}, ({ahead})")
+    sql += (
+        f"ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING "
+        f"RETURNING {', '.join(f'{table}.{qn(f)}' for f in _ENTRY_FIELDS)}, ({ahead})"
+    )
     row = _fetch_one(sql, params)
     if row is None:
         return None
     entry = _entry_from_row(row[:-1])
     _waitlist_cache[deal.pk] = (time.monotonic(), True)
-    return _entry_json(entry, position=bisect.bisect_left(line, (entry.order_key, entry.id)) + row[-1] + 1)
+    return _entry_json(
+        entry, position=bisect.bisect_left(line, (entry.order_key, entry.id)) + row[-1] + 1
+    )
 
 
 def _waiting_places(deal_id: int) -> list[tuple[int, int]]:
-    return list(WaitlistEntry.objects.filter(deal_id=deal_id, status=WaitlistStatus.WAITING).order_by("order_key", "id").values_list("order_key", "id"))
+    return list(
+        WaitlistEntry.objects.filter(deal_id=deal_id, status=WaitlistStatus.WAITING)
+        .order_by("order_key", "id")
+        .values_list("order_key", "id")
+    )
 
 
 def _entry_json(entry: WaitlistEntry, *, position: int | None = None) -> dict:
     if position is None and entry.status == WaitlistStatus.WAITING:
         position = _waitlist_place(entry.deal_id, (entry.order_key, entry.id))
-    return {"entry": entry.token, "status": entry.status, "position": position, "quantity": entry.quantity}
+    return {
+        "entry": entry.token,
+        "status": entry.status,
+        "position": position,
+        "quantity": entry.quantity,
+    }
 
 
 def waitlist_status(*, deal_id, token: str) -> dict:
-    entry = WaitlistEntry.objects.filter(deal_id=cached_deal(deal_id).pk, token=str(token or "")[:64]).first()
+    entry = WaitlistEntry.objects.filter(
+        deal_id=cached_deal(deal_id).pk, token=str(token or "")[:64]
+    ).first()
     if entry is None:
         raise NotFound("No such wait-list place.", code="waitlist_entry_not_found")
     out = _entry_json(entry)
@@ -912,8 +1317,14 @@ def waitlist_status(*, deal_id, token: str) -> dict:
         hold = Hold.objects.filter(deal_id=entry.deal_id, ticket=entry.token).first()
         if hold is not None:
             out["cart_id"] = hold.cart_id
-            out["hold"] = {"quantity": hold.quantity, "expires_at": hold.expires_at.isoformat(), "status": hold.status}
-            if hold.status == HoldStatus.ACTIVE and hold.expires_at <= now():  # past its deadline, before the sweep ends it
+            out["hold"] = {
+                "quantity": hold.quantity,
+                "expires_at": hold.expires_at.isoformat(),
+                "status": hold.status,
+            }
+            if (
+                hold.status == HoldStatus.ACTIVE and hold.expires_at <= now()
+            ):  # past its deadline, before the sweep ends it
                 out["status"] = WaitlistStatus.LAPSED.value
                 out["hold"]["status"] = HoldStatus.EXPIRED.value
     return out
@@ -924,29 +1335,55 @@ def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
     until their deadline; the rest of the contingent goes back to stock at the next sweep."""
     reason = (reason or "").strip()[:2000]
     if not reason:
-        raise ValidationFailed("Please give a reason; it goes into the audit trail.", code="reason_required")
+        raise ValidationFailed(
+            "Please give a reason; it goes into the audit trail.", code="reason_required"
+        )
     with transaction.atomic():
         deal = Deal.objects.select_for_update(no_key=True).filter(pk=get_deal(deal_id).pk).first()
         if deal.cancelled_at is None:
             deal.cancelled_at = now()
             deal.save(update_fields=["cancelled_at"])
-            audit.record(actor=actor, action="deal.cancel", obj=deal, after={"sold": deal.sold, "held": deal.held}, reason=reason, source=source)
+            audit.record(
+                actor=actor,
+                action="deal.cancel",
+                obj=deal,
+                after={"sold": deal.sold, "held": deal.held},
+                reason=reason,
+                source=source,
+            )
     _forget(deal.pk)
     _release_rest(deal)
     return get_deal(deal.pk)
 
 
-def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language: str = "de", deal: Deal | None = None,
-                  at: datetime | None = None, arrival: float | None = None) -> dict:
+def join_waitlist(
+    *,
+    deal_id,
+    who: str,
+    email: str,
+    quantity: int = 1,
+    language: str = "de",
+    deal: Deal | None = None,
+    at: datetime | None = None,
+    arrival: float | None = None,
+) -> dict:
     """A place on the wait list, behind everyone who came before ``arrival`` (epoch seconds;
     default ``at``, now), in line or on the wait list; whoever has a place keeps it."""
     deal = deal or cached_deal(deal_id)
     at = at or now()
     quantity = _whole(quantity, "quantity", low=1, high=99)
     if not email:
-        raise ValidationFailed("The wait list needs an e-mail address to tell you when a unit is free.", code="email_required")
+        raise ValidationFailed(
+            "The wait list needs an e-mail address to tell you when a unit is free.",
+            code="email_required",
+        )
     if quantity > deal.limit_per_customer:
-        raise Conflict(f"At most {deal.limit_per_customer} per customer.", code="limit_per_customer", limit=deal.limit_per_customer, reason="quantity")
+        raise Conflict(
+            f"At most {deal.limit_per_customer} per customer.",
+            code="limit_per_customer",
+            limit=deal.limit_per_customer,
+            reason="quantity",
+        )
     state = state_of(deal, at)
     if state in ("ended", "cancelled"):
         raise Conflict("This deal is over.", code="deal_ended")
@@ -955,11 +1392,20 @@ def join_waitlist(*, deal_id, who: str, email: str, quantity: int = 1, language:
         # who comes later (:func:`_admit_batch`), so while units are free it would turn them away.
         # Once someone waits on it, the line is closed already (and those it turned away,
         # without an address then, may ask for a place)
-        raise Conflict("Units of this deal are still free: please join the queue.", code="deal_not_sold_out")
+        raise Conflict(
+            "Units of this deal are still free: please join the queue.", code="deal_not_sold_out"
+        )
     if deal.sold:  # nobody waits for a unit their household may not buy (as in the queue)
         _check_usage(deal, household_keys(who, email), quantity)
-    entry = _new_waitlist_entry(deal.pk, who=who, email=email, quantity=quantity, language=language, at=at,
-                                arrival=at.timestamp() if arrival is None else arrival)
+    entry = _new_waitlist_entry(
+        deal.pk,
+        who=who,
+        email=email,
+        quantity=quantity,
+        language=language,
+        at=at,
+        arrival=at.timestamp() if arrival is None else arrival,
+    )
     if entry.status == WaitlistStatus.WAITING:
         _waitlist_cache[deal.pk] = (time.monotonic(), True)
     return _entry_json(entry)
@@ -974,29 +1420,64 @@ def offer_to_waitlist(deal: Deal, *, at: datetime | None = None) -> int:
     made = 0
     while True:
         with transaction.atomic():
-            entry = (WaitlistEntry.objects.select_for_update(skip_locked=True)
-                     .filter(deal=deal, status=WaitlistStatus.WAITING).order_by("order_key", "id").first())
+            entry = (
+                WaitlistEntry.objects.select_for_update(skip_locked=True)
+                .filter(deal=deal, status=WaitlistStatus.WAITING)
+                .order_by("order_key", "id")
+                .first()
+            )
             quantity = _take_up_to(deal.pk, entry.quantity) if entry is not None else 0
             if not quantity:
                 _forget(deal.pk)
                 _waitlist_changed(deal.pk)
                 return made
-            cart_id = _carts_for([TicketInfo(id=entry.token, deal_id=deal.pk, who=entry.who, quantity=quantity, state="", order_key=0, joined_at=0.0)])[entry.token]
-            hold = Hold.objects.create(deal=deal, ticket=entry.token, source="waitlist", cart_id=cart_id, customer_key=entry.who, quantity=quantity,
-                                       expires_at=at + timedelta(minutes=deal.offer_minutes), created_at=at)
+            cart_id = _carts_for(
+                [
+                    TicketInfo(
+                        id=entry.token,
+                        deal_id=deal.pk,
+                        who=entry.who,
+                        quantity=quantity,
+                        state="",
+                        order_key=0,
+                        joined_at=0.0,
+                    )
+                ]
+            )[entry.token]
+            hold = Hold.objects.create(
+                deal=deal,
+                ticket=entry.token,
+                source="waitlist",
+                cart_id=cart_id,
+                customer_key=entry.who,
+                quantity=quantity,
+                expires_at=at + timedelta(minutes=deal.offer_minutes),
+                created_at=at,
+            )
             _hold_lines(deal, [(cart_id, quantity, hold.pk)])
-            WaitlistEntry.objects.filter(pk=entry.pk).update(status=WaitlistStatus.OFFERED, offered_at=at)
-            enqueue_mail(kind="deal_offer", to_email=entry.email, template="deal_offer", language=entry.language,
-                         context={"deal": deal, "hold": hold, "entry_token": entry.token},
-                         dedupe_key=f"deal_offer:{hold.pk}", related_object=f"deal:{deal.pk}")
+            WaitlistEntry.objects.filter(pk=entry.pk).update(
+                status=WaitlistStatus.OFFERED, offered_at=at
+            )
+            enqueue_mail(
+                kind="deal_offer",
+                to_email=entry.email,
+                template="deal_offer",
+                language=entry.language,
+                context={"deal": deal, "hold": hold, "entry_token": entry.token},
+                dedupe_key=f"deal_offer:{hold.pk}",
+                related_object=f"deal:{deal.pk}",
+            )
             made += 1
 
 
 # --- checkout and cancellation -------------------------------------------------------------------
 
+
 def holds_by_id(hold_ids) -> dict[int, dict]:
     """For the cart: each hold's state, price and deadline (one query)."""
-    rows = Hold.objects.filter(pk__in=list(hold_ids)).values("pk", "status", "expires_at", "quantity", "deal__deal_price", "deal_id", "replaced_quantity")
+    rows = Hold.objects.filter(pk__in=list(hold_ids)).values(
+        "pk", "status", "expires_at", "quantity", "deal__deal_price", "deal_id", "replaced_quantity"
+    )
     return {r["pk"]: r for r in rows}
 
 
@@ -1004,7 +1485,15 @@ def hold_is_live(row: dict, at: datetime | None = None) -> bool:
     return row["status"] == HoldStatus.ACTIVE and row["expires_at"] > (at or now())
 
 
-def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_address: dict, payment_fingerprint: str = ""):
+def convert_holds(
+    *,
+    order,
+    hold_ids: list[int],
+    email: str,
+    user_id,
+    shipping_address: dict,
+    payment_fingerprint: str = "",
+):
     """Inside the checkout's transaction: the held units become sold, counted against the
     household: the customer, the shipping address and the payment instrument (the gateway's
     fingerprint of the card, when the method has one). Refuses ``hold_expired`` if a hold ran
@@ -1023,27 +1512,52 @@ def convert_holds(*, order, hold_ids: list[int], email: str, user_id, shipping_a
         # writes a row pointing at the deal until the checkout commits
         hold = Hold.objects.select_for_update(of=("self",)).select_related("deal").get(pk=hold_id)
         if not hold_is_live({"status": hold.status, "expires_at": hold.expires_at}, at):
-            raise Conflict("The deal price was held for you until its deadline, which has passed.", code="hold_expired",
-                           expired_at=hold.expires_at.isoformat())
-        keys = [hold.customer_key, f"user:{user_id}" if user_id else f"email:{email.lower()}", address_key(shipping_address)]
+            raise Conflict(
+                "The deal price was held for you until its deadline, which has passed.",
+                code="hold_expired",
+                expired_at=hold.expires_at.isoformat(),
+            )
+        keys = [
+            hold.customer_key,
+            f"user:{user_id}" if user_id else f"email:{email.lower()}",
+            address_key(shipping_address),
+        ]
         if payment_fingerprint:
             keys.append("payment:" + hashlib.sha256(payment_fingerprint.encode()).hexdigest()[:32])
-        _count_household(hold.deal, keys, hold.quantity, why={
-            "payment": f"This card was already used for this deal (at most {hold.deal.limit_per_customer} per household).",
-            "address": f"Another order of this deal goes to the same address (at most {hold.deal.limit_per_customer} per household).",
-            "user": f"You already have {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
-            "email": f"This e-mail address already has {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
-        })
-        Hold.objects.filter(pk=hold.pk).update(status=HoldStatus.CONVERTED, ended_at=at, order=order)
+        _count_household(
+            hold.deal,
+            keys,
+            hold.quantity,
+            why={
+                "payment": f"This card was already used for this deal (at most {hold.deal.limit_per_customer} per household).",
+                "address": f"Another order of this deal goes to the same address (at most {hold.deal.limit_per_customer} per household).",
+                "user": f"You already have {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
+                "email": f"This e-mail address already has {hold.deal.limit_per_customer} of this deal (at most {hold.deal.limit_per_customer} per customer).",
+            },
+        )
+        Hold.objects.filter(pk=hold.pk).update(
+            status=HoldStatus.CONVERTED, ended_at=at, order=order
+        )
         settle[hold.deal_id] = settle.get(hold.deal_id, 0) + hold.quantity
-        Sale.objects.create(deal_id=hold.deal_id, order=order, hold=hold, quantity=hold.quantity, keys=sorted(set(keys)), created_at=at)
+        Sale.objects.create(
+            deal_id=hold.deal_id,
+            order=order,
+            hold=hold,
+            quantity=hold.quantity,
+            keys=sorted(set(keys)),
+            created_at=at,
+        )
         if hold.source == "waitlist":
-            WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket).update(status=WaitlistStatus.BOUGHT)
+            WaitlistEntry.objects.filter(deal_id=hold.deal_id, token=hold.ticket).update(
+                status=WaitlistStatus.BOUGHT
+            )
         _forget(hold.deal_id)
 
     def settle_counters() -> None:
         for deal_id, quantity in sorted(settle.items()):
-            n = Deal.objects.filter(pk=deal_id, held__gte=quantity).update(held=F("held") - quantity, sold=F("sold") + quantity)
+            n = Deal.objects.filter(pk=deal_id, held__gte=quantity).update(
+                held=F("held") - quantity, sold=F("sold") + quantity
+            )
             assert n == 1, "a converted hold's units were not held"
 
     return settle_counters
@@ -1055,7 +1569,11 @@ def on_orders_cancelled(order_ids) -> int:
     they stay with regular stock. The household may buy again."""
     from warenhaus.inventory import services as inventory
 
-    sales = list(Sale.objects.select_for_update(of=("self",)).filter(order_id__in=list(order_ids), returned_at__isnull=True).select_related("deal"))
+    sales = list(
+        Sale.objects.select_for_update(of=("self",))
+        .filter(order_id__in=list(order_ids), returned_at__isnull=True)
+        .select_related("deal")
+    )
     at = now()
     live_deals = set()
     for sale in sales:
@@ -1065,7 +1583,9 @@ def on_orders_cancelled(order_ids) -> int:
             Deal.objects.filter(pk=deal.pk).update(sold=F("sold") - sale.quantity)
             live_deals.add(deal.pk)
         else:
-            Deal.objects.filter(pk=deal.pk).update(sold=F("sold") - sale.quantity, released_units=F("released_units") + sale.quantity)
+            Deal.objects.filter(pk=deal.pk).update(
+                sold=F("sold") - sale.quantity, released_units=F("released_units") + sale.quantity
+            )
         _uncount_household(deal.pk, sale.keys, sale.quantity)
         Sale.objects.filter(pk=sale.pk).update(returned_at=at)
     for sale in sales:
@@ -1080,12 +1600,22 @@ def deal_json(deal: Deal, *, at: datetime | None = None) -> dict:
 
     at = at or now()
     return {
-        "id": deal.pk, "sku": deal.variant.sku, "title": deal.variant.display_title if hasattr(deal.variant, "display_title") else deal.variant.sku,
-        "price": money_json(deal.deal_price), "regular_price": money_json(deal.variant.price),
+        "id": deal.pk,
+        "sku": deal.variant.sku,
+        "title": deal.variant.display_title
+        if hasattr(deal.variant, "display_title")
+        else deal.variant.sku,
+        "price": money_json(deal.deal_price),
+        "regular_price": money_json(deal.variant.price),
         "lowest_price_30_days": money_json(deal.lowest_price_30_days),
-        "units": deal.units, "units_left": deal.left, "sold": deal.sold, "held": deal.held,
-        "state": state_of(deal, at), "starts_at": deal.starts_at.isoformat(), "ends_at": deal.ends_at.isoformat(),
+        "units": deal.units,
+        "units_left": deal.left,
+        "sold": deal.sold,
+        "held": deal.held,
+        "state": state_of(deal, at),
+        "starts_at": deal.starts_at.isoformat(),
+        "ends_at": deal.ends_at.isoformat(),
         "starts_in_seconds": max(0, int((deal.starts_at - at).total_seconds())),
-        "limit_per_customer": deal.limit_per_customer, "hold_minutes": deal.hold_minutes,
+        "limit_per_customer": deal.limit_per_customer,
+        "hold_minutes": deal.hold_minutes,
     }
-

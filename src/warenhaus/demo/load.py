@@ -27,27 +27,68 @@ STAFF = [
     ("catalog@warenhaus.example", "Carl Katalog", ["catalog"], "catalog-demo-pass"),
     ("pricing@warenhaus.example", "Petra Preis", ["pricing"], "pricing-demo-pass"),
     ("promotions@warenhaus.example", "Paul Aktion", ["promotions"], "promotions-demo-pass"),
-    ("approver@warenhaus.example", "Frieda Freigabe", ["promotions_approver"], "approver-demo-pass"),
+    (
+        "approver@warenhaus.example",
+        "Frieda Freigabe",
+        ["promotions_approver"],
+        "approver-demo-pass",
+    ),
     ("support@warenhaus.example", "Sven Service", ["support"], "support-demo-pass"),
     ("risk@warenhaus.example", "Rita Risiko", ["risk"], "risk-demo-pass"),
 ]
 
 SHOPPERS = [
     {
-        "email": "erika@example.de", "name": "Erika Mustermann", "password": "erika-demo-pass", "language": "de",
-        "address": {"name": "Erika Mustermann", "street": "Heidestraße 17", "postal_code": "51147", "city": "Köln", "country": "DE"},
+        "email": "erika@example.de",
+        "name": "Erika Mustermann",
+        "password": "erika-demo-pass",
+        "language": "de",
+        "address": {
+            "name": "Erika Mustermann",
+            "street": "Heidestraße 17",
+            "postal_code": "51147",
+            "city": "Köln",
+            "country": "DE",
+        },
     },
     {
-        "email": "max@example.de", "name": "Max Mustermann", "password": "max-demo-pass", "language": "de",
-        "address": {"name": "Max Mustermann", "street": "Torstraße 112", "postal_code": "10119", "city": "Berlin", "country": "DE"},
+        "email": "max@example.de",
+        "name": "Max Mustermann",
+        "password": "max-demo-pass",
+        "language": "de",
+        "address": {
+            "name": "Max Mustermann",
+            "street": "Torstraße 112",
+            "postal_code": "10119",
+            "city": "Berlin",
+            "country": "DE",
+        },
     },
     {
-        "email": "lena.schmidt@example.de", "name": "Lena Schmidt", "password": "lena-demo-pass", "language": "de",
-        "address": {"name": "Lena Schmidt", "street": "Grindelallee 40", "postal_code": "20146", "city": "Hamburg", "country": "DE"},
+        "email": "lena.schmidt@example.de",
+        "name": "Lena Schmidt",
+        "password": "lena-demo-pass",
+        "language": "de",
+        "address": {
+            "name": "Lena Schmidt",
+            "street": "Grindelallee 40",
+            "postal_code": "20146",
+            "city": "Hamburg",
+            "country": "DE",
+        },
     },
     {
-        "email": "john.smith@example.com", "name": "John Smith", "password": "john-demo-pass", "language": "en",
-        "address": {"name": "John Smith", "street": "Mariahilfer Straße 88", "postal_code": "1070", "city": "Wien", "country": "AT"},
+        "email": "john.smith@example.com",
+        "name": "John Smith",
+        "password": "john-demo-pass",
+        "language": "en",
+        "address": {
+            "name": "John Smith",
+            "street": "Mariahilfer Straße 88",
+            "postal_code": "1070",
+            "city": "Wien",
+            "country": "AT",
+        },
     },
 ]
 
@@ -85,7 +126,9 @@ class Summary:
     orders_created: int = 0
     orders_total: int = 0
     deals_created: int = 0
-    deals: list[tuple[int, str, str]] = field(default_factory=list)  # (id, title, state) of the deals that run
+    deals: list[tuple[int, str, str]] = field(
+        default_factory=list
+    )  # (id, title, state) of the deals that run
     seconds: float = 0.0
     logins: list[tuple[str, str, str]] = field(default_factory=list)  # (e-mail, password, roles)
 
@@ -98,9 +141,13 @@ def load(*, log: Callable[[str], None] = lambda _: None) -> Summary:
         log(f"staff: {summary.staff_created} created, {len(STAFF)} in total")
         load_categories(summary)
         load_products(summary, actor=staff["catalog@warenhaus.example"])
-        log(f"catalog: {summary.categories} categories, {summary.products_created} products created, {summary.products_total} in total ({summary.variants_total} variants)")
+        log(
+            f"catalog: {summary.categories} categories, {summary.products_created} products created, {summary.products_total} in total ({summary.variants_total} variants)"
+        )
         load_shoppers_and_orders(summary, support=staff["support@warenhaus.example"])
-        log(f"shoppers: {summary.shoppers_created} created, {len(SHOPPERS)} in total; orders: {summary.orders_created} placed, {summary.orders_total} in total")
+        log(
+            f"shoppers: {summary.shoppers_created} created, {len(SHOPPERS)} in total; orders: {summary.orders_created} placed, {summary.orders_total} in total"
+        )
         load_deals(summary, actor=staff["pricing@warenhaus.example"])
         log(f"flash deals: {summary.deals_created} created, {len(summary.deals)} running or coming")
     summary.seconds = time.monotonic() - started
@@ -116,10 +163,14 @@ def load_staff(summary: Summary) -> dict[str, User]:
     for email, name, roles, password in STAFF:
         user = User.objects.filter(email=email).first()
         if user is None:
-            user = create_staff(email=email, password=password, roles=roles, name=name, source="demo")
+            user = create_staff(
+                email=email, password=password, roles=roles, name=name, source="demo"
+            )
             summary.staff_created += 1
         elif not user.check_password(password):  # a demo loaded before the password policy
-            user = create_staff(email=email, password=password, roles=roles, name=name, source="demo")
+            user = create_staff(
+                email=email, password=password, roles=roles, name=name, source="demo"
+            )
         users[email] = user
         summary.logins.append((email, password, ", ".join(roles)))
     return users
@@ -129,7 +180,13 @@ def load_categories(summary: Summary) -> None:
     from warenhaus.catalog.services import create_category
 
     for position, spec in enumerate(catalog.CATEGORIES):
-        create_category(slug=spec.slug, name=spec.name, name_en=spec.name_en, parent=spec.parent, position=position)
+        create_category(
+            slug=spec.slug,
+            name=spec.name,
+            name_en=spec.name_en,
+            parent=spec.parent,
+            position=position,
+        )
     summary.categories = len(catalog.CATEGORIES)
 
 
@@ -142,8 +199,17 @@ def load_products(summary: Summary, *, actor) -> None:
         if slugify(spec.title)[:160] in existing:
             continue
         create_product(
-            actor=actor, title=spec.title, category=spec.category, brand=spec.brand, description=spec.description, vat_rate=spec.vat,
-            variants=[{"sku": v.sku, "title": v.title, "price": v.price, "on_hand": v.on_hand} for v in spec.variants], source="demo",
+            actor=actor,
+            title=spec.title,
+            category=spec.category,
+            brand=spec.brand,
+            description=spec.description,
+            vat_rate=spec.vat,
+            variants=[
+                {"sku": v.sku, "title": v.title, "price": v.price, "on_hand": v.on_hand}
+                for v in spec.variants
+            ],
+            source="demo",
         )
         summary.products_created += 1
     summary.products_total = Product.objects.count()
@@ -153,7 +219,9 @@ def load_products(summary: Summary, *, actor) -> None:
 def _in_stock_skus(category: str, quantity: int) -> list[str]:
     from warenhaus.inventory.models import Stock
 
-    rows = Stock.objects.filter(variant__product__category__slug=category, variant__is_active=True).order_by("variant__sku")
+    rows = Stock.objects.filter(
+        variant__product__category__slug=category, variant__is_active=True
+    ).order_by("variant__sku")
     return [s.variant.sku for s in rows.select_related("variant") if s.available >= quantity]
 
 
@@ -166,9 +234,16 @@ def load_shoppers_and_orders(summary: Summary, *, support) -> None:
     for shopper in SHOPPERS:
         user = User.objects.filter(email=shopper["email"]).first()
         if user is None:
-            user = register_customer(email=shopper["email"], password=shopper["password"], name=shopper["name"], language=shopper["language"])
+            user = register_customer(
+                email=shopper["email"],
+                password=shopper["password"],
+                name=shopper["name"],
+                language=shopper["language"],
+            )
             summary.shoppers_created += 1
-        elif not user.check_password(shopper["password"]):  # a demo loaded before the password policy
+        elif not user.check_password(
+            shopper["password"]
+        ):  # a demo loaded before the password policy
             user.set_password(shopper["password"])
             user.save(update_fields=["password"])
         summary.logins.append((shopper["email"], shopper["password"], "shopper"))
@@ -178,10 +253,17 @@ def load_shoppers_and_orders(summary: Summary, *, support) -> None:
             cart, _ = checkout.create_cart(user=user)
             for category, nth, qty in items:
                 skus = _in_stock_skus(category, qty)
-                checkout.add_line(cart_id=cart.id, user=user, sku=skus[nth % len(skus)], quantity=qty)
+                checkout.add_line(
+                    cart_id=cart.id, user=user, sku=skus[nth % len(skus)], quantity=qty
+                )
             order = checkout.place_order(
-                cart_id=cart.id, user=user, email=user.email, shipping_address=shopper["address"], payment_method=payment,
-                language=shopper["language"], channel="web",
+                cart_id=cart.id,
+                user=user,
+                email=user.email,
+                shipping_address=shopper["address"],
+                payment_method=payment,
+                language=shopper["language"],
+                channel="web",
             )
             summary.orders_created += 1
             if then == "ship":
@@ -192,7 +274,9 @@ def load_shoppers_and_orders(summary: Summary, *, support) -> None:
             elif then == "paid":
                 orders.mark_paid(number=order.number, actor=support, source="demo")
             elif then == "cancel":
-                orders.cancel(number=order.number, actor=support, reason=CANCEL_REASON, source="demo")
+                orders.cancel(
+                    number=order.number, actor=support, reason=CANCEL_REASON, source="demo"
+                )
     summary.orders_total = Order.objects.count()
 
 
@@ -223,11 +307,25 @@ def load_deals(summary: Summary, *, actor) -> None:
             if not skus:
                 continue
             variant = Variant.objects.get(sku=skus[0])
-            price = (variant.price * share).to_integral_value(rounding=ROUND_FLOOR) - Decimal("0.01")  # 49.99-style, below the regular price
+            price = (variant.price * share).to_integral_value(rounding=ROUND_FLOOR) - Decimal(
+                "0.01"
+            )  # 49.99-style, below the regular price
             if price <= 0:
                 continue
             start = at + timedelta(minutes=start_in)
-            deals.create_deal(actor=actor, sku=variant.sku, deal_price=price, units=units, starts_at=start, ends_at=start + timedelta(hours=hours),
-                              limit_per_customer=limit, hold_minutes=10, source="demo")
+            deals.create_deal(
+                actor=actor,
+                sku=variant.sku,
+                deal_price=price,
+                units=units,
+                starts_at=start,
+                ends_at=start + timedelta(hours=hours),
+                limit_per_customer=limit,
+                hold_minutes=10,
+                source="demo",
+            )
             summary.deals_created += 1
-    summary.deals = [(d.pk, d.variant.product.title, deals.state_of(d, at)) for d in running.select_related("variant__product").order_by("starts_at")]
+    summary.deals = [
+        (d.pk, d.variant.product.title, deals.state_of(d, at))
+        for d in running.select_related("variant__product").order_by("starts_at")
+    ]

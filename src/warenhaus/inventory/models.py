@@ -7,16 +7,24 @@ from django.db.models import F, Q
 
 
 class Stock(models.Model):
-    variant = models.OneToOneField("catalog.Variant", on_delete=models.CASCADE, related_name="stock", primary_key=True)
+    variant = models.OneToOneField(
+        "catalog.Variant", on_delete=models.CASCADE, related_name="stock", primary_key=True
+    )
     on_hand = models.IntegerField(default=0, help_text="Units physically in the warehouse.")
-    allocated = models.IntegerField(default=0, help_text="Units promised to placed orders that have not shipped.")
+    allocated = models.IntegerField(
+        default=0, help_text="Units promised to placed orders that have not shipped."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
-            models.CheckConstraint(condition=Q(allocated__gte=0), name="stock_allocated_not_negative"),
-            models.CheckConstraint(condition=Q(allocated__lte=F("on_hand")), name="stock_no_oversell"),
+            models.CheckConstraint(
+                condition=Q(allocated__gte=0), name="stock_allocated_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(allocated__lte=F("on_hand")), name="stock_no_oversell"
+            ),
         ]
 
     @property

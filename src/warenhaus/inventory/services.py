@@ -21,11 +21,19 @@ class OutOfStock(Conflict):
 
 
 def allocate(*, variant_id: int, quantity: int, sku: str = "") -> None:
-    updated = Stock.objects.filter(variant_id=variant_id, on_hand__gte=F("allocated") + quantity).update(allocated=F("allocated") + quantity)
+    updated = Stock.objects.filter(
+        variant_id=variant_id, on_hand__gte=F("allocated") + quantity
+    ).update(allocated=F("allocated") + quantity)
     if updated != 1:
-        available = Stock.objects.filter(variant_id=variant_id).values_list("on_hand", "allocated").first()
+        available = (
+            Stock.objects.filter(variant_id=variant_id).values_list("on_hand", "allocated").first()
+        )
         left = max(0, available[0] - available[1]) if available else 0
-        raise OutOfStock(f"Only {left} of {sku or 'this item'} left; {quantity} requested.", sku=sku, available=left)
+        raise OutOfStock(
+            f"Only {left} of {sku or 'this item'} left; {quantity} requested.",
+            sku=sku,
+            available=left,
+        )
 
 
 def release(*, variant_id: int, quantity: int) -> None:
@@ -34,21 +42,30 @@ def release(*, variant_id: int, quantity: int) -> None:
     from django.db.models import Value
     from django.db.models.functions import Greatest
 
-    Stock.objects.filter(variant_id=variant_id).update(allocated=Greatest(F("allocated") - quantity, Value(0)))
+    Stock.objects.filter(variant_id=variant_id).update(
+        allocated=Greatest(F("allocated") - quantity, Value(0))
+    )
 
 
 def ship(*, variant_id: int, quantity: int) -> None:
     """Units leave the warehouse: both what is on hand and what is allocated go down."""
-    updated = Stock.objects.filter(variant_id=variant_id, allocated__gte=quantity, on_hand__gte=quantity).update(
-        allocated=F("allocated") - quantity, on_hand=F("on_hand") - quantity
-    )
+    updated = Stock.objects.filter(
+        variant_id=variant_id, allocated__gte=quantity, on_hand__gte=quantity
+    ).update(allocated=F("allocated") - quantity, on_hand=F("on_hand") - quantity)
     if updated != 1:
         raise Conflict("Stock records do not cover this shipment.", code="stock_inconsistent")
 
 
 def set_on_hand(*, variant, on_hand: int, actor, reason: str = "", source: str = "api") -> Stock:
-    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0 or on_hand > 10_000_000:
-        raise ValidationFailed("on_hand must be a whole number between 0 and 10,000,000.", code="invalid_quantity")
+    if (
+        isinstance(on_hand, bool)
+        or not isinstance(on_hand, int)
+        or on_hand < 0
+        or on_hand > 10_000_000
+    ):
+        raise ValidationFailed(
+            "on_hand must be a whole number between 0 and 10,000,000.", code="invalid_quantity"
+        )
     with transaction.atomic():
         stock, _ = Stock.objects.select_for_update().get_or_create(variant=variant)
         before = {"on_hand": stock.on_hand, "allocated": stock.allocated}
@@ -60,5 +77,14 @@ def set_on_hand(*, variant, on_hand: int, actor, reason: str = "", source: str =
             )
         stock.on_hand = on_hand
         stock.save(update_fields=["on_hand", "updated_at"])
-        audit.record(actor=actor, action="stock.set", object_type="catalog.variant", object_id=variant.sku, before=before, after={"on_hand": on_hand, "allocated": stock.allocated}, reason=reason, source=source)
+        audit.record(
+            actor=actor,
+            action="stock.set",
+            object_type="catalog.variant",
+            object_id=variant.sku,
+            before=before,
+            after={"on_hand": on_hand, "allocated": stock.allocated},
+            reason=reason,
+            source=source,
+        )
     return stock

@@ -13,4 +13,8 @@ class NotificationsConfig(AppConfig):
             from .tasks import use_chosen_id
 
             # A delivery task is written under the id its message already holds (see .tasks).
-            pre_save.connect(use_chosen_id, sender=DBTaskResult, dispatch_uid="warenhaus.notifications.use_chosen_id")
+            pre_save.connect(
+                use_chosen_id,
+                sender=DBTaskResult,
+                dispatch_uid="warenhaus.notifications.use_chosen_id",
+            )

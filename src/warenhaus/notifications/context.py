@@ -44,7 +44,9 @@ def _dump(value, where: str):
         return value
     if isinstance(value, models.Model):
         if value.pk is None:
-            raise ValueError(f"{where}: an unsaved {value._meta.label} cannot be referenced from an outbox message")
+            raise ValueError(
+                f"{where}: an unsaved {value._meta.label} cannot be referenced from an outbox message"
+            )
         pk = value.pk if isinstance(value.pk, (int, str)) else str(value.pk)
         return {MODEL: value._meta.label_lower, PK: pk}
     if isinstance(value, Decimal):
@@ -64,7 +66,9 @@ def _dump(value, where: str):
         return out
     if isinstance(value, (list, tuple, models.QuerySet)):
         return [_dump(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    raise TypeError(f"{where}: {type(value).__name__} cannot be stored in an outbox message; pass a model instance or plain data")
+    raise TypeError(
+        f"{where}: {type(value).__name__} cannot be stored in an outbox message; pass a model instance or plain data"
+    )
 
 
 def resolve(data: dict) -> dict:
@@ -78,7 +82,9 @@ def resolve(data: dict) -> dict:
         try:
             model = apps.get_model(label)
         except LookupError as err:
-            raise MissingObject(f"the context refers to {label}, which is not a model (any more)") from err
+            raise MissingObject(
+                f"the context refers to {label}, which is not a model (any more)"
+            ) from err
         pk_field = model._meta.pk
         found = model._base_manager.in_bulk([pk_field.to_python(pk) for pk in pks])
         for pk in pks:

@@ -70,7 +70,11 @@ def order_context(ctx: dict) -> dict:
         "address": address,
         "customer_name": address.get("name") or "",
         "vat_breakdown": [
-            {"rate": r["rate"], "amount": Decimal(str(r["amount"])), "gross": Decimal(str(r.get("gross", "0")))}
+            {
+                "rate": r["rate"],
+                "amount": Decimal(str(r["amount"])),
+                "gross": Decimal(str(r.get("gross", "0"))),
+            }
             for r in (order.vat_breakdown or [])
         ],
         "payment_method_label": PAYMENT_METHODS.get(order.payment_method, order.payment_method),

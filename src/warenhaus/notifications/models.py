@@ -23,7 +23,10 @@ class MessageStatus(models.TextChoices):
     PENDING = "pending", "pending"
     SENDING = "sending", "sending"
     SENT = "sent", "sent"
-    FAILED = "failed", "failed"  # gave up after the last retry or a permanent refusal; a human looks
+    FAILED = (
+        "failed",
+        "failed",
+    )  # gave up after the last retry or a permanent refusal; a human looks
     SUPPRESSED = "suppressed", "suppressed"  # a send-time check refused this recipient
 
 
@@ -43,7 +46,9 @@ class OutboxMessage(models.Model):
     #: at most one message per key, e.g. "order_confirmation:WH-ABCD2345"
     dedupe_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
     related_object = models.CharField(max_length=120, blank=True, db_index=True)
-    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING, db_index=True
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)
     #: while ``sending``: when the claiming worker's lease runs out
@@ -58,8 +63,12 @@ class OutboxMessage(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx")]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in MessageStatus]), name="outbox_status_known"),
-            models.CheckConstraint(condition=~Q(status="sent") | Q(sent_at__isnull=False), name="outbox_sent_has_time"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in MessageStatus]), name="outbox_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="outbox_sent_has_time"
+            ),
         ]
 
     def __str__(self):
@@ -79,7 +88,9 @@ class DeliveryAttempt(models.Model):
     number = models.PositiveIntegerField(default=0, help_text="1 for the first attempt, and so on.")
     at = models.DateTimeField()
     ok = models.BooleanField()
-    outcome = models.CharField(max_length=12, choices=AttemptOutcome.choices, default=AttemptOutcome.SENT)
+    outcome = models.CharField(
+        max_length=12, choices=AttemptOutcome.choices, default=AttemptOutcome.SENT
+    )
     detail = models.TextField(blank=True)
 
     class Meta:

@@ -63,6 +63,7 @@ FINAL = {MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.SUPPRESSED}
 
 # --- settings with defaults -----------------------------------------------------------------
 
+
 def max_attempts() -> int:
     return max(1, int(settings.OUTBOX_MAX_ATTEMPTS))
 
@@ -87,10 +88,17 @@ def requeue_grace() -> timedelta:
 
 # --- writing --------------------------------------------------------------------------------
 
+
 def _language(language: str) -> str:
     codes = [code for code, _ in settings.LANGUAGES]
     language = (language or settings.LANGUAGE_CODE)[:8]
-    return language if language in codes else language[:2] if language[:2] in codes else settings.LANGUAGE_CODE
+    return (
+        language
+        if language in codes
+        else language[:2]
+        if language[:2] in codes
+        else settings.LANGUAGE_CODE
+    )
 
 
 def render_mail(*, template: str, context: dict, language: str) -> tuple[str, str, str]:
@@ -99,10 +107,17 @@ def render_mail(*, template: str, context: dict, language: str) -> tuple[str, st
         ctx = mails.context_for(template, context)
         subject = " ".join(_render_part(f"notifications/{template}_subject.txt", ctx).split())
         # Templates keep their tags readable; the blank lines that leaves are squeezed here.
-        body_text = re.sub(r"\n{3,}", "\n\n", _render_part(f"notifications/{template}_body.txt", ctx)).strip() + "\n"
+        body_text = (
+            re.sub(
+                r"\n{3,}", "\n\n", _render_part(f"notifications/{template}_body.txt", ctx)
+            ).strip()
+            + "\n"
+        )
         try:
             body_html = _render_part(f"notifications/{template}_body.html", ctx)
-        except TemplateDoesNotExist:  # an HTML part is optional; any other error is a bug and raises
+        except (
+            TemplateDoesNotExist
+        ):  # an HTML part is optional; any other error is a bug and raises
             body_html = ""
     return subject, body_text, body_html
 
@@ -117,7 +132,16 @@ def _render_part(name: str, ctx: dict) -> str:
         raise
 
 
-def enqueue_mail(*, kind: str, to_email: str, template: str, context: dict, language: str = "de", dedupe_key: str | None = None, related_object: str = "") -> OutboxMessage | None:
+def enqueue_mail(
+    *,
+    kind: str,
+    to_email: str,
+    template: str,
+    context: dict,
+    language: str = "de",
+    dedupe_key: str | None = None,
+    related_object: str = "",
+) -> OutboxMessage | None:
     """Put a mail in the outbox with its delivery task; the worker renders it in ``language``
     when it sends it. ``context`` holds model instances (stored as references, loaded again at
     send time) and plain data. Returns None if a message with the same ``dedupe_key`` exists
@@ -126,8 +150,15 @@ def enqueue_mail(*, kind: str, to_email: str, template: str, context: dict, lang
 
     task_id = new_task_id()
     msg = OutboxMessage(
-        kind=kind, to_email=to_email, template=template, context=mail_context.serialize(context), language=_language(language),
-        dedupe_key=dedupe_key, related_object=related_object[:120], next_attempt_at=now(), task_id=str(task_id),
+        kind=kind,
+        to_email=to_email,
+        template=template,
+        context=mail_context.serialize(context),
+        language=_language(language),
+        dedupe_key=dedupe_key,
+        related_object=related_object[:120],
+        next_attempt_at=now(),
+        task_id=str(task_id),
     )
     # Inside the caller's transaction this costs no statement; outside one it still keeps the
     # message and its task together.
@@ -155,7 +186,11 @@ def enqueue_mails(mails: list[dict]) -> int:
     from .tasks import enqueue_deliveries, new_task_id
 
     keys = [m["dedupe_key"] for m in mails if m.get("dedupe_key")]
-    seen = set(OutboxMessage.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True)) if keys else set()
+    seen = (
+        set(OutboxMessage.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+        if keys
+        else set()
+    )
     rows = []
     at = now()
     for m in mails:
@@ -164,11 +199,19 @@ def enqueue_mails(mails: list[dict]) -> int:
             if key in seen:
                 continue
             seen.add(key)
-        rows.append(OutboxMessage(
-            kind=m["kind"], to_email=m["to_email"], template=m["template"], context=mail_context.serialize(m["context"]),
-            language=_language(m.get("language", "de")), dedupe_key=key, related_object=(m.get("related_object") or "")[:120],
-            next_attempt_at=at, task_id=str(new_task_id()),
-        ))
+        rows.append(
+            OutboxMessage(
+                kind=m["kind"],
+                to_email=m["to_email"],
+                template=m["template"],
+                context=mail_context.serialize(m["context"]),
+                language=_language(m.get("language", "de")),
+                dedupe_key=key,
+                related_object=(m.get("related_object") or "")[:120],
+                next_attempt_at=at,
+                task_id=str(new_task_id()),
+            )
+        )
     if not rows:
         return 0
     with transaction.atomic(savepoint=False):
@@ -191,9 +234,15 @@ def _enqueue_task(message_id: int, *, task_id=None, run_after=None) -> str:
 
 # --- delivering -----------------------------------------------------------------------------
 
+
 def _record(msg: OutboxMessage, outcome: str, detail: str, at=None) -> None:
     DeliveryAttempt.objects.create(
-        message=msg, number=msg.attempts, at=at or now(), ok=outcome == AttemptOutcome.SENT, outcome=outcome, detail=detail[:2000]
+        message=msg,
+        number=msg.attempts,
+        at=at or now(),
+        ok=outcome == AttemptOutcome.SENT,
+        outcome=outcome,
+        detail=detail[:2000],
     )
 
 
@@ -210,7 +259,11 @@ def _claim(message_id: int) -> OutboxMessage | str:
             if msg.claimed_until and msg.claimed_until > t:
                 return "in_progress"  # another worker has it
             # The worker that claimed it died; we do not know whether the server got the message.
-            _record(msg, AttemptOutcome.INTERRUPTED, "The worker stopped during delivery; outcome unknown. Sending again with the same Message-ID.")
+            _record(
+                msg,
+                AttemptOutcome.INTERRUPTED,
+                "The worker stopped during delivery; outcome unknown. Sending again with the same Message-ID.",
+            )
             log.warning("message %s: previous delivery attempt was interrupted; retrying", msg.pk)
             if msg.attempts >= max_attempts():
                 msg.status = MessageStatus.FAILED
@@ -234,8 +287,16 @@ def _message_id(msg: OutboxMessage) -> str:
 
 def _send(msg: OutboxMessage) -> None:
     email = EmailMultiAlternatives(
-        subject=msg.subject, body=msg.body_text, from_email=settings.DEFAULT_FROM_EMAIL, to=[msg.to_email],
-        headers={"Message-ID": _message_id(msg), "X-Warenhaus-Message": str(msg.pk), "X-Warenhaus-Kind": msg.kind, "Content-Language": msg.language},
+        subject=msg.subject,
+        body=msg.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[msg.to_email],
+        headers={
+            "Message-ID": _message_id(msg),
+            "X-Warenhaus-Message": str(msg.pk),
+            "X-Warenhaus-Kind": msg.kind,
+            "Content-Language": msg.language,
+        },
     )
     if msg.body_html:
         email.attach_alternative(msg.body_html, "text/html")
@@ -254,7 +315,14 @@ def is_permanent(err: BaseException) -> bool:
     return False
 
 
-def _finish(message_id: int, *, outcome: str, detail: str, rendered: tuple[str, str, str] | None = None, exc_info: BaseException | None = None) -> str:
+def _finish(
+    message_id: int,
+    *,
+    outcome: str,
+    detail: str,
+    rendered: tuple[str, str, str] | None = None,
+    exc_info: BaseException | None = None,
+) -> str:
     """Step 3: record the attempt and move the message on. ``rendered`` is what went out, kept
     on a sent message."""
     with transaction.atomic():
@@ -266,7 +334,9 @@ def _finish(message_id: int, *, outcome: str, detail: str, rendered: tuple[str, 
         if outcome == AttemptOutcome.SENT:
             msg.status, msg.sent_at, msg.last_error = MessageStatus.SENT, t, ""
             if rendered is not None:
-                msg.subject, msg.body_text, msg.body_html = (mails.redact(msg.template, part) for part in rendered)
+                msg.subject, msg.body_text, msg.body_html = (
+                    mails.redact(msg.template, part) for part in rendered
+                )
                 fields += ["subject", "body_text", "body_html"]
         elif outcome == AttemptOutcome.SUPPRESSED:
             msg.status, msg.last_error = MessageStatus.SUPPRESSED, detail
@@ -276,8 +346,18 @@ def _finish(message_id: int, *, outcome: str, detail: str, rendered: tuple[str, 
                 outcome = AttemptOutcome.FAILED
             if outcome == AttemptOutcome.FAILED:
                 msg.status = MessageStatus.FAILED
-                summary = detail.partition("\n")[0] if exc_info else detail  # the log has the whole traceback
-                log.error("giving up on message %s (%s to %s) after %s attempts: %s", msg.pk, msg.kind, msg.to_email, msg.attempts, summary, exc_info=exc_info)
+                summary = (
+                    detail.partition("\n")[0] if exc_info else detail
+                )  # the log has the whole traceback
+                log.error(
+                    "giving up on message %s (%s to %s) after %s attempts: %s",
+                    msg.pk,
+                    msg.kind,
+                    msg.to_email,
+                    msg.attempts,
+                    summary,
+                    exc_info=exc_info,
+                )
             else:
                 from .tasks import new_task_id
 
@@ -285,7 +365,13 @@ def _finish(message_id: int, *, outcome: str, detail: str, rendered: tuple[str, 
                 msg.next_attempt_at = t + backoff_delay(msg.attempts)
                 msg.task_id = str(new_task_id())  # the retry's task, written with the row
                 fields.append("task_id")
-                log.warning("message %s attempt %s failed, next at %s: %s", msg.pk, msg.attempts, msg.next_attempt_at.isoformat(), detail)
+                log.warning(
+                    "message %s attempt %s failed, next at %s: %s",
+                    msg.pk,
+                    msg.attempts,
+                    msg.next_attempt_at.isoformat(),
+                    detail,
+                )
         msg.claimed_until = None
         msg.save(update_fields=fields)
         _record(msg, outcome, detail, at=t)
@@ -300,7 +386,9 @@ def _render(msg: OutboxMessage) -> tuple[str, str, str]:
     if not msg.template:
         return msg.subject, msg.body_text, msg.body_html
     ctx = mail_context.resolve(msg.context or {})
-    subject, body_text, body_html = render_mail(template=msg.template, context=ctx, language=msg.language)
+    subject, body_text, body_html = render_mail(
+        template=msg.template, context=ctx, language=msg.language
+    )
     return subject[:300], body_text, body_html  # what is sent is what the row can keep
 
 
@@ -324,25 +412,48 @@ def deliver(message_id: int) -> str:
     try:
         rendered = _render(msg)
     except mail_context.MissingObject as err:  # it will not come back
-        return _finish(msg.pk, outcome=AttemptOutcome.FAILED, detail=f"cannot render {msg.template!r}: {err}")
+        return _finish(
+            msg.pk, outcome=AttemptOutcome.FAILED, detail=f"cannot render {msg.template!r}: {err}"
+        )
     except (OperationalError, InterfaceError) as err:  # the database, not the mail: try again later
-        return _finish(msg.pk, outcome=AttemptOutcome.RETRY, detail=f"rendering {msg.template!r} failed: {type(err).__name__}: {err}")
+        return _finish(
+            msg.pk,
+            outcome=AttemptOutcome.RETRY,
+            detail=f"rendering {msg.template!r} failed: {type(err).__name__}: {err}",
+        )
     except Exception as err:  # a bug in a template or a context builder; retrying cannot fix it
-        return _finish(msg.pk, outcome=AttemptOutcome.FAILED, detail=f"rendering {msg.template!r} failed: {_failure(err)}", exc_info=err)
-    msg.subject, msg.body_text, msg.body_html = rendered  # the checks see the mail as it would leave
+        return _finish(
+            msg.pk,
+            outcome=AttemptOutcome.FAILED,
+            detail=f"rendering {msg.template!r} failed: {_failure(err)}",
+            exc_info=err,
+        )
+    msg.subject, msg.body_text, msg.body_html = (
+        rendered  # the checks see the mail as it would leave
+    )
     try:
         refusal = audience.refusal_for(msg)
     except Exception as err:  # a broken check is no consent; try again later
         log.exception("send-time check for message %s failed", msg.pk)
-        return _finish(msg.pk, outcome=AttemptOutcome.RETRY, detail=f"send-time check failed: {type(err).__name__}: {err}")
+        return _finish(
+            msg.pk,
+            outcome=AttemptOutcome.RETRY,
+            detail=f"send-time check failed: {type(err).__name__}: {err}",
+        )
     if refusal:
         return _finish(msg.pk, outcome=AttemptOutcome.SUPPRESSED, detail=refusal)
     try:
         _send(msg)
     except Exception as err:  # any transport failure is retried with backoff, unless it is final
         detail = f"{type(err).__name__}: {err}"
-        return _finish(msg.pk, outcome=AttemptOutcome.FAILED if is_permanent(err) else AttemptOutcome.RETRY, detail=detail)
-    return _finish(msg.pk, outcome=AttemptOutcome.SENT, detail="accepted by the mail server", rendered=rendered)
+        return _finish(
+            msg.pk,
+            outcome=AttemptOutcome.FAILED if is_permanent(err) else AttemptOutcome.RETRY,
+            detail=detail,
+        )
+    return _finish(
+        msg.pk, outcome=AttemptOutcome.SENT, detail="accepted by the mail server", rendered=rendered
+    )
 
 
 def requeue_due(*, limit: int = 500) -> int:

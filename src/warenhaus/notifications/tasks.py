@@ -52,7 +52,9 @@ def enqueue_deliveries(pairs: list[tuple[int, str]]) -> None:
 
     from .models import OutboxMessage
 
-    moved = enqueue_many(deliver_message, [([message_id], task_id) for message_id, task_id in pairs])
+    moved = enqueue_many(
+        deliver_message, [([message_id], task_id) for message_id, task_id in pairs]
+    )
     by_task = {task_id: message_id for message_id, task_id in pairs}
     for chosen, got in moved.items():
         OutboxMessage.objects.filter(pk=by_task[chosen]).update(task_id=got)
@@ -62,7 +64,12 @@ def use_chosen_id(sender, instance, raw=False, **kwargs) -> None:
     """``pre_save`` of django-tasks-db's task row: give a new delivery task the id
     :func:`enqueue_delivery` chose."""
     chosen = _chosen_id.get()
-    if chosen is None or raw or not instance._state.adding or instance.task_path != deliver_message.module_path:
+    if (
+        chosen is None
+        or raw
+        or not instance._state.adding
+        or instance.task_path != deliver_message.module_path
+    ):
         return
     instance.id = chosen
     _chosen_id.set(None)  # one task per call

@@ -20,16 +20,26 @@ class ReasonIn(Schema):
 
 
 class CancelIn(Schema):
-    reason: str = Field(max_length=2000, description="Internal: goes into the order history and the audit trail.")
-    customer_note: str = Field(default="", max_length=2000, description="Shown to the customer in the cancellation mail.")
+    reason: str = Field(
+        max_length=2000, description="Internal: goes into the order history and the audit trail."
+    )
+    customer_note: str = Field(
+        default="", max_length=2000, description="Shown to the customer in the cancellation mail."
+    )
 
 
 class OptionalReasonIn(Schema):
     reason: str = Field(default="", max_length=2000)
 
 
-@router.get("/orders", response={200: dict}, summary="The caller's orders (staff with orders.view_all: ?all=true for every order)")
-def list_orders(request, limit: Limit = 20, cursor: str | None = None, all: bool = False, status: str = ""):
+@router.get(
+    "/orders",
+    response={200: dict},
+    summary="The caller's orders (staff with orders.view_all: ?all=true for every order)",
+)
+def list_orders(
+    request, limit: Limit = 20, cursor: str | None = None, all: bool = False, status: str = ""
+):
     user = require_user(request)
     if all and can(user, "orders.view_all"):
         qs = Order.objects.all()
@@ -38,10 +48,18 @@ def list_orders(request, limit: Limit = 20, cursor: str | None = None, all: bool
     if status:
         qs = qs.filter(status=status[:20])
     qs = qs.prefetch_related("lines")
-    return 200, paginate(qs, limit=limit, cursor=cursor, descending=True, render=lambda o: selectors.order_json(o, with_history=False))
+    return 200, paginate(
+        qs,
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+        render=lambda o: selectors.order_json(o, with_history=False),
+    )
 
 
-@router.get("/orders/{number}", response={200: dict}, summary="One order: status, lines, totals, history")
+@router.get(
+    "/orders/{number}", response={200: dict}, summary="One order: status, lines, totals, history"
+)
 def get_order(request, number: str):
     user = require_user(request)
     order = selectors.order_by_number(number[:20])
@@ -50,35 +68,55 @@ def get_order(request, number: str):
     return 200, selectors.order_json(order, for_staff=can(user, "orders.view_all"))
 
 
-@router.post("/orders/{number}/cancel", response={200: dict}, summary="Cancel an order that has not shipped (role support)")
+@router.post(
+    "/orders/{number}/cancel",
+    response={200: dict},
+    summary="Cancel an order that has not shipped (role support)",
+)
 def cancel(request, number: str, payload: CancelIn):
     user = require(request, "orders.cancel")
-    services.cancel(number=number, actor=user, reason=payload.reason, customer_note=payload.customer_note)
+    services.cancel(
+        number=number, actor=user, reason=payload.reason, customer_note=payload.customer_note
+    )
     return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
-@router.post("/orders/{number}/hold", response={200: dict}, summary="Hold an order before it ships (roles support, risk)")
+@router.post(
+    "/orders/{number}/hold",
+    response={200: dict},
+    summary="Hold an order before it ships (roles support, risk)",
+)
 def hold(request, number: str, payload: ReasonIn):
     user = require(request, "orders.hold")
     services.hold(number=number, actor=user, reason=payload.reason)
     return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
-@router.post("/orders/{number}/release", response={200: dict}, summary="Release a held order (roles support, risk)")
+@router.post(
+    "/orders/{number}/release",
+    response={200: dict},
+    summary="Release a held order (roles support, risk)",
+)
 def release(request, number: str, payload: OptionalReasonIn):
     user = require(request, "orders.release")
     services.release(number=number, actor=user, reason=payload.reason)
     return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
-@router.post("/orders/{number}/ship", response={200: dict}, summary="Mark an order shipped (role support)")
+@router.post(
+    "/orders/{number}/ship", response={200: dict}, summary="Mark an order shipped (role support)"
+)
 def ship(request, number: str):
     user = require(request, "orders.ship")
     services.ship(number=number, actor=user)
     return 200, selectors.order_json(selectors.order_by_number(number), for_staff=True)
 
 
-@router.post("/orders/{number}/deliver", response={200: dict}, summary="Mark an order delivered (role support)")
+@router.post(
+    "/orders/{number}/deliver",
+    response={200: dict},
+    summary="Mark an order delivered (role support)",
+)
 def deliver(request, number: str):
     user = require(request, "orders.ship")
     services.mark_delivered(number=number, actor=user)

@@ -26,10 +26,20 @@ class Channel(models.TextChoices):
 
 class Order(models.Model):
     number = models.CharField(max_length=20, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
     email = models.EmailField()
-    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED, db_index=True)
-    held_from = models.CharField(max_length=20, blank=True, help_text="The status to return to when a hold is released.")
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED, db_index=True
+    )
+    held_from = models.CharField(
+        max_length=20, blank=True, help_text="The status to return to when a hold is released."
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
     shipping_address = models.JSONField()
     shipping_method = models.CharField(max_length=20)
@@ -49,7 +59,9 @@ class Order(models.Model):
         ordering = ["-placed_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in OrderStatus]), name="order_status_known"),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in OrderStatus]), name="order_status_known"
+            ),
         ]
 
     def __str__(self):
@@ -72,7 +84,9 @@ class OrderLine(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")
+        ]
 
 
 class OrderEvent(models.Model):
@@ -82,7 +96,9 @@ class OrderEvent(models.Model):
     at = models.DateTimeField()
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.TextField(blank=True)
 
     class Meta:
@@ -99,7 +115,12 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(refunded_amount__lte=models.F("amount")), name="payment_refund_within_amount")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=models.F("amount")),
+                name="payment_refund_within_amount",
+            )
+        ]
 
 
 class PaymentAction(models.Model):
@@ -121,6 +142,11 @@ class PaymentAction(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["void", "refund"]), name="payment_action_kind_known"),
-            models.CheckConstraint(condition=Q(status__in=["pending", "done", "failed"]), name="payment_action_status_known"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["void", "refund"]), name="payment_action_kind_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "done", "failed"]),
+                name="payment_action_status_known",
+            ),
         ]

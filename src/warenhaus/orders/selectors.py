@@ -13,13 +13,17 @@ def orders_of(user) -> QuerySet[Order]:
     return Order.objects.filter(user=user).prefetch_related("lines").order_by("-placed_at", "-id")
 
 
-def staff_orders(*, status: str = "", q: str = "", placed_from=None, placed_to=None) -> QuerySet[Order]:
+def staff_orders(
+    *, status: str = "", q: str = "", placed_from=None, placed_to=None
+) -> QuerySet[Order]:
     qs = Order.objects.all().prefetch_related("lines").order_by("-placed_at", "-id")
     if status:
         qs = qs.filter(status=status)
     if q:
         q = q.strip()[:100]
-        qs = qs.filter(Q(number__icontains=q) | Q(email__icontains=q) | Q(lines__sku__iexact=q)).distinct()
+        qs = qs.filter(
+            Q(number__icontains=q) | Q(email__icontains=q) | Q(lines__sku__iexact=q)
+        ).distinct()
     if placed_from:
         qs = qs.filter(placed_at__gte=placed_from)
     if placed_to:
@@ -28,7 +32,9 @@ def staff_orders(*, status: str = "", q: str = "", placed_from=None, placed_to=N
 
 
 def order_by_number(number: str) -> Order | None:
-    return Order.objects.filter(number=number).prefetch_related("lines", "events", "payments").first()
+    return (
+        Order.objects.filter(number=number).prefetch_related("lines", "events", "payments").first()
+    )
 
 
 def order_json(order: Order, *, with_history: bool = True, for_staff: bool = False) -> dict:
@@ -44,7 +50,14 @@ def order_json(order: Order, *, with_history: bool = True, for_staff: bool = Fal
         "shipping_method": order.shipping_method,
         "payment_method": order.payment_method,
         "lines": [
-            {"sku": l.sku, "title": l.title, "quantity": l.quantity, "unit_price": money_json(l.unit_price), "vat_rate": f"{l.vat_rate:.0f}", "line_total": money_json(l.line_total)}
+            {
+                "sku": l.sku,
+                "title": l.title,
+                "quantity": l.quantity,
+                "unit_price": money_json(l.unit_price),
+                "vat_rate": f"{l.vat_rate:.0f}",
+                "line_total": money_json(l.line_total),
+            }
             for l in order.lines.all()
         ],
         "totals": {
@@ -52,21 +65,33 @@ def order_json(order: Order, *, with_history: bool = True, for_staff: bool = Fal
             "discount": money_json(order.discount),
             "shipping": money_json(order.shipping),
             "vat": money_json(order.vat),
-            "vat_breakdown": [{"rate": r["rate"], "amount": money_json(r["amount"])} for r in order.vat_breakdown],
+            "vat_breakdown": [
+                {"rate": r["rate"], "amount": money_json(r["amount"])} for r in order.vat_breakdown
+            ],
             "total": money_json(order.total),
         },
     }
     if with_history:
         data["history"] = [
-            {"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status, **({"reason": e.reason} if for_staff else {})}
+            {
+                "at": e.at.isoformat(),
+                "from": e.from_status,
+                "to": e.to_status,
+                **({"reason": e.reason} if for_staff else {}),
+            }
             for e in order.events.all()
         ]
-        data["payments"] = [{"method": p.gateway, "status": p.status, "amount": money_json(p.amount)} for p in order.payments.all()]
+        data["payments"] = [
+            {"method": p.gateway, "status": p.status, "amount": money_json(p.amount)}
+            for p in order.payments.all()
+        ]
     return data
 
 
 def order_counts_by_status() -> dict[str, int]:
-    return dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return dict(
+        Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
 
 
 def daily_totals(*, days: int = 14, today=None) -> list[dict]:
@@ -88,7 +113,15 @@ def daily_totals(*, days: int = 14, today=None) -> list[dict]:
         .values("day", "status")
         .annotate(n=Count("id"), value=Sum("total"))
     )
-    by_day = {first + timedelta(days=i): {"day": first + timedelta(days=i), "count": 0, "cancelled": 0, "value": 0} for i in range(days)}
+    by_day = {
+        first + timedelta(days=i): {
+            "day": first + timedelta(days=i),
+            "count": 0,
+            "cancelled": 0,
+            "value": 0,
+        }
+        for i in range(days)
+    }
     for r in rows:
         slot = by_day.get(r["day"])
         if slot is None:

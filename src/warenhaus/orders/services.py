@@ -50,13 +50,22 @@ def transition(order: Order, to_status: str, *, actor=None, reason: str = "") ->
             code="invalid_transition",
             current_status=order.status,
         )
-    OrderEvent.objects.create(order=order, at=now(), from_status=order.status, to_status=to_status, actor=actor if getattr(actor, "pk", None) else None, reason=reason)
+    OrderEvent.objects.create(
+        order=order,
+        at=now(),
+        from_status=order.status,
+        to_status=to_status,
+        actor=actor if getattr(actor, "pk", None) else None,
+        reason=reason,
+    )
     order.status = to_status
     order.save(update_fields=["status", "held_from"])
     return order
 
 
-def record_placed_order(*, number: str, status: str, status_reason: str, lines: list[dict], payment: dict, **fields) -> Order:
+def record_placed_order(
+    *, number: str, status: str, status_reason: str, lines: list[dict], payment: dict, **fields
+) -> Order:
     """Write a just-placed order in its final state: the order, its lines, the two events
     (placed, then paid or awaiting payment) and its payment. The caller (checkout) has already
     allocated the stock and authorised the payment, inside the same transaction. The created
@@ -65,10 +74,24 @@ def record_placed_order(*, number: str, status: str, status_reason: str, lines: 
     after acting on it."""
     order = Order.objects.create(number=number, status=status, **fields)
     order_lines = OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
-    events = OrderEvent.objects.bulk_create([
-        OrderEvent(order=order, at=order.placed_at, from_status="", to_status=S.PLACED, reason="order placed"),
-        OrderEvent(order=order, at=order.placed_at, from_status=S.PLACED, to_status=status, reason=status_reason),
-    ])
+    events = OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=order,
+                at=order.placed_at,
+                from_status="",
+                to_status=S.PLACED,
+                reason="order placed",
+            ),
+            OrderEvent(
+                order=order,
+                at=order.placed_at,
+                from_status=S.PLACED,
+                to_status=status,
+                reason=status_reason,
+            ),
+        ]
+    )
     pay = Payment.objects.create(order=order, **payment)
     order._prefetched_objects_cache = {
         "lines": _filled(order.lines.all(), order_lines),
@@ -96,19 +119,30 @@ def _locked(number: str) -> Order:
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationFailed("Please give a reason; it goes into the order history and the audit trail.", code="reason_required")
+        raise ValidationFailed(
+            "Please give a reason; it goes into the order history and the audit trail.",
+            code="reason_required",
+        )
     return reason[:2000]
 
 
-def cancel(*, number: str, actor, reason: str, customer_note: str = "", source: str = "api") -> Order:
+def cancel(
+    *, number: str, actor, reason: str, customer_note: str = "", source: str = "api"
+) -> Order:
     """Cancel an order that has not shipped. ``reason`` is internal (history and audit trail);
     the customer's mail shows only ``customer_note``, so "suspected fraud" never reaches them."""
     reason = _reason(reason)
     with transaction.atomic():
         order = _locked(number)
         if order.status not in UNSHIPPED:
-            raise Conflict(f"Order {number} has already left the warehouse ({order.get_status_display()}); it can be refunded, not cancelled.", code="invalid_transition", current_status=order.status)
-        _cancel_locked([order], actor=actor, reason=reason, customer_note=customer_note, source=source)
+            raise Conflict(
+                f"Order {number} has already left the warehouse ({order.get_status_display()}); it can be refunded, not cancelled.",
+                code="invalid_transition",
+                current_status=order.status,
+            )
+        _cancel_locked(
+            [order], actor=actor, reason=reason, customer_note=customer_note, source=source
+        )
     return order
 
 
@@ -119,12 +153,24 @@ def hold(*, number: str, actor, reason: str, source: str = "api") -> Order:
         if order.status == S.ON_HOLD:
             return order
         if S.ON_HOLD not in TRANSITIONS[order.status]:
-            raise Conflict(f"An order that is {order.get_status_display()} cannot be held.", code="invalid_transition", current_status=order.status)
+            raise Conflict(
+                f"An order that is {order.get_status_display()} cannot be held.",
+                code="invalid_transition",
+                current_status=order.status,
+            )
         _hold_locked([order], actor=actor, reason=reason, source=source)
     return order
 
 
-def act_on_many(order_ids, *, action: str, actor, reason: str, source: str = "remediation", mail_customers: bool = True) -> dict[int, str]:
+def act_on_many(
+    order_ids,
+    *,
+    action: str,
+    actor,
+    reason: str,
+    source: str = "remediation",
+    mail_customers: bool = True,
+) -> dict[int, str]:
     """Cancel (``action="cancel"``) or hold (``"hold"``) many orders at once, in the caller's
     transaction, each exactly as :func:`cancel` or :func:`hold` would: events, stock, money,
     vouchers, audit entries, and (``mail_customers``) the cancellation mail. Orders that cannot
@@ -158,10 +204,25 @@ def act_on_many(order_ids, *, action: str, actor, reason: str, source: str = "re
 def _events(orders: list[Order], to_status: str, *, actor, reason: str) -> None:
     at = now()
     who = actor if getattr(actor, "pk", None) else None
-    OrderEvent.objects.bulk_create([OrderEvent(order=o, at=at, from_status=o.status, to_status=to_status, actor=who, reason=reason) for o in orders])
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=o, at=at, from_status=o.status, to_status=to_status, actor=who, reason=reason
+            )
+            for o in orders
+        ]
+    )
 
 
-def _cancel_locked(orders: list[Order], *, actor, reason: str, source: str, customer_note: str = "", mail: bool = True) -> None:
+def _cancel_locked(
+    orders: list[Order],
+    *,
+    actor,
+    reason: str,
+    source: str,
+    customer_note: str = "",
+    mail: bool = True,
+) -> None:
     """Cancel locked, unshipped orders: release their stock, give the money back, release their
     vouchers, write history and audit trail, and (``mail``) tell each customer."""
     from warenhaus.promotions.release import release_for_orders
@@ -172,7 +233,12 @@ def _cancel_locked(orders: list[Order], *, actor, reason: str, source: str, cust
     Order.objects.filter(pk__in=ids).update(status=S.CANCELLED, held_from="")
     for o in orders:
         o.status, o.held_from = S.CANCELLED, ""
-    lines = OrderLine.objects.filter(order_id__in=ids).values("variant_id").annotate(quantity=Sum("quantity")).order_by("variant_id")
+    lines = (
+        OrderLine.objects.filter(order_id__in=ids)
+        .values("variant_id")
+        .annotate(quantity=Sum("quantity"))
+        .order_by("variant_id")
+    )
     for line in lines:
         inventory.release(variant_id=line["variant_id"], quantity=line["quantity"])
     _give_money_back(ids)
@@ -180,49 +246,92 @@ def _cancel_locked(orders: list[Order], *, actor, reason: str, source: str, cust
     from warenhaus.deals.services import on_orders_cancelled
 
     on_orders_cancelled(ids)  # flash-deal units go back to their deal while it runs
-    audit.record_many([
-        audit.entry(actor=actor, action="order.cancel", obj=o, before={"status": before[o.pk]}, after={"status": o.status}, reason=reason, source=source)
-        for o in orders
-    ])
+    audit.record_many(
+        [
+            audit.entry(
+                actor=actor,
+                action="order.cancel",
+                obj=o,
+                before={"status": before[o.pk]},
+                after={"status": o.status},
+                reason=reason,
+                source=source,
+            )
+            for o in orders
+        ]
+    )
     if mail:
         from warenhaus.notifications.services import enqueue_mail
 
         note = (customer_note or "").strip()[:2000]
         for o in orders:
-            enqueue_mail(kind="order_cancelled", to_email=o.email, template="order_cancelled", context={"order": o, "customer_note": note}, language=o.language, dedupe_key=f"order_cancelled:{o.number}", related_object=f"order:{o.number}")
+            enqueue_mail(
+                kind="order_cancelled",
+                to_email=o.email,
+                template="order_cancelled",
+                context={"order": o, "customer_note": note},
+                language=o.language,
+                dedupe_key=f"order_cancelled:{o.number}",
+                related_object=f"order:{o.number}",
+            )
 
 
 def _hold_locked(orders: list[Order], *, actor, reason: str, source: str) -> None:
     before = {o.pk: o.status for o in orders}
     _events(orders, S.ON_HOLD, actor=actor, reason=reason)
     for status in sorted(set(before.values())):
-        Order.objects.filter(pk__in=[pk for pk, st in before.items() if st == status]).update(status=S.ON_HOLD, held_from=status)
+        Order.objects.filter(pk__in=[pk for pk, st in before.items() if st == status]).update(
+            status=S.ON_HOLD, held_from=status
+        )
     for o in orders:
         o.held_from, o.status = o.status, S.ON_HOLD
-    audit.record_many([
-        audit.entry(actor=actor, action="order.hold", obj=o, before={"status": before[o.pk]}, after={"status": o.status}, reason=reason, source=source)
-        for o in orders
-    ])
+    audit.record_many(
+        [
+            audit.entry(
+                actor=actor,
+                action="order.hold",
+                obj=o,
+                before={"status": before[o.pk]},
+                after={"status": o.status},
+                reason=reason,
+                source=source,
+            )
+            for o in orders
+        ]
+    )
 
 
 def _give_money_back(order_ids: list[int]) -> None:
     """Void what was only authorised, refund what was captured, forget unpaid invoices. The
     payments' records change now; the gateway is asked by the worker once this transaction has
     committed (:class:`PaymentAction`): a cancellation that rolls back never reaches it."""
-    payments = list(Payment.objects.select_for_update().filter(order_id__in=order_ids, status__in=["authorized", "captured", "pending"]).order_by("pk"))
+    payments = list(
+        Payment.objects.select_for_update()
+        .filter(order_id__in=order_ids, status__in=["authorized", "captured", "pending"])
+        .order_by("pk")
+    )
     import uuid
 
     actions = [
-        PaymentAction(payment=p, kind="void" if p.status == "authorized" else "refund", amount=p.amount - p.refunded_amount,
-                      key=f"{'void' if p.status == 'authorized' else 'refund'}:{p.pk}:{uuid.uuid4().hex[:16]}")
-        for p in payments if p.status in ("authorized", "captured")
+        PaymentAction(
+            payment=p,
+            kind="void" if p.status == "authorized" else "refund",
+            amount=p.amount - p.refunded_amount,
+            key=f"{'void' if p.status == 'authorized' else 'refund'}:{p.pk}:{uuid.uuid4().hex[:16]}",
+        )
+        for p in payments
+        if p.status in ("authorized", "captured")
     ]
-    voided = [p.pk for p in payments if p.status in ("authorized", "pending")]  # an unpaid invoice: nothing to give back
+    voided = [
+        p.pk for p in payments if p.status in ("authorized", "pending")
+    ]  # an unpaid invoice: nothing to give back
     refunded = [p.pk for p in payments if p.status == "captured"]
     if voided:
         Payment.objects.filter(pk__in=voided).update(status="voided")
     if refunded:
-        Payment.objects.filter(pk__in=refunded).update(status="refunded", refunded_amount=F("amount"))
+        Payment.objects.filter(pk__in=refunded).update(
+            status="refunded", refunded_amount=F("amount")
+        )
     if actions:
         from warenhaus.core.taskqueue import enqueue_many
 
@@ -245,7 +354,12 @@ def carry_out_payment_action(action_id: int) -> str:
     from .tasks import run_payment_action
 
     with transaction.atomic():
-        action = PaymentAction.objects.select_for_update(skip_locked=True).select_related("payment").filter(pk=action_id, status="pending").first()
+        action = (
+            PaymentAction.objects.select_for_update(skip_locked=True)
+            .select_related("payment")
+            .filter(pk=action_id, status="pending")
+            .first()
+        )
         if action is None:
             return "not_pending"
         gw = gateway(action.payment.gateway, for_new_payment=False)
@@ -254,15 +368,30 @@ def carry_out_payment_action(action_id: int) -> str:
             if action.kind == "void":
                 gw.void(reference=action.payment.reference, idempotency_key=action.key)
             else:
-                gw.refund(reference=action.payment.reference, amount=action.amount, idempotency_key=action.key)
+                gw.refund(
+                    reference=action.payment.reference,
+                    amount=action.amount,
+                    idempotency_key=action.key,
+                )
         except Exception as err:  # a gateway error: try again later, the key keeps it single
             action.last_error = f"{type(err).__name__}: {err}"[:2000]
             if action.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
                 action.status = "failed"
-                log.error("payment action %s (%s of payment %s) failed for good: %s", action.pk, action.kind, action.payment_id, action.last_error)
+                log.error(
+                    "payment action %s (%s of payment %s) failed for good: %s",
+                    action.pk,
+                    action.kind,
+                    action.payment_id,
+                    action.last_error,
+                )
             else:
-                delay = min(settings.OUTBOX_BACKOFF_SECONDS * 2 ** (action.attempts - 1), settings.OUTBOX_BACKOFF_MAX_SECONDS)
-                run_payment_action.using(run_after=now() + timedelta(seconds=delay)).enqueue(action.pk)
+                delay = min(
+                    settings.OUTBOX_BACKOFF_SECONDS * 2 ** (action.attempts - 1),
+                    settings.OUTBOX_BACKOFF_MAX_SECONDS,
+                )
+                run_payment_action.using(run_after=now() + timedelta(seconds=delay)).enqueue(
+                    action.pk
+                )
             action.save(update_fields=["attempts", "last_error", "status"])
             return action.status
         action.status, action.done_at, action.last_error = "done", now(), ""
@@ -274,11 +403,23 @@ def release(*, number: str, actor, reason: str = "", source: str = "api") -> Ord
     with transaction.atomic():
         order = _locked(number)
         if order.status != S.ON_HOLD:
-            raise Conflict("Only an order on hold can be released.", code="invalid_transition", current_status=order.status)
+            raise Conflict(
+                "Only an order on hold can be released.",
+                code="invalid_transition",
+                current_status=order.status,
+            )
         back_to = order.held_from or S.PLACED
         order.held_from = ""
         transition(order, back_to, actor=actor, reason=reason or "released")
-        audit.record(actor=actor, action="order.release", obj=order, before={"status": S.ON_HOLD}, after={"status": order.status}, reason=reason, source=source)
+        audit.record(
+            actor=actor,
+            action="order.release",
+            obj=order,
+            before={"status": S.ON_HOLD},
+            after={"status": order.status},
+            reason=reason,
+            source=source,
+        )
     return order
 
 
@@ -290,10 +431,26 @@ def ship(*, number: str, actor, reason: str = "", source: str = "api") -> Order:
         for line in order.lines.all().order_by("variant_id"):
             inventory.ship(variant_id=line.variant_id, quantity=line.quantity)
         Payment.objects.filter(order=order, status="authorized").update(status="captured")
-        audit.record(actor=actor, action="order.ship", obj=order, before={"status": before}, after={"status": order.status}, reason=reason, source=source)
+        audit.record(
+            actor=actor,
+            action="order.ship",
+            obj=order,
+            before={"status": before},
+            after={"status": order.status},
+            reason=reason,
+            source=source,
+        )
         from warenhaus.notifications.services import enqueue_mail
 
-        enqueue_mail(kind="order_shipped", to_email=order.email, template="order_shipped", context={"order": order}, language=order.language, dedupe_key=f"order_shipped:{order.number}", related_object=f"order:{order.number}")
+        enqueue_mail(
+            kind="order_shipped",
+            to_email=order.email,
+            template="order_shipped",
+            context={"order": order},
+            language=order.language,
+            dedupe_key=f"order_shipped:{order.number}",
+            related_object=f"order:{order.number}",
+        )
     return order
 
 
@@ -302,7 +459,14 @@ def mark_delivered(*, number: str, actor, source: str = "api") -> Order:
         order = _locked(number)
         before = order.status
         transition(order, S.DELIVERED, actor=actor, reason="delivered")
-        audit.record(actor=actor, action="order.deliver", obj=order, before={"status": before}, after={"status": order.status}, source=source)
+        audit.record(
+            actor=actor,
+            action="order.deliver",
+            obj=order,
+            before={"status": before},
+            after={"status": order.status},
+            source=source,
+        )
     return order
 
 
@@ -322,5 +486,12 @@ def mark_paid(*, number: str, actor, source: str = "api") -> Order:
         else:
             transition(order, S.PAID, actor=actor, reason="payment received")
             Payment.objects.filter(order=order, status="pending").update(status="captured")
-        audit.record(actor=actor, action="order.mark_paid", obj=order, before={"status": before}, after={"status": order.status}, source=source)
+        audit.record(
+            actor=actor,
+            action="order.mark_paid",
+            obj=order,
+            before={"status": before},
+            after={"status": order.status},
+            source=source,
+        )
     return order

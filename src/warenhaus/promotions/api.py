@@ -27,13 +27,29 @@ class CampaignIn(Schema):
     name: str = Field(max_length=200)
     purpose: str = Field(default="", max_length=4000)
     discount_kind: str = Field(description='"fixed" (EUR) or "percent"', max_length=10)
-    discount_value: str = Field(description='a decimal string: "10.00" EUR or "15" percent', max_length=20)
-    discount_cap: str | None = Field(default=None, max_length=20, description="largest amount of a percent discount")
+    discount_value: str = Field(
+        description='a decimal string: "10.00" EUR or "15" percent', max_length=20
+    )
+    discount_cap: str | None = Field(
+        default=None, max_length=20, description="largest amount of a percent discount"
+    )
     min_basket: str | None = Field(default=None, max_length=20)
-    max_share: str | None = Field(default=None, max_length=6, description="largest share (percent) of the basket the discount may take; default 50")
-    eligible_categories: list[str] = Field(default_factory=list, max_length=200, description="category slugs (with their sub-categories); empty: all")
-    eligible_products: list[str] = Field(default_factory=list, max_length=1000, description="product slugs; empty: all")
-    customer_eligibility: str = Field(default="any", max_length=12, description="any, registered or new (first order)")
+    max_share: str | None = Field(
+        default=None,
+        max_length=6,
+        description="largest share (percent) of the basket the discount may take; default 50",
+    )
+    eligible_categories: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="category slugs (with their sub-categories); empty: all",
+    )
+    eligible_products: list[str] = Field(
+        default_factory=list, max_length=1000, description="product slugs; empty: all"
+    )
+    customer_eligibility: str = Field(
+        default="any", max_length=12, description="any, registered or new (first order)"
+    )
     channels: list[str] = Field(default_factory=lambda: ["web", "phone", "api"], max_length=3)
     valid_from: str | None = Field(default=None, max_length=40)
     valid_until: str | None = Field(default=None, max_length=40)
@@ -41,12 +57,18 @@ class CampaignIn(Schema):
     per_customer_limit: PerCustomerLimit | None = None
     budget: str | None = Field(default=None, max_length=20)
     stacking: str = Field(default="exclusive", max_length=10)
-    code_mode: str = Field(description='"public" (one code, give public_code) or "unique" (generated or imported codes)', max_length=10)
+    code_mode: str = Field(
+        description='"public" (one code, give public_code) or "unique" (generated or imported codes)',
+        max_length=10,
+    )
     public_code: str = Field(default="", max_length=64)
     release_redemption_on_cancel: bool = True
     expected_redemptions_per_hour: PerHour | None = None
     auto_pause: bool = True
-    monitor_settings: dict | None = Field(default=None, description='per-monitor thresholds, e.g. {"rate": {"factor": 3, "floor": 10}}; missing keys take the defaults')
+    monitor_settings: dict | None = Field(
+        default=None,
+        description='per-monitor thresholds, e.g. {"rate": {"factor": 3, "floor": 10}}; missing keys take the defaults',
+    )
 
 
 class CampaignPatch(Schema):
@@ -78,7 +100,9 @@ class CampaignPatch(Schema):
 
 
 class ApproveIn(Schema):
-    override_reason: str = Field(default="", max_length=2000, description="needed to approve a dangerous shape")
+    override_reason: str = Field(
+        default="", max_length=2000, description="needed to approve a dangerous shape"
+    )
 
 
 class ReasonIn(Schema):
@@ -95,8 +119,15 @@ class CountIn(Schema):
 
 class ImportIn(Schema):
     codes: list[str] = Field(default_factory=list, max_length=10000)
-    csv: str = Field(default="", max_length=1_000_000, description="instead of codes: a CSV file's text, codes in the first column")
-    max_uses_per_code: MaxUses | None = Field(default=1, description="null: only the campaign's limits apply; anything but 1 only in a draft (409 codes_widen_campaign once approved)")
+    csv: str = Field(
+        default="",
+        max_length=1_000_000,
+        description="instead of codes: a CSV file's text, codes in the first column",
+    )
+    max_uses_per_code: MaxUses | None = Field(
+        default=1,
+        description="null: only the campaign's limits apply; anything but 1 only in a draft (409 codes_widen_campaign once approved)",
+    )
 
 
 class PatternIn(Schema):
@@ -108,7 +139,11 @@ def _json(c):
     return selectors.campaign_json(selectors.campaign_by_id(c.pk))
 
 
-@router.post("/campaigns", response={201: dict}, summary="Make a campaign (always a draft until someone else approves it)")
+@router.post(
+    "/campaigns",
+    response={201: dict},
+    summary="Make a campaign (always a draft until someone else approves it)",
+)
 def create_campaign(request, payload: CampaignIn):
     user = require(request, "promotions.edit")
     c = services.create_campaign(actor=user, **payload.model_dump())
@@ -121,105 +156,224 @@ def list_campaigns(request, limit: Limit = 20, cursor: str | None = None, status
     qs = Campaign.objects.select_related("created_by", "approved_by")
     if status:
         qs = qs.filter(status=status[:10])
-    return 200, paginate(qs, limit=limit, cursor=cursor, descending=True, render=lambda c: selectors.campaign_json(c, detail=False))
+    return 200, paginate(
+        qs,
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+        render=lambda c: selectors.campaign_json(c, detail=False),
+    )
 
 
-@router.get("/campaigns/{campaign_id}", response={200: dict}, summary="One campaign with its worst-case cost and dangerous shapes")
+@router.get(
+    "/campaigns/{campaign_id}",
+    response={200: dict},
+    summary="One campaign with its worst-case cost and dangerous shapes",
+)
 def get_campaign(request, campaign_id: str):
     require(request, "promotions.view")
     return 200, selectors.campaign_json(selectors.campaign_by_id(campaign_id))
 
 
-@router.patch("/campaigns/{campaign_id}", response={200: dict}, summary="Edit a draft (anything else: 409 campaign_not_editable); the editor may not approve it")
+@router.patch(
+    "/campaigns/{campaign_id}",
+    response={200: dict},
+    summary="Edit a draft (anything else: 409 campaign_not_editable); the editor may not approve it",
+)
 def edit_campaign(request, campaign_id: str, payload: CampaignPatch):
     user = require(request, "promotions.edit")
-    return 200, _json(editing.update_campaign(campaign_id=campaign_id, actor=user, changes=payload.model_dump(exclude_unset=True)))
+    return 200, _json(
+        editing.update_campaign(
+            campaign_id=campaign_id, actor=user, changes=payload.model_dump(exclude_unset=True)
+        )
+    )
 
 
-@router.post("/campaigns/{campaign_id}/approve", response={200: dict}, summary="Approve (four eyes: not by anyone who made or edited it; dangerous shapes need override_reason)")
+@router.post(
+    "/campaigns/{campaign_id}/approve",
+    response={200: dict},
+    summary="Approve (four eyes: not by anyone who made or edited it; dangerous shapes need override_reason)",
+)
 def approve(request, campaign_id: str, payload: ApproveIn):
     user = require(request, "promotions.approve")
-    return 200, _json(services.approve_campaign(campaign_id=campaign_id, actor=user, override_reason=payload.override_reason))
+    return 200, _json(
+        services.approve_campaign(
+            campaign_id=campaign_id, actor=user, override_reason=payload.override_reason
+        )
+    )
 
 
-@router.post("/campaigns/{campaign_id}/pause", response={200: dict}, summary="Pause: codes stop redeeming with the next request")
+@router.post(
+    "/campaigns/{campaign_id}/pause",
+    response={200: dict},
+    summary="Pause: codes stop redeeming with the next request",
+)
 def pause(request, campaign_id: str, payload: ReasonIn):
     user = require(request, "promotions.block")
-    return 200, _json(services.pause_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason))
+    return 200, _json(
+        services.pause_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason)
+    )
 
 
-@router.post("/campaigns/{campaign_id}/resume", response={200: dict}, summary="Resume a paused campaign (approvers)")
+@router.post(
+    "/campaigns/{campaign_id}/resume",
+    response={200: dict},
+    summary="Resume a paused campaign (approvers)",
+)
 def resume(request, campaign_id: str, payload: OptionalReasonIn):
     user = require(request, "promotions.approve")
-    return 200, _json(services.resume_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason))
+    return 200, _json(
+        services.resume_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason)
+    )
 
 
 @router.post("/campaigns/{campaign_id}/revoke", response={200: dict}, summary="Revoke for good")
 def revoke(request, campaign_id: str, payload: ReasonIn):
     user = require(request, "promotions.block")
-    return 200, _json(services.revoke_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason))
+    return 200, _json(
+        services.revoke_campaign(campaign_id=campaign_id, actor=user, reason=payload.reason)
+    )
 
 
-@router.post("/campaigns/{campaign_id}/codes", response={201: dict}, summary="Generate unique single-use codes (shown once; needs an Idempotency-Key)")
-def generate_codes(request, campaign_id: str, payload: CountIn, idempotency_key: str | None = Header(default=None, alias="Idempotency-Key")):
+@router.post(
+    "/campaigns/{campaign_id}/codes",
+    response={201: dict},
+    summary="Generate unique single-use codes (shown once; needs an Idempotency-Key)",
+)
+def generate_codes(
+    request,
+    campaign_id: str,
+    payload: CountIn,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+):
     user = require(request, "promotions.edit")
     key = validate_key(idempotency_key)
     shown: list[str] = []
 
     def work():
-        batch, codes = services.generate_codes(campaign_id=campaign_id, actor=user, count=payload.count)
+        batch, codes = services.generate_codes(
+            campaign_id=campaign_id, actor=user, count=payload.count
+        )
         shown.extend(codes)
         # What is remembered for a replay of the key: the batch without its codes, so that
         # the database never holds them. A replay says so instead of making a second batch.
-        return 201, {"batch": batch.pk, "campaign": batch.campaign_id, "count": batch.count, "codes": None,
-                     "codes_withheld": "Codes are shown only once, in the first answer."}
+        return 201, {
+            "batch": batch.pk,
+            "campaign": batch.campaign_id,
+            "count": batch.count,
+            "codes": None,
+            "codes_withheld": "Codes are shown only once, in the first answer.",
+        }
 
-    status, body = run_idempotent(scope=f"codes:{campaign_id}:{user.pk}", key=key, payload=payload.model_dump(), work=work)
+    status, body = run_idempotent(
+        scope=f"codes:{campaign_id}:{user.pk}", key=key, payload=payload.model_dump(), work=work
+    )
     return status, {**body, "codes": shown, "codes_withheld": None}
 
 
-@router.post("/campaigns/{campaign_id}/codes/import", response={201: dict}, summary="Import partner codes (stored as digests only; single-use once the campaign is approved)")
+@router.post(
+    "/campaigns/{campaign_id}/codes/import",
+    response={201: dict},
+    summary="Import partner codes (stored as digests only; single-use once the campaign is approved)",
+)
 def import_codes(request, campaign_id: str, payload: ImportIn):
     user = require(request, "promotions.edit")
     codes = payload.codes or services.codes_from_csv(payload.csv)
-    return 201, services.import_codes(campaign_id=campaign_id, actor=user, codes=codes, max_uses_per_code=payload.max_uses_per_code)
+    return 201, services.import_codes(
+        campaign_id=campaign_id,
+        actor=user,
+        codes=codes,
+        max_uses_per_code=payload.max_uses_per_code,
+    )
 
 
-@router.get("/campaigns/{campaign_id}/redemptions", response={200: dict}, summary="Redemptions, newest first")
+@router.get(
+    "/campaigns/{campaign_id}/redemptions",
+    response={200: dict},
+    summary="Redemptions, newest first",
+)
 def redemptions(request, campaign_id: str, limit: Limit = 20, cursor: str | None = None):
     require(request, "promotions.view")
     c = selectors.campaign_by_id(campaign_id)
-    return 200, paginate(selectors.redemptions_of(c), limit=limit, cursor=cursor, descending=True, render=selectors.redemption_json)
+    return 200, paginate(
+        selectors.redemptions_of(c),
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+        render=selectors.redemption_json,
+    )
 
 
-@router.get("/campaigns/{campaign_id}/alerts", response={200: dict}, summary="Alerts of the leak monitors, newest first (one per incident)")
+@router.get(
+    "/campaigns/{campaign_id}/alerts",
+    response={200: dict},
+    summary="Alerts of the leak monitors, newest first (one per incident)",
+)
 def alerts(request, campaign_id: str, limit: Limit = 20, cursor: str | None = None):
     require(request, "promotions.view")
     c = selectors.campaign_by_id(campaign_id)
-    return 200, paginate(Alert.objects.filter(campaign=c).select_related("acknowledged_by"), limit=limit, cursor=cursor,
-                         descending=True, render=selectors.alert_json)
+    return 200, paginate(
+        Alert.objects.filter(campaign=c).select_related("acknowledged_by"),
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+        render=selectors.alert_json,
+    )
 
 
-@router.get("/alerts", response={200: dict}, summary="Alerts of all campaigns, newest first; open=true: incidents still going on, acknowledged=false: nobody has looked yet")
-def all_alerts(request, open: bool | None = None, acknowledged: bool | None = None, limit: Limit = 20, cursor: str | None = None):
+@router.get(
+    "/alerts",
+    response={200: dict},
+    summary="Alerts of all campaigns, newest first; open=true: incidents still going on, acknowledged=false: nobody has looked yet",
+)
+def all_alerts(
+    request,
+    open: bool | None = None,
+    acknowledged: bool | None = None,
+    limit: Limit = 20,
+    cursor: str | None = None,
+):
     require(request, "promotions.view")
-    return 200, paginate(selectors.alerts(open=open, acknowledged=acknowledged), limit=limit, cursor=cursor, descending=True, render=selectors.alert_json)
+    return 200, paginate(
+        selectors.alerts(open=open, acknowledged=acknowledged),
+        limit=limit,
+        cursor=cursor,
+        descending=True,
+        render=selectors.alert_json,
+    )
 
 
-@router.post("/alerts/{alert_id}/acknowledge", response={200: dict}, summary="Acknowledge an alert: someone has looked at it (audited; repeating it changes nothing)")
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    response={200: dict},
+    summary="Acknowledge an alert: someone has looked at it (audited; repeating it changes nothing)",
+)
 def acknowledge_alert(request, alert_id: str):
     user = require(request, "promotions.block")
     return 200, selectors.alert_json(services.acknowledge_alert(alert_id=alert_id, actor=user))
 
 
-@router.post("/codes/{code}/block", response={200: dict}, summary="Block one code (effective for the next request)")
+@router.post(
+    "/codes/{code}/block",
+    response={200: dict},
+    summary="Block one code (effective for the next request)",
+)
 def block_code(request, code: str, payload: ReasonIn):
     user = require(request, "promotions.block")
     row = services.block_code(code=code, actor=user, reason=payload.reason)
-    return 200, {"code_hint": row.display_hint, "campaign": row.campaign_id, "status": row.status, "reason": row.blocked_reason}
+    return 200, {
+        "code_hint": row.display_hint,
+        "campaign": row.campaign_id,
+        "status": row.status,
+        "reason": row.blocked_reason,
+    }
 
 
-@router.post("/codes/block-pattern", response={200: dict}, summary="Block every code starting with a prefix (SOMMER*), now and when typed later")
+@router.post(
+    "/codes/block-pattern",
+    response={200: dict},
+    summary="Block every code starting with a prefix (SOMMER*), now and when typed later",
+)
 def block_pattern(request, payload: PatternIn):
     user = require(request, "promotions.block")
     return 200, services.block_pattern(pattern=payload.pattern, actor=user, reason=payload.reason)

@@ -57,7 +57,9 @@ def check_character(payload: str) -> str:
 
 
 def is_valid_generated(code: str) -> bool:
-    return len(code) == GENERATED_LENGTH and all(c in VALUE for c in code) and _weighted_sum(code) == 0
+    return (
+        len(code) == GENERATED_LENGTH and all(c in VALUE for c in code) and _weighted_sum(code) == 0
+    )
 
 
 def looks_generated(code: str) -> bool:
@@ -73,7 +75,7 @@ def generate() -> str:
 
 def display(code: str) -> str:
     """``WH7K3M9QX2CP`` -> ``WH7K-3M9Q-X2CP``."""
-    return "-".join(code[i:i + GROUP] for i in range(0, len(code), GROUP))
+    return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
 
 
 @lru_cache(maxsize=4)
@@ -91,7 +93,9 @@ def digest(code: str) -> str:
 
 
 def head_digest(prefix: str) -> str:
-    return hmac.new(_secret_key(), f"head{len(prefix)}:{prefix}".encode(), hashlib.sha256).hexdigest()[:24]
+    return hmac.new(
+        _secret_key(), f"head{len(prefix)}:{prefix}".encode(), hashlib.sha256
+    ).hexdigest()[:24]
 
 
 def heads(code: str) -> dict:

@@ -21,24 +21,70 @@ from django.db import IntegrityError, transaction
 from warenhaus.core import audit, signoffs
 from warenhaus.core.errors import Conflict, ValidationFailed
 
-from .models import CHANNELS, Campaign, CampaignSignoff, CampaignStatus, Code, CodeMode, CodeSource, DiscountKind, Eligibility, Stacking
+from .models import (
+    CHANNELS,
+    Campaign,
+    CampaignSignoff,
+    CampaignStatus,
+    Code,
+    CodeMode,
+    CodeSource,
+    DiscountKind,
+    Eligibility,
+    Stacking,
+)
 from .services import (
-    _category_ids, _code_row, _count, _locked_campaign, _money, _product_ids, _public_code, _refuse_blocked_pattern, _snap,
-    _when, validate_monitor_settings,
+    _category_ids,
+    _code_row,
+    _count,
+    _locked_campaign,
+    _money,
+    _product_ids,
+    _public_code,
+    _refuse_blocked_pattern,
+    _snap,
+    _when,
+    validate_monitor_settings,
 )
 
 #: what a PATCH may name; anything else is refused rather than silently ignored
-EDITABLE = frozenset({
-    "name", "purpose", "discount_kind", "discount_value", "discount_cap", "min_basket", "max_share", "eligible_categories",
-    "eligible_products", "customer_eligibility", "channels", "valid_from", "valid_until", "total_limit", "per_customer_limit",
-    "budget", "stacking", "code_mode", "public_code", "release_redemption_on_cancel", "expected_redemptions_per_hour",
-    "auto_pause", "monitor_settings",
-})
+EDITABLE = frozenset(
+    {
+        "name",
+        "purpose",
+        "discount_kind",
+        "discount_value",
+        "discount_cap",
+        "min_basket",
+        "max_share",
+        "eligible_categories",
+        "eligible_products",
+        "customer_eligibility",
+        "channels",
+        "valid_from",
+        "valid_until",
+        "total_limit",
+        "per_customer_limit",
+        "budget",
+        "stacking",
+        "code_mode",
+        "public_code",
+        "release_redemption_on_cancel",
+        "expected_redemptions_per_hour",
+        "auto_pause",
+        "monitor_settings",
+    }
+)
 
 
 def _state(c: Campaign) -> dict:
-    return {**_snap(c), "purpose": c.purpose, "eligible_category_ids": c.eligible_category_ids,
-            "eligible_product_ids": c.eligible_product_ids, "created_by": c.created_by_id}
+    return {
+        **_snap(c),
+        "purpose": c.purpose,
+        "eligible_category_ids": c.eligible_category_ids,
+        "eligible_product_ids": c.eligible_product_ids,
+        "created_by": c.created_by_id,
+    }
 
 
 def _invalid(message: str, field: str):
@@ -62,7 +108,9 @@ def _apply(c: Campaign, changes: dict) -> None:
         elif field == "purpose":
             c.purpose = (raw or "").strip()[:4000]
         elif field == "discount_kind":
-            c.discount_kind = _choice(raw, DiscountKind.values, field, "discount_kind is 'fixed' or 'percent'.")
+            c.discount_kind = _choice(
+                raw, DiscountKind.values, field, "discount_kind is 'fixed' or 'percent'."
+            )
         elif field == "discount_value":
             c.discount_value = _money(raw, field, allow_zero=False)
         elif field == "discount_cap":
@@ -76,7 +124,12 @@ def _apply(c: Campaign, changes: dict) -> None:
         elif field == "eligible_products":
             c.eligible_product_ids = _product_ids(raw)
         elif field == "customer_eligibility":
-            c.customer_eligibility = _choice(raw, Eligibility.values, field, f"customer_eligibility is one of {', '.join(Eligibility.values)}.")
+            c.customer_eligibility = _choice(
+                raw,
+                Eligibility.values,
+                field,
+                f"customer_eligibility is one of {', '.join(Eligibility.values)}.",
+            )
         elif field == "channels":
             chans = list(dict.fromkeys(raw or []))
             if not chans or any(x not in CHANNELS for x in chans):
@@ -91,9 +144,16 @@ def _apply(c: Campaign, changes: dict) -> None:
         elif field == "budget":
             c.budget = _money(raw, field, allow_zero=False, optional=True)
         elif field == "stacking":
-            c.stacking = _choice(raw, Stacking.values, field, "stacking is 'exclusive' or 'stackable'.")
+            c.stacking = _choice(
+                raw, Stacking.values, field, "stacking is 'exclusive' or 'stackable'."
+            )
         elif field == "code_mode":
-            c.code_mode = _choice(raw, CodeMode.values, field, "code_mode is 'public' (one code) or 'unique' (generated or imported codes).")
+            c.code_mode = _choice(
+                raw,
+                CodeMode.values,
+                field,
+                "code_mode is 'public' (one code) or 'unique' (generated or imported codes).",
+            )
         elif field in ("release_redemption_on_cancel", "auto_pause"):
             if not isinstance(raw, bool):
                 raise _invalid(f"{field} is true or false.", field)
@@ -120,8 +180,14 @@ def _replace_public_code(c: Campaign, *, code_mode_changed: bool, public_code) -
             public.delete()  # a draft's code has never redeemed, nothing refers to it
             return {"public_code_removed": public.display_hint}
         return {}
-    if code_mode_changed and Code.objects.filter(campaign=c).exclude(source=CodeSource.PUBLIC).exists():
-        raise Conflict("This draft has generated or imported codes; it cannot switch to one public code.", code="campaign_has_codes")
+    if (
+        code_mode_changed
+        and Code.objects.filter(campaign=c).exclude(source=CodeSource.PUBLIC).exists()
+    ):
+        raise Conflict(
+            "This draft has generated or imported codes; it cannot switch to one public code.",
+            code="campaign_has_codes",
+        )
     if public_code is None:
         if public is None:
             raise _invalid("A campaign with code_mode 'public' needs a public_code.", "public_code")
@@ -137,21 +203,31 @@ def _replace_public_code(c: Campaign, *, code_mode_changed: bool, public_code) -
         with transaction.atomic():
             row.save()
     except IntegrityError:
-        raise Conflict("This code is already in use by another campaign.", code="code_taken") from None
-    return {"public_code_hint": row.display_hint, **({"previous_public_code_hint": public.display_hint} if public else {})}
+        raise Conflict(
+            "This code is already in use by another campaign.", code="code_taken"
+        ) from None
+    return {
+        "public_code_hint": row.display_hint,
+        **({"previous_public_code_hint": public.display_hint} if public else {}),
+    }
 
 
 def update_campaign(*, campaign_id, actor, changes: dict, source: str = "api") -> Campaign:
     """Change a draft. ``changes`` holds only the fields to change (the names of creation)."""
     unknown = sorted(set(changes) - EDITABLE)
     if unknown:
-        raise ValidationFailed(f"These fields cannot be changed: {', '.join(unknown)}.", code="validation_error", field=unknown[0])
+        raise ValidationFailed(
+            f"These fields cannot be changed: {', '.join(unknown)}.",
+            code="validation_error",
+            field=unknown[0],
+        )
     with transaction.atomic():
         c = _locked_campaign(campaign_id)
         if c.status != CampaignStatus.DRAFT:
             raise Conflict(
                 f"The campaign is {c.status}; only a draft can be edited. Pause and revoke it and make a new one instead.",
-                code="campaign_not_editable", current_status=c.status,
+                code="campaign_not_editable",
+                current_status=c.status,
             )
         before = _state(c)
         previous_mode = c.code_mode
@@ -159,7 +235,11 @@ def update_campaign(*, campaign_id, actor, changes: dict, source: str = "api") -
         _apply(c, fields)
         code_note = {}
         if "public_code" in changes or "code_mode" in changes:
-            code_note = _replace_public_code(c, code_mode_changed=c.code_mode != previous_mode, public_code=changes.get("public_code") or None)
+            code_note = _replace_public_code(
+                c,
+                code_mode_changed=c.code_mode != previous_mode,
+                public_code=changes.get("public_code") or None,
+            )
         if _state(c) == before and not code_note:
             return c
         signoffs.take_part(CampaignSignoff, subject=c, user=actor)
@@ -167,7 +247,11 @@ def update_campaign(*, campaign_id, actor, changes: dict, source: str = "api") -
         c.save()
         changed = sorted(k for k in after if after[k] != before[k])
         audit.record(
-            actor=actor, action="campaign.edit", obj=c,
-            before={k: before[k] for k in changed}, after={**{k: after[k] for k in changed}, **code_note}, source=source,
+            actor=actor,
+            action="campaign.edit",
+            obj=c,
+            before={k: before[k] for k in changed},
+            after={**{k: after[k] for k in changed}, **code_note},
+            source=source,
         )
     return c

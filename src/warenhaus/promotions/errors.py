@@ -7,7 +7,10 @@ from warenhaus.core.errors import Conflict, DomainError, Forbidden
 
 #: code -> (HTTP status, English detail)
 REASONS: dict[str, tuple[int, str]] = {
-    "voucher_typo": (422, "This does not look like a valid code; please check it for typing errors."),
+    "voucher_typo": (
+        422,
+        "This does not look like a valid code; please check it for typing errors.",
+    ),
     "voucher_unknown": (422, "There is no voucher with this code."),
     "voucher_not_approved": (409, "This voucher has not been approved and cannot be used."),
     "voucher_paused": (409, "This voucher is paused at the moment."),
@@ -20,8 +23,14 @@ REASONS: dict[str, tuple[int, str]] = {
     "limit_per_customer": (409, "You have already used this voucher as often as allowed."),
     "voucher_min_basket": (409, "The basket is below this voucher's minimum order value."),
     "voucher_channel": (422, "This voucher cannot be used on this channel."),
-    "voucher_not_eligible": (422, "This voucher does not apply to you or to the items in your cart."),
-    "voucher_not_stackable": (409, "This voucher cannot be combined with the other vouchers in your cart."),
+    "voucher_not_eligible": (
+        422,
+        "This voucher does not apply to you or to the items in your cart.",
+    ),
+    "voucher_not_stackable": (
+        409,
+        "This voucher cannot be combined with the other vouchers in your cart.",
+    ),
 }
 
 
@@ -39,9 +48,15 @@ class VoucherRefused(DomainError):
 
 #: staff refusals that keep a campaign as it was approved: code -> (HTTP status, English detail)
 CAMPAIGN_REFUSALS: dict[str, tuple[int, str]] = {
-    "four_eyes_required": (403, "A campaign must be approved by someone who neither made nor edited it (four eyes)."),
-    "codes_widen_campaign": (409, "Codes added to an approved campaign are single-use (max_uses_per_code 1), as the campaign was approved. "
-                                  "For codes that several customers may use, make a new campaign and have it approved."),
+    "four_eyes_required": (
+        403,
+        "A campaign must be approved by someone who neither made nor edited it (four eyes).",
+    ),
+    "codes_widen_campaign": (
+        409,
+        "Codes added to an approved campaign are single-use (max_uses_per_code 1), as the campaign was approved. "
+        "For codes that several customers may use, make a new campaign and have it approved.",
+    ),
 }
 
 #: what ``took_part_as`` adds to the four-eyes refusal
@@ -50,7 +65,9 @@ _PARTS = {"author": "you made it", "editor": "you edited it", "approver": "you a
 
 def campaign_refusal(code: str, detail: str = "", **extra) -> DomainError:
     status, default = CAMPAIGN_REFUSALS[code]
-    return (Forbidden if status == 403 else Conflict)(detail or default, code=code, status=status, **extra)
+    return (Forbidden if status == 403 else Conflict)(
+        detail or default, code=code, status=status, **extra
+    )
 
 
 def four_eyes_refusal(part: str) -> DomainError:

@@ -15,7 +15,16 @@ from warenhaus.core.clock import now as clock_now
 from warenhaus.core.money import ZERO, cents
 
 from .errors import VoucherRefused
-from .models import Campaign, CampaignStatus, Code, CodeStatus, CustomerUsage, DiscountKind, Eligibility, Stacking
+from .models import (
+    Campaign,
+    CampaignStatus,
+    Code,
+    CodeStatus,
+    CustomerUsage,
+    DiscountKind,
+    Eligibility,
+    Stacking,
+)
 
 
 @dataclass
@@ -66,12 +75,19 @@ class Evaluation:
 
     def problems(self) -> list[dict]:
         return [
-            {**a.error.extra, "code": a.error.code, "voucher": a.code.display_hint, "message": str(a.error.detail)}
-            for a in self.applied if a.error is not None
+            {
+                **a.error.extra,
+                "code": a.error.code,
+                "voucher": a.code.display_hint,
+                "message": str(a.error.detail),
+            }
+            for a in self.applied
+            if a.error is not None
         ]
 
 
 # --- conditions ------------------------------------------------------------------------------
+
 
 def check_code_state(code: Code, campaign: Campaign, *, at=None) -> None:
     """Status, validity window, limits and budget as they stand (no locks)."""
@@ -98,7 +114,9 @@ def check_code_state(code: Code, campaign: Campaign, *, at=None) -> None:
 
 def check_channel(campaign: Campaign, channel: str | None) -> None:
     if channel is not None and channel not in (campaign.channels or []):
-        raise VoucherRefused("voucher_channel", channel=channel, channels=list(campaign.channels or []))
+        raise VoucherRefused(
+            "voucher_channel", channel=channel, channels=list(campaign.channels or [])
+        )
 
 
 def has_earlier_orders(customer: Customer) -> bool:
@@ -119,12 +137,30 @@ def has_earlier_orders(customer: Customer) -> bool:
 def check_customer(campaign: Campaign, customer: Customer, *, final: bool) -> None:
     """Eligibility and the per-customer limit. Until checkout (``final``) an anonymous cart's
     customer is unknown, so only what can be known is checked."""
-    if campaign.customer_eligibility == Eligibility.REGISTERED and customer.user_id is None and (final or customer.key):
-        raise VoucherRefused("voucher_not_eligible", detail="This voucher is for registered customers; please log in.")
-    if campaign.customer_eligibility == Eligibility.NEW and (customer.user_id or customer.email) and has_earlier_orders(customer):
-        raise VoucherRefused("voucher_not_eligible", detail="This voucher is for a first order only.")
+    if (
+        campaign.customer_eligibility == Eligibility.REGISTERED
+        and customer.user_id is None
+        and (final or customer.key)
+    ):
+        raise VoucherRefused(
+            "voucher_not_eligible",
+            detail="This voucher is for registered customers; please log in.",
+        )
+    if (
+        campaign.customer_eligibility == Eligibility.NEW
+        and (customer.user_id or customer.email)
+        and has_earlier_orders(customer)
+    ):
+        raise VoucherRefused(
+            "voucher_not_eligible", detail="This voucher is for a first order only."
+        )
     if campaign.per_customer_limit is not None and customer.key:
-        used = CustomerUsage.objects.filter(campaign=campaign, customer_key=customer.key).values_list("uses", flat=True).first() or 0
+        used = (
+            CustomerUsage.objects.filter(campaign=campaign, customer_key=customer.key)
+            .values_list("uses", flat=True)
+            .first()
+            or 0
+        )
         if used >= campaign.per_customer_limit:
             raise VoucherRefused("limit_per_customer", limit=campaign.per_customer_limit)
 
@@ -135,7 +171,12 @@ def eligible_total(campaign: Campaign, lines) -> Decimal:
     if not products and not categories:
         return sum((l.line_total for l in lines), ZERO)
     return sum(
-        (l.line_total for l in lines if getattr(l, "product_id", None) in products or getattr(l, "category_id", None) in categories),
+        (
+            l.line_total
+            for l in lines
+            if getattr(l, "product_id", None) in products
+            or getattr(l, "category_id", None) in categories
+        ),
         ZERO,
     )
 
@@ -153,7 +194,9 @@ def discount_for(campaign: Campaign, lines, *, subtotal: Decimal, already: Decim
         raw = cents(base * campaign.discount_value / Decimal(100))
         if campaign.discount_cap is not None:
             raw = min(raw, campaign.discount_cap)
-    share_room = cents(subtotal * campaign.max_share / Decimal(100)).quantize(Decimal("0.01")) - already
+    share_room = (
+        cents(subtotal * campaign.max_share / Decimal(100)).quantize(Decimal("0.01")) - already
+    )
     amount = min(raw, base, share_room, subtotal - already)
     amount = cents(max(amount, ZERO))
     if amount <= 0:
@@ -163,7 +206,16 @@ def discount_for(campaign: Campaign, lines, *, subtotal: Decimal, already: Decim
     return amount
 
 
-def evaluate(rows: list[tuple[int, Code]], *, lines, subtotal: Decimal, customer: Customer, channel: str | None = None, final: bool = False, at=None) -> Evaluation:
+def evaluate(
+    rows: list[tuple[int, Code]],
+    *,
+    lines,
+    subtotal: Decimal,
+    customer: Customer,
+    channel: str | None = None,
+    final: bool = False,
+    at=None,
+) -> Evaluation:
     """Evaluate the vouchers of a cart in the order they were applied."""
     ev = Evaluation()
     already = ZERO

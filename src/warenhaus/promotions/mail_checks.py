@@ -12,5 +12,11 @@ ALERT_ROLES = ("promotions", "promotions_approver")
 
 @send_check("voucher_alert")
 def still_promotions_staff(message) -> str | None:
-    ok = get_user_model().objects.filter(email__iexact=message.to_email, is_active=True, groups__name__in=ALERT_ROLES).exists()
+    ok = (
+        get_user_model()
+        .objects.filter(
+            email__iexact=message.to_email, is_active=True, groups__name__in=ALERT_ROLES
+        )
+        .exists()
+    )
     return None if ok else "the recipient is no longer active promotions staff"

@@ -56,15 +56,30 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     purpose = models.TextField(blank=True)
     discount_kind = models.CharField(max_length=10, choices=DiscountKind.choices)
-    discount_value = models.DecimalField(max_digits=10, decimal_places=2, help_text="EUR for fixed, percent for percent.")
-    discount_cap = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True, help_text="Largest amount a percent discount gives.")
+    discount_value = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="EUR for fixed, percent for percent."
+    )
+    discount_cap = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Largest amount a percent discount gives.",
+    )
     min_basket = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
-    max_share = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("50.00"), help_text="Largest share of the basket (percent) the discount may take.")
+    max_share = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("50.00"),
+        help_text="Largest share of the basket (percent) the discount may take.",
+    )
     # Ids, not many-to-many rows, so that evaluating a cart costs no extra query. Categories are
     # stored with their sub-categories at the time the campaign is made. Empty means everything.
     eligible_category_ids = models.JSONField(default=list, blank=True)
     eligible_product_ids = models.JSONField(default=list, blank=True)
-    customer_eligibility = models.CharField(max_length=12, choices=Eligibility.choices, default=Eligibility.ANY)
+    customer_eligibility = models.CharField(
+        max_length=12, choices=Eligibility.choices, default=Eligibility.ANY
+    )
     channels = models.JSONField(default=list)
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)
@@ -74,16 +89,37 @@ class Campaign(models.Model):
     stacking = models.CharField(max_length=10, choices=Stacking.choices, default=Stacking.EXCLUSIVE)
     code_mode = models.CharField(max_length=10, choices=CodeMode.choices)
     release_redemption_on_cancel = models.BooleanField(default=True)
-    expected_redemptions_per_hour = models.PositiveIntegerField(null=True, blank=True, help_text="What the campaign is made for; the leak monitors compare against it.")
-    auto_pause = models.BooleanField(default=True, help_text="Let the leak monitors pause the campaign by themselves.")
-    monitor_settings = models.JSONField(default=dict, blank=True, help_text="Per-campaign thresholds of the leak monitors, e.g. {\"rate\": {\"factor\": 3}}; missing keys take the defaults in promotions.monitors.")
-    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True)
+    expected_redemptions_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="What the campaign is made for; the leak monitors compare against it.",
+    )
+    auto_pause = models.BooleanField(
+        default=True, help_text="Let the leak monitors pause the campaign by themselves."
+    )
+    monitor_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per-campaign thresholds of the leak monitors, e.g. {"rate": {"factor": 3}}; missing keys take the defaults in promotions.monitors.',
+    )
+    status = models.CharField(
+        max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
+    )
     status_reason = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
     approval = models.ForeignKey(
-        "CampaignSignoff", to_field="key", null=True, blank=True, on_delete=models.RESTRICT, related_name="+",
+        "CampaignSignoff",
+        to_field="key",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="+",
         help_text="The approver's row among those who took part: the database refuses it for an author or an editor.",
     )
     approval_override_reason = models.TextField(blank=True)
@@ -95,19 +131,44 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(redeemed_count__gte=0), name="campaign_redeemed_not_negative"),
-            models.CheckConstraint(condition=Q(spent_amount__gte=0), name="campaign_spent_not_negative"),
-            models.CheckConstraint(condition=Q(total_limit__isnull=True) | Q(redeemed_count__lte=F("total_limit")), name="campaign_within_total_limit"),
-            models.CheckConstraint(condition=Q(budget__isnull=True) | Q(spent_amount__lte=F("budget")), name="campaign_within_budget"),
-            models.CheckConstraint(condition=Q(discount_value__gt=0), name="campaign_discount_positive"),
-            models.CheckConstraint(condition=~Q(discount_kind="percent") | Q(discount_value__lte=100), name="campaign_percent_at_most_100"),
-            models.CheckConstraint(condition=Q(max_share__gt=0) & Q(max_share__lte=100), name="campaign_max_share_range"),
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in CampaignStatus]), name="campaign_status_known"),
-            models.CheckConstraint(condition=Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")), name="campaign_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(redeemed_count__gte=0), name="campaign_redeemed_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(spent_amount__gte=0), name="campaign_spent_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_limit__isnull=True) | Q(redeemed_count__lte=F("total_limit")),
+                name="campaign_within_total_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(budget__isnull=True) | Q(spent_amount__lte=F("budget")),
+                name="campaign_within_budget",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_value__gt=0), name="campaign_discount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(discount_kind="percent") | Q(discount_value__lte=100),
+                name="campaign_percent_at_most_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_share__gt=0) & Q(max_share__lte=100),
+                name="campaign_max_share_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in CampaignStatus]),
+                name="campaign_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")),
+                name="campaign_window_ordered",
+            ),
             # four eyes, held by the database too: a campaign that was ever live was approved by someone
             # other than its author (a draft may be revoked without approval)
             models.CheckConstraint(
-                condition=Q(approved_by__isnull=True, status__in=["draft", "revoked"]) | (Q(approved_by__isnull=False) & ~Q(approved_by=F("created_by"))),
+                condition=Q(approved_by__isnull=True, status__in=["draft", "revoked"])
+                | (Q(approved_by__isnull=False) & ~Q(approved_by=F("created_by"))),
                 name="campaign_four_eyes",
             ),
             # and not by anyone who made or edited it: the approver's own row in CampaignSignoff
@@ -152,14 +213,22 @@ class CodeBatch(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="batches")
     source = models.CharField(max_length=10, choices=CodeSource.choices)
     count = models.PositiveIntegerField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
 
 class Code(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="codes")
-    batch = models.ForeignKey(CodeBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="codes")
-    digest = models.CharField(max_length=64, unique=True, help_text="HMAC-SHA256 of the normalised code; the code itself is not stored.")
+    batch = models.ForeignKey(
+        CodeBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="codes"
+    )
+    digest = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="HMAC-SHA256 of the normalised code; the code itself is not stored.",
+    )
     hint = models.CharField(max_length=3, help_text="The last characters, for people.")
     length = models.PositiveSmallIntegerField()
     head4 = models.CharField(max_length=24, blank=True, db_index=True)
@@ -178,10 +247,20 @@ class Code(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(uses__gte=0), name="code_uses_not_negative"),
-            models.CheckConstraint(condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")), name="code_within_max_uses"),
-            models.CheckConstraint(condition=Q(status__in=[s.value for s in CodeStatus]), name="code_status_known"),
-            models.CheckConstraint(condition=~Q(source="generated") | Q(max_uses__isnull=False, max_uses=1), name="code_generated_single_use"),
-            models.UniqueConstraint(fields=["campaign"], condition=Q(source="public"), name="campaign_one_public_code"),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")),
+                name="code_within_max_uses",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in CodeStatus]), name="code_status_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="generated") | Q(max_uses__isnull=False, max_uses=1),
+                name="code_generated_single_use",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign"], condition=Q(source="public"), name="campaign_one_public_code"
+            ),
         ]
 
     @property
@@ -204,8 +283,13 @@ class CustomerUsage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "customer_key"], name="usage_unique_customer"),
-            models.CheckConstraint(condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")), name="usage_within_limit"),
+            models.UniqueConstraint(
+                fields=["campaign", "customer_key"], name="usage_unique_customer"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")),
+                name="usage_within_limit",
+            ),
         ]
 
 
@@ -221,7 +305,9 @@ class Redemption(models.Model):
     basket_value = models.DecimalField(max_digits=12, decimal_places=2)
     channel = models.CharField(max_length=10)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
-    new_account = models.BooleanField(default=False, help_text="The customer's account was made shortly before.")
+    new_account = models.BooleanField(
+        default=False, help_text="The customer's account was made shortly before."
+    )
     guest = models.BooleanField(default=False, help_text="Ordered without an account.")
     created_at = models.DateTimeField(db_index=True)
     released_at = models.DateTimeField(null=True, blank=True)
@@ -231,7 +317,9 @@ class Redemption(models.Model):
         indexes = [models.Index(fields=["campaign", "created_at"])]
         constraints = [
             models.UniqueConstraint(fields=["code", "order"], name="redemption_once_per_order"),
-            models.UniqueConstraint(fields=["campaign", "order"], name="redemption_one_code_per_campaign_per_order"),
+            models.UniqueConstraint(
+                fields=["campaign", "order"], name="redemption_one_code_per_campaign_per_order"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="redemption_amount_positive"),
         ]
 
@@ -252,7 +340,9 @@ class BlockRule(models.Model):
 
     pattern = models.CharField(max_length=40)
     reason = models.TextField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=True)
 
@@ -269,17 +359,25 @@ class Alert(models.Model):
     peak = models.FloatField(help_text="The highest value measured during the incident.")
     window_seconds = models.PositiveIntegerField()
     message = models.TextField()
-    paused = models.BooleanField(default=False, help_text="The campaign was paused because of this alert.")
+    paused = models.BooleanField(
+        default=False, help_text="The campaign was paused because of this alert."
+    )
     created_at = models.DateTimeField(db_index=True)
     last_seen_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "monitor"], condition=Q(resolved_at__isnull=True), name="alert_one_open_incident_per_monitor"),
+            models.UniqueConstraint(
+                fields=["campaign", "monitor"],
+                condition=Q(resolved_at__isnull=True),
+                name="alert_one_open_incident_per_monitor",
+            ),
         ]
 
     @property

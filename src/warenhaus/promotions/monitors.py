@@ -52,12 +52,15 @@ class Monitor:
     sentence = ""
     shares = False
 
-    def describe(self, *, measured: float, threshold: float, window_seconds: int, language: str | None = None) -> str:
+    def describe(
+        self, *, measured: float, threshold: float, window_seconds: int, language: str | None = None
+    ) -> str:
         """The alert's sentence in ``language`` (default: the active one)."""
         scale = 100 if self.shares else 1
         with translation.override(language) if language else nullcontext():
             return gettext(str(self.sentence)) % {
-                "measured": _number(round(measured * scale, 1)), "threshold": _number(round(threshold * scale, 1)),
+                "measured": _number(round(measured * scale, 1)),
+                "threshold": _number(round(threshold * scale, 1)),
                 "window": _number(window_seconds),
             }
 
@@ -70,7 +73,11 @@ class Monitor:
 
     def rows(self, campaign: Campaign, at: datetime, window_seconds: int):
         # (at - window, at]: a redemption exactly one window old is no longer in it
-        return Redemption.objects.filter(campaign=campaign, created_at__gt=at - timedelta(seconds=window_seconds), created_at__lte=at)
+        return Redemption.objects.filter(
+            campaign=campaign,
+            created_at__gt=at - timedelta(seconds=window_seconds),
+            created_at__lte=at,
+        )
 
     def read(self, campaign: Campaign, at: datetime) -> Reading:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -84,7 +91,9 @@ class RateMonitor(Monitor):
     name = "rate"
     defaults = {"window_seconds": 60, "factor": 3.0, "floor": 10}
     label = _("Redemption rate")
-    sentence = _("%(measured)s redemptions in the last %(window)s s; at most %(threshold)s expected.")
+    sentence = _(
+        "%(measured)s redemptions in the last %(window)s s; at most %(threshold)s expected."
+    )
 
     def threshold(self, campaign: Campaign) -> float:
         s = self.settings_for(campaign)
@@ -101,8 +110,14 @@ class RateMonitor(Monitor):
         window = int(self.settings_for(campaign)["window_seconds"])
         threshold = self.threshold(campaign)
         n = self.rows(campaign, at, window).count()
-        return Reading(self.name, float(n), threshold, window, n > threshold,
-                       f"{n} redemptions in the last {window} s; at most {threshold:g} expected.")
+        return Reading(
+            self.name,
+            float(n),
+            threshold,
+            window,
+            n > threshold,
+            f"{n} redemptions in the last {window} s; at most {threshold:g} expected.",
+        )
 
 
 class NewAccountShareMonitor(Monitor):
@@ -112,18 +127,37 @@ class NewAccountShareMonitor(Monitor):
     name = "new_share"
     defaults = {"window_seconds": 600, "max_share": 0.8, "min_redeemers": 20}
     label = _("New accounts and guests")
-    sentence = _("%(measured)s%% of the redeemers in the last %(window)s s are guests or new accounts; at most %(threshold)s%% expected.")
+    sentence = _(
+        "%(measured)s%% of the redeemers in the last %(window)s s are guests or new accounts; at most %(threshold)s%% expected."
+    )
     shares = True
 
     def read(self, campaign, at):
         s = self.settings_for(campaign)
-        window, limit, least = int(s["window_seconds"]), float(s["max_share"]), int(s["min_redeemers"])
+        window, limit, least = (
+            int(s["window_seconds"]),
+            float(s["max_share"]),
+            int(s["min_redeemers"]),
+        )
         rows = self.rows(campaign, at, window)
         everyone = rows.values("customer_key").distinct().count()
-        new = rows.filter(Q(new_account=True) | Q(guest=True)).values("customer_key").distinct().count() if everyone else 0
+        new = (
+            rows.filter(Q(new_account=True) | Q(guest=True))
+            .values("customer_key")
+            .distinct()
+            .count()
+            if everyone
+            else 0
+        )
         share = new / everyone if everyone else 0.0
-        return Reading(self.name, round(share, 4), limit, window, everyone >= least and share > limit,
-                       f"{new} of {everyone} redeemers in the last {window} s are guests or new accounts ({share:.0%}); at most {limit:.0%} expected.")
+        return Reading(
+            self.name,
+            round(share, 4),
+            limit,
+            window,
+            everyone >= least and share > limit,
+            f"{new} of {everyone} redeemers in the last {window} s are guests or new accounts ({share:.0%}); at most {limit:.0%} expected.",
+        )
 
 
 class AddressSpreadMonitor(Monitor):
@@ -133,16 +167,30 @@ class AddressSpreadMonitor(Monitor):
     name = "addresses"
     defaults = {"window_seconds": 600, "max_addresses": 30}
     label = _("Addresses per code")
-    sentence = _("One code was redeemed from %(measured)s different addresses in the last %(window)s s; at most %(threshold)s expected.")
+    sentence = _(
+        "One code was redeemed from %(measured)s different addresses in the last %(window)s s; at most %(threshold)s expected."
+    )
 
     def read(self, campaign, at):
         s = self.settings_for(campaign)
         window, limit = int(s["window_seconds"]), int(s["max_addresses"])
-        top = (self.rows(campaign, at, window).filter(client_ip__isnull=False).values("code_id")
-               .annotate(n=Count("client_ip", distinct=True)).order_by("-n").first())
+        top = (
+            self.rows(campaign, at, window)
+            .filter(client_ip__isnull=False)
+            .values("code_id")
+            .annotate(n=Count("client_ip", distinct=True))
+            .order_by("-n")
+            .first()
+        )
         n = top["n"] if top else 0
-        return Reading(self.name, float(n), float(limit), window, n > limit,
-                       f"One code was redeemed from {n} different addresses in the last {window} s; at most {limit} expected.")
+        return Reading(
+            self.name,
+            float(n),
+            float(limit),
+            window,
+            n > limit,
+            f"One code was redeemed from {n} different addresses in the last {window} s; at most {limit} expected.",
+        )
 
 
 class DiscountShareMonitor(Monitor):
@@ -152,20 +200,40 @@ class DiscountShareMonitor(Monitor):
     name = "discount_share"
     defaults = {"window_seconds": 600, "max_share": 0.4, "min_redemptions": 10}
     label = _("Discount share of the basket")
-    sentence = _("Discounts took %(measured)s%% of the basket on average in the last %(window)s s; at most %(threshold)s%% expected.")
+    sentence = _(
+        "Discounts took %(measured)s%% of the basket on average in the last %(window)s s; at most %(threshold)s%% expected."
+    )
     shares = True
 
     def read(self, campaign, at):
         s = self.settings_for(campaign)
-        window, limit, least = int(s["window_seconds"]), float(s["max_share"]), int(s["min_redemptions"])
+        window, limit, least = (
+            int(s["window_seconds"]),
+            float(s["max_share"]),
+            int(s["min_redemptions"]),
+        )
         rows = self.rows(campaign, at, window).filter(basket_value__gt=0)
-        agg = rows.aggregate(n=Count("id"), share=Avg(Cast("amount", FloatField()) / Cast("basket_value", FloatField())))
+        agg = rows.aggregate(
+            n=Count("id"),
+            share=Avg(Cast("amount", FloatField()) / Cast("basket_value", FloatField())),
+        )
         n, share = agg["n"] or 0, float(agg["share"] or 0.0)
-        return Reading(self.name, round(share, 4), limit, window, n >= least and share > limit,
-                       f"Discounts took {share:.0%} of the basket on average over {n} redemptions in the last {window} s; at most {limit:.0%} expected.")
+        return Reading(
+            self.name,
+            round(share, 4),
+            limit,
+            window,
+            n >= least and share > limit,
+            f"Discounts took {share:.0%} of the basket on average over {n} redemptions in the last {window} s; at most {limit:.0%} expected.",
+        )
 
 
-MONITORS: tuple[Monitor, ...] = (RateMonitor(), NewAccountShareMonitor(), AddressSpreadMonitor(), DiscountShareMonitor())
+MONITORS: tuple[Monitor, ...] = (
+    RateMonitor(),
+    NewAccountShareMonitor(),
+    AddressSpreadMonitor(),
+    DiscountShareMonitor(),
+)
 
 
 def monitor_named(name: str) -> Monitor | None:
@@ -182,7 +250,12 @@ def describe_alert(alert, language: str | None = None) -> str:
     m = monitor_named(alert.monitor)
     if m is None:
         return alert.message
-    return m.describe(measured=alert.measured, threshold=alert.threshold, window_seconds=alert.window_seconds, language=language)
+    return m.describe(
+        measured=alert.measured,
+        threshold=alert.threshold,
+        window_seconds=alert.window_seconds,
+        language=language,
+    )
 
 
 def monitor_label(name: str) -> str:

@@ -28,8 +28,11 @@ def release_for_orders(order_ids, *, at=None) -> int:
     """Release the not yet released redemptions of these orders; returns how many."""
     at = at or now()
     reds = list(
-        Redemption.objects.filter(order_id__in=list(order_ids), released_at__isnull=True, campaign__release_redemption_on_cancel=True)
-        .values("pk", "campaign_id", "code_id", "customer_key", "amount")
+        Redemption.objects.filter(
+            order_id__in=list(order_ids),
+            released_at__isnull=True,
+            campaign__release_redemption_on_cancel=True,
+        ).values("pk", "campaign_id", "code_id", "customer_key", "amount")
     )
     if not reds:
         return 0
@@ -43,7 +46,10 @@ def release_for_orders(order_ids, *, at=None) -> int:
         per_usage[(r["campaign_id"], r["customer_key"])] += 1
     for cid in sorted(per_campaign):
         n, amount = per_campaign[cid]
-        Campaign.objects.filter(pk=cid).update(redeemed_count=_less("redeemed_count", n), spent_amount=Greatest(F("spent_amount") - amount, Value(Decimal("0"))))
+        Campaign.objects.filter(pk=cid).update(
+            redeemed_count=_less("redeemed_count", n),
+            spent_amount=Greatest(F("spent_amount") - amount, Value(Decimal("0"))),
+        )
     codes_by_n: dict[int, list[int]] = defaultdict(list)
     for code_id, n in per_code.items():
         codes_by_n[n].append(code_id)
@@ -53,6 +59,10 @@ def release_for_orders(order_ids, *, at=None) -> int:
     for (cid, key), n in per_usage.items():
         usage_groups[(cid, n)].append(key)
     for (cid, n), keys in sorted(usage_groups.items()):
-        CustomerUsage.objects.filter(campaign_id=cid, customer_key__in=sorted(keys)).update(uses=_less("uses", n))
-    Redemption.objects.filter(pk__in=[r["pk"] for r in reds], released_at__isnull=True).update(released_at=at)
+        CustomerUsage.objects.filter(campaign_id=cid, customer_key__in=sorted(keys)).update(
+            uses=_less("uses", n)
+        )
+    Redemption.objects.filter(pk__in=[r["pk"] for r in reds], released_at__isnull=True).update(
+        released_at=at
+    )
     return len(reds)

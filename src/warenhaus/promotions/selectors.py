@@ -24,7 +24,10 @@ def campaign_by_id(campaign_id) -> Campaign:
 
 def took_part(c: Campaign) -> list[dict]:
     """Who made, edited and approved the campaign, in order."""
-    return [{"email": s.user.email, "role": s.role, "at": s.at} for s in signoffs.parts(CampaignSignoff, subject=c)]
+    return [
+        {"email": s.user.email, "role": s.role, "at": s.at}
+        for s in signoffs.parts(CampaignSignoff, subject=c)
+    ]
 
 
 def editors(c: Campaign) -> list[str]:
@@ -34,7 +37,9 @@ def editors(c: Campaign) -> list[str]:
 
 def part_of(c: Campaign, user) -> str:
     """The part ``user`` took in the campaign (author, editor, approver), or ``""``."""
-    return signoffs.part_of(CampaignSignoff, subject=c, user=user) if getattr(user, "pk", None) else ""
+    return (
+        signoffs.part_of(CampaignSignoff, subject=c, user=user) if getattr(user, "pk", None) else ""
+    )
 
 
 def _iso(dt):
@@ -86,7 +91,9 @@ def campaign_json(c: Campaign, *, detail: bool = True) -> dict:
         body["codes"] = {
             "total": c.codes.count(),
             "blocked": c.codes.filter(status="blocked").count(),
-            "public_hint": next((x.display_hint for x in c.codes.filter(source="public")[:1]), None),
+            "public_hint": next(
+                (x.display_hint for x in c.codes.filter(source="public")[:1]), None
+            ),
         }
     return body
 

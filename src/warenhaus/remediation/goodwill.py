@@ -31,11 +31,22 @@ from warenhaus.core.clock import now
 from warenhaus.core.errors import DomainError, Forbidden
 from warenhaus.core.models import SignoffRole
 from warenhaus.promotions import codes as codelib
-from warenhaus.promotions.models import Campaign, CampaignSignoff, CampaignStatus, Code, CodeMode, CodeSource, DiscountKind, Stacking
+from warenhaus.promotions.models import (
+    Campaign,
+    CampaignSignoff,
+    CampaignStatus,
+    Code,
+    CodeMode,
+    CodeSource,
+    DiscountKind,
+    Stacking,
+)
 
 
 def _key() -> bytes:
-    return hmac.new(settings.GOODWILL_CODE_SECRET.encode(), b"warenhaus.remediation.goodwill", hashlib.sha256).digest()
+    return hmac.new(
+        settings.GOODWILL_CODE_SECRET.encode(), b"warenhaus.remediation.goodwill", hashlib.sha256
+    ).digest()
 
 
 def code_for(job_id: int, customer_key: str) -> str:
@@ -52,14 +63,22 @@ def code_for(job_id: int, customer_key: str) -> str:
 
 def code_row(campaign: Campaign, code: str) -> Code:
     return Code(
-        campaign=campaign, digest=codelib.digest(code), hint=codelib.hint(code), length=len(code), source=CodeSource.GENERATED,
-        max_uses=1, **codelib.heads(code),
+        campaign=campaign,
+        digest=codelib.digest(code),
+        hint=codelib.hint(code),
+        length=len(code),
+        source=CodeSource.GENERATED,
+        max_uses=1,
+        **codelib.heads(code),
     )
 
 
 def four_eyes_refusal(_part: str = "") -> DomainError:
-    return Forbidden("A job with goodwill vouchers is executed by a second person, not the one who prepared it (four eyes): "
-                     "preview it, then let another support or risk colleague execute it.", code="four_eyes_required")
+    return Forbidden(
+        "A job with goodwill vouchers is executed by a second person, not the one who prepared it (four eyes): "
+        "preview it, then let another support or risk colleague execute it.",
+        code="four_eyes_required",
+    )
 
 
 def make_campaign(*, job, amount: Decimal, customers: int, approver) -> Campaign:
@@ -68,15 +87,30 @@ def make_campaign(*, job, amount: Decimal, customers: int, approver) -> Campaign
     customers = max(customers, 1)
     c = Campaign.objects.create(
         name=f"Goodwill: remediation #{job.pk}"[:200],
-        purpose=f"One goodwill voucher per customer affected by remediation #{job.pk}: {job.reason}"[:4000],
-        discount_kind=DiscountKind.FIXED, discount_value=amount, min_basket=amount * 2, max_share=Decimal("50.00"),
-        channels=["web", "phone", "api"], valid_from=at, valid_until=at + timedelta(days=settings.REMEDIATION_GOODWILL_VALID_DAYS),
-        total_limit=customers, per_customer_limit=1, budget=amount * customers, stacking=Stacking.EXCLUSIVE,
-        code_mode=CodeMode.UNIQUE, release_redemption_on_cancel=True, auto_pause=False, created_by=job.created_by,
+        purpose=f"One goodwill voucher per customer affected by remediation #{job.pk}: {job.reason}"[
+            :4000
+        ],
+        discount_kind=DiscountKind.FIXED,
+        discount_value=amount,
+        min_basket=amount * 2,
+        max_share=Decimal("50.00"),
+        channels=["web", "phone", "api"],
+        valid_from=at,
+        valid_until=at + timedelta(days=settings.REMEDIATION_GOODWILL_VALID_DAYS),
+        total_limit=customers,
+        per_customer_limit=1,
+        budget=amount * customers,
+        stacking=Stacking.EXCLUSIVE,
+        code_mode=CodeMode.UNIQUE,
+        release_redemption_on_cancel=True,
+        auto_pause=False,
+        created_by=job.created_by,
         status_reason=f"goodwill of remediation #{job.pk}",
     )
     signoffs.take_part(CampaignSignoff, subject=c, user=job.created_by, role=SignoffRole.AUTHOR)
-    c.approval_id = signoffs.sign_approval(CampaignSignoff, subject=c, user=approver, refuse=four_eyes_refusal)
+    c.approval_id = signoffs.sign_approval(
+        CampaignSignoff, subject=c, user=approver, refuse=four_eyes_refusal
+    )
     c.status, c.approved_by, c.approved_at = CampaignStatus.APPROVED, approver, at
     c.save(update_fields=["approval", "status", "approved_by", "approved_at"])
     return c

@@ -15,11 +15,11 @@ from django.db.models import Q
 
 
 class JobState(models.TextChoices):
-    PREVIEW = "preview", "preview"      # a dry run: nothing done yet
-    QUEUED = "queued", "queued"         # executed, waiting for a worker
+    PREVIEW = "preview", "preview"  # a dry run: nothing done yet
+    QUEUED = "queued", "queued"  # executed, waiting for a worker
     RUNNING = "running", "running"
     DONE = "done", "done"
-    FAILED = "failed", "failed"         # gave up after repeated errors; execute again to resume
+    FAILED = "failed", "failed"  # gave up after repeated errors; execute again to resume
 
 
 class Phase(models.TextChoices):
@@ -29,14 +29,20 @@ class Phase(models.TextChoices):
 
 class Job(models.Model):
     reason = models.TextField(help_text="Why: goes into every order's history and the audit trail.")
-    customer_note = models.TextField(blank=True, help_text="A sentence added to the customers' apology.")
+    customer_note = models.TextField(
+        blank=True, help_text="A sentence added to the customers' apology."
+    )
     selector = models.JSONField()
     actions = models.JSONField()
     dry_run = models.BooleanField(default=True)
-    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.PREVIEW, db_index=True)
+    state = models.CharField(
+        max_length=10, choices=JobState.choices, default=JobState.PREVIEW, db_index=True
+    )
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.ORDERS)
     preview = models.JSONField(default=dict)
-    goodwill_campaign = models.ForeignKey("promotions.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    goodwill_campaign = models.ForeignKey(
+        "promotions.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # progress
     total = models.PositiveIntegerField(default=0, help_text="Orders selected at execution.")
     processed = models.PositiveIntegerField(default=0)
@@ -50,9 +56,13 @@ class Job(models.Model):
     notified = models.PositiveIntegerField(default=0)
     vouchers_issued = models.PositiveIntegerField(default=0)
     # who and when
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    executed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    executed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     executed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -65,11 +75,17 @@ class Job(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(processed__lte=models.F("total")), name="remediation_processed_within_total"),
-            models.CheckConstraint(condition=Q(state__in=[s.value for s in JobState]), name="remediation_state_known"),
+            models.CheckConstraint(
+                condition=Q(processed__lte=models.F("total")),
+                name="remediation_processed_within_total",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=[s.value for s in JobState]), name="remediation_state_known"
+            ),
             # goodwill vouchers are money given away: executed (their campaign approved) by a second person
             models.CheckConstraint(
-                condition=Q(goodwill_campaign__isnull=True) | (Q(executed_by__isnull=False) & ~Q(executed_by=models.F("created_by"))),
+                condition=Q(goodwill_campaign__isnull=True)
+                | (Q(executed_by__isnull=False) & ~Q(executed_by=models.F("created_by"))),
                 name="remediation_goodwill_four_eyes",
             ),
         ]
@@ -89,7 +105,11 @@ class Job(models.Model):
         if self.state == JobState.DONE:
             return 100
         orders_share = 60 if self.actions.get("notify") else 100
-        done = orders_share * (self.processed / self.total if self.total else (1 if self.phase == Phase.CUSTOMERS else 0))
+        done = orders_share * (
+            self.processed / self.total
+            if self.total
+            else (1 if self.phase == Phase.CUSTOMERS else 0)
+        )
         if self.phase == Phase.CUSTOMERS and self.customers_total:
             done += (100 - orders_share) * self.customers_done / self.customers_total
         return min(99, int(done))
@@ -112,7 +132,9 @@ class Item(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items")
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="+")
     order_number = models.CharField(max_length=20)
-    customer_key = models.CharField(max_length=300, help_text="user:<id>, or email:<address> for guests")
+    customer_key = models.CharField(
+        max_length=300, help_text="user:<id>, or email:<address> for guests"
+    )
     email = models.EmailField()
     language = models.CharField(max_length=8, default="de")
     status_before = models.CharField(max_length=20)
@@ -123,7 +145,9 @@ class Item(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.UniqueConstraint(fields=["job", "order"], name="remediation_item_once_per_order")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "order"], name="remediation_item_once_per_order")
+        ]
         indexes = [
             models.Index(fields=["job", "outcome", "order"]),
             models.Index(fields=["job", "customer_key"]),

@@ -27,9 +27,15 @@ def job_json(job: Job) -> dict:
         "selector": job.selector,
         "actions": job.actions,
         "preview": job.preview,
-        "progress": {"total": job.total + job.customers_total, "done": job.processed + job.customers_done, "percent": job.percent,
-                     "orders_total": job.total, "orders_done": job.processed,
-                     "customers_total": job.customers_total, "customers_done": job.customers_done},
+        "progress": {
+            "total": job.total + job.customers_total,
+            "done": job.processed + job.customers_done,
+            "percent": job.percent,
+            "orders_total": job.total,
+            "orders_done": job.processed,
+            "customers_total": job.customers_total,
+            "customers_done": job.customers_done,
+        },
         "counts": counts(job),
         "goodwill_campaign": job.goodwill_campaign_id,
         "created_by": job.created_by.email if job.created_by_id else None,
@@ -46,12 +52,28 @@ def job_json(job: Job) -> dict:
 
 def item_json(item: Item) -> dict:
     return {
-        "order": item.order_number, "customer": item.email, "status_before": item.status_before, "outcome": item.outcome,
-        "processed_at": _iso(item.processed_at), "notified_at": _iso(item.notified_at),
+        "order": item.order_number,
+        "customer": item.email,
+        "status_before": item.status_before,
+        "outcome": item.outcome,
+        "processed_at": _iso(item.processed_at),
+        "notified_at": _iso(item.notified_at),
     }
 
 
-CSV_HEADER = ["order", "placed_at", "customer", "email", "status_before", "outcome", "total", "discount", "processed_at", "notified_at", "goodwill_code"]
+CSV_HEADER = [
+    "order",
+    "placed_at",
+    "customer",
+    "email",
+    "status_before",
+    "outcome",
+    "total",
+    "discount",
+    "processed_at",
+    "notified_at",
+    "goodwill_code",
+]
 
 
 def csv_rows(job: Job) -> Iterator[str]:
@@ -80,14 +102,30 @@ def csv_rows(job: Job) -> Iterator[str]:
         if not batch:
             return
         last = batch[-1].pk
-        orders = {o["pk"]: o for o in Order.objects.filter(pk__in=[i.order_id for i in batch]).values("pk", "placed_at", "total", "discount")}
+        orders = {
+            o["pk"]: o
+            for o in Order.objects.filter(pk__in=[i.order_id for i in batch]).values(
+                "pk", "placed_at", "total", "discount"
+            )
+        }
         for i in batch:
             o = orders.get(i.order_id, {})
             hint = ""
             if job.goodwill_campaign_id and i.notified_at:
                 hint = "…" + codelib.hint(goodwill.code_for(job.pk, i.customer_key))
-            writer.writerow([
-                i.order_number, _iso(o.get("placed_at")), i.customer_key, i.email, i.status_before, i.outcome,
-                o.get("total", ""), o.get("discount", ""), _iso(i.processed_at), _iso(i.notified_at), hint,
-            ])
+            writer.writerow(
+                [
+                    i.order_number,
+                    _iso(o.get("placed_at")),
+                    i.customer_key,
+                    i.email,
+                    i.status_before,
+                    i.outcome,
+                    o.get("total", ""),
+                    o.get("discount", ""),
+                    _iso(i.processed_at),
+                    _iso(i.notified_at),
+                    hint,
+                ]
+            )
         yield flush()

@@ -35,7 +35,12 @@ PAGE_SIZE = 25
 
 
 def forbidden(request, message: str = ""):
-    return render(request, "403.html", {"message": message or _("You are not allowed to do this.")}, status=403)
+    return render(
+        request,
+        "403.html",
+        {"message": message or _("You are not allowed to do this.")},
+        status=403,
+    )
 
 
 def staff_only(capability: str | None = None):
@@ -63,13 +68,17 @@ def _page(request, qs):
 
 # --- dashboard -------------------------------------------------------------------------------
 
+
 @require_GET
 @staff_only()
 def dashboard(request):
     ctx = {}
     if can(request.user, "orders.view_all"):
         counts = lookups.order_counts_by_status()
-        ctx["status_counts"] = [{"status": s.value, "label": s.label, "count": counts.get(s.value, 0)} for s in OrderStatus]
+        ctx["status_counts"] = [
+            {"status": s.value, "label": s.label, "count": counts.get(s.value, 0)}
+            for s in OrderStatus
+        ]
         ctx["max_count"] = max(counts.values(), default=0) or 1
         ctx["on_hold"] = list(order_selectors.staff_orders(status=OrderStatus.ON_HOLD)[:10])
         ctx["daily"] = _daily_chart(order_selectors.daily_totals(days=14))
@@ -87,12 +96,29 @@ def _daily_chart(days: list[dict]) -> dict:
     for i, d in enumerate(days):
         h_ok = height * d["count"] / top
         h_cancel = height * d["cancelled"] / top
-        bars.append({**d, "x": round(i * (bar + gap), 1), "w": round(bar, 1), "y": round(height - h_ok, 1), "h": round(h_ok, 1),
-                     "cy": round(height - h_ok - h_cancel, 1), "ch": round(h_cancel, 1)})
-    return {"bars": bars, "width": width, "height": height, "top": top, "total": sum(d["count"] for d in days), "value": sum(d["value"] for d in days)}
+        bars.append(
+            {
+                **d,
+                "x": round(i * (bar + gap), 1),
+                "w": round(bar, 1),
+                "y": round(height - h_ok, 1),
+                "h": round(h_ok, 1),
+                "cy": round(height - h_ok - h_cancel, 1),
+                "ch": round(h_cancel, 1),
+            }
+        )
+    return {
+        "bars": bars,
+        "width": width,
+        "height": height,
+        "top": top,
+        "total": sum(d["count"] for d in days),
+        "value": sum(d["value"] for d in days),
+    }
 
 
 # --- orders ----------------------------------------------------------------------------------
+
 
 @require_GET
 @staff_only("orders.view_all")
@@ -105,10 +131,24 @@ def orders_list(request):
     elif form.is_bound:
         d = form.cleaned_data
         start, end = lookups.day_range(d.get("placed_from"), d.get("placed_to"))
-        filters = {"status": d.get("status") or "", "q": d.get("q") or "", "placed_from": start, "placed_to": end}
-    qs = order_selectors.staff_orders(**filters) if status == 200 else order_selectors.staff_orders().none()
+        filters = {
+            "status": d.get("status") or "",
+            "q": d.get("q") or "",
+            "placed_from": start,
+            "placed_to": end,
+        }
+    qs = (
+        order_selectors.staff_orders(**filters)
+        if status == 200
+        else order_selectors.staff_orders().none()
+    )
     page = _page(request, qs)
-    return render(request, "web/console/orders.html", {"form": form, "page": page, "orders": page.object_list}, status=status)
+    return render(
+        request,
+        "web/console/orders.html",
+        {"form": form, "page": page, "orders": page.object_list},
+        status=status,
+    )
 
 
 def _order_actions(request, order) -> list[dict]:
@@ -128,14 +168,23 @@ def _order_actions(request, order) -> list[dict]:
 
 
 def _order_detail(request, order, *, status=200, error="", failed_action="", form=None):
-    return render(request, "web/console/order_detail.html", {
-        "order": order,
-        "actions": _order_actions(request, order),
-        "error": error,
-        "failed_action": failed_action,
-        "reason_form": form,
-        "audit": list(lookups.audit_entries(object_type="orders.order", object_id=order.number)[:50]) if can(request.user, "audit.view") else None,
-    }, status=status)
+    return render(
+        request,
+        "web/console/order_detail.html",
+        {
+            "order": order,
+            "actions": _order_actions(request, order),
+            "error": error,
+            "failed_action": failed_action,
+            "reason_form": form,
+            "audit": list(
+                lookups.audit_entries(object_type="orders.order", object_id=order.number)[:50]
+            )
+            if can(request.user, "audit.view")
+            else None,
+        },
+        status=status,
+    )
 
 
 @require_GET
@@ -169,13 +218,33 @@ def _order_action(request, number, action, service):
         raise Http404
     form = forms.ReasonForm(request.POST)
     if not form.is_valid():
-        return _order_detail(request, order, status=422, error=_("Please give a reason; it goes into the order history and the audit trail."), failed_action=action, form=form)
+        return _order_detail(
+            request,
+            order,
+            status=422,
+            error=_("Please give a reason; it goes into the order history and the audit trail."),
+            failed_action=action,
+            form=form,
+        )
     try:
         extra = {"customer_note": form.cleaned_data["customer_note"]} if action == "cancel" else {}
-        service(number=number, actor=request.user, reason=form.cleaned_data["reason"], source="console", **extra)
+        service(
+            number=number,
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+            source="console",
+            **extra,
+        )
     except DomainError as err:
         order = order_selectors.order_by_number(number)
-        return _order_detail(request, order, status=err.status, error=error_message(err), failed_action=action, form=form)
+        return _order_detail(
+            request,
+            order,
+            status=err.status,
+            error=error_message(err),
+            failed_action=action,
+            form=form,
+        )
     messages.success(request, _done_message(action) % {"number": number})
     return redirect("web:console_order", number=number)
 
@@ -192,30 +261,53 @@ def _done_message(action: str) -> str:
 
 # --- products, prices, stock -----------------------------------------------------------------
 
+
 @require_GET
 @staff_only()
 def products_list(request):
     q = (request.GET.get("q") or "").strip()[:100]
     page = _page(request, catalog_selectors.search(q=q, include_inactive=True))
-    return render(request, "web/console/products.html", {"q": q, "page": page, "products": page.object_list})
+    return render(
+        request, "web/console/products.html", {"q": q, "page": page, "products": page.object_list}
+    )
 
 
 def _categories():
     return list(Category.objects.order_by("position", "name"))
 
 
-def _product_page(request, product, *, form=None, status=200, error="", price_errors=None, stock_errors=None):
+def _product_page(
+    request, product, *, form=None, status=200, error="", price_errors=None, stock_errors=None
+):
     if form is None:
-        form = forms.ProductForm(categories=_categories(), initial={
-            "title": product.title, "brand": product.brand, "description": product.description,
-            "category": product.category.slug, "vat_rate": f"{product.vat_rate:.0f}", "is_active": product.is_active,
-        })
+        form = forms.ProductForm(
+            categories=_categories(),
+            initial={
+                "title": product.title,
+                "brand": product.brand,
+                "description": product.description,
+                "category": product.category.slug,
+                "vat_rate": f"{product.vat_rate:.0f}",
+                "is_active": product.is_active,
+            },
+        )
     variants = [{"variant": v, "stock": getattr(v, "stock", None)} for v in product.variants.all()]
-    return render(request, "web/console/product_edit.html", {
-        "product": product, "form": form, "variants": variants, "error": error,
-        "price_errors": price_errors or {}, "stock_errors": stock_errors or {},
-        "may_edit": can(request.user, "catalog.edit"), "may_price": can(request.user, "price.edit"), "may_stock": can(request.user, "stock.edit"),
-    }, status=status)
+    return render(
+        request,
+        "web/console/product_edit.html",
+        {
+            "product": product,
+            "form": form,
+            "variants": variants,
+            "error": error,
+            "price_errors": price_errors or {},
+            "stock_errors": stock_errors or {},
+            "may_edit": can(request.user, "catalog.edit"),
+            "may_price": can(request.user, "price.edit"),
+            "may_stock": can(request.user, "stock.edit"),
+        },
+        status=status,
+    )
 
 
 def _product_or_404(slug):
@@ -237,11 +329,17 @@ def product_update(request, slug: str):
     product = _product_or_404(slug)
     form = forms.ProductForm(request.POST, categories=_categories())
     if not form.is_valid():
-        return _product_page(request, product, form=form, status=422, error=_("Please correct the marked fields."))
+        return _product_page(
+            request, product, form=form, status=422, error=_("Please correct the marked fields.")
+        )
     try:
-        catalog.update_product(actor=request.user, slug=slug, changes=form.changes(), source="console")
+        catalog.update_product(
+            actor=request.user, slug=slug, changes=form.changes(), source="console"
+        )
     except DomainError as err:
-        return _product_page(request, _product_or_404(slug), form=form, status=err.status, error=error_message(err))
+        return _product_page(
+            request, _product_or_404(slug), form=form, status=err.status, error=error_message(err)
+        )
     messages.success(request, _("The product has been saved."))
     return redirect("web:console_product", slug=slug)
 
@@ -261,9 +359,21 @@ def variant_price(request, sku: str):
     variant, product = _variant_product(sku)
     form = forms.PriceForm(request.POST)
     if not form.is_valid():
-        return _product_page(request, product, status=422, error=_("Please enter a valid price."), price_errors={sku: form.errors})
+        return _product_page(
+            request,
+            product,
+            status=422,
+            error=_("Please enter a valid price."),
+            price_errors={sku: form.errors},
+        )
     try:
-        catalog.set_price(actor=request.user, sku=sku, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"], source="console")
+        catalog.set_price(
+            actor=request.user,
+            sku=sku,
+            amount=form.cleaned_data["amount"],
+            reason=form.cleaned_data["reason"],
+            source="console",
+        )
     except DomainError as err:
         return _product_page(request, product, status=err.status, error=error_message(err))
     messages.success(request, _("The price of %(sku)s has been changed.") % {"sku": sku})
@@ -276,9 +386,21 @@ def variant_stock(request, sku: str):
     variant, product = _variant_product(sku)
     form = forms.StockForm(request.POST)
     if not form.is_valid():
-        return _product_page(request, product, status=422, error=_("Please enter a whole number of units (0 or more)."), stock_errors={sku: form.errors})
+        return _product_page(
+            request,
+            product,
+            status=422,
+            error=_("Please enter a whole number of units (0 or more)."),
+            stock_errors={sku: form.errors},
+        )
     try:
-        catalog.set_stock(actor=request.user, sku=sku, on_hand=form.cleaned_data["on_hand"], reason=form.cleaned_data["reason"], source="console")
+        catalog.set_stock(
+            actor=request.user,
+            sku=sku,
+            on_hand=form.cleaned_data["on_hand"],
+            reason=form.cleaned_data["reason"],
+            source="console",
+        )
     except DomainError as err:
         return _product_page(request, product, status=err.status, error=error_message(err))
     messages.success(request, _("The stock of %(sku)s has been changed.") % {"sku": sku})
@@ -286,6 +408,7 @@ def variant_stock(request, sku: str):
 
 
 # --- audit trail -----------------------------------------------------------------------------
+
 
 @require_GET
 @staff_only("audit.view")
@@ -297,10 +420,25 @@ def audit_list(request):
         status = 400
     elif form.is_bound:
         d = form.cleaned_data
-        filters = {"actor_email": d["actor"], "action": d["action"], "object_type": d["object_type"], "object_id": d["object_id"], "day_from": d["day_from"], "day_to": d["day_to"]}
+        filters = {
+            "actor_email": d["actor"],
+            "action": d["action"],
+            "object_type": d["object_type"],
+            "object_id": d["object_id"],
+            "day_from": d["day_from"],
+            "day_to": d["day_to"],
+        }
     qs = lookups.audit_entries(**filters) if status == 200 else lookups.audit_entries().none()
     page = _page(request, qs)
-    return render(request, "web/console/audit.html", {
-        "form": form, "page": page, "entries": page.object_list,
-        "actions": lookups.audit_actions(), "object_types": lookups.audit_object_types(),
-    }, status=status)
+    return render(
+        request,
+        "web/console/audit.html",
+        {
+            "form": form,
+            "page": page,
+            "entries": page.object_list,
+            "actions": lookups.audit_actions(),
+            "object_types": lookups.audit_object_types(),
+        },
+        status=status,
+    )

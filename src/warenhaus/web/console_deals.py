@@ -42,13 +42,30 @@ class DealForm(forms.Form):
 
     sku = forms.CharField(label=gettext_lazy("SKU"), max_length=64)
     deal_price = forms.CharField(label=gettext_lazy("Deal price (EUR)"), max_length=20)
-    units = forms.IntegerField(label=gettext_lazy("Units"), min_value=1, max_value=DEAL_BOUNDS["units"][1])
+    units = forms.IntegerField(
+        label=gettext_lazy("Units"), min_value=1, max_value=DEAL_BOUNDS["units"][1]
+    )
     starts_at = forms.DateTimeField(label=gettext_lazy("Starts (Berlin time)"), **_DT)
     ends_at = forms.DateTimeField(label=gettext_lazy("Ends (Berlin time)"), **_DT)
-    limit_per_customer = forms.IntegerField(label=gettext_lazy("At most per customer"), min_value=1, max_value=DEAL_BOUNDS["limit_per_customer"][1], initial=1)
-    hold_minutes = forms.IntegerField(label=gettext_lazy("Minutes a cart holds the units"), min_value=1, max_value=DEAL_BOUNDS["hold_minutes"][1], initial=10)
-    admissions_per_minute = forms.IntegerField(label=gettext_lazy("Shoppers let in per minute (pace)"), min_value=1, max_value=DEAL_BOUNDS["admissions_per_minute"][1],
-                                               required=False, help_text=gettext_lazy("Empty: the shop's default pace."))
+    limit_per_customer = forms.IntegerField(
+        label=gettext_lazy("At most per customer"),
+        min_value=1,
+        max_value=DEAL_BOUNDS["limit_per_customer"][1],
+        initial=1,
+    )
+    hold_minutes = forms.IntegerField(
+        label=gettext_lazy("Minutes a cart holds the units"),
+        min_value=1,
+        max_value=DEAL_BOUNDS["hold_minutes"][1],
+        initial=10,
+    )
+    admissions_per_minute = forms.IntegerField(
+        label=gettext_lazy("Shoppers let in per minute (pace)"),
+        min_value=1,
+        max_value=DEAL_BOUNDS["admissions_per_minute"][1],
+        required=False,
+        help_text=gettext_lazy("Empty: the shop's default pace."),
+    )
 
     def clean(self):
         data = super().clean()
@@ -75,14 +92,24 @@ def _error(err: DomainError) -> str:
 @require_GET
 @staff_only("deals.view")
 def deals_list(request):
-    page = _page(request, Deal.objects.select_related("variant__product").order_by("-starts_at", "-id"))
-    return render(request, "web/console/deals/list.html", {
-        "page": page, "rows": [deal_row(d) for d in page.object_list], "may_manage": can(request.user, "deals.manage"),
-    })
+    page = _page(
+        request, Deal.objects.select_related("variant__product").order_by("-starts_at", "-id")
+    )
+    return render(
+        request,
+        "web/console/deals/list.html",
+        {
+            "page": page,
+            "rows": [deal_row(d) for d in page.object_list],
+            "may_manage": can(request.user, "deals.manage"),
+        },
+    )
 
 
 def _form_page(request, form, *, status=200, error=""):
-    return render(request, "web/console/deals/form.html", {"form": form, "error": error}, status=status)
+    return render(
+        request, "web/console/deals/form.html", {"form": form, "error": error}, status=status
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -101,7 +128,9 @@ def deal_new(request):
     return redirect("web:console_deal", pk=deal.pk)
 
 
-def deal_chart(series: list[dict], *, minutes: int = CHART_MINUTES, at: datetime | None = None) -> dict:
+def deal_chart(
+    series: list[dict], *, minutes: int = CHART_MINUTES, at: datetime | None = None
+) -> dict:
     """Admitted, sold and returned per minute as grouped bars over the last ``minutes`` minutes
     (an inline SVG like the promotions' chart); the table alternative lists every minute in
     which anything happened."""
@@ -119,18 +148,39 @@ def deal_chart(series: list[dict], *, minutes: int = CHART_MINUTES, at: datetime
             n = r.get(kind, 0)
             if n:
                 h = height * n / top
-                bars.append({"kind": kind, "colour": colour, "minute": minute, "count": n, "x": round(i * slot + j * slot / 3, 2),
-                             "w": round(max(slot / 3 - 0.5, 1), 2), "y": round(height - h, 1), "h": round(h, 1)})
+                bars.append(
+                    {
+                        "kind": kind,
+                        "colour": colour,
+                        "minute": minute,
+                        "count": n,
+                        "x": round(i * slot + j * slot / 3, 2),
+                        "w": round(max(slot / 3 - 0.5, 1), 2),
+                        "y": round(height - h, 1),
+                        "h": round(h, 1),
+                    }
+                )
         if i % 10 == 0:
             bars.append({"kind": "label", "minute": minute, "x": round(i * slot, 2)})
     rows = [{"minute": parse_datetime(r["minute"]), **{k: r[k] for k, _c in KINDS}} for r in series]
-    return {"bars": bars, "rows": rows, "width": width, "height": height, "busy": any(b["kind"] != "label" for b in bars)}
+    return {
+        "bars": bars,
+        "rows": rows,
+        "width": width,
+        "height": height,
+        "busy": any(b["kind"] != "label" for b in bars),
+    }
 
 
 def _dashboard_context(request, deal: Deal) -> dict:
     board = selectors.dashboard(deal)
     return {
-        "deal": deal, "d": deal_row(deal), "board": board, "chart": deal_chart(board["series"]), "chart_minutes": CHART_MINUTES, "live_seconds": LIVE_SECONDS,
+        "deal": deal,
+        "d": deal_row(deal),
+        "board": board,
+        "chart": deal_chart(board["series"]),
+        "chart_minutes": CHART_MINUTES,
+        "live_seconds": LIVE_SECONDS,
         "may_manage": can(request.user, "deals.manage"),
         "over_pace": board["admission_rate_per_minute"] > board["pace_per_minute"],
     }
@@ -139,14 +189,18 @@ def _dashboard_context(request, deal: Deal) -> dict:
 @require_GET
 @staff_only("deals.view")
 def deal_dashboard(request, pk: int):
-    return render(request, "web/console/deals/dashboard.html", _dashboard_context(request, deal_or_404(pk)))
+    return render(
+        request, "web/console/deals/dashboard.html", _dashboard_context(request, deal_or_404(pk))
+    )
 
 
 @require_GET
 @staff_only("deals.view")
 def deal_live(request, pk: int):
     """The dashboard's figures and chart (what htmx polls every few seconds)."""
-    return render(request, "web/console/deals/_live.html", _dashboard_context(request, deal_or_404(pk)))
+    return render(
+        request, "web/console/deals/_live.html", _dashboard_context(request, deal_or_404(pk))
+    )
 
 
 @require_POST
@@ -154,10 +208,26 @@ def deal_live(request, pk: int):
 def deal_cancel(request, pk: int):
     deal = deal_or_404(pk)
     try:
-        services.cancel_deal(deal_id=deal.pk, actor=request.user, reason=request.POST.get("reason", ""), source="console")
+        services.cancel_deal(
+            deal_id=deal.pk,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            source="console",
+        )
     except DomainError as err:
-        text = _("Please give a reason for cancelling; it goes into the audit trail.") if err.code == "reason_required" else error_message(err)
+        text = (
+            _("Please give a reason for cancelling; it goes into the audit trail.")
+            if err.code == "reason_required"
+            else error_message(err)
+        )
         ctx = _dashboard_context(request, deal)
-        return render(request, "web/console/deals/dashboard.html", {**ctx, "error": text}, status=err.status)
-    messages.success(request, _("The deal has been cancelled. Reservations already given are honoured until their deadline."))
+        return render(
+            request, "web/console/deals/dashboard.html", {**ctx, "error": text}, status=err.status
+        )
+    messages.success(
+        request,
+        _(
+            "The deal has been cancelled. Reservations already given are honoured until their deadline."
+        ),
+    )
     return redirect("web:console_deal", pk=deal.pk)

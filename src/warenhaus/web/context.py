@@ -12,7 +12,12 @@ def _cart_count(request) -> int:
 
     from warenhaus.checkout.models import CartLine
 
-    return CartLine.objects.filter(cart_id=cart_id, cart__status="open").aggregate(n=Sum("quantity"))["n"] or 0
+    return (
+        CartLine.objects.filter(cart_id=cart_id, cart__status="open").aggregate(n=Sum("quantity"))[
+            "n"
+        ]
+        or 0
+    )
 
 
 def _enabled_payments():

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from warenhaus.checkout import services as checkout
 from warenhaus.checkout.models import CartStatus
-from warenhaus.core.errors import DomainError, ValidationFailed
+from warenhaus.core.errors import DomainError
 from warenhaus.deals import limiter, selectors, services
 from warenhaus.deals.models import Deal, Hold, WaitlistEntry, WaitlistStatus
 
@@ -40,6 +40,7 @@ REFRESH_SECONDS = (5, 10)
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def deal_row(deal: Deal) -> dict:
     """A deal as the pages show it: the services' JSON with the product's title and slug."""
     variant = deal.variant
@@ -47,7 +48,13 @@ def deal_row(deal: Deal) -> dict:
     row = services.deal_json(deal)
     # every unit sold or held in someone's cart: newcomers are told so and offered the wait list
     all_taken = row["state"] == "sold_out" or (row["state"] == "live" and row["units_left"] == 0)
-    return {**row, "title": title, "product_slug": variant.product.slug, "deal": deal, "all_taken": all_taken}
+    return {
+        **row,
+        "title": title,
+        "product_slug": variant.product.slug,
+        "deal": deal,
+        "all_taken": all_taken,
+    }
 
 
 def deal_or_404(pk) -> Deal:
@@ -119,7 +126,9 @@ def _deal_context(request, deal: Deal, **extra) -> dict:
 
 
 def _deal_page(request, deal: Deal, *, status: int = 200, **extra):
-    return render(request, "web/deals/deal.html", _deal_context(request, deal, **extra), status=status)
+    return render(
+        request, "web/deals/deal.html", _deal_context(request, deal, **extra), status=status
+    )
 
 
 def _quantity(request) -> int:
@@ -137,9 +146,12 @@ def _email(request) -> str:
 
 # --- pages ---------------------------------------------------------------------------------------
 
+
 @require_GET
 def deals_list(request):
-    deals = [deal_row(d) for d in selectors.current(Deal.objects.select_related("variant__product"))[:50]]
+    deals = [
+        deal_row(d) for d in selectors.current(Deal.objects.select_related("variant__product"))[:50]
+    ]
     return render(request, "web/deals/list.html", {"deals": deals})
 
 
@@ -157,16 +169,27 @@ def deal_join(request, pk: int):
     deal = deal_or_404(pk)
     if request.method == "GET":
         arrival = (request.GET.get("arrival") or "")[:400]
-        return redirect(reverse("web:deal", args=[deal.pk]) + (f"?{urlencode({'arrival': arrival})}" if arrival else ""))
+        return redirect(
+            reverse("web:deal", args=[deal.pk])
+            + (f"?{urlencode({'arrival': arrival})}" if arrival else "")
+        )
     email = "" if request.user.is_authenticated else _email(request)
     # the place in line counts from a refused earlier try (its signed arrival), else from when
     # this request reached the server
-    arrived = limiter.arrival_from(request, deal.pk, (request.POST.get("arrival") or "")[:400]) or limiter.arrived_at(request)
+    arrived = limiter.arrival_from(
+        request, deal.pk, (request.POST.get("arrival") or "")[:400]
+    ) or limiter.arrived_at(request)
     cart = current_cart(request, create=True)
     try:
         result = services.join_queue(
-            deal_id=deal.pk, user=request.user, guest=f"session:{_session_key(request)}", email=email, quantity=_quantity(request),
-            cart_id=cart.id, language=translation.get_language() or "de", arrived=arrived,
+            deal_id=deal.pk,
+            user=request.user,
+            guest=f"session:{_session_key(request)}",
+            email=email,
+            quantity=_quantity(request),
+            cart_id=cart.id,
+            language=translation.get_language() or "de",
+            arrived=arrived,
         )
     except DomainError as err:
         return _deal_page(request, deal, status=err.status, error=error_message(err), email=email)
@@ -186,7 +209,13 @@ def deal_waitlist(request, pk: int):
     email = _email(request)
     try:
         who = services.customer_key(user=request.user, guest=f"session:{_session_key(request)}")
-        entry = services.join_waitlist(deal_id=deal.pk, who=who, email=email, quantity=_quantity(request), language=translation.get_language() or "de")
+        entry = services.join_waitlist(
+            deal_id=deal.pk,
+            who=who,
+            email=email,
+            quantity=_quantity(request),
+            language=translation.get_language() or "de",
+        )
     except DomainError as err:
         return _deal_page(request, deal, status=err.status, error=error_message(err), email=email)
     _remember(request, SESSION_WAITLIST, deal.pk, entry["entry"])
@@ -203,8 +232,13 @@ def _queue_context(request, deal: Deal, ticket: str) -> dict:
         _remember(request, SESSION_WAITLIST, deal.pk, status["waitlist"]["entry"])
     _remember(request, SESSION_TICKETS, deal.pk, ticket)
     asked = status.get("poll_after_seconds") or 0
-    return {**_deal_context(request, deal), "status": status, "ticket_id": ticket,
-            "poll_seconds": min(max(POLL_SECONDS[0], asked), POLL_SECONDS[1]), "refresh_seconds": min(max(REFRESH_SECONDS[0], asked), REFRESH_SECONDS[1])}
+    return {
+        **_deal_context(request, deal),
+        "status": status,
+        "ticket_id": ticket,
+        "poll_seconds": min(max(POLL_SECONDS[0], asked), POLL_SECONDS[1]),
+        "refresh_seconds": min(max(REFRESH_SECONDS[0], asked), REFRESH_SECONDS[1]),
+    }
 
 
 @require_GET
@@ -231,8 +265,12 @@ def _offered_hold(token: str):
         return None, None
     hold = None
     if entry.status == WaitlistStatus.OFFERED:
-        hold = Hold.objects.filter(deal_id=entry.deal_id, ticket=entry.token, source="waitlist").first()
-        if hold is not None and not services.hold_is_live({"status": hold.status, "expires_at": hold.expires_at}):
+        hold = Hold.objects.filter(
+            deal_id=entry.deal_id, ticket=entry.token, source="waitlist"
+        ).first()
+        if hold is not None and not services.hold_is_live(
+            {"status": hold.status, "expires_at": hold.expires_at}
+        ):
             hold = None
     return entry, hold
 
@@ -245,10 +283,13 @@ def deal_offer(request, token: str):
         raise Http404
     if hold is None:
         bought = entry.status == WaitlistStatus.BOUGHT
-        return render(request, "web/deals/offer_lapsed.html", {"entry": entry, "bought": bought, "d": deal_row(deal_or_404(entry.deal_id))})
+        return render(
+            request,
+            "web/deals/offer_lapsed.html",
+            {"entry": entry, "bought": bought, "d": deal_row(deal_or_404(entry.deal_id))},
+        )
     owner = hold.cart.user_id
     if owner is not None and (not request.user.is_authenticated or request.user.pk != owner):
         return redirect_to_login(request.get_full_path(), reverse("web:login"))
     _adopt_cart(request, hold.cart_id)
     return redirect("web:cart")
-

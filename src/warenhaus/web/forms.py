@@ -23,7 +23,13 @@ def payment_choices():
 
     on = set(enabled())
     return [(value, label) for value, label in PAYMENT_CHOICES if value in on]
-TEST_OUTCOME_CHOICES = [("approve", _("approve")), ("decline", _("decline")), ("timeout", _("time out"))]
+
+
+TEST_OUTCOME_CHOICES = [
+    ("approve", _("approve")),
+    ("decline", _("decline")),
+    ("timeout", _("time out")),
+]
 
 
 def shipping_choices():
@@ -32,12 +38,16 @@ def shipping_choices():
 
 class AddToCartForm(forms.Form):
     sku = forms.CharField(max_length=64)
-    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=settings.MAX_LINE_QUANTITY, initial=1)
+    quantity = forms.IntegerField(
+        label=_("Quantity"), min_value=1, max_value=settings.MAX_LINE_QUANTITY, initial=1
+    )
 
 
 class QuantityForm(forms.Form):
     sku = forms.CharField(max_length=64)
-    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=settings.MAX_LINE_QUANTITY)
+    quantity = forms.IntegerField(
+        label=_("Quantity"), min_value=1, max_value=settings.MAX_LINE_QUANTITY
+    )
 
 
 class SkuForm(forms.Form):
@@ -63,12 +73,26 @@ class CheckoutForm(forms.Form):
     postal_code = forms.CharField(label=_("Postal code"), max_length=10)
     city = forms.CharField(label=_("City"), max_length=200)
     country = forms.ChoiceField(label=_("Country"), choices=COUNTRY_CHOICES, initial="DE")
-    shipping_method = forms.ChoiceField(label=_("Shipping method"), choices=shipping_choices, widget=forms.RadioSelect)
-    payment_method = forms.ChoiceField(label=_("Payment method"), choices=payment_choices, initial="invoice", widget=forms.RadioSelect)
-    test_outcome = forms.ChoiceField(label=_("Test card outcome"), choices=TEST_OUTCOME_CHOICES, initial="approve", required=False)
+    shipping_method = forms.ChoiceField(
+        label=_("Shipping method"), choices=shipping_choices, widget=forms.RadioSelect
+    )
+    payment_method = forms.ChoiceField(
+        label=_("Payment method"),
+        choices=payment_choices,
+        initial="invoice",
+        widget=forms.RadioSelect,
+    )
+    test_outcome = forms.ChoiceField(
+        label=_("Test card outcome"),
+        choices=TEST_OUTCOME_CHOICES,
+        initial="approve",
+        required=False,
+    )
 
     def address(self) -> dict:
-        return {k: self.cleaned_data[k] for k in ("name", "street", "postal_code", "city", "country")}
+        return {
+            k: self.cleaned_data[k] for k in ("name", "street", "postal_code", "city", "country")
+        }
 
     def payment_token(self) -> str:
         if self.cleaned_data["payment_method"] == "test":
@@ -90,16 +114,25 @@ class RegisterForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=150, required=False)
     email = forms.EmailField(label=_("E-mail address"), max_length=254)
     password = forms.CharField(
-        label=_("Password"), max_length=200, widget=forms.PasswordInput(attrs={"minlength": 12, "autocomplete": "new-password"}),
-        help_text=_("At least 12 characters, not your e-mail address, not a common password. Several unrelated words are easy to remember and hard to guess."),
+        label=_("Password"),
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"minlength": 12, "autocomplete": "new-password"}),
+        help_text=_(
+            "At least 12 characters, not your e-mail address, not a common password. Several unrelated words are easy to remember and hard to guess."
+        ),
     )
 
 
 # --- console ---------------------------------------------------------------------------------
 
+
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-    customer_note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    customer_note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
@@ -109,10 +142,24 @@ class ReasonForm(forms.Form):
 
 
 class OrderFilterForm(forms.Form):
-    status = forms.ChoiceField(label=_("Status"), required=False, choices=lambda: [("", _("all"))] + list(OrderStatus.choices))
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=lambda: [("", _("all"))] + list(OrderStatus.choices),
+    )
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    placed_from = forms.DateField(label=_("Placed from"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), input_formats=["%Y-%m-%d", "%d.%m.%Y"])
-    placed_to = forms.DateField(label=_("Placed until"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), input_formats=["%Y-%m-%d", "%d.%m.%Y"])
+    placed_from = forms.DateField(
+        label=_("Placed from"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d.%m.%Y"],
+    )
+    placed_to = forms.DateField(
+        label=_("Placed until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d.%m.%Y"],
+    )
 
 
 class AuditFilterForm(forms.Form):
@@ -120,14 +167,26 @@ class AuditFilterForm(forms.Form):
     action = forms.CharField(label=_("Action"), required=False, max_length=80)
     object_type = forms.CharField(label=_("Object type"), required=False, max_length=60)
     object_id = forms.CharField(label=_("Object id"), required=False, max_length=120)
-    day_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), input_formats=["%Y-%m-%d", "%d.%m.%Y"])
-    day_to = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), input_formats=["%Y-%m-%d", "%d.%m.%Y"])
+    day_from = forms.DateField(
+        label=_("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d.%m.%Y"],
+    )
+    day_to = forms.DateField(
+        label=_("Until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d.%m.%Y"],
+    )
 
 
 class ProductForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200)
     brand = forms.CharField(label=_("Brand"), max_length=100, required=False)
-    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 5}))
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 5})
+    )
     category = forms.ChoiceField(label=_("Category"))
     vat_rate = forms.ChoiceField(label=_("VAT rate"), choices=[("19", "19 %"), ("7", "7 %")])
     is_active = forms.BooleanField(label=_("Active (visible in the shop)"), required=False)

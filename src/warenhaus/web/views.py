@@ -40,6 +40,7 @@ PAGE_SIZE = 24
 
 # --- the cart in the session -----------------------------------------------------------------
 
+
 def current_cart(request, *, create: bool = False):
     """The cart this visitor works with: the one named in the session if it is still open and
     theirs, else the shopper's open cart, else (only if ``create``) a new one."""
@@ -77,7 +78,9 @@ def may_see_order(request, order) -> bool:
 
 def _safe_next(request, fallback: str) -> str:
     nxt = request.POST.get("next") or request.GET.get("next") or ""
-    if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if nxt and url_has_allowed_host_and_scheme(
+        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return nxt
     return fallback
 
@@ -88,11 +91,14 @@ def _page(request, qs, size=PAGE_SIZE):
 
 # --- browsing --------------------------------------------------------------------------------
 
+
 @require_GET
 def home(request):
     categories = catalog.categories_tree()
     # A few products from each main category, so the front page shows the range of the store.
-    products = [p for c in categories[:6] for p in catalog.search(category=c.slug)[:2]] or list(catalog.search()[:8])
+    products = [p for c in categories[:6] for p in catalog.search(category=c.slug)[:2]] or list(
+        catalog.search()[:8]
+    )
     return render(request, "web/home.html", {"categories": categories, "products": products})
 
 
@@ -102,14 +108,20 @@ def category(request, slug: str):
     if cat is None:
         raise Http404
     page = _page(request, catalog.search(category=slug))
-    return render(request, "web/category.html", {"category": cat, "page": page, "products": page.object_list})
+    return render(
+        request, "web/category.html", {"category": cat, "page": page, "products": page.object_list}
+    )
 
 
 @require_GET
 def search(request):
     q = (request.GET.get("q") or "").strip()[:100]
     page = _page(request, catalog.search(q=q)) if q else None
-    return render(request, "web/search.html", {"q": q, "page": page, "products": page.object_list if page else []})
+    return render(
+        request,
+        "web/search.html",
+        {"q": q, "page": page, "products": page.object_list if page else []},
+    )
 
 
 def _product_context(product, form=None):
@@ -119,7 +131,10 @@ def _product_context(product, form=None):
     return {
         "product": product,
         "variants": rows,
-        "form": form or forms.AddToCartForm(initial={"sku": (buyable or rows)[0]["variant"].sku if rows else "", "quantity": 1}),
+        "form": form
+        or forms.AddToCartForm(
+            initial={"sku": (buyable or rows)[0]["variant"].sku if rows else "", "quantity": 1}
+        ),
         "any_available": bool(buyable),
         "max_quantity": settings.MAX_LINE_QUANTITY,
     }
@@ -134,6 +149,7 @@ def product(request, slug: str):
 
 
 # --- the cart --------------------------------------------------------------------------------
+
 
 def _problem_rows(view) -> list[dict]:
     """The cart's problems with the line titles, so the template can say them in any language."""
@@ -154,7 +170,9 @@ INFO_PROBLEMS = {"hold_replaced_line"}
 
 def _cart_context(request, cart, **extra):
     view = checkout.view_cart(cart) if cart is not None else None
-    problem_skus = {p.get("sku") for p in view.problems if p["code"] not in INFO_PROBLEMS} if view else set()
+    problem_skus = (
+        {p.get("sku") for p in view.problems if p["code"] not in INFO_PROBLEMS} if view else set()
+    )
     problems = _problem_rows(view) if view else []
     return {
         "cart": cart,
@@ -169,7 +187,9 @@ def _cart_context(request, cart, **extra):
 
 
 def _cart_error(request, err: DomainError, *, template="web/cart.html", cart=None):
-    ctx = _cart_context(request, cart if cart is not None else current_cart(request), error=error_message(err))
+    ctx = _cart_context(
+        request, cart if cart is not None else current_cart(request), error=error_message(err)
+    )
     return render(request, template, ctx, status=err.status)
 
 
@@ -185,12 +205,24 @@ def cart_add(request):
         prod = catalog.product_by_slug(request.POST.get("product", ""))
         if prod is not None:
             ctx = _product_context(prod, form)
-            ctx["error"] = _("Please choose an item and a quantity between 1 and %(max)s.") % {"max": settings.MAX_LINE_QUANTITY}
+            ctx["error"] = _("Please choose an item and a quantity between 1 and %(max)s.") % {
+                "max": settings.MAX_LINE_QUANTITY
+            }
             return render(request, "web/product.html", ctx, status=422)
-        return _cart_error(request, DomainError(_("Please choose an item and a quantity."), code="invalid_quantity", status=422))
+        return _cart_error(
+            request,
+            DomainError(
+                _("Please choose an item and a quantity."), code="invalid_quantity", status=422
+            ),
+        )
     cart_obj = current_cart(request, create=True)
     try:
-        checkout.add_line(cart_id=cart_obj.id, user=request.user, sku=form.cleaned_data["sku"], quantity=form.cleaned_data["quantity"])
+        checkout.add_line(
+            cart_id=cart_obj.id,
+            user=request.user,
+            sku=form.cleaned_data["sku"],
+            quantity=form.cleaned_data["quantity"],
+        )
     except DomainError as err:
         prod = catalog.product_by_slug(request.POST.get("product", ""))
         if prod is not None:
@@ -206,7 +238,9 @@ def _cart_action(request, form_class, call):
     form = form_class(request.POST)
     cart_obj = current_cart(request)
     if cart_obj is None:
-        return _cart_error(request, DomainError(_("Your cart is empty."), code="cart_empty", status=409))
+        return _cart_error(
+            request, DomainError(_("Your cart is empty."), code="cart_empty", status=409)
+        )
     if not form.is_valid():
         err = DomainError("invalid input", code="invalid_quantity", status=422)
         if form_class is forms.ShippingForm:
@@ -221,17 +255,33 @@ def _cart_action(request, form_class, call):
 
 @require_POST
 def cart_update(request):
-    return _cart_action(request, forms.QuantityForm, lambda c, d: checkout.set_quantity(cart_id=c.id, user=request.user, sku=d["sku"], quantity=d["quantity"]))
+    return _cart_action(
+        request,
+        forms.QuantityForm,
+        lambda c, d: checkout.set_quantity(
+            cart_id=c.id, user=request.user, sku=d["sku"], quantity=d["quantity"]
+        ),
+    )
 
 
 @require_POST
 def cart_remove(request):
-    return _cart_action(request, forms.SkuForm, lambda c, d: checkout.remove_line(cart_id=c.id, user=request.user, sku=d["sku"]))
+    return _cart_action(
+        request,
+        forms.SkuForm,
+        lambda c, d: checkout.remove_line(cart_id=c.id, user=request.user, sku=d["sku"]),
+    )
 
 
 @require_POST
 def cart_shipping(request):
-    return _cart_action(request, forms.ShippingForm, lambda c, d: checkout.set_shipping_method(cart_id=c.id, user=request.user, code=d["shipping_method"]))
+    return _cart_action(
+        request,
+        forms.ShippingForm,
+        lambda c, d: checkout.set_shipping_method(
+            cart_id=c.id, user=request.user, code=d["shipping_method"]
+        ),
+    )
 
 
 @require_POST
@@ -241,14 +291,22 @@ def cart_voucher(request):
 
     cart_obj = current_cart(request)
     if cart_obj is None:
-        return _cart_error(request, DomainError(_("Your cart is empty."), code="cart_empty", status=409))
+        return _cart_error(
+            request, DomainError(_("Your cart is empty."), code="cart_empty", status=409)
+        )
     form = forms.VoucherForm(request.POST)
     if not form.is_valid():
-        return _cart_error(request, DomainError("invalid input", code="voucher_unknown", status=422), cart=cart_obj)
+        return _cart_error(
+            request, DomainError("invalid input", code="voucher_unknown", status=422), cart=cart_obj
+        )
     try:
         promotions.apply_voucher(
-            cart_id=cart_obj.id, user=request.user, code=form.cleaned_data["code"], channel="web",
-            client_ip=_client_ip(request), session_key=request.session.session_key or "",
+            cart_id=cart_obj.id,
+            user=request.user,
+            code=form.cleaned_data["code"],
+            channel="web",
+            client_ip=_client_ip(request),
+            session_key=request.session.session_key or "",
         )
     except DomainError as err:
         return _cart_error(request, err, cart=cart_obj)
@@ -260,13 +318,23 @@ def cart_voucher(request):
 def cart_voucher_remove(request):
     from warenhaus.promotions import services as promotions
 
-    return _cart_action(request, forms.VoucherRemoveForm, lambda c, d: promotions.remove_voucher(cart_id=c.id, user=request.user, code=d["voucher"]))
+    return _cart_action(
+        request,
+        forms.VoucherRemoveForm,
+        lambda c, d: promotions.remove_voucher(cart_id=c.id, user=request.user, code=d["voucher"]),
+    )
 
 
 # --- checkout --------------------------------------------------------------------------------
 
+
 def _checkout_initial(request, cart_obj) -> dict:
-    initial = {"country": "DE", "payment_method": "invoice", "test_outcome": "approve", "shipping_method": cart_obj.shipping_method if cart_obj else "standard"}
+    initial = {
+        "country": "DE",
+        "payment_method": "invoice",
+        "test_outcome": "approve",
+        "shipping_method": cart_obj.shipping_method if cart_obj else "standard",
+    }
     if request.user.is_authenticated:
         initial["email"] = request.user.email
         initial["name"] = request.user.name
@@ -289,16 +357,26 @@ def checkout_page(request):
         placed = lookups.order_from_cart(request.POST.get("cart_id", ""))
         if placed is not None and placed.number in request.session.get(SESSION_ORDERS, []):
             return redirect("web:order_confirmation", number=placed.number)
-        return _cart_error(request, DomainError(_("Your cart is empty."), code="cart_empty", status=409))
+        return _cart_error(
+            request, DomainError(_("Your cart is empty."), code="cart_empty", status=409)
+        )
     if not form.is_valid():
-        ctx = _cart_context(request, cart_obj, form=form, error=_("Please correct the marked fields."))
+        ctx = _cart_context(
+            request, cart_obj, form=form, error=_("Please correct the marked fields.")
+        )
         return render(request, "web/checkout.html", ctx, status=422)
     data = form.cleaned_data
     try:
         order = checkout.place_order(
-            cart_id=cart_obj.id, user=request.user, email=data["email"], shipping_address=form.address(),
-            payment_method=data["payment_method"], payment_token=form.payment_token(), shipping_method=data["shipping_method"],
-            channel="web", language=translation.get_language() or settings.LANGUAGE_CODE,
+            cart_id=cart_obj.id,
+            user=request.user,
+            email=data["email"],
+            shipping_address=form.address(),
+            payment_method=data["payment_method"],
+            payment_token=form.payment_token(),
+            shipping_method=data["shipping_method"],
+            channel="web",
+            language=translation.get_language() or settings.LANGUAGE_CODE,
             client_ip=_client_ip(request),
         )
     except DomainError as err:
@@ -318,6 +396,7 @@ def order_confirmation(request, number: str):
 
 
 # --- the shopper's account -------------------------------------------------------------------
+
 
 def _login_required(view):
     def wrapped(request, *args, **kwargs):
@@ -374,7 +453,9 @@ def _client_ip(request) -> str:
 
 def _refused(request, template: str, ctx: dict, err: DomainError, message: str = ""):
     """A page that says why a service refused, with the error's status (and Retry-After)."""
-    response = render(request, template, {**ctx, "error": message or error_message(err)}, status=err.status)
+    response = render(
+        request, template, {**ctx, "error": message or error_message(err)}, status=err.status
+    )
     if getattr(err, "retry_after", None):
         response["Retry-After"] = str(err.retry_after)
     return response
@@ -387,14 +468,33 @@ def login_page(request):
         return render(request, "web/login.html", {"form": forms.LoginForm(), "next": nxt})
     form = forms.LoginForm(request.POST)
     if not form.is_valid():
-        return render(request, "web/login.html", {"form": form, "next": nxt, "error": _("Please enter your e-mail address and password.")}, status=422)
+        return render(
+            request,
+            "web/login.html",
+            {
+                "form": form,
+                "next": nxt,
+                "error": _("Please enter your e-mail address and password."),
+            },
+            status=422,
+        )
     try:
-        user = accounts.login(email=form.cleaned_data["email"], password=form.cleaned_data["password"], client_ip=_client_ip(request),
-                              device=devices.from_request(request), request=request)
+        user = accounts.login(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            client_ip=_client_ip(request),
+            device=devices.from_request(request),
+            request=request,
+        )
     except DomainError as err:
         # refused for too many failures: the owner can still get in with a mailed link
         offer = err.code == "rate_limited"
-        return _refused(request, "web/login.html", {"form": form, "next": nxt, "offer_link": offer, "email": form.cleaned_data["email"]}, err)
+        return _refused(
+            request,
+            "web/login.html",
+            {"form": form, "next": nxt, "offer_link": offer, "email": form.cleaned_data["email"]},
+            err,
+        )
     return _welcome(request, user, nxt, _("Welcome back!"))
 
 
@@ -403,18 +503,34 @@ def login_link_page(request):
     """Ask for a login link by e-mail (when the password login is refused, or forgotten)."""
     nxt = _safe_next(request, reverse("web:home"))
     if request.method == "GET":
-        return render(request, "web/login_link.html", {"form": forms.LoginLinkForm(initial={"email": request.GET.get("email", "")[:254]}), "next": nxt})
+        return render(
+            request,
+            "web/login_link.html",
+            {
+                "form": forms.LoginLinkForm(initial={"email": request.GET.get("email", "")[:254]}),
+                "next": nxt,
+            },
+        )
     form = forms.LoginLinkForm(request.POST)
     if not form.is_valid():
-        return render(request, "web/login_link.html", {"form": form, "next": nxt, "error": _("Please enter a valid e-mail address.")}, status=422)
+        return render(
+            request,
+            "web/login_link.html",
+            {"form": form, "next": nxt, "error": _("Please enter a valid e-mail address.")},
+            status=422,
+        )
     try:
         login_links.request_link(email=form.cleaned_data["email"], client_ip=_client_ip(request))
     except DomainError as err:
         message = ""
         if err.code == "rate_limited":
-            message = _("Login links for this address were asked for several times just now. Please use the newest mail, or ask again in %(minutes)s minutes.") % {"minutes": minutes_to_wait(err)}
+            message = _(
+                "Login links for this address were asked for several times just now. Please use the newest mail, or ask again in %(minutes)s minutes."
+            ) % {"minutes": minutes_to_wait(err)}
         return _refused(request, "web/login_link.html", {"form": form, "next": nxt}, err, message)
-    return render(request, "web/login_link.html", {"sent_to": form.cleaned_data["email"], "next": nxt})
+    return render(
+        request, "web/login_link.html", {"sent_to": form.cleaned_data["email"], "next": nxt}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -425,11 +541,18 @@ def login_link_confirm(request, key: str):
     if request.method == "GET":
         user = login_links.user_for_key(key)
         status = 200 if user is not None else 401
-        return render(request, "web/login_link_confirm.html", {"key": key, "account": user, "next": nxt}, status=status)
+        return render(
+            request,
+            "web/login_link_confirm.html",
+            {"key": key, "account": user, "next": nxt},
+            status=status,
+        )
     try:
         user = login_links.confirm(key=key, client_ip=_client_ip(request))
     except DomainError as err:
-        return _refused(request, "web/login_link_confirm.html", {"key": key, "account": None, "next": nxt}, err)
+        return _refused(
+            request, "web/login_link_confirm.html", {"key": key, "account": None, "next": nxt}, err
+        )
     return _welcome(request, user, nxt, _("Welcome back!"))
 
 
@@ -447,11 +570,21 @@ def register_page(request):
         return render(request, "web/register.html", {"form": forms.RegisterForm(), "next": nxt})
     form = forms.RegisterForm(request.POST)
     if not form.is_valid():
-        return render(request, "web/register.html", {"form": form, "next": nxt, "error": _("Please correct the marked fields.")}, status=422)
+        return render(
+            request,
+            "web/register.html",
+            {"form": form, "next": nxt, "error": _("Please correct the marked fields.")},
+            status=422,
+        )
     d = form.cleaned_data
     try:
-        user = accounts.register_customer(email=d["email"], password=d["password"], name=d["name"], language=translation.get_language() or "de",
-                                          client_ip=_client_ip(request))
+        user = accounts.register_customer(
+            email=d["email"],
+            password=d["password"],
+            name=d["name"],
+            language=translation.get_language() or "de",
+            client_ip=_client_ip(request),
+        )
     except DomainError as err:
         return _refused(request, "web/register.html", {"form": form, "next": nxt}, err)
     return _welcome(request, user, nxt, _("Your account has been created."))

@@ -22,5 +22,11 @@ def _make(name: str, url: str, prefix: str) -> WaitingRoom:
 
 
 def waiting_room() -> WaitingRoom:
-    url = getattr(settings, "WAITING_ROOM_REDIS_URL", "") or getattr(settings, "REDIS_URL", "") or ""
-    return _make(getattr(settings, "WAITING_ROOM_BACKEND", "db"), url, getattr(settings, "WAITING_ROOM_PREFIX", "wr"))
+    url = (
+        getattr(settings, "WAITING_ROOM_REDIS_URL", "") or getattr(settings, "REDIS_URL", "") or ""
+    )
+    return _make(
+        getattr(settings, "WAITING_ROOM_BACKEND", "db"),
+        url,
+        getattr(settings, "WAITING_ROOM_PREFIX", "wr"),
+    )

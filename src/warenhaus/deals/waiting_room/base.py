@@ -56,7 +56,16 @@ class WaitingRoom(ABC):
     name = "abstract"
 
     @abstractmethod
-    def join(self, deal_id: int, who: str, quantity: int, *, before_start: bool, now: float, data: dict | None = None) -> tuple[TicketInfo, bool]:
+    def join(
+        self,
+        deal_id: int,
+        who: str,
+        quantity: int,
+        *,
+        before_start: bool,
+        now: float,
+        data: dict | None = None,
+    ) -> tuple[TicketInfo, bool]:
         """The ticket of ``who`` for this deal: a new one in ``waiting`` (``created`` True) with
         ``data`` (written in the same atomic step, so an admitter never sees it without), or the
         one they already have, whatever its state (joining twice never gives a second place).
@@ -79,14 +88,32 @@ class WaitingRoom(ABC):
         """The ``n`` waiting tickets next in line, in order."""
 
     @abstractmethod
-    def update(self, deal_id: int, ticket_id: str, *, state: str, data: dict | None = None, only_from: str | None = None) -> bool:
+    def update(
+        self,
+        deal_id: int,
+        ticket_id: str,
+        *,
+        state: str,
+        data: dict | None = None,
+        only_from: str | None = None,
+    ) -> bool:
         """Set a ticket's state (and merge ``data`` into its data). With ``only_from``, only if
         the ticket is in that state now (atomically). False if nothing was changed."""
 
-    def update_many(self, deal_id: int, changes: list[tuple[str, dict | None]], *, state: str, only_from: str | None = None) -> int:
+    def update_many(
+        self,
+        deal_id: int,
+        changes: list[tuple[str, dict | None]],
+        *,
+        state: str,
+        only_from: str | None = None,
+    ) -> int:
         """:meth:`update` for many tickets (``(ticket_id, data)`` pairs) in as few round trips as
         the back end allows; how many were changed."""
-        return sum(self.update(deal_id, tid, state=state, data=data, only_from=only_from) for tid, data in changes)
+        return sum(
+            self.update(deal_id, tid, state=state, data=data, only_from=only_from)
+            for tid, data in changes
+        )
 
     def position_estimate(self, deal_id: int, ticket: TicketInfo) -> int | None:
         """:meth:`position`, or an estimate of it at most a second or so old where the exact

@@ -20,8 +20,16 @@ from .base import STATES, TicketInfo, WaitingRoom, new_ticket_id, order_key
 
 
 def _info(row) -> TicketInfo:
-    return TicketInfo(id=row.id, deal_id=row.deal_id, who=row.who, quantity=row.quantity, state=row.state,
-                      order_key=row.order_key, joined_at=row.joined_at, data=dict(row.data or {}))
+    return TicketInfo(
+        id=row.id,
+        deal_id=row.deal_id,
+        who=row.who,
+        quantity=row.quantity,
+        state=row.state,
+        order_key=row.order_key,
+        joined_at=row.joined_at,
+        data=dict(row.data or {}),
+    )
 
 
 class DatabaseWaitingRoom(WaitingRoom):
@@ -33,16 +41,33 @@ class DatabaseWaitingRoom(WaitingRoom):
     def join(self, deal_id, who, quantity, *, before_start, now, data=None):
         from warenhaus.deals.models import Ticket
 
-        row = Ticket(id=new_ticket_id(), deal_id=deal_id, who=who, quantity=quantity, state="waiting",
-                     order_key=order_key(before_start=before_start, now=now), joined_at=now, data=dict(data or {}))
+        row = Ticket(
+            id=new_ticket_id(),
+            deal_id=deal_id,
+            who=who,
+            quantity=quantity,
+            state="waiting",
+            order_key=order_key(before_start=before_start, now=now),
+            joined_at=now,
+            data=dict(data or {}),
+        )
         # one statement: the unique (deal, who) decides who was first, without an error to
         # recover from (PostgreSQL and SQLite both speak ON CONFLICT)
-        fields = [Ticket._meta.get_field(n) for n in ("id", "deal", "who", "quantity", "state", "order_key", "joined_at", "data")]
+        fields = [
+            Ticket._meta.get_field(n)
+            for n in ("id", "deal", "who", "quantity", "state", "order_key", "joined_at", "data")
+        ]
         values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
         qn = connection.ops.quote_name
-        sql = (f"INSERT INTO {qn(Ticket._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-               f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING")
-        if connection.vendor == "postgresql" and not connection.in_atomic_block and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+        sql = (
+            f"INSERT INTO {qn(Ticket._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING"
+        )
+        if (
+            connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+            and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
+        ):
             created = self._insert_quick(sql, values)
         else:  # SQLite, or inside the caller's transaction (which decides how it commits)
             with transaction.atomic(), connection.cursor() as cursor:
@@ -80,13 +105,24 @@ class DatabaseWaitingRoom(WaitingRoom):
         # by hand: what every poll does, and the ORM's compilation costs twice the query
         qn = connection.ops.quote_name
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT who, quantity, state, order_key, joined_at, data FROM {qn(Ticket._meta.db_table)} WHERE id = %s AND deal_id = %s",
-                           [ticket_id, int(deal_id)])
+            cursor.execute(
+                f"SELECT who, quantity, state, order_key, joined_at, data FROM {qn(Ticket._meta.db_table)} WHERE id = %s AND deal_id = %s",
+                [ticket_id, int(deal_id)],
+            )
             row = cursor.fetchone()
         if row is None:
             return None
         data = Ticket._meta.get_field("data").from_db_value(row[5], None, connection)
-        return TicketInfo(id=ticket_id, deal_id=int(deal_id), who=row[0], quantity=row[1], state=row[2], order_key=row[3], joined_at=row[4], data=dict(data or {}))
+        return TicketInfo(
+            id=ticket_id,
+            deal_id=int(deal_id),
+            who=row[0],
+            quantity=row[1],
+            state=row[2],
+            order_key=row[3],
+            joined_at=row[4],
+            data=dict(data or {}),
+        )
 
     def position(self, deal_id, ticket):
         from warenhaus.deals.models import Ticket
@@ -95,9 +131,13 @@ class DatabaseWaitingRoom(WaitingRoom):
             return None
         # one query: the waiting up to and including the ticket, and whether it is still waiting
         # (``ticket`` may be stale: once it left the line it has no place, as in Redis)
-        row = Ticket.objects.filter(deal_id=deal_id, state="waiting").filter(
-            Q(order_key__lt=ticket.order_key) | Q(order_key=ticket.order_key, id__lte=ticket.id)
-        ).aggregate(upto=Count("pk"), me=Count("pk", filter=Q(pk=ticket.id)))
+        row = (
+            Ticket.objects.filter(deal_id=deal_id, state="waiting")
+            .filter(
+                Q(order_key__lt=ticket.order_key) | Q(order_key=ticket.order_key, id__lte=ticket.id)
+            )
+            .aggregate(upto=Count("pk"), me=Count("pk", filter=Q(pk=ticket.id)))
+        )
         return row["upto"] if row["me"] else None
 
     def position_estimate(self, deal_id, ticket):
@@ -111,8 +151,10 @@ class DatabaseWaitingRoom(WaitingRoom):
             # by hand: the ORM's compilation would cost more than the count (row values work in
             # PostgreSQL and SQLite alike; the plain bounds make it a range of the index)
             qn = connection.ops.quote_name
-            sql = (f"SELECT COUNT(*) FROM {qn(Ticket._meta.db_table)} WHERE deal_id = %s AND state = 'waiting' "
-                   f"AND order_key <= %s AND (order_key, id) < (%s, %s)")
+            sql = (
+                f"SELECT COUNT(*) FROM {qn(Ticket._meta.db_table)} WHERE deal_id = %s AND state = 'waiting' "
+                f"AND order_key <= %s AND (order_key, id) < (%s, %s)"
+            )
             args = [deal_id, me[0], me[0], me[1]]
             if after is not None:
                 sql += " AND order_key >= %s AND (order_key, id) > (%s, %s)"
@@ -121,8 +163,12 @@ class DatabaseWaitingRoom(WaitingRoom):
                 cursor.execute(sql, args)
                 return cursor.fetchone()[0]
 
-        return self._ranks.place(deal_id, (ticket.order_key, ticket.id), count_between=between,
-                                 load=lambda: list(line.order_by("order_key", "id").values_list("order_key", "id")))
+        return self._ranks.place(
+            deal_id,
+            (ticket.order_key, ticket.id),
+            count_between=between,
+            load=lambda: list(line.order_by("order_key", "id").values_list("order_key", "id")),
+        )
 
     def _changed(self, deal_id) -> None:
         self._ranks.forget(deal_id)
@@ -132,7 +178,12 @@ class DatabaseWaitingRoom(WaitingRoom):
 
         if n <= 0:
             return []
-        return [_info(r) for r in Ticket.objects.filter(deal_id=deal_id, state="waiting").order_by("order_key", "id")[:n]]
+        return [
+            _info(r)
+            for r in Ticket.objects.filter(deal_id=deal_id, state="waiting").order_by(
+                "order_key", "id"
+            )[:n]
+        ]
 
     def update(self, deal_id, ticket_id, *, state, data=None, only_from=None):
         from warenhaus.deals.models import Ticket
@@ -164,14 +215,18 @@ class DatabaseWaitingRoom(WaitingRoom):
             return n
         n = 0
         with transaction.atomic():
-            qs = Ticket.objects.select_for_update().filter(deal_id=deal_id, pk__in=[tid for tid, _ in changes])
+            qs = Ticket.objects.select_for_update().filter(
+                deal_id=deal_id, pk__in=[tid for tid, _ in changes]
+            )
             if only_from is not None:
                 qs = qs.filter(state=only_from)
             old = dict(qs.values_list("pk", "data"))
             for tid, data in changes:
                 if tid not in old:
                     continue
-                n += Ticket.objects.filter(pk=tid).update(state=state, data={**(old[tid] or {}), **(data or {})})
+                n += Ticket.objects.filter(pk=tid).update(
+                    state=state, data={**(old[tid] or {}), **(data or {})}
+                )
         self._changed(deal_id)
         return n
 
@@ -179,18 +234,28 @@ class DatabaseWaitingRoom(WaitingRoom):
         from warenhaus.deals.models import AdmitterLease
 
         if not AdmitterLease.objects.filter(deal_id=deal_id).update(beat=at):
-            AdmitterLease.objects.get_or_create(deal_id=deal_id, defaults={"owner": "", "until": 0.0, "beat": at})
+            AdmitterLease.objects.get_or_create(
+                deal_id=deal_id, defaults={"owner": "", "until": 0.0, "beat": at}
+            )
 
     def last_beat(self, deal_id):
         from warenhaus.deals.models import AdmitterLease
 
-        return AdmitterLease.objects.filter(deal_id=deal_id).values_list("beat", flat=True).first() or None
+        return (
+            AdmitterLease.objects.filter(deal_id=deal_id).values_list("beat", flat=True).first()
+            or None
+        )
 
     def counts(self, deal_id):
         from warenhaus.deals.models import Ticket
 
         out = dict.fromkeys(STATES, 0)
-        for row in Ticket.objects.filter(deal_id=deal_id).values("state").annotate(n=Count("pk")).order_by():
+        for row in (
+            Ticket.objects.filter(deal_id=deal_id)
+            .values("state")
+            .annotate(n=Count("pk"))
+            .order_by()
+        ):
             out[row["state"]] = row["n"]
         return out
 
@@ -198,10 +263,20 @@ class DatabaseWaitingRoom(WaitingRoom):
         from warenhaus.deals.models import AdmitterLease
 
         now = time.time()
-        if AdmitterLease.objects.filter(deal_id=deal_id).filter(Q(until__lt=now) | Q(owner="")).update(owner=owner, until=now + seconds) == 1:
+        if (
+            AdmitterLease.objects.filter(deal_id=deal_id)
+            .filter(Q(until__lt=now) | Q(owner=""))
+            .update(owner=owner, until=now + seconds)
+            == 1
+        ):
             return True
         AdmitterLease.objects.get_or_create(deal_id=deal_id, defaults={"owner": "", "until": 0.0})
-        return AdmitterLease.objects.filter(deal_id=deal_id).filter(Q(until__lt=now) | Q(owner="")).update(owner=owner, until=now + seconds) == 1
+        return (
+            AdmitterLease.objects.filter(deal_id=deal_id)
+            .filter(Q(until__lt=now) | Q(owner=""))
+            .update(owner=owner, until=now + seconds)
+            == 1
+        )
 
     def release(self, deal_id, owner):
         from warenhaus.deals.models import AdmitterLease

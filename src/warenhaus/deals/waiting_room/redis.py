@@ -151,11 +151,19 @@ class RedisWaitingRoom(WaitingRoom):
         return self._key(deal_id, "t:")
 
     def _info(self, deal_id, ticket_id: str, fields: dict, rank: int | None = None) -> TicketInfo:
-        data = {k[len(_DATA):]: json.loads(v) for k, v in fields.items() if k.startswith(_DATA)}
+        data = {k[len(_DATA) :]: json.loads(v) for k, v in fields.items() if k.startswith(_DATA)}
         hint = None if rank is None or fields["state"] != "waiting" or rank < 0 else int(rank) + 1
-        return TicketInfo(id=ticket_id, deal_id=int(deal_id), who=fields["who"], quantity=int(fields["quantity"]),
-                          state=fields["state"], order_key=int(fields["order_key"]),
-                          joined_at=float(fields["joined_at"]), data=data, position_hint=hint)
+        return TicketInfo(
+            id=ticket_id,
+            deal_id=int(deal_id),
+            who=fields["who"],
+            quantity=int(fields["quantity"]),
+            state=fields["state"],
+            order_key=int(fields["order_key"]),
+            joined_at=float(fields["joined_at"]),
+            data=data,
+            position_hint=hint,
+        )
 
     # -- the interface ------------------------------------------------------------------------
 
@@ -163,19 +171,36 @@ class RedisWaitingRoom(WaitingRoom):
         ticket_id = new_ticket_id()
         key = order_key(before_start=before_start, now=now)
         tp = self._ticket_prefix(deal_id)
-        keys = [self._key(deal_id, "who"), self._key(deal_id, "line"), self._key(deal_id, "counts"), tp + ticket_id]
+        keys = [
+            self._key(deal_id, "who"),
+            self._key(deal_id, "line"),
+            self._key(deal_id, "counts"),
+            tp + ticket_id,
+        ]
         clean = json.loads(json.dumps(data)) if data else {}
         args = [who, ticket_id, int(quantity), key, repr(float(now)), tp]
         for k, v in clean.items():
             args += [_DATA + k, json.dumps(v, separators=(",", ":"))]
         out = self._join(keys=keys, args=args)
         if out[0] == 1:
-            return TicketInfo(id=ticket_id, deal_id=int(deal_id), who=who, quantity=int(quantity), state="waiting",
-                              order_key=key, joined_at=float(now), data=clean, position_hint=int(out[3]) + 1), True
+            return TicketInfo(
+                id=ticket_id,
+                deal_id=int(deal_id),
+                who=who,
+                quantity=int(quantity),
+                state="waiting",
+                order_key=key,
+                joined_at=float(now),
+                data=clean,
+                position_hint=int(out[3]) + 1,
+            ), True
         return self._info(deal_id, out[1], _pairs(out[2]), out[3]), False
 
     def ticket_of(self, deal_id, who):
-        out = self._ticket_of(keys=[self._key(deal_id, "who"), self._key(deal_id, "line")], args=[who, self._ticket_prefix(deal_id)])
+        out = self._ticket_of(
+            keys=[self._key(deal_id, "who"), self._key(deal_id, "line")],
+            args=[who, self._ticket_prefix(deal_id)],
+        )
         if not out or not out[1]:
             return None
         return self._info(deal_id, out[0], _pairs(out[1]), out[2])
@@ -184,7 +209,10 @@ class RedisWaitingRoom(WaitingRoom):
         ticket_id = str(ticket_id)
         if not ticket_id or len(ticket_id) > _MAX_ID:
             return None
-        fields, rank = self._get(keys=[self._ticket_prefix(deal_id) + ticket_id, self._key(deal_id, "line")], args=[ticket_id])
+        fields, rank = self._get(
+            keys=[self._ticket_prefix(deal_id) + ticket_id, self._key(deal_id, "line")],
+            args=[ticket_id],
+        )
         return self._info(deal_id, ticket_id, _pairs(fields), rank) if fields else None
 
     def position(self, deal_id, ticket):
@@ -196,8 +224,13 @@ class RedisWaitingRoom(WaitingRoom):
     def first_waiting(self, deal_id, n):
         if n <= 0:
             return []
-        out = self._first(keys=[self._key(deal_id, "line")], args=[int(n), self._ticket_prefix(deal_id)])
-        return [self._info(deal_id, tid, _pairs(fields)) for tid, fields in zip(out[::2], out[1::2], strict=True)]
+        out = self._first(
+            keys=[self._key(deal_id, "line")], args=[int(n), self._ticket_prefix(deal_id)]
+        )
+        return [
+            self._info(deal_id, tid, _pairs(fields))
+            for tid, fields in zip(out[::2], out[1::2], strict=True)
+        ]
 
     def _update_call(self, deal_id, ticket_id, state, data, only_from):
         args = [ticket_id, state, "0" if only_from is None else "1", only_from or ""]
@@ -206,7 +239,11 @@ class RedisWaitingRoom(WaitingRoom):
             # JSON cannot hold fails here, before anything is changed
             for k, v in json.loads(json.dumps(data)).items():
                 args += [_DATA + k, json.dumps(v, separators=(",", ":"))]
-        keys = [self._ticket_prefix(deal_id) + ticket_id, self._key(deal_id, "line"), self._key(deal_id, "counts")]
+        keys = [
+            self._ticket_prefix(deal_id) + ticket_id,
+            self._key(deal_id, "line"),
+            self._key(deal_id, "counts"),
+        ]
         return keys, args
 
     def update(self, deal_id, ticket_id, *, state, data=None, only_from=None):
@@ -217,7 +254,11 @@ class RedisWaitingRoom(WaitingRoom):
         return self._update(keys=keys, args=args) == 1
 
     def update_many(self, deal_id, changes, *, state, only_from=None):
-        calls = [self._update_call(deal_id, str(tid), state, data, only_from) for tid, data in changes if tid and len(str(tid)) <= _MAX_ID]
+        calls = [
+            self._update_call(deal_id, str(tid), state, data, only_from)
+            for tid, data in changes
+            if tid and len(str(tid)) <= _MAX_ID
+        ]
         if not calls:
             return 0
         self.client.script_load(_UPDATE)  # EVALSHA in a pipeline needs the script loaded

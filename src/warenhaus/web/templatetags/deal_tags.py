@@ -49,7 +49,10 @@ def live_deals(limit: int = 3) -> list[dict]:
 
     from ..deals_pages import deal_row
 
-    return [deal_row(d) for d in selectors.current(Deal.objects.select_related("variant__product"))[:limit]]
+    return [
+        deal_row(d)
+        for d in selectors.current(Deal.objects.select_related("variant__product"))[:limit]
+    ]
 
 
 @register.filter

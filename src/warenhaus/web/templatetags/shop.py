@@ -138,7 +138,10 @@ def audit_changes(entry) -> dict:
     if isinstance(before, dict) and isinstance(after, dict):
         keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
         if keys:
-            return {"before": {k: before.get(k) for k in keys if k in before}, "after": {k: after.get(k) for k in keys if k in after}}
+            return {
+                "before": {k: before.get(k) for k in keys if k in before},
+                "after": {k: after.get(k) for k in keys if k in after},
+            }
     return {"before": before, "after": after}
 
 

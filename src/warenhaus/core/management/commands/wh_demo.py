@@ -25,12 +25,27 @@ class Command(BaseCommand):
     help = "Load the German demo shop (idempotent), then run server and worker on 127.0.0.1:8000."
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-serve", action="store_true", help="only migrate and load the demo data")
-        parser.add_argument("--reset", action="store_true", help="empty the database before loading")
-        parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"), help="server address (default: %(default)s)")
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "3")), help="gunicorn processes (default: %(default)s)")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="only migrate and load the demo data"
+        )
+        parser.add_argument(
+            "--reset", action="store_true", help="empty the database before loading"
+        )
+        parser.add_argument(
+            "--bind",
+            default=os.environ.get("BIND", "127.0.0.1:8000"),
+            help="server address (default: %(default)s)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("WEB_CONCURRENCY", "3")),
+            help="gunicorn processes (default: %(default)s)",
+        )
 
-    def handle(self, *args, no_serve=False, reset=False, bind="127.0.0.1:8000", workers=3, **options):
+    def handle(
+        self, *args, no_serve=False, reset=False, bind="127.0.0.1:8000", workers=3, **options
+    ):
         verbosity = options.get("verbosity", 1)
         self.use_own_secrets()
         call_command("wh_migrate", verbosity=max(0, verbosity - 1))
@@ -70,7 +85,9 @@ class Command(BaseCommand):
         w(f"  console      {base}/console/")
         w(f"  API docs     {base}/api/v1/docs")
         for pk, title, state in summary.deals:
-            w(f"  flash deal   {base}/deals/{pk}/   {title} ({'running' if state == 'live' else 'starts soon' if state == 'scheduled' else state})")
+            w(
+                f"  flash deal   {base}/deals/{pk}/   {title} ({'running' if state == 'live' else 'starts soon' if state == 'scheduled' else state})"
+            )
         w("")
         w("  logins (demo passwords):")
         for email, password, roles in summary.logins:
@@ -78,18 +95,27 @@ class Command(BaseCommand):
         w("")
         mail = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
         if mail == "console":
-            w("  mails (order confirmations etc.) are printed here by the worker; set EMAIL_URL to send them")
+            w(
+                "  mails (order confirmations etc.) are printed here by the worker; set EMAIL_URL to send them"
+            )
         w("")
 
     # --- the child processes --------------------------------------------------------------
 
     def serve(self, *, bind: str, workers: int, base: str) -> None:
-        env = dict(os.environ, BIND=bind, WEB_CONCURRENCY=str(workers), DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "warenhaus.settings"))
+        env = dict(
+            os.environ,
+            BIND=bind,
+            WEB_CONCURRENCY=str(workers),
+            DJANGO_SETTINGS_MODULE=os.environ.get("DJANGO_SETTINGS_MODULE", "warenhaus.settings"),
+        )
         cli = [sys.executable, "-m", "warenhaus.cli"]
         # New sessions: Ctrl-C reaches only us, and we stop each child exactly once.
         children = {
             "server": subprocess.Popen([*cli, "serve"], env=env, start_new_session=True),
-            "worker": subprocess.Popen([*cli, "worker", "--no-reload"], env=env, start_new_session=True),
+            "worker": subprocess.Popen(
+                [*cli, "worker", "--no-reload"], env=env, start_new_session=True
+            ),
         }
         stopping = False
 
@@ -101,11 +127,17 @@ class Command(BaseCommand):
         exit_code = 0
         try:
             if self.wait_until_up(base, children):
-                self.stdout.write(self.style.SUCCESS(f"Warenhaus is running on {base}/ (Ctrl-C stops server and worker)"))
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"Warenhaus is running on {base}/ (Ctrl-C stops server and worker)"
+                    )
+                )
             while not stopping:
                 for name, proc in children.items():
                     if proc.poll() is not None:
-                        self.stderr.write(f"the {name} stopped (exit code {proc.returncode}); stopping the demo")
+                        self.stderr.write(
+                            f"the {name} stopped (exit code {proc.returncode}); stopping the demo"
+                        )
                         exit_code = proc.returncode or 1
                         stopping = True
                 time.sleep(0.3)

@@ -15,9 +15,13 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="create a staff member or add roles to one")
         create.add_argument("--email", required=True)
-        create.add_argument("--role", action="append", required=True, choices=sorted(ROLES), help="may be repeated")
+        create.add_argument(
+            "--role", action="append", required=True, choices=sorted(ROLES), help="may be repeated"
+        )
         create.add_argument("--name", default="")
-        create.add_argument("--password", default=None, help="omit to be asked, or '-' to generate one")
+        create.add_argument(
+            "--password", default=None, help="omit to be asked, or '-' to generate one"
+        )
         sub.add_parser("roles", help="list the roles")
 
     def handle(self, *args, **opts):
@@ -33,14 +37,24 @@ class Command(BaseCommand):
             password, generated = secrets.token_urlsafe(18), True
         elif password is None:
             if not sys.stdin.isatty():
-                raise CommandError("no password given: pass --password P, or --password - to generate one")
+                raise CommandError(
+                    "no password given: pass --password P, or --password - to generate one"
+                )
             password = getpass.getpass("Password (at least 12 characters): ")
             if password != getpass.getpass("Again: "):
                 raise CommandError("the two passwords differ")
         try:
-            user = create_staff(email=opts["email"], password=password, roles=opts["role"], name=opts["name"], source="cli")
+            user = create_staff(
+                email=opts["email"],
+                password=password,
+                roles=opts["role"],
+                name=opts["name"],
+                source="cli",
+            )
         except DomainError as err:
             raise CommandError(f"{err.code}: {err.detail}") from None
-        self.stdout.write(self.style.SUCCESS(f"staff {user.email} has roles: {', '.join(sorted(opts['role']))}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"staff {user.email} has roles: {', '.join(sorted(opts['role']))}")
+        )
         if generated:
             self.stdout.write(f"password: {password}")

@@ -38,7 +38,10 @@ def requeue_once() -> int:
     from warenhaus.remediation.services import recover_stalled
 
     n = 0
-    for job, what in ((requeue_due, "outbox maintenance"), (recover_stalled, "remediation recovery")):
+    for job, what in (
+        (requeue_due, "outbox maintenance"),
+        (recover_stalled, "remediation recovery"),
+    ):
         try:
             n += job()
         except Exception:  # the database may be briefly unavailable; the next round tries again
@@ -95,21 +98,29 @@ class OutboxMaintenance(threading.Thread):
 
 
 class Command(DbWorkerCommand):
-    help = "Deliver mail and run background jobs (queues default and mail; Ctrl-C or SIGTERM to stop)."
+    help = (
+        "Deliver mail and run background jobs (queues default and mail; Ctrl-C or SIGTERM to stop)."
+    )
 
     def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
         parser.set_defaults(queue_name=DEFAULT_QUEUES)
         parser.add_argument(
-            "--requeue-interval", type=float, default=float(os.environ.get("OUTBOX_REQUEUE_INTERVAL", "30")),
+            "--requeue-interval",
+            type=float,
+            default=float(os.environ.get("OUTBOX_REQUEUE_INTERVAL", "30")),
             help="Seconds between outbox checks for messages whose delivery task was lost (default: %(default)s; 0 turns it off).",
         )
         parser.add_argument(
-            "--deals-interval", type=float, default=float(os.environ.get("DEALS_SWEEP_INTERVAL", "1")),
+            "--deals-interval",
+            type=float,
+            default=float(os.environ.get("DEALS_SWEEP_INTERVAL", "1")),
             help="Seconds between flash-deal sweeps: expired holds, paced admission, wait-list offers, the end of deals (default: %(default)s; 0 turns it off).",
         )
         parser.add_argument(
-            "--monitor-interval", type=float, default=float(os.environ.get("VOUCHER_MONITOR_INTERVAL", "15")),
+            "--monitor-interval",
+            type=float,
+            default=float(os.environ.get("VOUCHER_MONITOR_INTERVAL", "15")),
             help="Seconds between sweeps of the voucher leak monitors (default: %(default)s; 0 turns it off).",
         )
 
@@ -128,7 +139,11 @@ class Command(DbWorkerCommand):
         interval = options.pop("requeue_interval")
         monitor_interval = options.pop("monitor_interval")
         deals_interval = options.pop("deals_interval")
-        is_reloader_parent = options.get("reload") and not options.get("batch") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
+        is_reloader_parent = (
+            options.get("reload")
+            and not options.get("batch")
+            and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
+        )
         maintenance = None
         if interval > 0 and not is_reloader_parent:
             # Once at start: a worker that comes back after a crash picks up what the crash left.
@@ -140,16 +155,22 @@ class Command(DbWorkerCommand):
         if monitor_interval > 0 and not is_reloader_parent:
             monitors_once()
             if not options.get("batch"):
-                sweeper = OutboxMaintenance(monitor_interval, job=monitors_once, name="voucher-monitors")
+                sweeper = OutboxMaintenance(
+                    monitor_interval, job=monitors_once, name="voucher-monitors"
+                )
                 sweeper.start()
         deals_sweeper = None
         if deals_interval > 0 and not is_reloader_parent:
             deals_once()
             if not options.get("batch"):
-                deals_sweeper = OutboxMaintenance(deals_interval, job=deals_once, name="deals-sweep")
+                deals_sweeper = OutboxMaintenance(
+                    deals_interval, job=deals_once, name="deals-sweep"
+                )
                 deals_sweeper.start()
         if options.get("verbosity", 1) >= 1 and not is_reloader_parent:
-            self.stdout.write(f"warenhaus worker: queues {options['queue_name']}, outbox check every {interval:g} s, voucher monitors every {monitor_interval:g} s")
+            self.stdout.write(
+                f"warenhaus worker: queues {options['queue_name']}, outbox check every {interval:g} s, voucher monitors every {monitor_interval:g} s"
+            )
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             super().handle(*args, **options)

@@ -1,9 +1,9 @@
 """``warenhaus vouchers``: the kill switch from the command line, and a list of campaigns.
 
-    warenhaus vouchers block --code CODE --reason R
-    warenhaus vouchers block --campaign ID --reason R      (pauses the campaign; --revoke: for good)
-    warenhaus vouchers block --pattern 'SOMMER*' --reason R
-    warenhaus vouchers list [--status approved]
+warenhaus vouchers block --code CODE --reason R
+warenhaus vouchers block --campaign ID --reason R      (pauses the campaign; --revoke: for good)
+warenhaus vouchers block --pattern 'SOMMER*' --reason R
+warenhaus vouchers list [--status approved]
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,8 +22,14 @@ class Command(BaseCommand):
         what.add_argument("--campaign", type=int)
         what.add_argument("--pattern", help="a prefix and '*', e.g. SOMMER*")
         block.add_argument("--reason", required=True)
-        block.add_argument("--revoke", action="store_true", help="with --campaign: revoke for good instead of pausing")
-        block.add_argument("--by", default="", help="e-mail of the staff member acting (for the audit trail)")
+        block.add_argument(
+            "--revoke",
+            action="store_true",
+            help="with --campaign: revoke for good instead of pausing",
+        )
+        block.add_argument(
+            "--by", default="", help="e-mail of the staff member acting (for the audit trail)"
+        )
         lst = sub.add_parser("list", help="list campaigns")
         lst.add_argument("--status", default="")
 
@@ -41,15 +47,29 @@ class Command(BaseCommand):
                 raise CommandError(f"no account {opts['by']}")
         try:
             if opts["code"]:
-                row = services.block_code(code=opts["code"], actor=actor, reason=opts["reason"], source="cli")
-                self.stdout.write(self.style.SUCCESS(f"blocked code {row.display_hint} of campaign {row.campaign_id}"))
+                row = services.block_code(
+                    code=opts["code"], actor=actor, reason=opts["reason"], source="cli"
+                )
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"blocked code {row.display_hint} of campaign {row.campaign_id}"
+                    )
+                )
             elif opts["campaign"] is not None:
                 fn = services.revoke_campaign if opts["revoke"] else services.pause_campaign
-                c = fn(campaign_id=opts["campaign"], actor=actor, reason=opts["reason"], source="cli")
+                c = fn(
+                    campaign_id=opts["campaign"], actor=actor, reason=opts["reason"], source="cli"
+                )
                 self.stdout.write(self.style.SUCCESS(f"campaign {c.pk} ({c.name}) is {c.status}"))
             else:
-                out = services.block_pattern(pattern=opts["pattern"], actor=actor, reason=opts["reason"], source="cli")
-                self.stdout.write(self.style.SUCCESS(f"blocked {out['blocked']} existing codes matching {out['pattern']}; codes typed later that match are refused too"))
+                out = services.block_pattern(
+                    pattern=opts["pattern"], actor=actor, reason=opts["reason"], source="cli"
+                )
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"blocked {out['blocked']} existing codes matching {out['pattern']}; codes typed later that match are refused too"
+                    )
+                )
         except DomainError as err:
             raise CommandError(f"{err.code}: {err.detail}") from None
 
@@ -59,7 +79,9 @@ class Command(BaseCommand):
         qs = Campaign.objects.all().order_by("id")
         if status:
             qs = qs.filter(status=status)
-        self.stdout.write(f"{'id':>5}  {'status':9} {'mode':7} {'redeemed':>9} {'limit':>6} {'spent':>12} {'budget':>12}  name")
+        self.stdout.write(
+            f"{'id':>5}  {'status':9} {'mode':7} {'redeemed':>9} {'limit':>6} {'spent':>12} {'budget':>12}  name"
+        )
         for c in qs:
             self.stdout.write(
                 f"{c.pk:>5}  {c.status:9} {c.code_mode:7} {c.redeemed_count:>9} {c.total_limit if c.total_limit is not None else '-':>6} "

@@ -30,8 +30,10 @@ def _split(raw: str | None) -> list[str]:
 
 def bar(job, width: int = 30) -> str:
     filled = job.percent * width // 100
-    return (f"[{'#' * filled}{'-' * (width - filled)}] {job.percent:3d}%  {job.state:<7}  orders {job.processed}/{job.total}"
-            f"  customers {job.customers_done}/{job.customers_total}")
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {job.percent:3d}%  {job.state:<7}  orders {job.processed}/{job.total}"
+        f"  customers {job.customers_done}/{job.customers_total}"
+    )
 
 
 class Command(BaseCommand):
@@ -45,25 +47,41 @@ class Command(BaseCommand):
         what.add_argument("--campaign", type=int, help="every code of this campaign")
         what.add_argument("--sku")
         what.add_argument("--orders", help="order numbers, comma-separated")
-        what.add_argument("--orders-file", help="a file of order numbers (one per line, or CSV with the number first)")
+        what.add_argument(
+            "--orders-file",
+            help="a file of order numbers (one per line, or CSV with the number first)",
+        )
         p.add_argument("--below", help="with --sku: unit price floor, e.g. 100.00")
-        p.add_argument("--from", dest="placed_from", help="placed at or after (ISO 8601 with offset)")
+        p.add_argument(
+            "--from", dest="placed_from", help="placed at or after (ISO 8601 with offset)"
+        )
         p.add_argument("--to", dest="placed_to", help="placed at or before (ISO 8601 with offset)")
         act = p.add_mutually_exclusive_group()
         act.add_argument("--cancel", action="store_true", help="cancel what has not shipped")
         act.add_argument("--hold", action="store_true", help="put what has not shipped on hold")
         p.add_argument("--notify", action="store_true", help="tell each affected customer once")
-        p.add_argument("--goodwill", help="a single-use goodwill voucher of this many EUR per affected customer (implies --notify)")
+        p.add_argument(
+            "--goodwill",
+            help="a single-use goodwill voucher of this many EUR per affected customer (implies --notify)",
+        )
         p.add_argument("--reason", required=True)
         p.add_argument("--note", default="", help="a sentence for the customers' notice")
-        p.add_argument("--by", required=True, help="e-mail of the staff member acting (audit trail)")
-        p.add_argument("--execute", action="store_true", help="execute right away (then like 'execute --wait')")
+        p.add_argument(
+            "--by", required=True, help="e-mail of the staff member acting (audit trail)"
+        )
+        p.add_argument(
+            "--execute", action="store_true", help="execute right away (then like 'execute --wait')"
+        )
         e = sub.add_parser("execute", help="execute a previewed job (or resume a failed one)")
         e.add_argument("job", type=int)
         e.add_argument("--by", required=True)
         how = e.add_mutually_exclusive_group()
-        how.add_argument("--foreground", action="store_true", help="run it in this process, not in the worker")
-        how.add_argument("--wait", action="store_true", help="show the worker's progress until done")
+        how.add_argument(
+            "--foreground", action="store_true", help="run it in this process, not in the worker"
+        )
+        how.add_argument(
+            "--wait", action="store_true", help="show the worker's progress until done"
+        )
         w = sub.add_parser("watch", help="show a job's progress until it is done")
         w.add_argument("job", type=int)
         w.add_argument("--interval", type=float, default=1.0)
@@ -104,7 +122,11 @@ class Command(BaseCommand):
             selector["order_numbers"] = _split(opts["orders"])
         else:
             with open(opts["orders_file"], encoding="utf-8") as fh:
-                selector["order_numbers"] = [line.split(",")[0].strip() for line in fh if line.strip() and not line.lower().startswith("order")]
+                selector["order_numbers"] = [
+                    line.split(",")[0].strip()
+                    for line in fh
+                    if line.strip() and not line.lower().startswith("order")
+                ]
         for key in ("placed_from", "placed_to"):
             if opts[key]:
                 selector[key] = opts[key]
@@ -112,29 +134,44 @@ class Command(BaseCommand):
         if opts["goodwill"]:
             actions.append({"goodwill_voucher": {"amount": opts["goodwill"]}})
         actor = self._actor(opts["by"])
-        job = services.create_job(actor=actor, selector=selector, actions=actions, reason=opts["reason"], customer_note=opts["note"], source="cli")
+        job = services.create_job(
+            actor=actor,
+            selector=selector,
+            actions=actions,
+            reason=opts["reason"],
+            customer_note=opts["note"],
+            source="cli",
+        )
         self._print_job(job)
         if opts["execute"]:
             self._execute({"job": job.pk, "by": opts["by"], "foreground": False, "wait": True})
         else:
-            self.stdout.write(f"\nNothing has changed. To execute: warenhaus remediation execute {job.pk} --by {opts['by']} --wait")
+            self.stdout.write(
+                f"\nNothing has changed. To execute: warenhaus remediation execute {job.pk} --by {opts['by']} --wait"
+            )
 
     def _execute(self, opts):
         from warenhaus.remediation import services
 
         actor = self._actor(opts["by"])
         job, started = services.execute(job_id=opts["job"], actor=actor, source="cli")
-        self.stdout.write(f"job {job.pk}: {'started' if started else 'already ' + job.state} ({job.total} orders)")
+        self.stdout.write(
+            f"job {job.pk}: {'started' if started else 'already ' + job.state} ({job.total} orders)"
+        )
         if opts["foreground"]:
             state = services.run(job.pk, progress=self._draw)
             if state == "running":
-                self.stdout.write("A worker is running this job already; following its progress instead.")
+                self.stdout.write(
+                    "A worker is running this job already; following its progress instead."
+                )
                 return self._watch({"job": job.pk, "interval": 1.0})
             self._done(services.get_job(job.pk))
         elif opts["wait"]:
             self._watch({"job": job.pk, "interval": 1.0})
         else:
-            self.stdout.write(f"The worker runs it. Follow it with: warenhaus remediation watch {job.pk}")
+            self.stdout.write(
+                f"The worker runs it. Follow it with: warenhaus remediation watch {job.pk}"
+            )
 
     def _draw(self, job) -> None:
         if sys.stdout.isatty():
@@ -162,10 +199,16 @@ class Command(BaseCommand):
         if sys.stdout.isatty():
             self.stdout.write("")
         if job.state == "failed":
-            raise CommandError(f"job {job.pk} failed: {job.last_error}\nExecute it again to resume where it stopped.")
+            raise CommandError(
+                f"job {job.pk} failed: {job.last_error}\nExecute it again to resume where it stopped."
+            )
         self._print_counts(job)
         if job.state == "done":
-            self.stdout.write(self.style.SUCCESS(f"job {job.pk} is done. CSV: warenhaus remediation export {job.pk}"))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"job {job.pk} is done. CSV: warenhaus remediation export {job.pk}"
+                )
+            )
 
     def _print_counts(self, job) -> None:
         from warenhaus.remediation.services import counts
@@ -175,15 +218,32 @@ class Command(BaseCommand):
     def _print_job(self, job) -> None:
         p = job.preview
         self.stdout.write(f"job {job.pk} ({job.state}): {job.reason}")
-        self.stdout.write(f"  selects {p['orders']} orders of {p['customers']} customers, total {p['amounts']['total']['amount']} EUR, discounts {p['amounts']['discount']['amount']} EUR")
-        self.stdout.write(f"  already shipped (out of reach): {p['out_of_reach']}   already cancelled: {p['already_cancelled']}   by status: {p['by_status']}")
+        self.stdout.write(
+            f"  selects {p['orders']} orders of {p['customers']} customers, total {p['amounts']['total']['amount']} EUR, discounts {p['amounts']['discount']['amount']} EUR"
+        )
+        self.stdout.write(
+            f"  already shipped (out of reach): {p['out_of_reach']}   already cancelled: {p['already_cancelled']}   by status: {p['by_status']}"
+        )
         a = p["affected"]
-        verb = "cancels" if job.actions["cancel"] else "holds" if job.actions["hold"] else "leaves as they are"
-        self.stdout.write(f"  executing {verb} {a['orders']} orders ({a['total']['amount']} EUR) of {a['customers']} customers" + (", notifying each once" if job.actions["notify"] else ""))
+        verb = (
+            "cancels"
+            if job.actions["cancel"]
+            else "holds"
+            if job.actions["hold"]
+            else "leaves as they are"
+        )
+        self.stdout.write(
+            f"  executing {verb} {a['orders']} orders ({a['total']['amount']} EUR) of {a['customers']} customers"
+            + (", notifying each once" if job.actions["notify"] else "")
+        )
         if p.get("goodwill"):
-            self.stdout.write(f"  goodwill: {p['goodwill']['vouchers']} vouchers of {p['goodwill']['amount_each']['amount']} EUR, at most {p['goodwill']['at_most']['amount']} EUR")
+            self.stdout.write(
+                f"  goodwill: {p['goodwill']['vouchers']} vouchers of {p['goodwill']['amount_each']['amount']} EUR, at most {p['goodwill']['at_most']['amount']} EUR"
+            )
         for s in p["sample"]:
-            self.stdout.write(f"    {s['number']}  {s['placed_at'][:19]}  {s['status']:<16} {s['total']['amount']:>10} EUR  -{s['discount']['amount']}  {s['email']}")
+            self.stdout.write(
+                f"    {s['number']}  {s['placed_at'][:19]}  {s['status']:<16} {s['total']['amount']:>10} EUR  -{s['discount']['amount']}  {s['email']}"
+            )
 
     def _show(self, opts):
         from warenhaus.remediation import services
@@ -207,4 +267,6 @@ class Command(BaseCommand):
         from warenhaus.remediation.models import Job
 
         for job in Job.objects.all()[:50]:
-            self.stdout.write(f"{job.pk:>5}  {job.state:<8} {job.created_at:%Y-%m-%d %H:%M}  {bar(job)}  {job.reason[:60]}")
+            self.stdout.write(
+                f"{job.pk:>5}  {job.state:<8} {job.created_at:%Y-%m-%d %H:%M}  {bar(job)}  {job.reason[:60]}"
+            )
