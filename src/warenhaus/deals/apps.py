@@ -8,3 +8,6 @@ class DealsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import mails  # noqa: F401  (registers the offer mail's context builder)
+        from . import receivers
+
+        receivers.connect()
