@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from tests.notifications.conftest import Clock
 from warenhaus.core.errors import DomainError
+from warenhaus.deals.waiting_room import waiting_room
 
 pytestmark = pytest.mark.django_db
 
@@ -163,7 +164,7 @@ def test_pre_queue_then_paced_admission_into_holds_at_the_deal_price(
     assert (d.sold, d.held) == (0, 3)
     # the held units are in each shopper's cart at the deal price, with the deadline
     s = admitted[0]
-    user = next(u for u, t in zip(shoppers, tickets) if t["ticket"] == s["ticket"])
+    user = next(u for u, t in zip(shoppers, tickets, strict=True) if t["ticket"] == s["ticket"])
     view = checkout.view_cart(checkout.get_cart(cart_id=s["cart_id"], user=user)).as_json()
     [line] = view["lines"]
     assert (
@@ -303,7 +304,7 @@ def test_held_lines_keep_their_quantity_and_removing_one_lets_the_next_in(
         "expired",
         "released",
     )  # one of API.md's four states; the hold says why
-    assert services.waiting_room().get(deal.pk, ta["ticket"]).state == "left"
+    assert waiting_room().get(deal.pk, ta["ticket"]).state == "left"
 
 
 def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered_in_order(
@@ -477,7 +478,7 @@ def test_once_the_line_is_closed_newcomers_hear_sold_out_at_once_and_stay_behind
     assert (
         late["state"] == "sold_out" and late["ticket"] is None and late["waitlist"]["position"] == 2
     )
-    assert services.waiting_room().counts(deal.pk)["waiting"] == 1  # nobody new in line
+    assert waiting_room().counts(deal.pk)["waiting"] == 1  # nobody new in line
     # whoever still waits in line and joins again (a second click, a retry) keeps that place
     again = services.join_queue(
         deal_id=deal.pk, guest="session:w0@example.de", email="w0@example.de", quantity=2
@@ -945,12 +946,11 @@ def test_at_login_units_of_a_hold_that_ended_add_up_with_the_regular_ones(
     ]  # nothing lost
     # and a new hold into a cart whose line names an ended hold says what it replaced
     from warenhaus.deals import services
+    from warenhaus.deals.models import Hold
 
     services.sweep()
     other = new_deal(units=1, starts_in=0, limit=1)
-    CartLine.objects.filter(cart=merged).update(
-        deal_hold_id=services.Hold.objects.get(deal=deal).pk
-    )
+    CartLine.objects.filter(cart=merged).update(deal_hold_id=Hold.objects.get(deal=deal).pk)
     CartLine.objects.filter(cart=merged).update(variant_id=other.variant_id)
     assert (
         services.join_queue(deal_id=other.pk, user=erika, cart_id=merged.id)["state"] == "admitted"

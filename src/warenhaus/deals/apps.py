@@ -7,4 +7,9 @@ class DealsConfig(AppConfig):
     verbose_name = "Flash deals"
 
     def ready(self) -> None:
+        from warenhaus.checkout import holds
+
         from . import mails  # noqa: F401  (registers the offer mail's context builder)
+        from .services.sales import CartHolds
+
+        holds.register(CartHolds())  # checkout asks deals about held cart lines
