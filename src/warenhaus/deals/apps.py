@@ -9,7 +9,11 @@ class DealsConfig(AppConfig):
     def ready(self) -> None:
         from warenhaus.checkout import holds
 
-        from . import mails  # noqa: F401  (registers the offer mail's context builder)
+        from . import (
+            mails,  # noqa: F401  (registers the offer mail's context builder)
+            receivers,
+        )
         from .services.sales import CartHolds
 
         holds.register(CartHolds())  # checkout asks deals about held cart lines
+        receivers.connect()

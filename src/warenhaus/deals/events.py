@@ -1,6 +1,9 @@
-"""What happens in deals that other domains may react to (sent inside the transaction)."""
+"""What happens in flash deals, for the domains above to react to (sent inside the transaction)."""
 
-from django.dispatch import Signal
+from warenhaus.core.events import DomainEvent
 
-#: holds ran out at their deadline (the sweep); kwargs: hold_id, deal_id, cart_id, quantity, at
-hold_expired = Signal()
+hold_expired = DomainEvent(
+    "deal.hold_expired",
+    "A hold ran out at its deadline (the sweep): its units went back to the deal, the cart line"
+    " is a regular one now. Extra: ``hold_id``, ``deal_id``, ``cart_id``, ``quantity``, ``at``.",
+)

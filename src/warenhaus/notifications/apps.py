@@ -7,6 +7,9 @@ class NotificationsConfig(AppConfig):
     label = "notifications"
 
     def ready(self):
+        from . import receivers
+
+        receivers.connect()
         if apps.is_installed("django_tasks_db"):
             from django_tasks_db.models import DBTaskResult
 

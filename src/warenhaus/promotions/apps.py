@@ -7,3 +7,6 @@ class PromotionsConfig(AppConfig):
 
     def ready(self):
         from . import mail_checks  # noqa: F401  (registers the send-time check of the alert mails)
+        from . import receivers
+
+        receivers.connect()

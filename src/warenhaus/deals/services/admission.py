@@ -220,7 +220,6 @@ def release_hold(
             ).update(status=WaitlistStatus.LAPSED)
         if status == HoldStatus.EXPIRED:
             hold_expired.send(
-                sender=Hold,
                 hold_id=hold.pk,
                 deal_id=hold.deal_id,
                 cart_id=hold.cart_id,
