@@ -230,6 +230,45 @@ def test_an_expired_hold_goes_to_the_next_in_line_and_the_cart_says_so(
     assert _deal(deal).held == 1
 
 
+def test_the_sweep_announces_each_expired_hold_inside_its_transaction(new_deal, clock, make_user):
+    from django.db import connection
+
+    from warenhaus.deals import services
+    from warenhaus.deals.events import hold_expired
+    from warenhaus.deals.models import Hold, HoldStatus
+
+    deal = new_deal(units=2, starts_in=0, hold_minutes=10)
+    shopper = make_user(email="a@example.de")
+    ticket = services.join_queue(deal_id=deal.pk, user=shopper, quantity=1)
+    heard = []
+
+    def receiver(**event):
+        status = Hold.objects.get(pk=event["hold_id"]).status
+        heard.append((event, status, len(connection.atomic_blocks)))
+
+    hold_expired.connect(receiver, dispatch_uid="test.hold_expired")
+    try:
+        services.release_hold(hold_id=Hold.objects.get(ticket=ticket["ticket"]).pk)
+        assert heard == []  # released by the shopper: not an expiry
+        other = services.join_queue(
+            deal_id=deal.pk, user=make_user(email="b@example.de"), quantity=1
+        )
+        hold = Hold.objects.get(ticket=other["ticket"])
+        clock.advance(10 * 60 + 1)
+        assert services.sweep()["expired"] == 1
+    finally:
+        hold_expired.disconnect(dispatch_uid="test.hold_expired")
+    [(event, status, depth)] = heard
+    assert {k: event[k] for k in ("hold_id", "deal_id", "cart_id", "quantity")} == {
+        "hold_id": hold.pk,
+        "deal_id": deal.pk,
+        "cart_id": hold.cart_id,
+        "quantity": 1,
+    }
+    # written, and inside the sweep's own transaction (deeper than the test's)
+    assert status == HoldStatus.EXPIRED and depth > len(connection.atomic_blocks)
+
+
 def test_the_household_limit_holds_across_accounts_at_one_address(backend, new_deal, make_user):
     from warenhaus.deals import services
 
