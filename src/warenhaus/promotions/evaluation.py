@@ -8,9 +8,10 @@ maximum share of the basket (counting the vouchers before it), nor the basket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
+from warenhaus.checkout.discounts import Evaluation
 from warenhaus.core.clock import now as clock_now
 from warenhaus.core.money import ZERO, cents
 
@@ -57,33 +58,14 @@ class Applied:
             "problem": self.error.code if self.error is not None else None,
         }
 
-
-@dataclass
-class Evaluation:
-    applied: list[Applied] = field(default_factory=list)
-
-    @property
-    def discount(self) -> Decimal:
-        return sum((a.amount for a in self.applied if a.error is None), ZERO)
-
-    @property
-    def errors(self) -> list[VoucherRefused]:
-        return [a.error for a in self.applied if a.error is not None]
-
-    def rows(self) -> list[dict]:
-        return [a.as_json() for a in self.applied]
-
-    def problems(self) -> list[dict]:
-        return [
-            {
-                **a.error.extra,
-                "code": a.error.code,
-                "voucher": a.code.display_hint,
-                "message": str(a.error.detail),
-            }
-            for a in self.applied
-            if a.error is not None
-        ]
+    def problem(self) -> dict:
+        """The cart's problem entry for a voucher that does not apply."""
+        return {
+            **self.error.extra,
+            "code": self.error.code,
+            "voucher": self.code.display_hint,
+            "message": str(self.error.detail),
+        }
 
 
 # --- conditions ------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 
 from warenhaus.accounts.roles import can
-from warenhaus.core import audit, clock, ratelimit, signoffs
+from warenhaus.checkout.discounts import Candidate
+from warenhaus.core import audit, clock, signoffs
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from warenhaus.core.models import SignoffRole
@@ -888,113 +889,66 @@ def customer_key(*, user_id=None, email: str = "") -> str | None:
     return None
 
 
-def _rate_keys(
-    *, cart_id: str, user, client_ip: str, session_key: str = ""
-) -> list[tuple[str, str, int]]:
-    keys = [("voucher-cart", cart_id, settings.VOUCHER_ATTEMPT_LIMIT)]
-    if user is not None and getattr(user, "is_authenticated", False):
-        keys.append(("voucher-shopper", str(user.pk), settings.VOUCHER_ATTEMPT_LIMIT))
-    if session_key:
-        keys.append(("voucher-session", session_key, settings.VOUCHER_ATTEMPT_LIMIT))
-    if client_ip:
-        keys.append(("voucher-addr", client_ip, settings.VOUCHER_ATTEMPT_LIMIT_ADDRESS))
-    return keys
-
-
-#: refusals that say a guessed code hit nothing; only these count against the client address
-GUESS_MISSES = {"voucher_unknown", "voucher_typo"}
-
-
-def apply_voucher(
-    *,
-    cart_id: str,
-    user=None,
-    code: str,
-    channel: str = "web",
-    client_ip: str = "",
-    session_key: str = "",
-):
-    """Put a code on a cart, or say why it does not apply. Every attempt counts against the
-    cart, the shopper, the session and the address, and it is counted *before* the code is
-    looked at, atomically, so that parallel guessing cannot pass the limit either (a count's
-    row stays locked until the attempt commits); after a burst the client must wait (429 with
-    Retry-After). A shopper tries a handful of codes at most. The address (a crowd behind one
-    carrier NAT) gets the count back unless the code was unknown: it limits guesses, not
-    shoppers.
-
-    One transaction, one commit per attempt: a refusal commits the counts (every refusal comes
-    before anything else is written) and is raised after the commit. Returns the cart's view
-    (``checkout.services.CartView``) as committed, so the caller need not read the cart again."""
-    refusal = None
-    with transaction.atomic():
-        attempt = ratelimit.attempt(
-            _rate_keys(cart_id=cart_id, user=user, client_ip=client_ip, session_key=session_key),
-            window=settings.VOUCHER_ATTEMPT_WINDOW,
-            message="Too many voucher codes tried; please wait before trying again.",
-        )
-        refusal = attempt.refusal
-        if refusal is None:
-            try:
-                view = _put_on_cart(cart_id=cart_id, user=user, code=code, channel=channel)
-            except DomainError as err:
-                refusal = err
-            if refusal is None or refusal.code not in GUESS_MISSES:
-                attempt.give_back("voucher-addr")
-    if refusal is not None:
-        raise refusal
-    return view
-
-
-def _put_on_cart(*, cart_id: str, user, code: str, channel: str):
-    """The checks and the write of :func:`apply_voucher`, inside its transaction."""
-    from warenhaus.checkout import services as checkout
-
-    cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
-    checkout._open(cart)
-    row = find_code(code)
+def _found_code(raw: str) -> Code:
+    """The stored code for what a shopper typed, unless a block rule matches it."""
+    row = find_code(raw)
     if row.blocked_by_rule:
         raise VoucherRefused("voucher_blocked")
-    base = checkout.read_lines(cart)
-    held = cart_voucher_rows(cart.pk) if base.has_vouchers is not False else []
+    return row
+
+
+def _cart_customer(cart) -> Customer:
     uid = cart.user_id
-    customer = Customer(key=customer_key(user_id=uid), user_id=uid)
-    if any(c.pk == row.pk for _, c in held):
-        return checkout.cart_view(
-            cart,
-            base,
-            evaluate_cart(cart=cart, lines=base.priced, subtotal=base.subtotal, rows=held)
-            if base.priced
-            else Evaluation(),
-        )
-    check_code_state(row, row.campaign)
-    check_channel(row.campaign, channel)
-    check_customer(row.campaign, customer, final=False)
-    if not base.lines:
-        raise Conflict("The cart is empty; add items first.", code="cart_empty")
-    rows = (held if base.priced else []) + [(0, row)]
-    trial = evaluate(
-        rows, lines=base.priced, subtotal=base.subtotal, customer=customer, channel=channel
-    )
-    new = trial.applied[-1]
-    if new.error is not None:
-        raise new.error
-    new.cart_voucher_id = CartVoucher.objects.create(cart=cart, code=row).pk
-    rows[-1] = (new.cart_voucher_id, row)
-    cart.save(update_fields=["updated_at"])
-    # The cart view evaluates without a channel: the same answer unless the channel refused
-    # one of the vouchers held before.
-    if any(a.error is not None and a.error.code == "voucher_channel" for a in trial.applied):
-        trial = evaluate(rows, lines=base.priced, subtotal=base.subtotal, customer=customer)
-    return checkout.cart_view(cart, base, trial)
+    return Customer(key=customer_key(user_id=uid), user_id=uid)
 
 
-def remove_voucher(*, cart_id: str, user=None, code: str):
-    """Take a code off a cart: by the code itself or by the voucher's ``id`` in the cart view."""
-    from warenhaus.checkout import services as checkout
+class CartCodes:
+    """Promotions' answer to checkout's discounts port (:mod:`warenhaus.checkout.discounts`):
+    the codes on a cart are :class:`CartVoucher` rows, their worth is :func:`evaluate`'s."""
 
-    with transaction.atomic():
-        cart = checkout.get_cart(cart_id=cart_id, user=user, for_update=True)
-        checkout._open(cart)
+    def has_codes(self, cart_id):
+        return has_vouchers_sql(cart_id)
+
+    def evaluate(self, *, cart, lines, subtotal: Decimal) -> Evaluation:
+        return evaluate_cart(cart=cart, lines=lines, subtotal=subtotal)
+
+    def check_for_checkout(self, **context) -> Evaluation:
+        return check_for_checkout(**context)
+
+    def find(self, *, cart, code: str, channel: str, has_codes: bool | None) -> Candidate:
+        """The code's state, channel and customer are checked unless the cart holds it."""
+        row = _found_code(code)
+        held = cart_voucher_rows(cart.pk) if has_codes is not False else []
+        if any(c.pk == row.pk for _, c in held):
+            return Candidate(ref=(row, held), on_cart=True)
+        check_code_state(row, row.campaign)
+        check_channel(row.campaign, channel)
+        check_customer(row.campaign, _cart_customer(cart), final=False)
+        return Candidate(ref=(row, held))
+
+    def attach(self, *, cart, candidate: Candidate, lines, subtotal: Decimal, channel: str):
+        """A new code is evaluated after those the cart holds, on this channel; it goes on the
+        cart only if it applies."""
+        row, held = candidate.ref
+        if candidate.on_cart:
+            if not lines:
+                return Evaluation()
+            return evaluate_cart(cart=cart, lines=lines, subtotal=subtotal, rows=held)
+        customer = _cart_customer(cart)
+        rows = (held if lines else []) + [(0, row)]
+        trial = evaluate(rows, lines=lines, subtotal=subtotal, customer=customer, channel=channel)
+        new = trial.applied[-1]
+        if new.error is not None:
+            raise new.error
+        new.cart_voucher_id = CartVoucher.objects.create(cart=cart, code=row).pk
+        rows[-1] = (new.cart_voucher_id, row)
+        # The cart view evaluates without a channel: the same answer unless the channel refused
+        # one of the vouchers held before.
+        if any(a.error is not None and a.error.code == "voucher_channel" for a in trial.applied):
+            trial = evaluate(rows, lines=lines, subtotal=subtotal, customer=customer)
+        return trial
+
+    def detach(self, *, cart, code: str) -> bool:
         qs = CartVoucher.objects.filter(cart=cart)
         raw = (code or "").strip()
         if raw.isdigit() and qs.filter(pk=int(raw)).exists():
@@ -1002,10 +956,10 @@ def remove_voucher(*, cart_id: str, user=None, code: str):
         else:
             qs = qs.filter(code__digest=codelib.digest(codelib.normalise(raw)))
         deleted, _ = qs.delete()
-        if not deleted:
-            raise NotFound("This voucher is not in the cart.", code="voucher_not_in_cart")
-        cart.save(update_fields=["updated_at"])
-    return cart
+        return bool(deleted)
+
+    def move(self, *, from_cart_id: str, to_cart_id: str) -> None:
+        move_cart_vouchers(from_cart_id=from_cart_id, to_cart_id=to_cart_id)
 
 
 def move_cart_vouchers(*, from_cart_id: str, to_cart_id: str) -> None:
