@@ -13,7 +13,7 @@ from warenhaus.checkout import services as checkout
 from warenhaus.checkout import vouchers as cart_vouchers
 from warenhaus.core import ratelimit
 from warenhaus.core.errors import RateLimited
-from warenhaus.promotions import services
+from warenhaus.promotions import services, sql
 from warenhaus.promotions.errors import VoucherRefused
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -115,12 +115,8 @@ def test_pattern_blocks_in_sql_match_as_in_python(
 
     make_campaign(public_code="ANDERS10")
     services.block_pattern(pattern=pattern, actor=approver, reason="Leck")
-    assert services._matches_block_rule(code) is blocked
-    flag = (
-        Code.objects.annotate(b=services._blocked_by_rule_sql(code))
-        .values_list("b", flat=True)
-        .get()
-    )
+    assert services.codes._matches_block_rule(code) is blocked
+    flag = Code.objects.annotate(b=sql.code_blocked_by_rule(code)).values_list("b", flat=True).get()
     assert bool(flag) is blocked
 
 

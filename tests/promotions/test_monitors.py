@@ -56,7 +56,7 @@ def redemption_at(db):
             campaign=campaign,
             code=code or Code.objects.filter(campaign=campaign).first(),
             order=order,
-            customer_key=customer or f"email:k{n}@example.de",
+            redeemer_key=customer or f"email:k{n}@example.de",
             amount=Decimal(amount),
             basket_value=Decimal(basket),
             channel="web",
@@ -93,7 +93,7 @@ def test_a_leaked_code_used_once_a_second_is_paused_within_a_minute_through_real
     sku = product.variants.get().sku
     start = now()
     clock = {"at": start}
-    monkeypatch.setattr(services, "now", lambda: clock["at"])
+    monkeypatch.setattr(services.redemption, "now", lambda: clock["at"])
     paused_at = None
     redeemed = refused = 0
     for second in range(90):

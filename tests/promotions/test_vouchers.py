@@ -164,7 +164,7 @@ def test_checkout_redeems_and_records_the_redemption(api, make_product, unique_c
     order = resp.json()
     assert order["totals"]["discount"] == money("10.00")
     red = Redemption.objects.get()
-    assert (red.order.number, red.amount, red.channel, red.customer_key, red.guest) == (
+    assert (red.order.number, red.amount, red.channel, red.redeemer_key, red.guest) == (
         order["number"],
         red.order.discount,
         "api",
@@ -371,7 +371,7 @@ def test_phone_orders_need_the_capability_and_count_as_phone(
     )
     assert resp.status_code == 201, resp.json()
     red = Redemption.objects.get()
-    assert red.channel == "phone" and red.customer_key == f"user:{customer.pk}"
+    assert red.channel == "phone" and red.redeemer_key == f"user:{customer.pk}"
     assert red.order.user_id == customer.pk and red.order.channel == "phone"
     shopper = api_as(make_user())
     cart2 = _cart(shopper, make_product(price="49.97"))

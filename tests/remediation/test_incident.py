@@ -200,7 +200,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     ]
     start = now()
     clock = {"at": start}
-    monkeypatch.setattr(promotions, "now", lambda: clock["at"])
+    monkeypatch.setattr(promotions.redemption, "now", lambda: clock["at"])
     leaked_orders, paused_at = [], None
     for second in range(90):
         clock["at"] = start + timedelta(seconds=second)

@@ -138,7 +138,7 @@ def check_customer(campaign: Campaign, customer: Customer, *, final: bool) -> No
         )
     if campaign.per_customer_limit is not None and customer.key:
         used = (
-            CustomerUsage.objects.filter(campaign=campaign, customer_key=customer.key)
+            CustomerUsage.objects.filter(campaign=campaign, redeemer_key=customer.key)
             .values_list("uses", flat=True)
             .first()
             or 0
@@ -151,13 +151,13 @@ def eligible_total(campaign: Campaign, lines) -> Decimal:
     products = set(campaign.eligible_product_ids or [])
     categories = set(campaign.eligible_category_ids or [])
     if not products and not categories:
-        return sum((l.line_total for l in lines), ZERO)
+        return sum((line.line_total for line in lines), ZERO)
     return sum(
         (
-            l.line_total
-            for l in lines
-            if getattr(l, "product_id", None) in products
-            or getattr(l, "category_id", None) in categories
+            line.line_total
+            for line in lines
+            if getattr(line, "product_id", None) in products
+            or getattr(line, "category_id", None) in categories
         ),
         ZERO,
     )
