@@ -22,11 +22,10 @@ from warenhaus.inventory import services as inventory
 from warenhaus.orders import events as order_events
 from warenhaus.orders import services as orders
 from warenhaus.orders.models import Order
-from warenhaus.promotions import services as promotions
-from warenhaus.promotions.evaluation import Evaluation
 
 from . import holds as deal_holds
 from . import shipping
+from .discounts import Evaluation, discounts
 from .models import Cart, CartLine, CartStatus
 from .payments import gateway
 from .pricing import PricedLine, Totals, compute
@@ -277,7 +276,7 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
                     price_when_added=line.price_when_added,
                     deal_hold_id=line.deal_hold_id,
                 )
-        promotions.move_cart_vouchers(from_cart_id=anon.pk, to_cart_id=mine.pk)
+        discounts().move(from_cart_id=anon.pk, to_cart_id=mine.pk)
         anon.status = CartStatus.MERGED
         anon.save(update_fields=["status", "updated_at"])
         mine.save(update_fields=["updated_at"])
@@ -364,12 +363,12 @@ def read_lines(cart: Cart) -> CartLines:
     rows = (
         CartLine.objects.filter(cart=cart)
         .order_by("added_at", "id")
-        .annotate(has_vouchers=promotions.has_vouchers_sql(cart.pk))
+        .annotate(has_vouchers=discounts().has_codes(cart.pk))
         .values_list(*_LINE_FIELDS, "has_vouchers")
     )
     priced, lines, problems = [], [], []
-    has_vouchers = None
     rows = list(rows)
+    has_vouchers = rows[0][16] if rows else None
     holds = _holds([r[15] for r in rows if r[15]])
     held = {}
     for (
@@ -389,7 +388,7 @@ def read_lines(cart: Cart) -> CartLines:
         product_id,
         category_id,
         hold_id,
-        has_vouchers,
+        _has_vouchers,
     ) in rows:
         title = f"{product_title} – {variant_title}" if variant_title else product_title
         available = max(0, (on_hand or 0) - (allocated or 0))
@@ -519,7 +518,7 @@ def view_cart(cart: Cart) -> CartView:
     """Lines, totals and problems of a cart at current prices and stock, vouchers included."""
     base = read_lines(cart)
     vouchers = (
-        promotions.evaluate_cart(cart=cart, lines=base.priced, subtotal=base.subtotal)
+        discounts().evaluate(cart=cart, lines=base.priced, subtotal=base.subtotal)
         if base.priced and base.has_vouchers
         else Evaluation()
     )
@@ -613,7 +612,7 @@ def place_order(
             if changed:
                 raise PriceChanged(cart, changed)
             order_user = _order_user(user=user, email=email, channel=channel)
-            vouchers = promotions.check_for_checkout(
+            vouchers = discounts().check_for_checkout(
                 evaluation=view.vouchers,
                 lines=view.priced,
                 subtotal=view.totals.subtotal,
