@@ -163,7 +163,7 @@ def test_pre_queue_then_paced_admission_into_holds_at_the_deal_price(
     assert (d.sold, d.held) == (0, 3)
     # the held units are in each shopper's cart at the deal price, with the deadline
     s = admitted[0]
-    user = next(u for u, t in zip(shoppers, tickets) if t["ticket"] == s["ticket"])
+    user = next(u for u, t in zip(shoppers, tickets, strict=True) if t["ticket"] == s["ticket"])
     view = checkout.view_cart(checkout.get_cart(cart_id=s["cart_id"], user=user)).as_json()
     [line] = view["lines"]
     assert (

@@ -158,7 +158,7 @@ def load_staff(summary: Summary) -> dict[str, User]:
     from warenhaus.accounts.services import create_staff
 
     missing = set(ROLES) - {r for _, _, roles, _ in STAFF for r in roles}
-    assert not missing, f"the demo has no login for role(s) {missing}"
+    assert not missing, f"the demo has no login for role(s) {missing}"  # noqa: S101  (a check of the demo's own data)
     users = {}
     for email, name, roles, password in STAFF:
         user = User.objects.filter(email=email).first()
