@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from warenhaus.accounts.models import User
 from warenhaus.accounts.roles import ROLES
+from warenhaus.core.channels import Channel
 
 from . import catalog
 
@@ -263,7 +264,7 @@ def load_shoppers_and_orders(summary: Summary, *, support) -> None:
                 shipping_address=shopper["address"],
                 payment_method=payment,
                 language=shopper["language"],
-                channel="web",
+                channel=Channel.WEB,
             )
             summary.orders_created += 1
             if then == "ship":

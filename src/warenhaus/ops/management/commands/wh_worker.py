@@ -88,8 +88,8 @@ class Command(DbWorkerCommand):
                 dest=_option_dest(schedule),
                 type=float,
                 default=default,
-                help=f"{schedule.help or 'Seconds between rounds of: ' + names} "
-                "(default: %(default)s; 0 turns it off).",
+                help=f"{schedule.help or 'Seconds between rounds'} (runs: {names}; "
+                "default: %(default)s; 0 turns it off).",
             )
 
     def handle(self, *args, **options) -> None:
