@@ -20,6 +20,7 @@ from warenhaus.core.channels import Channel
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from warenhaus.inventory import services as inventory
+from warenhaus.orders import events as order_events
 from warenhaus.orders import services as orders
 from warenhaus.orders.models import Order
 from warenhaus.promotions import services as promotions
@@ -694,27 +695,23 @@ def place_order(
                 channel=channel,
                 language=language,
             )
-            settle_deals = None
-            if view.held:
-                from warenhaus.deals.services import convert_holds
-
-                settle_deals = convert_holds(
-                    order=order,
-                    hold_ids=list(view.held.values()),
-                    email=email,
-                    user_id=getattr(order_user, "pk", None),
-                    shipping_address=addr,
-                    payment_fingerprint=gw.fingerprint(payment_token),
-                )
-            # After the stock (locked first by every checkout): campaign -> code -> customer.
-            promotions.redeem(
-                order=order,
+            # Promotions count the vouchers, deals convert the holds (locking the deal's row
+            # last), notifications write the confirmation: see their receivers.
+            order_events.order_placed.send(
+                orders=[order],
+                cart_id=cart.id,
+                held=dict(view.held),
                 evaluation=vouchers,
                 user=order_user,
                 email=email,
                 channel=channel,
                 client_ip=client_ip,
+                shipping_address=addr,
+                payment_fingerprint=gw.fingerprint(payment_token),
+                language=language,
             )
+            if order.status == "paid":
+                order_events.order_paid.send(orders=[order], actor=None, source=channel)
             if channel == "phone":
                 from warenhaus.core import audit
 
@@ -726,19 +723,6 @@ def place_order(
                 )
             cart.status = CartStatus.ORDERED
             cart.save(update_fields=["status", "shipping_method", "updated_at"])
-            from warenhaus.notifications.services import enqueue_mail
-
-            enqueue_mail(
-                kind="order_confirmation",
-                to_email=email,
-                template="order_confirmation",
-                context={"order": order, "lines": list(order.lines.all())},
-                language=language,
-                dedupe_key=f"order_confirmation:{order.number}",
-                related_object=f"order:{order.number}",
-            )
-            if settle_deals is not None:
-                settle_deals()  # last: the deal's row (every buyer's) is locked only until the commit
             return order
     except HoldExpired as err:
         # Told once: afterwards the lines are regular lines at today's price.

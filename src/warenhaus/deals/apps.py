@@ -18,7 +18,12 @@ class DealsConfig(AppConfig):
     def ready(self) -> None:
         from warenhaus.core import periodic
 
-        from . import mails  # noqa: F401  (registers the offer mail's context builder)
+        from . import (
+            mails,  # noqa: F401  (registers the offer mail's context builder)
+            receivers,
+        )
+
+        receivers.connect()
 
         periodic.register(
             "flash-deal sweep",

@@ -17,6 +17,10 @@ class NotificationsConfig(AppConfig):
     def ready(self):
         from warenhaus.core import periodic
 
+        from . import receivers
+
+        receivers.connect()
+
         periodic.register(
             "outbox maintenance",
             every=timedelta(seconds=30),

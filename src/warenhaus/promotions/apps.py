@@ -16,7 +16,12 @@ class PromotionsConfig(AppConfig):
     def ready(self):
         from warenhaus.core import periodic
 
-        from . import mail_checks  # noqa: F401  (registers the send-time check of the alert mails)
+        from . import (
+            mail_checks,  # noqa: F401  (registers the send-time check of the alert mails)
+            receivers,
+        )
+
+        receivers.connect()
 
         periodic.register(
             "voucher leak monitors",
