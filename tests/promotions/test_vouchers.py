@@ -483,3 +483,30 @@ def test_vouchers_follow_the_cart_at_login(client, make_user, make_product, make
     assert merged.pk == mine.pk
     assert list(CartVoucher.objects.values_list("cart_id", flat=True)) == [mine.pk]
     assert checkout.view_cart(merged).totals.discount == 10
+
+
+def test_two_codes_of_one_stackable_campaign_count_once_and_checkout_answers_4xx(
+    api, make_product, make_campaign, author, address
+):
+    """Stacking is across campaigns: a second code of the same campaign is refused at apply, and
+    a cart that already holds two (from before this rule) is told, not answered with a 5xx."""
+    c = make_campaign(stacking="stackable")
+    _batch, (first, second) = services.generate_codes(campaign_id=c.pk, actor=author, count=2)
+    cart_id = _cart(api, make_product(price="49.97"))
+    assert _apply(api, cart_id, first).status_code == 200
+    refused = _refusal(api, cart_id, second, "voucher_not_stackable", 409)
+    assert "same promotion" in refused.json()["detail"]
+    cart = api.get(f"/carts/{cart_id}").json()
+    assert cart["totals"]["discount"] == money("10.00")
+    # Both on the cart (a row written directly, as an older cart may hold): checkout counts one.
+    from warenhaus.promotions.models import CartVoucher
+
+    CartVoucher.objects.create(cart_id=cart_id, code=services.find_code(second))
+    resp = api.post(
+        f"/carts/{cart_id}/checkout",
+        {"email": "erika@example.de", "shipping_address": address, "payment_method": "invoice"},
+        headers={"Idempotency-Key": "two-codes"},
+    )
+    assert resp.status_code == 409, resp.content
+    assert resp.json()["code"] == "voucher_not_stackable"
+    assert Redemption.objects.count() == 0

@@ -203,6 +203,7 @@ def evaluate(
     already = ZERO
     live = 0
     exclusive_seen = False
+    campaigns_live: set[int] = set()
     for cart_voucher_id, code in rows:
         campaign = code.campaign
         a = Applied(cart_voucher_id=cart_voucher_id, code=code, campaign=campaign)
@@ -211,6 +212,12 @@ def evaluate(
             check_channel(campaign, channel)
             if live and (exclusive_seen or campaign.stacking == Stacking.EXCLUSIVE):
                 raise VoucherRefused("voucher_not_stackable")
+            if campaign.pk in campaigns_live:  # stacking is across campaigns, one code each
+                raise VoucherRefused(
+                    "voucher_not_stackable",
+                    "Only one code of the same promotion applies to an order.",
+                    campaign=campaign.name,
+                )
             check_customer(campaign, customer, final=final)
             a.amount = discount_for(campaign, lines, subtotal=subtotal, already=already)
         except VoucherRefused as err:
@@ -218,6 +225,7 @@ def evaluate(
         else:
             already += a.amount
             live += 1
+            campaigns_live.add(campaign.pk)
             exclusive_seen = exclusive_seen or campaign.stacking == Stacking.EXCLUSIVE
         ev.applied.append(a)
     return ev
