@@ -2,14 +2,16 @@
 
 from warenhaus.orders import events as order_events
 
+from .services.sales import convert_holds, on_orders_cancelled
 
-def convert_holds_of_placed_order(*, orders, held, user, email, shipping_address, **event):
+
+def convert_holds_of_placed_order(
+    *, orders, held, user, email, shipping_address, payment_fingerprint, **event
+):
     """The order took the held deal units: its holds become the deal's sales. Connected last
     among the receivers of ``order_placed``, so the deal's row is locked only until the commit."""
     if not held:
         return
-    from .services import convert_holds
-
     (order,) = orders
     settle = convert_holds(
         order=order,
@@ -17,15 +19,13 @@ def convert_holds_of_placed_order(*, orders, held, user, email, shipping_address
         email=email,
         user_id=getattr(user, "pk", None),
         shipping_address=shipping_address,
-        payment_fingerprint=event["payment_fingerprint"],
+        payment_fingerprint=payment_fingerprint,
     )
     settle()
 
 
 def return_units_of_cancelled_orders(*, orders, **event):
     """Flash-deal units of cancelled orders go back to their deal while it runs."""
-    from .services import on_orders_cancelled
-
     on_orders_cancelled([o.pk for o in orders])
 
 
