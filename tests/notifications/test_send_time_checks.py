@@ -187,7 +187,7 @@ def tripped_campaign(staff):
                 campaign=c,
                 code=code,
                 order=order,
-                customer_key=f"email:k{n}@example.de",
+                redeemer_key=f"email:k{n}@example.de",
                 amount=Decimal("10.00"),
                 basket_value=Decimal("100.00"),
                 channel="web",
