@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from warenhaus.accounts.roles import can
+from warenhaus.core import parsing
 from warenhaus.core.clock import now
 from warenhaus.core.errors import DomainError, NotFound
 from warenhaus.promotions import codes as codelib
@@ -478,7 +479,7 @@ def campaign_action(request, pk: int, action: str):
 
 def _campaign_action(request, pk, action):
     c = _campaign_or_404(pk)
-    reason = (request.POST.get("reason") or "").strip()[:2000]
+    reason = parsing.reason(request.POST.get("reason"), required=False)
     try:
         if action == "pause":
             services.pause_campaign(
@@ -652,7 +653,7 @@ def campaign_approve(request, pk: int):
     c = _campaign_or_404(pk)
     if request.method == "GET":
         return _approval_page(request, c)
-    reason = (request.POST.get("override_reason") or "").strip()[:2000]
+    reason = parsing.reason(request.POST.get("override_reason"), required=False)
     try:
         services.approve_campaign(
             campaign_id=c.pk, actor=request.user, override_reason=reason, source="console"
