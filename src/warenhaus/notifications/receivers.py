@@ -38,7 +38,7 @@ def tell_shipped_orders(*, orders, **event):
 
 
 def connect() -> None:
-    order_events.order_placed.connect(
+    order_events.order_confirmed.connect(
         confirm_placed_order, dispatch_uid="notifications.confirm_placed_order"
     )
     order_events.order_cancelled.connect(

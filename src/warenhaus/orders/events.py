@@ -23,3 +23,14 @@ order_released = DomainEvent("order.released", "A hold was lifted.")
 order_shipped = DomainEvent("order.shipped", "The goods left the warehouse.")
 order_delivered = DomainEvent("order.delivered", "The goods reached the customer.")
 order_refunded = DomainEvent("order.refunded", "Money was given back after shipping.")
+order_confirmed = DomainEvent(
+    "order.confirmed",
+    "The order is binding: its payment was authorised or an invoice accepted (once per order;"
+    " the customer is told now). For a card it follows ``order_placed`` after the card's answer.",
+)
+order_payment_failed = DomainEvent(
+    "order.payment_failed",
+    "The payment of an order being authorised failed and the order is discarded as if never"
+    " placed: receivers undo what they did on ``order_placed`` (the rows pointing at the order"
+    " must be gone before it is deleted). Extra: ``reason`` (the gateway's problem code).",
+)
