@@ -205,4 +205,6 @@ def checkout(
     # Keys are per cart and caller: someone probing another person's cart cannot plant an
     # answer under a key the owner will use.
     scope = f"checkout:{cart_id}:{user.pk if user else '-'}"
-    return run_idempotent(scope=scope, key=key, payload=payload.model_dump(), work=work, then=then)
+    return run_idempotent(
+        scope=scope, key=key, payload=payload.model_dump(), work=work, then=then, pending=marker
+    )

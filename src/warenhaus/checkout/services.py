@@ -890,14 +890,22 @@ def _void(gw: Gateway, auth: Authorization | None, number: str) -> None:
 
 
 def compensate(
-    number: str, *, gw: Gateway, reason: str, auth: Authorization | None = None
+    number: str,
+    *,
+    gw: Gateway,
+    reason: str,
+    auth: Authorization | None = None,
+    look_up: bool = True,
 ) -> Order | None:
-    """Undo an order being authorised: void whatever the gateway authorised under its key, then
-    (one transaction) release its stock, give back vouchers and holds, reopen the cart and
-    delete the order. If the void fails the order stays ``authorizing`` for the worker's
-    settlement, which asks again. Returns the discarded order, or None if it was not waiting."""
+    """Undo an order being authorised: void ``auth``, or (``look_up``, for the checkout whose own
+    request failed) whatever the gateway authorised under the order's key; then, in one
+    transaction, release its stock, give back vouchers and holds, reopen the cart and delete
+    the order. If the void fails the order stays ``authorizing`` for the worker's settlement.
+    Returns the discarded order, or None if it was not waiting."""
+    if auth is None and look_up:
+        auth = gw.find_authorization(idempotency_key=authorization_key(number))
     try:
-        _void(gw, auth or gw.find_authorization(idempotency_key=authorization_key(number)), number)
+        _void(gw, auth, number)
     except Exception:
         log.exception("voiding the authorisation of %s failed; the worker settles it", number)
         return None

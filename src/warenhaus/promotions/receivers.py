@@ -30,13 +30,13 @@ def release_redemptions_of_cancelled_orders(*, orders, **event):
 
 def undo_redemptions_of_failed_order(*, orders, **event):
     """The order's payment failed: its redemptions are taken back whatever the campaign says
-    about cancellations (the order never was), and the cart holds its vouchers again."""
+    about cancellations (the order never was). The cart kept its vouchers (see below)."""
     from decimal import Decimal
 
     from django.db.models import F, Value
     from django.db.models.functions import Greatest
 
-    from .models import Campaign, CartVoucher, Code, CustomerUsage, Redemption
+    from .models import Campaign, Code, CustomerUsage, Redemption
 
     def less(field, n):
         return Greatest(F(field) - n, Value(0))
@@ -54,14 +54,22 @@ def undo_redemptions_of_failed_order(*, orders, **event):
             CustomerUsage.objects.filter(
                 campaign_id=r.campaign_id, customer_key=r.customer_key
             ).update(uses=less("uses", 1))
-        CartVoucher.objects.bulk_create(
-            [CartVoucher(cart_id=order.cart_id, code_id=r.code_id) for r in reds],
-            ignore_conflicts=True,
-        )
         Redemption.objects.filter(pk__in=[r.pk for r in reds]).delete()
 
 
+def clear_cart_vouchers_of_confirmed_orders(*, orders, **event):
+    """The order is binding: its cart's vouchers are used up. Not before: a card declined while
+    being authorised leaves the cart with its vouchers as they were."""
+    from .models import CartVoucher
+
+    CartVoucher.objects.filter(cart_id__in=[o.cart_id for o in orders]).delete()
+
+
 def connect() -> None:
+    order_events.order_confirmed.connect(
+        clear_cart_vouchers_of_confirmed_orders,
+        dispatch_uid="promotions.clear_cart_vouchers_of_confirmed_orders",
+    )
     order_events.order_payment_failed.connect(
         undo_redemptions_of_failed_order,
         dispatch_uid="promotions.undo_redemptions_of_failed_order",

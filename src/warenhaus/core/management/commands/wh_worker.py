@@ -34,6 +34,7 @@ DEFAULT_QUEUES = "default,mail"
 def requeue_once() -> int:
     """Outbox messages whose delivery task was lost, and remediation jobs whose runner died,
     are queued again."""
+    from warenhaus.checkout.settlement import settle_stuck
     from warenhaus.notifications.services import requeue_due
     from warenhaus.remediation.services import recover_stalled
 
@@ -41,6 +42,7 @@ def requeue_once() -> int:
     for job, what in (
         (requeue_due, "outbox maintenance"),
         (recover_stalled, "remediation recovery"),
+        (lambda: len(settle_stuck()), "checkout settlement"),
     ):
         try:
             n += job()
