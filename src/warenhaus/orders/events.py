@@ -8,8 +8,9 @@ from warenhaus.core.events import DomainEvent
 
 order_placed = DomainEvent(
     "order.placed",
-    "An order was written and its stock reserved. Extra: ``cart_id``, ``held`` (variant id ->"
-    " deal hold id), ``evaluation`` (the vouchers as checked), ``user``, ``email``, ``channel``,"
+    "An order was written and its stock reserved (a card order is ``authorizing`` until"
+    " ``order_confirmed``, or undone by ``order_payment_failed``). Extra: ``cart_id``,"
+    " ``held`` (variant id -> deal hold id), ``evaluation`` (the vouchers as checked), ``user``, ``email``, ``channel``,"
     " ``client_ip``, ``shipping_address``, ``payment_fingerprint``, ``language``.",
 )
 order_paid = DomainEvent("order.paid", "The money for the orders is authorised or received.")

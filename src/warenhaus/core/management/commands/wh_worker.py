@@ -33,7 +33,7 @@ DEFAULT_QUEUES = "default,mail"
 
 def requeue_once() -> int:
     """Outbox messages whose delivery task was lost, and remediation jobs whose runner died,
-    are queued again."""
+    are queued again; checkouts that died while the card was asked are settled."""
     from warenhaus.checkout.settlement import settle_stuck
     from warenhaus.notifications.services import requeue_due
     from warenhaus.remediation.services import recover_stalled
