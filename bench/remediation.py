@@ -209,7 +209,7 @@ def seed(orders: int, genuine: int, shipped_share: float) -> dict:
                         if o.discount == Decimal("88.00")
                         else real_codes[n % len(real_codes)],
                         order=o,
-                        customer_key=f"email:{o.email}",
+                        redeemer_key=f"email:{o.email}",
                         amount=o.discount,
                         basket_value=o.subtotal,
                         channel="web",

@@ -28,7 +28,7 @@ What it does, in order:
    processes) and PostgreSQL (the backends of the bench database) spent per request in each
    phase;
 4. in a separate process with Django set up against the same database, times
-   ``promotions.services.apply_voucher`` itself (``--inproc`` calls per kind, on fresh carts;
+   ``checkout.vouchers.apply_voucher`` itself (``--inproc`` calls per kind, on fresh carts;
    no HTTP) and ``checkout.services.view_cart`` as its baseline;
 5. checks the database: one cart voucher per successful apply, and the guessing counters hold
    exactly one count per attempt (every attempt, accepted or refused, was counted);
@@ -214,8 +214,8 @@ def inproc(calls: int, codes: list[str], public: str, wrong: list[str], skus: li
     from django.db import connection
 
     from warenhaus.checkout import services as checkout
+    from warenhaus.checkout import vouchers
     from warenhaus.core.errors import DomainError
-    from warenhaus.promotions import services as promotions
 
     def fresh_cart(i):
         cart, _ = checkout.create_cart()
@@ -246,21 +246,21 @@ def inproc(calls: int, codes: list[str], public: str, wrong: list[str], skus: li
         timed("view_cart", lambda: checkout.view_cart(checkout.get_cart(cart_id=cart_id)))
         timed(
             "apply_wrong",
-            lambda: promotions.apply_voucher(
+            lambda: vouchers.apply_voucher(
                 cart_id=cart_id, code=wrong[i % len(wrong)], channel="api", client_ip=addr
             ),
         )
         if i % 2 == 0:
             timed(
                 "apply_unique",
-                lambda: promotions.apply_voucher(
+                lambda: vouchers.apply_voucher(
                     cart_id=cart_id, code=codes[i // 2], channel="api", client_ip=addr
                 ),
             )
         else:
             timed(
                 "apply_public",
-                lambda: promotions.apply_voucher(
+                lambda: vouchers.apply_voucher(
                     cart_id=cart_id, code=public, channel="api", client_ip=addr
                 ),
             )

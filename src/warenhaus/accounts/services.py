@@ -15,7 +15,7 @@ from warenhaus.core import audit, ratelimit
 from warenhaus.core.clock import now
 from warenhaus.core.errors import ValidationFailed
 
-from . import devices, errors, passwords
+from . import devices, errors, events, passwords
 from .models import ApiToken, User
 from .roles import ROLES
 
@@ -118,6 +118,16 @@ def issue_token(*, user: User) -> str:
         expires_at=now() + timedelta(days=settings.API_TOKEN_TTL_DAYS),
     )
     return raw
+
+
+def bring_guest_cart(*, user: User, cart_id: str) -> str | None:
+    """After a sign-in: the shopper brought the anonymous cart ``cart_id``. Whoever keeps carts
+    hears it (:data:`.events.signed_in_with_cart`); returns the id of the shopper's cart then
+    (None when there is none)."""
+    outcome: dict = {}
+    with transaction.atomic():
+        events.signed_in_with_cart.send(user=user, cart_id=cart_id, outcome=outcome)
+    return outcome.get("cart_id")
 
 
 def user_for_token(raw: str) -> User | None:

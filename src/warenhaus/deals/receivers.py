@@ -2,14 +2,16 @@
 
 from warenhaus.orders import events as order_events
 
+from .services.sales import convert_holds, on_orders_cancelled
 
-def convert_holds_of_placed_order(*, orders, held, user, email, shipping_address, **event):
+
+def convert_holds_of_placed_order(
+    *, orders, held, user, email, shipping_address, payment_fingerprint, **event
+):
     """The order took the held deal units: its holds become the deal's sales. Connected last
     among the receivers of ``order_placed``, so the deal's row is locked only until the commit."""
     if not held:
         return
-    from .services import convert_holds
-
     (order,) = orders
     settle = convert_holds(
         order=order,
@@ -17,15 +19,13 @@ def convert_holds_of_placed_order(*, orders, held, user, email, shipping_address
         email=email,
         user_id=getattr(user, "pk", None),
         shipping_address=shipping_address,
-        payment_fingerprint=event["payment_fingerprint"],
+        payment_fingerprint=payment_fingerprint,
     )
     settle()
 
 
 def return_units_of_cancelled_orders(*, orders, **event):
     """Flash-deal units of cancelled orders go back to their deal while it runs."""
-    from .services import on_orders_cancelled
-
     on_orders_cancelled([o.pk for o in orders])
 
 
@@ -34,12 +34,12 @@ def restore_holds_of_failed_order(*, orders, **event):
     (units held for the shopper, stock allocated to the deal again after the order released
     it, the household's count given back, a wait-list offer open again)."""
     from django.db.models import F
-    from django.db.models.functions import Greatest
 
     from warenhaus.inventory import services as inventory
 
-    from .models import Deal, Hold, HoldStatus, HouseholdUsage, Sale, WaitlistEntry, WaitlistStatus
-    from .services import _forget
+    from .cache import cache
+    from .models import Deal, Hold, HoldSource, HoldStatus, Sale, WaitlistEntry, WaitlistStatus
+    from .services.household import uncount_household
 
     sales = list(
         Sale.objects.select_for_update(of=("self",))
@@ -49,13 +49,11 @@ def restore_holds_of_failed_order(*, orders, **event):
     )
     for sale in sales:
         inventory.allocate(variant_id=sale.deal.variant_id, quantity=sale.quantity)
-        HouseholdUsage.objects.filter(deal_id=sale.deal_id, key__in=sorted(sale.keys)).update(
-            units=Greatest(F("units") - sale.quantity, 0)
-        )
+        uncount_household(sale.deal_id, sale.keys, sale.quantity)
         Hold.objects.filter(pk=sale.hold_id).update(
             status=HoldStatus.ACTIVE, ended_at=None, order=None
         )
-        if sale.hold.source == "waitlist":
+        if sale.hold.source == HoldSource.WAITLIST:
             WaitlistEntry.objects.filter(deal_id=sale.deal_id, token=sale.hold.ticket).update(
                 status=WaitlistStatus.OFFERED
             )
@@ -63,7 +61,7 @@ def restore_holds_of_failed_order(*, orders, **event):
         Deal.objects.filter(pk=sale.deal_id).update(
             sold=F("sold") - sale.quantity, held=F("held") + sale.quantity
         )
-        _forget(sale.deal_id)
+        cache.forget_deal(sale.deal_id)
 
 
 def connect() -> None:

@@ -1,7 +1,10 @@
-"""The mails that tell customers what happened to their orders (written to the outbox inside
-the order's transaction; delivered by the worker after the commit)."""
+"""The mails that tell customers what happened to their orders and accounts (written to the
+outbox inside the sender's transaction; delivered by the worker after the commit)."""
 
+from warenhaus.accounts import events as account_events
 from warenhaus.orders import events as order_events
+
+from . import login_link, order_mail_checks
 
 
 def _order_mail(kind: str, order, **context) -> None:
@@ -37,7 +40,26 @@ def tell_shipped_orders(*, orders, **event):
         _order_mail("order_shipped", order)
 
 
+def mail_login_link(*, user, **event):
+    """The key is made when the worker renders the mail (:mod:`.login_link`)."""
+    from .services import enqueue_mail
+
+    enqueue_mail(
+        kind="login_link",
+        to_email=user.email,
+        template="login_link",
+        context={"user": user},
+        language=user.preferred_language,
+        related_object=f"user:{user.pk}",
+    )
+
+
 def connect() -> None:
+    login_link.register()
+    order_mail_checks.register()
+    account_events.login_link_requested.connect(
+        mail_login_link, dispatch_uid="notifications.mail_login_link"
+    )
     order_events.order_confirmed.connect(
         confirm_placed_order, dispatch_uid="notifications.confirm_placed_order"
     )

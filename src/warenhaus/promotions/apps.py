@@ -6,7 +6,11 @@ class PromotionsConfig(AppConfig):
     label = "promotions"
 
     def ready(self):
-        from . import mail_checks  # noqa: F401  (registers the send-time check of the alert mails)
-        from . import receivers
+        from warenhaus.checkout import discounts
+
+        # mail_checks registers the send-time check of the alert mails
+        from . import mail_checks, receivers  # noqa: F401
+        from .services import CartCodes
 
         receivers.connect()
+        discounts.register(CartCodes())  # the cart's codes are worth what promotions say

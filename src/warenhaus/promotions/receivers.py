@@ -52,7 +52,7 @@ def undo_redemptions_of_failed_order(*, orders, **event):
             Code.objects.filter(pk=r.code_id).update(uses=less("uses", 1))
         for r in reds:
             CustomerUsage.objects.filter(
-                campaign_id=r.campaign_id, customer_key=r.customer_key
+                campaign_id=r.campaign_id, redeemer_key=r.redeemer_key
             ).update(uses=less("uses", 1))
         Redemption.objects.filter(pk__in=[r.pk for r in reds]).delete()
 

@@ -287,7 +287,7 @@ def cart_shipping(request):
 @require_POST
 def cart_voucher(request):
     """Apply a voucher code; when it does not apply, the reason in plain words."""
-    from warenhaus.promotions import services as promotions
+    from warenhaus.checkout import vouchers
 
     cart_obj = current_cart(request)
     if cart_obj is None:
@@ -300,7 +300,7 @@ def cart_voucher(request):
             request, DomainError("invalid input", code="voucher_unknown", status=422), cart=cart_obj
         )
     try:
-        promotions.apply_voucher(
+        vouchers.apply_voucher(
             cart_id=cart_obj.id,
             user=request.user,
             code=form.cleaned_data["code"],
@@ -316,12 +316,12 @@ def cart_voucher(request):
 
 @require_POST
 def cart_voucher_remove(request):
-    from warenhaus.promotions import services as promotions
+    from warenhaus.checkout import vouchers
 
     return _cart_action(
         request,
         forms.VoucherRemoveForm,
-        lambda c, d: promotions.remove_voucher(cart_id=c.id, user=request.user, code=d["voucher"]),
+        lambda c, d: vouchers.remove_voucher(cart_id=c.id, user=request.user, code=d["voucher"]),
     )
 
 
