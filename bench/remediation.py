@@ -380,7 +380,6 @@ def main(argv=None) -> int:
     )
     r = run(args)
     print(json.dumps(r, indent=2))
-    ok = r["preview_s"] < TARGETS["preview_s"] and r["orders_per_s"] >= TARGETS["orders_per_s"]
     print(
         f"targets: preview < {TARGETS['preview_s']:.0f} s: {'met' if r['preview_s'] < TARGETS['preview_s'] else 'MISSED'}; "
         f">= {TARGETS['orders_per_s']:.0f} orders/s: {'met' if r['orders_per_s'] >= TARGETS['orders_per_s'] else 'MISSED'}; "

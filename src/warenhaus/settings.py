@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "warenhaus.remediation",
     "warenhaus.deals",
     "warenhaus.web",
+    "warenhaus.ops",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from warenhaus.core import audit, ratelimit
 from warenhaus.core.clock import now
 from warenhaus.core.errors import ValidationFailed
+from warenhaus.core.models import AuditSource
 
 from . import devices, errors, events, passwords
 from .models import ApiToken, User
@@ -158,7 +159,7 @@ def create_staff(
     roles: list[str],
     name: str = "",
     actor=None,
-    source: str = "cli",
+    source: str = AuditSource.CLI,
 ) -> User:
     email = normalise_email(email)
     password = _staff_password(email, password, name)

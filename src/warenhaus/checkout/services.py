@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from warenhaus.catalog.models import Variant
+from warenhaus.core.channels import Channel
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from warenhaus.inventory import services as inventory
@@ -625,7 +626,7 @@ def reserve_order(
     from warenhaus.core.errors import Forbidden
 
     email = normalise_email(email)
-    if channel not in {"web", "api", "phone"}:
+    if channel not in Channel.values:
         raise ValidationFailed("channel is web, api or phone.", code="invalid_channel")
     if channel == "phone" and not can(user, "orders.place_phone"):
         raise Forbidden("Only staff may place phone orders (orders.place_phone).", code="forbidden")

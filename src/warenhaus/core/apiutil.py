@@ -4,13 +4,11 @@ cursor pagination."""
 from __future__ import annotations
 
 import base64
-from typing import Annotated
 
 from django.db.models import QuerySet
-from pydantic import AfterValidator, StrictInt, ValidationInfo, WithJsonSchema
-from pydantic_core import PydanticCustomError
 
 from warenhaus.core.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
+from warenhaus.core.parsing import whole_number  # defined there; routers import it from here
 
 MAX_LIMIT = 100
 
@@ -74,29 +72,6 @@ def client_ip(request) -> str:
     if len(chain) >= proxies:
         return chain[-proxies][:64]
     return remote
-
-
-def whole_number(
-    low: int, high: int, *, code: str = "validation_error", status: int = 422, strict: bool = True
-):
-    """The type of a whole-number input from ``low`` to ``high``: the OpenAPI document names both
-    bounds, and a number outside them is the problem ``code`` (with ``status``), never a number
-    too large for the database. ``strict=False`` for query parameters, which arrive as text."""
-
-    def within(value: int, info: ValidationInfo) -> int:
-        if not low <= value <= high:
-            raise PydanticCustomError(
-                code,
-                "{field} must be a whole number from {low} to {high}.",
-                {"field": info.field_name, "low": low, "high": high, "problem_status": status},
-            )
-        return value
-
-    return Annotated[
-        StrictInt if strict else int,
-        AfterValidator(within),
-        WithJsonSchema({"type": "integer", "minimum": low, "maximum": high}),
-    ]
 
 
 #: the ``limit`` of every list: out of range, the documented ``invalid_limit`` (400)

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from warenhaus.core.channels import Channel  # defined once for the shop; importable from here
 from warenhaus.payments.states import ActionKind, ActionStatus, PaymentStatus
 
 
@@ -21,12 +22,6 @@ class OrderStatus(models.TextChoices):
     DELIVERED = "delivered", _("delivered")
     CANCELLED = "cancelled", _("cancelled")
     REFUNDED = "refunded", _("refunded")
-
-
-class Channel(models.TextChoices):
-    WEB = "web", "web"
-    API = "api", "api"
-    PHONE = "phone", "phone"
 
 
 class Order(models.Model):

@@ -13,9 +13,9 @@ import secrets
 from django.db import transaction
 from django.db.models import F, Sum
 
-from warenhaus.core import audit
+from warenhaus.core import audit, parsing
 from warenhaus.core.clock import now
-from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
+from warenhaus.core.errors import Conflict, NotFound
 from warenhaus.inventory import services as inventory
 from warenhaus.payments.states import ActionKind, ActionStatus, PaymentStatus
 
@@ -198,13 +198,8 @@ def _locked(number: str) -> Order:
 
 
 def _reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed(
-            "Please give a reason; it goes into the order history and the audit trail.",
-            code="reason_required",
-        )
-    return reason[:2000]
+    detail = "Please give a reason; it goes into the order history and the audit trail."
+    return parsing.reason(reason, detail=detail)
 
 
 def cancel(

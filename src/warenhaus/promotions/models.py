@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from warenhaus.core.channels import Channel
 from warenhaus.core.models import Signoff
 from warenhaus.core.signoffs import approval_constraint
 
@@ -49,7 +50,7 @@ class CampaignStatus(models.TextChoices):
     REVOKED = "revoked", "revoked"
 
 
-CHANNELS = ("web", "phone", "api")
+CHANNELS = (Channel.WEB, Channel.PHONE, Channel.API)
 
 
 class Campaign(models.Model):

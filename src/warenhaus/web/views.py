@@ -26,6 +26,7 @@ from warenhaus.catalog import selectors as catalog
 from warenhaus.checkout import services as checkout
 from warenhaus.checkout.models import CartStatus
 from warenhaus.checkout.shipping import METHODS
+from warenhaus.core.channels import Channel
 from warenhaus.core.errors import DomainError
 from warenhaus.orders import selectors as order_selectors
 
@@ -304,7 +305,7 @@ def cart_voucher(request):
             cart_id=cart_obj.id,
             user=request.user,
             code=form.cleaned_data["code"],
-            channel="web",
+            channel=Channel.WEB,
             client_ip=_client_ip(request),
             session_key=request.session.session_key or "",
         )
@@ -375,7 +376,7 @@ def checkout_page(request):
             payment_method=data["payment_method"],
             payment_token=form.payment_token(),
             shipping_method=data["shipping_method"],
-            channel="web",
+            channel=Channel.WEB,
             language=translation.get_language() or settings.LANGUAGE_CODE,
             client_ip=_client_ip(request),
         )

@@ -14,13 +14,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Min
-from django.utils.dateparse import parse_datetime
 
 from warenhaus.catalog.models import PriceChange, Variant
-from warenhaus.core import audit
+from warenhaus.core import audit, parsing
 from warenhaus.core.clock import now
 from warenhaus.core.errors import NotFound, ValidationFailed
-from warenhaus.core.money import MoneyError, money_json, parse_amount
+from warenhaus.core.money import money_json
 from warenhaus.inventory import services as inventory
 
 from ..cache import cache
@@ -41,30 +40,12 @@ DEAL_BOUNDS = {
 
 def parse_when(raw, field: str) -> datetime:
     """An ISO 8601 time with offset, or ``validation_error`` naming ``field``."""
-    try:
-        value = (
-            raw
-            if isinstance(raw, datetime)
-            else (parse_datetime(str(raw)) if isinstance(raw, str) else None)
-        )
-    except ValueError:  # well-formed but impossible: 30 February, hour 25
-        value = None
-    if value is None or value.tzinfo is None:
-        raise ValidationFailed(
-            f"{field} must be an ISO 8601 time with offset.", code="validation_error", field=field
-        )
-    return value
+    return parsing.aware_time(raw, field)
 
 
 def whole(raw, field: str, *, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high``, or ``validation_error`` naming ``field``."""
-    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
-        raise ValidationFailed(
-            f"{field} must be a whole number from {low} to {high}.",
-            code="validation_error",
-            field=field,
-        )
-    return raw
+    return parsing.whole(raw, field, low=low, high=high)
 
 
 def _deal_number(raw, field: str) -> int:
@@ -118,12 +99,7 @@ def create_deal(
     variant = Variant.objects.select_related("product").filter(sku=str(sku or "")[:64]).first()
     if variant is None:
         raise NotFound(f"No variant '{sku}'.", code="sku_not_found")
-    try:
-        price = parse_amount(deal_price, allow_zero=False)
-    except MoneyError as err:
-        raise ValidationFailed(
-            f"deal_price: {err}", code="invalid_money", field="deal_price"
-        ) from None
+    price = parsing.amount(deal_price, "deal_price", allow_zero=False)
     if price >= variant.price:
         raise ValidationFailed(
             f"A deal price must be below the regular price ({variant.price} EUR).",
@@ -228,11 +204,7 @@ def state_of(deal: Deal, at: datetime | None = None) -> DealState:
 def cancel_deal(*, deal_id, actor, reason: str, source: str = "api") -> Deal:
     """Stop a deal: nobody new is let in or offered anything; holds already given are honoured
     until their deadline; the rest of the contingent goes back to stock at the next sweep."""
-    reason = (reason or "").strip()[:2000]
-    if not reason:
-        raise ValidationFailed(
-            "Please give a reason; it goes into the audit trail.", code="reason_required"
-        )
+    reason = parsing.reason(reason)
     with transaction.atomic():
         deal = Deal.objects.select_for_update(no_key=True).filter(pk=get_deal(deal_id).pk).first()
         if deal.cancelled_at is None:

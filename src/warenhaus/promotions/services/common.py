@@ -6,11 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.utils.dateparse import parse_datetime
-
-from warenhaus.core import audit
-from warenhaus.core.errors import NotFound, ValidationFailed
-from warenhaus.core.money import MoneyError, parse_amount
+from warenhaus.core import audit, parsing
+from warenhaus.core.errors import NotFound
 
 from ..models import Campaign
 
@@ -43,41 +40,15 @@ def _snap(c: Campaign) -> dict:
 
 
 def _reason(reason: str, *, required: bool = True) -> str:
-    reason = (reason or "").strip()
-    if required and not reason:
-        raise ValidationFailed(
-            "Please give a reason; it goes into the audit trail.", code="reason_required"
-        )
-    return reason[:2000]
+    return parsing.reason(reason, required=required)
 
 
 def _money(raw, field: str, *, allow_zero=True, optional=False) -> Decimal | None:
-    if raw is None or raw == "":
-        if optional:
-            return None
-        raw = "0"
-    try:
-        return parse_amount(raw, allow_zero=allow_zero)
-    except MoneyError as err:
-        raise ValidationFailed(f"{field}: {err}", code="invalid_money", field=field) from None
+    return parsing.amount(raw, field, allow_zero=allow_zero, optional=optional)
 
 
 def _when(raw, field: str, *, optional=True) -> datetime | None:
-    if raw is None or raw == "":
-        if optional:
-            return None
-        raise ValidationFailed(f"{field} is required.", code="validation_error", field=field)
-    if isinstance(raw, datetime):
-        value = raw
-    else:
-        value = parse_datetime(str(raw))
-    if value is None or value.tzinfo is None:
-        raise ValidationFailed(
-            f"{field} must be an ISO 8601 time with offset, e.g. 2026-07-01T00:00:00+00:00.",
-            code="validation_error",
-            field=field,
-        )
-    return value
+    return parsing.aware_time(raw, field, optional=optional)
 
 
 #: the largest value of each count a campaign takes (far beyond any real campaign, far below
@@ -91,15 +62,8 @@ COUNT_MAX = {
 
 
 def _count(raw, field: str) -> int | None:
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= COUNT_MAX[field]:
-        raise ValidationFailed(
-            f"{field} must be a whole number from 1 to {COUNT_MAX[field]:,} (or omitted for no limit).",
-            code="validation_error",
-            field=field,
-        )
-    return raw
+    high, note = COUNT_MAX[field], "(or omitted for no limit)"
+    return parsing.whole(raw, field, low=1, high=high, optional=True, note=note)
 
 
 def _locked_campaign(campaign_id) -> Campaign:
