@@ -62,7 +62,9 @@ def clear_cart_vouchers_of_confirmed_orders(*, orders, **event):
     being authorised leaves the cart with its vouchers as they were."""
     from .models import CartVoucher
 
-    CartVoucher.objects.filter(cart_id__in=[o.cart_id for o in orders]).delete()
+    carts = [o.cart_id for o in orders if o.discount]  # no discount: no voucher was redeemed
+    if carts:
+        CartVoucher.objects.filter(cart_id__in=carts).delete()
 
 
 def connect() -> None:
