@@ -145,3 +145,17 @@ def test_the_check_finds_each_kind_of_use(tmp_path):
         "warenhaus.promotions.services -> warenhaus.checkout.services._lock_cart",
         "warenhaus.promotions.services -> warenhaus.checkout.pricing._round",
     }
+
+
+def test_every_app_is_in_the_import_contracts():
+    """A new app joins a layer and the api/views contract, so import-linter watches it."""
+    import tomllib
+
+    config = tomllib.loads((SRC.parent / "pyproject.toml").read_text())["tool"]["importlinter"]
+    by_id = {c["id"]: c for c in config["contracts"]}
+    layered = {
+        name.strip(" ()") for layer in by_id["layers"]["layers"] for name in layer.split("|")
+    }
+    apps = {f"warenhaus.{p.parent.name}" for p in ROOT.glob("*/apps.py")}
+    assert apps - layered == set(), "apps in no layer"
+    assert apps - set(by_id["api-views"]["source_modules"]) == set(), "apps outside api-views"

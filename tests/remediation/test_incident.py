@@ -59,7 +59,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     from warenhaus.orders import services as orders
     from warenhaus.orders.models import Order, OrderEvent
     from warenhaus.promotions import services as promotions
-    from warenhaus.promotions.models import CampaignStatus, CartVoucher, Code, Redemption
+    from warenhaus.promotions.models import Campaign, CampaignStatus, CartVoucher, Code, Redemption
     from warenhaus.remediation import services as remediation
 
     settings.VOUCHER_ATTEMPT_LIMIT = 100_000
@@ -226,7 +226,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
             promotions.run_monitors(now=clock["at"])
             if (
                 paused_at is None
-                and promotions.Campaign.objects.get(pk=leak.pk).status == CampaignStatus.PAUSED
+                and Campaign.objects.get(pk=leak.pk).status == CampaignStatus.PAUSED
             ):
                 paused_at = second
     monkeypatch.undo()

@@ -4,10 +4,10 @@ It is the way in when the password login of the account is throttled by stranger
 (and when the password is forgotten): guessing stays stopped, and the owner is not locked out.
 
 1. ``request_link``: throttled per e-mail and per client address (each attempt counted first);
-   the answer is the same whether an account exists, and a mail goes out through the outbox
-   only to a known, active account that may log in.
-2. The worker renders the mail and makes the key then (:mod:`warenhaus.notifications.login_link`): the outbox keeps only a
-   reference to the account, and the sent text with the key blanked out.
+   the answer is the same whether an account exists; for a known, active account that may log
+   in, :data:`.events.login_link_requested` is sent, and notifications put the mail in the outbox.
+2. The worker renders the mail and makes the key then (with :func:`make_key`): the outbox keeps
+   only a reference to the account, and the sent text with the key blanked out.
 3. ``confirm``: the key is ``<account>-<time>-<HMAC>`` keyed with SECRET_KEY over the account's
    password hash, last login and address, so nothing about it is stored, it expires after
    ``LOGIN_LINK_TTL`` seconds, and any login (this one included) or a new password voids it.

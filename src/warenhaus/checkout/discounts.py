@@ -4,6 +4,9 @@ Checkout holds the codes a shopper applied, shows what they take off and checks 
 at checkout; what a code is worth is not its business. The app that knows (promotions) registers
 its implementation of :class:`Discounts` in its ``AppConfig.ready``; without one, no code
 applies and every cart is priced without discounts.
+
+The rows of the codes applied to a cart belong to the implementation (promotions'
+``CartVoucher``): each names one of its codes, so checkout's tables need nothing from above.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from .models import (
 
 @dataclass
 class Customer:
-    """Who would redeem: ``key`` is ``user:<id>`` or ``email:<address>``; unknown (None) for an
-    anonymous cart until checkout names an e-mail address."""
+    """Who would redeem: ``key`` is the redeemer key (``user:<id>`` or ``email:<address>``);
+    unknown (None) for an anonymous cart until checkout names an e-mail address."""
 
     key: str | None = None
     user_id: int | None = None
