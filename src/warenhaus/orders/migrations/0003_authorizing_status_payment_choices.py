@@ -5,39 +5,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0002_paymentaction'),
+        ("orders", "0002_paymentaction"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='order',
-            name='order_status_known',
+            model_name="order",
+            name="order_status_known",
         ),
         migrations.AlterField(
-            model_name='order',
-            name='status',
-            field=models.CharField(choices=[('authorizing', 'payment being authorised'), ('placed', 'placed'), ('awaiting_payment', 'awaiting payment'), ('paid', 'paid'), ('on_hold', 'on hold'), ('shipped', 'shipped'), ('delivered', 'delivered'), ('cancelled', 'cancelled'), ('refunded', 'refunded')], db_index=True, default='placed', max_length=20),
+            model_name="order",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("authorizing", "payment being authorised"),
+                    ("placed", "placed"),
+                    ("awaiting_payment", "awaiting payment"),
+                    ("paid", "paid"),
+                    ("on_hold", "on hold"),
+                    ("shipped", "shipped"),
+                    ("delivered", "delivered"),
+                    ("cancelled", "cancelled"),
+                    ("refunded", "refunded"),
+                ],
+                db_index=True,
+                default="placed",
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='payment',
-            name='status',
-            field=models.CharField(choices=[('authorized', 'authorized'), ('pending', 'pending'), ('captured', 'captured'), ('voided', 'voided'), ('refunded', 'refunded')], max_length=20),
+            model_name="payment",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("authorized", "authorized"),
+                    ("pending", "pending"),
+                    ("captured", "captured"),
+                    ("voided", "voided"),
+                    ("refunded", "refunded"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='paymentaction',
-            name='kind',
-            field=models.CharField(choices=[('void', 'void'), ('refund', 'refund')], max_length=10),
+            model_name="paymentaction",
+            name="kind",
+            field=models.CharField(choices=[("void", "void"), ("refund", "refund")], max_length=10),
         ),
         migrations.AlterField(
-            model_name='paymentaction',
-            name='status',
-            field=models.CharField(choices=[('pending', 'pending'), ('done', 'done'), ('failed', 'failed')], default='pending', max_length=10),
+            model_name="paymentaction",
+            name="status",
+            field=models.CharField(
+                choices=[("pending", "pending"), ("done", "done"), ("failed", "failed")],
+                default="pending",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['authorizing', 'placed', 'awaiting_payment', 'paid', 'on_hold', 'shipped', 'delivered', 'cancelled', 'refunded'])), name='order_status_known'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "authorizing",
+                            "placed",
+                            "awaiting_payment",
+                            "paid",
+                            "on_hold",
+                            "shipped",
+                            "delivered",
+                            "cancelled",
+                            "refunded",
+                        ],
+                    )
+                ),
+                name="order_status_known",
+            ),
         ),
     ]
