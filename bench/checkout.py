@@ -155,7 +155,9 @@ def _cpu_self() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-async def _checkout_phase(host, port, *, clients, orders, skus, quantity, record):
+async def _checkout_phase(
+    host, port, *, clients, orders, skus, quantity, record, payment_method="invoice"
+):
     counter = iter(range(orders))
     checkout_body_cache = {}
 
@@ -190,7 +192,8 @@ async def _checkout_phase(host, port, *, clients, orders, skus, quantity, record
                             {
                                 "email": f"bench{n}@example.de",
                                 "shipping_address": ADDRESS,
-                                "payment_method": "invoice",
+                                "payment_method": payment_method,
+                                "payment_token": "approve",
                             }
                         ).encode()
                     key = uuid.uuid4().hex
@@ -323,6 +326,7 @@ def load_generator(conn, host, port, opts):
                 skus=opts["skus"],
                 quantity=opts["quantity"],
                 record=record,
+                payment_method=opts.get("payment_method", "invoice"),
             )
         else:
             await _trivial_phase(
@@ -679,6 +683,13 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--quantity", type=int, default=1, help="units per order (default 1)")
     ap.add_argument(
+        "--payment-method",
+        default="invoice",
+        choices=["invoice", "test"],
+        help="invoice (decided in the reservation's transaction; default) or test (the card"
+        " simulator: authorised after the reservation commits, then confirmed)",
+    )
+    ap.add_argument(
         "--warmup", type=int, default=100, help="orders placed before measuring (default 100)"
     )
     ap.add_argument(
@@ -723,6 +734,7 @@ def main(argv=None) -> int:
             "DJANGO_SETTINGS_MODULE": "warenhaus.settings",
             "DB_CONN_MAX_AGE": "600",
             "WARENHAUS_VAR": str(out_dir / "var"),
+            "PAYMENT_METHODS": "invoice,test",
         }
     )
     env["REDIS_URL"] = "" if args.no_redis else redis_url_if_up()
@@ -760,7 +772,12 @@ def main(argv=None) -> int:
             child_conn,
             "127.0.0.1",
             port,
-            {"clients": args.clients, "skus": skus, "quantity": args.quantity},
+            {
+                "clients": args.clients,
+                "skus": skus,
+                "quantity": args.quantity,
+                "payment_method": args.payment_method,
+            },
         ),
         daemon=True,
     )

@@ -160,7 +160,8 @@ def test_authorisation_is_voided_when_the_order_fails_after_it(
     def explode(*a, **kw):
         raise orders.Conflict("simulated failure after payment", code="simulated")
 
-    monkeypatch.setattr(orders, "record_placed_order", explode)
+    # the step after the authorisation: writing the payment onto the reserved order
+    monkeypatch.setattr(orders, "confirm_payment", explode)
     before = len(TestCardGateway.voided)
     resp = api.post(
         f"/carts/{cid}/checkout",

@@ -16,9 +16,10 @@ def test_every_app_registers_its_periodic_work_under_the_workers_options():
         "requeue": ["outbox maintenance", "remediation recovery"],
         "monitor": ["voucher leak monitors"],
         "deals": ["flash-deal sweep"],
+        "settle": ["checkout settlement"],
     }
     seconds = {s.option: s.seconds for s in periodic.schedules()}
-    assert seconds == {"requeue": 30, "monitor": 15, "deals": 1}
+    assert seconds == {"requeue": 30, "monitor": 15, "deals": 1, "settle": 30}
 
 
 def test_the_worker_module_names_no_domain():

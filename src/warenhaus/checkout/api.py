@@ -9,7 +9,8 @@ from pydantic import Field
 
 from warenhaus.accounts.roles import can
 from warenhaus.core.apiutil import caller, client_ip, whole_number
-from warenhaus.core.idempotency import run_idempotent, validate_key
+from warenhaus.core.idempotency import PENDING, run_idempotent, validate_key
+from warenhaus.orders.models import OrderStatus
 from warenhaus.orders.selectors import order_json
 
 from . import services
@@ -171,10 +172,13 @@ def checkout(
     user = caller(request)
     key = validate_key(idempotency_key)
 
-    placed = []
+    number = services.new_order_number()
+    marker = services.pending_marker(number)
 
     def work():
-        order = services.place_order(
+        # The reservation commits with the key's record; the card is asked after that commit.
+        order = services.reserve_order(
+            number=number,
             cart_id=cart_id,
             user=user,
             email=payload.email,
@@ -186,19 +190,21 @@ def checkout(
             language=getattr(request, "LANGUAGE_CODE", "de") or "de",
             client_ip=client_ip(request),
         )
-        placed.append(order)
+        if order.status == OrderStatus.AUTHORIZING:
+            return PENDING, marker
+        return 201, order_json(order)
+
+    def then(marker, answer):
+        order = services.authorise_pending(
+            marker,
+            payment_token=payload.payment_token,
+            on_confirm=lambda order: answer(201, order_json(order)),
+        )
         return 201, order_json(order)
 
     # Keys are per cart and caller: someone probing another person's cart cannot plant an
     # answer under a key the owner will use.
     scope = f"checkout:{cart_id}:{user.pk if user else '-'}"
-    try:
-        status, body = run_idempotent(scope=scope, key=key, payload=payload.model_dump(), work=work)
-    except BaseException:
-        # The order was placed but its transaction did not commit (the idempotency record or
-        # the commit itself failed): give the authorisation back, as place_order does for
-        # failures inside it.
-        for order in placed:
-            services.void_authorisations(order)
-        raise
-    return status, body
+    return run_idempotent(
+        scope=scope, key=key, payload=payload.model_dump(), work=work, then=then, pending=marker
+    )

@@ -8,6 +8,7 @@ why; an authorisation already given is voided.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -22,15 +23,17 @@ from warenhaus.core.errors import Conflict, DomainError, NotFound, ValidationFai
 from warenhaus.inventory import services as inventory
 from warenhaus.orders import events as order_events
 from warenhaus.orders import services as orders
-from warenhaus.orders.models import Order
+from warenhaus.orders.models import Order, OrderStatus
+from warenhaus.payments.states import PaymentStatus
 
 from . import holds as deal_holds
 from . import shipping
 from .discounts import Evaluation, discounts
 from .models import Cart, CartLine, CartStatus
-from .payments import gateway
+from .payments import Authorization, Gateway, gateway
 from .pricing import PricedLine, Totals, compute
 
+log = logging.getLogger("warenhaus.checkout")
 ADDRESS_FIELDS = ("name", "street", "postal_code", "city", "country")
 COUNTRIES = {"DE", "AT"}
 
@@ -581,7 +584,43 @@ def place_order(
     client_ip: str = "",
 ) -> Order:
     """``channel`` is ``web`` (pages), ``api`` or ``phone``; a phone order is placed by a staff
-    member (``user``, who needs ``orders.place_phone``) for the customer named by ``email``."""
+    member (``user``, who needs ``orders.place_phone``) for the customer named by ``email``.
+    Reserves, then authorises outside the reservation's transaction (see the module's doc)."""
+    order = reserve_order(
+        cart_id=cart_id,
+        user=user,
+        email=email,
+        shipping_address=shipping_address,
+        payment_method=payment_method,
+        payment_token=payment_token,
+        shipping_method=shipping_method,
+        channel=channel,
+        language=language,
+        client_ip=client_ip,
+    )
+    if order.status != OrderStatus.AUTHORIZING:
+        return order
+    return authorise_reserved(order, payment_token=payment_token)
+
+
+def reserve_order(
+    *,
+    number: str = "",
+    cart_id: str,
+    user=None,
+    email: str,
+    shipping_address,
+    payment_method: str,
+    payment_token: str = "",
+    shipping_method: str | None = None,
+    channel: str = "web",
+    language: str = "de",
+    client_ip: str = "",
+) -> Order:
+    """Step 1 of :func:`place_order`, in one transaction (the caller's, if it has one: the API
+    commits it with the Idempotency-Key's record). Returns the order: final when the payment
+    method answers locally, else ``authorizing`` for :func:`authorise_reserved`. ``number``:
+    the order's number if the caller drew it already (:func:`new_order_number`)."""
     from warenhaus.accounts.roles import can
     from warenhaus.accounts.services import normalise_email
     from warenhaus.core.errors import Forbidden
@@ -621,38 +660,34 @@ def place_order(
                 email=email,
                 channel=channel,
             )
-            for line in sorted(view.priced, key=lambda l: l.variant_id):
+            for line in sorted(view.priced, key=lambda ln: ln.variant_id):
                 if line.variant_id not in view.held:  # held deal units are the deal's already
                     inventory.allocate(
                         variant_id=line.variant_id, quantity=line.quantity, sku=line.sku
                     )
             t = view.totals
-            # Authorise first, under the number the order will have, so the order is written
-            # once, in its final state, with its payment (fewer statements under load).
-            number = orders.new_order_number()
-            auth = gw.authorize(amount=t.total, order_number=number, token=payment_token)
+            number = number or orders.new_order_number()
+            if gw.answers_locally:
+                # Decided here, under the number the order will have, so the order is written
+                # once, in its final state, with its payment (fewer statements under load).
+                auth = gw.authorize(amount=t.total, order_number=number, token=payment_token)
             order = orders.record_placed_order(
                 number=number,
-                status="paid" if auth.status == "authorized" else "awaiting_payment",
-                status_reason=f"payment {auth.status} ({gw.name})",
+                status=_status_for(auth) if auth else OrderStatus.AUTHORIZING,
+                status_reason=f"payment {auth.status} ({gw.name})" if auth else "",
                 lines=[
                     {
-                        "variant_id": l.variant_id,
-                        "sku": l.sku,
-                        "title": l.title,
-                        "unit_price": l.unit_price,
-                        "quantity": l.quantity,
-                        "vat_rate": l.vat_rate,
-                        "line_total": l.line_total,
+                        "variant_id": ln.variant_id,
+                        "sku": ln.sku,
+                        "title": ln.title,
+                        "unit_price": ln.unit_price,
+                        "quantity": ln.quantity,
+                        "vat_rate": ln.vat_rate,
+                        "line_total": ln.line_total,
                     }
-                    for l in view.priced
+                    for ln in view.priced
                 ],
-                payment={
-                    "gateway": gw.name,
-                    "reference": auth.reference,
-                    "amount": t.total,
-                    "status": auth.status,
-                },
+                payment=_payment_row(gw, auth, t.total) if auth else None,
                 user=order_user,
                 email=email,
                 shipping_address=addr,
@@ -670,7 +705,7 @@ def place_order(
                 language=language,
             )
             # Promotions count the vouchers, deals convert the holds (locking the deal's row
-            # last), notifications write the confirmation: see their receivers.
+            # last): see their receivers. Both are undone by order_payment_failed.
             order_events.order_placed.send(
                 orders=[order],
                 cart_id=cart.id,
@@ -684,8 +719,10 @@ def place_order(
                 payment_fingerprint=gw.fingerprint(payment_token),
                 language=language,
             )
-            if order.status == "paid":
-                order_events.order_paid.send(orders=[order], actor=None, source=channel)
+            if auth is not None:  # the confirmation mail and the rest of a final order
+                order_events.order_confirmed.send(orders=[order])
+                if order.status == OrderStatus.PAID:
+                    order_events.order_paid.send(orders=[order], actor=None, source=channel)
             if channel == "phone":
                 from warenhaus.core import audit
 
@@ -723,24 +760,144 @@ def place_order(
         err.run_after_rollback()
         raise
     except IntegrityError as err:
-        if auth is not None and auth.status == "authorized":
-            gw.void(reference=auth.reference)
         if "number" in str(err).lower():  # two orders drew the same random number: try again
             raise Conflict(
                 "Please submit the order again.", code="order_number_collision", retryable=True
             ) from None
         raise
-    except BaseException:
-        if auth is not None and auth.status == "authorized":
-            gw.void(reference=auth.reference)
+
+
+def _status_for(auth: Authorization) -> str:
+    return (
+        OrderStatus.PAID
+        if auth.status == PaymentStatus.AUTHORIZED
+        else OrderStatus.AWAITING_PAYMENT
+    )
+
+
+def _payment_row(gw: Gateway, auth: Authorization, amount: Decimal) -> dict:
+    return {
+        "gateway": gw.name,
+        "reference": auth.reference,
+        "amount": amount,
+        "status": auth.status,
+    }
+
+
+def authorization_key(number: str) -> str:
+    """The gateway's idempotency key for the authorisation of order ``number``: one attempt, one
+    charge, however often it is asked (a retry of the same checkout reaches the same attempt
+    through the Idempotency-Key's record; a new attempt has a new number)."""
+    return f"authorize:{number}"
+
+
+def authorise_reserved(order: Order, *, payment_token: str = "", on_confirm=None) -> Order:
+    """Steps 2 and 3 of :func:`place_order`, outside any transaction: ask the gateway, then
+    confirm the order or compensate. A declined or failed authorisation is raised after the
+    compensation committed (the shopper's cart, holds and vouchers are as before).
+    ``on_confirm(order)`` runs inside the confirming transaction (the API writes its answer)."""
+    gw = gateway(order.payment_method, for_new_payment=False)
+    key = authorization_key(order.number)
+    try:
+        auth = gw.authorize(
+            amount=order.total, order_number=order.number, token=payment_token, idempotency_key=key
+        )
+    except BaseException as err:
+        compensate(order.number, gw=gw, reason=getattr(err, "code", type(err).__name__))
         raise
+    try:
+        confirmed = confirm(
+            order.number, gw=gw, auth=auth, amount=order.total, on_confirm=on_confirm
+        )
+    except BaseException as err:
+        compensate(order.number, gw=gw, auth=auth, reason=getattr(err, "code", "error"))
+        raise
+    if confirmed is None:
+        from .payments import PaymentTimeout
+
+        raise PaymentTimeout(
+            "The card provider took too long; the order was not placed and nothing was charged."
+            " Please try again."
+        )
+    return confirmed
+
+
+new_order_number = orders.new_order_number
+
+
+def pending_marker(number: str) -> dict:
+    """What an Idempotency-Key's record holds while the checkout of order ``number`` waits."""
+    return {"pending": "checkout", "order": number}
+
+
+def authorise_pending(marker: dict, *, payment_token: str = "", on_confirm=None) -> Order:
+    """:func:`authorise_reserved` for the order a pending marker names."""
+    order = Order.objects.get(number=marker["order"])
+    return authorise_reserved(order, payment_token=payment_token, on_confirm=on_confirm)
+
+
+def confirm(
+    number: str, *, gw: Gateway, auth: Authorization, amount: Decimal, on_confirm=None
+) -> Order | None:
+    """Record the authorisation on the order being authorised. Returns the order, the order as
+    someone else confirmed it already, or None after voiding ``auth`` if the order was discarded
+    meanwhile (the worker's settlement gave up on a slow checkout)."""
+    with transaction.atomic():
+        order = orders.confirm_payment(
+            number=number,
+            payment=_payment_row(gw, auth, amount),
+            status_reason=f"payment {auth.status} ({gw.name})",
+        )
+        if order is not None and on_confirm is not None:
+            on_confirm(order)
+    if order is not None:
+        return order
+    existing = Order.objects.filter(number=number).exclude(status=OrderStatus.AUTHORIZING).first()
+    if existing is not None:
+        return existing
+    _void(gw, auth, number)
+    return None
+
+
+def _void(gw: Gateway, auth: Authorization | None, number: str) -> None:
+    if auth is not None and auth.status == PaymentStatus.AUTHORIZED:
+        gw.void(reference=auth.reference, idempotency_key=f"void:{authorization_key(number)}")
+
+
+def compensate(
+    number: str,
+    *,
+    gw: Gateway,
+    reason: str,
+    auth: Authorization | None = None,
+    look_up: bool = True,
+) -> Order | None:
+    """Undo an order being authorised: void ``auth``, or (``look_up``, for the checkout whose own
+    request failed) whatever the gateway authorised under the order's key; then, in one
+    transaction, release its stock, give back vouchers and holds, reopen the cart and delete
+    the order. If the void fails the order stays ``authorizing`` for the worker's settlement.
+    Returns the discarded order, or None if it was not waiting."""
+    if auth is None and look_up:
+        auth = gw.find_authorization(idempotency_key=authorization_key(number))
+    try:
+        _void(gw, auth, number)
+    except Exception:
+        log.exception("voiding the authorisation of %s failed; the worker settles it", number)
+        return None
+    with transaction.atomic():
+        order = orders.discard_unpaid(number=number, reason=reason)
+        if order is not None:
+            Cart.objects.filter(pk=order.cart_id, status=CartStatus.ORDERED).update(
+                status=CartStatus.OPEN, updated_at=timezone.now()
+            )
+    return order
 
 
 def void_authorisations(order: Order) -> None:
     """Release the card authorisations of an order whose transaction rolled back. Reads the
     payments from what place_order attached (the rows themselves are gone)."""
     for payment in order.payments.all():
-        if payment.status == "authorized":
+        if payment.status == PaymentStatus.AUTHORIZED:
             gateway(payment.gateway, for_new_payment=False).void(reference=payment.reference)
 
 

@@ -60,7 +60,7 @@ def connect() -> None:
     account_events.login_link_requested.connect(
         mail_login_link, dispatch_uid="notifications.mail_login_link"
     )
-    order_events.order_placed.connect(
+    order_events.order_confirmed.connect(
         confirm_placed_order, dispatch_uid="notifications.confirm_placed_order"
     )
     order_events.order_cancelled.connect(

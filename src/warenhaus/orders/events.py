@@ -8,8 +8,9 @@ from warenhaus.core.events import DomainEvent
 
 order_placed = DomainEvent(
     "order.placed",
-    "An order was written and its stock reserved. Extra: ``cart_id``, ``held`` (variant id ->"
-    " deal hold id), ``evaluation`` (the vouchers as checked), ``user``, ``email``, ``channel``,"
+    "An order was written and its stock reserved (a card order is ``authorizing`` until"
+    " ``order_confirmed``, or undone by ``order_payment_failed``). Extra: ``cart_id``,"
+    " ``held`` (variant id -> deal hold id), ``evaluation`` (the vouchers as checked), ``user``, ``email``, ``channel``,"
     " ``client_ip``, ``shipping_address``, ``payment_fingerprint``, ``language``.",
 )
 order_paid = DomainEvent("order.paid", "The money for the orders is authorised or received.")
@@ -23,3 +24,14 @@ order_released = DomainEvent("order.released", "A hold was lifted.")
 order_shipped = DomainEvent("order.shipped", "The goods left the warehouse.")
 order_delivered = DomainEvent("order.delivered", "The goods reached the customer.")
 order_refunded = DomainEvent("order.refunded", "Money was given back after shipping.")
+order_confirmed = DomainEvent(
+    "order.confirmed",
+    "The order is binding: its payment was authorised or an invoice accepted (once per order;"
+    " the customer is told now). For a card it follows ``order_placed`` after the card's answer.",
+)
+order_payment_failed = DomainEvent(
+    "order.payment_failed",
+    "The payment of an order being authorised failed and the order is discarded as if never"
+    " placed: receivers undo what they did on ``order_placed`` (the rows pointing at the order"
+    " must be gone before it is deleted). Extra: ``reason`` (the gateway's problem code).",
+)

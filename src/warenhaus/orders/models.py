@@ -7,9 +7,13 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from warenhaus.core.channels import Channel  # defined once for the shop; importable from here
+from warenhaus.payments.states import ActionKind, ActionStatus, PaymentStatus
 
 
 class OrderStatus(models.TextChoices):
+    #: stock reserved, the card is being asked (seconds; the worker settles an attempt whose
+    #: checkout died); the customer sees it only once confirmed
+    AUTHORIZING = "authorizing", _("payment being authorised")
     PLACED = "placed", _("placed")
     AWAITING_PAYMENT = "awaiting_payment", _("awaiting payment")
     PAID = "paid", _("paid")
@@ -106,7 +110,7 @@ class Payment(models.Model):
     gateway = models.CharField(max_length=20)
     reference = models.CharField(max_length=100)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    status = models.CharField(max_length=20)  # authorized, pending, voided, refunded, captured
+    status = models.CharField(max_length=20, choices=PaymentStatus.choices)
     refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -127,10 +131,12 @@ class PaymentAction(models.Model):
     exactly once however often the worker retries."""
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="actions")
-    kind = models.CharField(max_length=10)  # void | refund
+    kind = models.CharField(max_length=10, choices=ActionKind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     key = models.CharField(max_length=100, unique=True, help_text="The gateway's idempotency key.")
-    status = models.CharField(max_length=10, default="pending")  # pending | done | failed
+    status = models.CharField(
+        max_length=10, choices=ActionStatus.choices, default=ActionStatus.PENDING
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -139,10 +145,10 @@ class PaymentAction(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=["void", "refund"]), name="payment_action_kind_known"
+                condition=Q(kind__in=ActionKind.values), name="payment_action_kind_known"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "done", "failed"]),
+                condition=Q(status__in=ActionStatus.values),
                 name="payment_action_status_known",
             ),
         ]

@@ -6,11 +6,17 @@ from django.db.models import Count, Q, QuerySet
 
 from warenhaus.core.money import money_json
 
-from .models import Order
+from .models import Order, OrderStatus
 
 
 def orders_of(user) -> QuerySet[Order]:
-    return Order.objects.filter(user=user).prefetch_related("lines").order_by("-placed_at", "-id")
+    """The shopper's orders; one whose payment is still being authorised shows once confirmed."""
+    return (
+        Order.objects.filter(user=user)
+        .exclude(status=OrderStatus.AUTHORIZING)
+        .prefetch_related("lines")
+        .order_by("-placed_at", "-id")
+    )
 
 
 def staff_orders(

@@ -17,13 +17,17 @@ from warenhaus.core import audit, parsing
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, NotFound
 from warenhaus.inventory import services as inventory
+from warenhaus.payments.states import ActionKind, ActionStatus, PaymentStatus
 
 from . import events
 from .models import Order, OrderEvent, OrderLine, OrderStatus, Payment, PaymentAction
 
 S = OrderStatus
+P = PaymentStatus
 log = logging.getLogger("warenhaus.orders")
 TRANSITIONS: dict[str, set[str]] = {
+    # left only by confirm_payment or discard_unpaid (checkout, or the worker's settlement)
+    S.AUTHORIZING: set(),
     S.PLACED: {S.PAID, S.AWAITING_PAYMENT, S.ON_HOLD, S.CANCELLED},
     S.AWAITING_PAYMENT: {S.PAID, S.ON_HOLD, S.SHIPPED, S.CANCELLED},
     S.PAID: {S.ON_HOLD, S.SHIPPED, S.CANCELLED, S.REFUNDED},
@@ -65,40 +69,110 @@ def transition(order: Order, to_status: str, *, actor=None, reason: str = "") ->
 
 
 def record_placed_order(
-    *, number: str, status: str, status_reason: str, lines: list[dict], payment: dict, **fields
+    *,
+    number: str,
+    status: str,
+    status_reason: str,
+    lines: list[dict],
+    payment: dict | None,
+    **fields,
 ) -> Order:
-    """Write a just-placed order in its final state: the order, its lines, the two events
-    (placed, then paid or awaiting payment) and its payment. The caller (checkout) has already
-    allocated the stock and authorised the payment, inside the same transaction. The created
-    rows are attached to the order (as a prefetch cache) so that answering with it costs no
-    queries; like any prefetch, that snapshot does not follow later changes: re-read the order
-    after acting on it."""
+    """Write a just-placed order: the order, its lines, its history and its payment. The caller
+    (checkout) has already allocated the stock, inside the same transaction.
+
+    With ``payment``, the order is written in its final state (placed, then paid or awaiting
+    payment). With ``payment=None`` and ``status=AUTHORIZING`` it waits for the card's answer
+    (:func:`confirm_payment` or :func:`discard_unpaid`); its history says "placed" until then.
+    The created rows are attached to the order (as a prefetch cache) so that answering with it
+    costs no queries; like any prefetch, that snapshot does not follow later changes."""
     order = Order.objects.create(number=number, status=status, **fields)
     order_lines = OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
-    history = OrderEvent.objects.bulk_create(
-        [
-            OrderEvent(
-                order=order,
-                at=order.placed_at,
-                from_status="",
-                to_status=S.PLACED,
-                reason="order placed",
-            ),
+    history = [
+        OrderEvent(
+            order=order,
+            at=order.placed_at,
+            from_status="",
+            to_status=S.PLACED,
+            reason="order placed",
+        )
+    ]
+    if payment is not None:
+        history.append(
             OrderEvent(
                 order=order,
                 at=order.placed_at,
                 from_status=S.PLACED,
                 to_status=status,
                 reason=status_reason,
-            ),
-        ]
-    )
-    pay = Payment.objects.create(order=order, **payment)
+            )
+        )
+    history = OrderEvent.objects.bulk_create(history)
+    pays = [Payment.objects.create(order=order, **payment)] if payment is not None else []
     order._prefetched_objects_cache = {
         "lines": _filled(order.lines.all(), order_lines),
         "events": _filled(order.events.all(), history),
-        "payments": _filled(order.payments.all(), [pay]),
+        "payments": _filled(order.payments.all(), pays),
     }
+    return order
+
+
+def confirm_payment(*, number: str, payment: dict, status_reason: str) -> Order | None:
+    """The card's answer for an order being authorised: record the payment and move the order
+    to paid (money reserved) or awaiting payment. Returns None when the order is no longer
+    waiting (the worker settled it meanwhile); the caller then voids what it holds. Sends
+    ``order_confirmed`` (and ``order_paid``) in this transaction."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(number=number, status=S.AUTHORIZING)
+            .prefetch_related("lines")
+            .first()
+        )
+        if order is None:
+            return None
+        status = S.PAID if payment["status"] == P.AUTHORIZED else S.AWAITING_PAYMENT
+        event = OrderEvent.objects.create(
+            order=order, at=now(), from_status=S.PLACED, to_status=status, reason=status_reason
+        )
+        order.status = status
+        order.save(update_fields=["status"])
+        pay = Payment.objects.create(order=order, **payment)
+        placed = order.events.exclude(pk=event.pk)
+        order._prefetched_objects_cache.update(
+            {
+                "events": _filled(order.events.all(), [*placed, event]),
+                "payments": _filled(order.payments.all(), [pay]),
+            }
+        )
+        events.order_confirmed.send(orders=[order])
+        if status == S.PAID:
+            events.order_paid.send(orders=[order], actor=None, source=order.channel)
+    return order
+
+
+def discard_unpaid(*, number: str, reason: str) -> Order | None:
+    """Undo an order whose payment failed while it was being authorised, as if it had never
+    been placed: its stock is released, ``order_payment_failed`` lets vouchers and deals take
+    back what they counted, and the order is deleted (its number was never shown to anyone,
+    and nothing else ever saw it). Returns the order as it was, or None when it is not waiting
+    (confirmed or discarded already). Call after any authorisation has been voided."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update().filter(number=number, status=S.AUTHORIZING).first()
+        )
+        if order is None:
+            return None
+        lines = (
+            OrderLine.objects.filter(order=order)
+            .values("variant_id")
+            .annotate(quantity=Sum("quantity"))
+            .order_by("variant_id")
+        )
+        for line in lines:
+            inventory.release(variant_id=line["variant_id"], quantity=line["quantity"])
+        events.order_payment_failed.send(orders=[order], reason=reason)
+        log.info("order %s discarded before confirmation: %s", number, reason)
+        order.delete()
     return order
 
 
@@ -114,6 +188,12 @@ def _locked(number: str) -> Order:
     order = Order.objects.select_for_update().filter(number=number).first()
     if order is None:
         raise NotFound(f"No order {number}.", code="order_not_found")
+    if order.status == S.AUTHORIZING:
+        raise Conflict(
+            f"The payment of order {number} is being authorised; please try again in a minute.",
+            code="invalid_transition",
+            current_status=order.status,
+        )
     return order
 
 
@@ -292,7 +372,7 @@ def _give_money_back(order_ids: list[int]) -> None:
     committed (:class:`PaymentAction`): a cancellation that rolls back never reaches it."""
     payments = list(
         Payment.objects.select_for_update()
-        .filter(order_id__in=order_ids, status__in=["authorized", "captured", "pending"])
+        .filter(order_id__in=order_ids, status__in=[P.AUTHORIZED, P.CAPTURED, P.PENDING])
         .order_by("pk")
     )
     import uuid
@@ -300,22 +380,22 @@ def _give_money_back(order_ids: list[int]) -> None:
     actions = [
         PaymentAction(
             payment=p,
-            kind="void" if p.status == "authorized" else "refund",
+            kind=_kind(p),
             amount=p.amount - p.refunded_amount,
-            key=f"{'void' if p.status == 'authorized' else 'refund'}:{p.pk}:{uuid.uuid4().hex[:16]}",
+            key=f"{_kind(p)}:{p.pk}:{uuid.uuid4().hex[:16]}",
         )
         for p in payments
-        if p.status in ("authorized", "captured")
+        if p.status in (P.AUTHORIZED, P.CAPTURED)
     ]
     voided = [
-        p.pk for p in payments if p.status in ("authorized", "pending")
+        p.pk for p in payments if p.status in (P.AUTHORIZED, P.PENDING)
     ]  # an unpaid invoice: nothing to give back
-    refunded = [p.pk for p in payments if p.status == "captured"]
+    refunded = [p.pk for p in payments if p.status == P.CAPTURED]
     if voided:
-        Payment.objects.filter(pk__in=voided).update(status="voided")
+        Payment.objects.filter(pk__in=voided).update(status=P.VOIDED)
     if refunded:
         Payment.objects.filter(pk__in=refunded).update(
-            status="refunded", refunded_amount=F("amount")
+            status=P.REFUNDED, refunded_amount=F("amount")
         )
     if actions:
         from warenhaus.core.taskqueue import enqueue_many
@@ -326,6 +406,10 @@ def _give_money_back(order_ids: list[int]) -> None:
         enqueue_many(run_payment_action, [([a.pk], str(uuid.uuid4())) for a in actions])
 
 
+def _kind(payment: Payment) -> str:
+    return ActionKind.VOID if payment.status == P.AUTHORIZED else ActionKind.REFUND
+
+
 def carry_out_payment_action(action_id: int) -> str:
     """The worker's side of a payment action: ask the gateway once (its idempotency key makes a
     repeat harmless), record the outcome; on failure try again later with growing waits, up to
@@ -334,7 +418,7 @@ def carry_out_payment_action(action_id: int) -> str:
 
     from django.conf import settings
 
-    from warenhaus.checkout.payments import gateway
+    from warenhaus.payments.gateways import gateway
 
     from .tasks import run_payment_action
 
@@ -342,7 +426,7 @@ def carry_out_payment_action(action_id: int) -> str:
         action = (
             PaymentAction.objects.select_for_update(skip_locked=True)
             .select_related("payment")
-            .filter(pk=action_id, status="pending")
+            .filter(pk=action_id, status=ActionStatus.PENDING)
             .first()
         )
         if action is None:
@@ -350,7 +434,7 @@ def carry_out_payment_action(action_id: int) -> str:
         gw = gateway(action.payment.gateway, for_new_payment=False)
         action.attempts += 1
         try:
-            if action.kind == "void":
+            if action.kind == ActionKind.VOID:
                 gw.void(reference=action.payment.reference, idempotency_key=action.key)
             else:
                 gw.refund(
@@ -361,7 +445,7 @@ def carry_out_payment_action(action_id: int) -> str:
         except Exception as err:  # a gateway error: try again later, the key keeps it single
             action.last_error = f"{type(err).__name__}: {err}"[:2000]
             if action.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-                action.status = "failed"
+                action.status = ActionStatus.FAILED
                 log.error(
                     "payment action %s (%s of payment %s) failed for good: %s",
                     action.pk,
@@ -379,7 +463,7 @@ def carry_out_payment_action(action_id: int) -> str:
                 )
             action.save(update_fields=["attempts", "last_error", "status"])
             return action.status
-        action.status, action.done_at, action.last_error = "done", now(), ""
+        action.status, action.done_at, action.last_error = ActionStatus.DONE, now(), ""
         action.save(update_fields=["attempts", "last_error", "status", "done_at"])
         return "done"
 
@@ -416,7 +500,7 @@ def ship(*, number: str, actor, reason: str = "", source: str = "api") -> Order:
         transition(order, S.SHIPPED, actor=actor, reason=reason or "shipped")
         for line in order.lines.all().order_by("variant_id"):
             inventory.ship(variant_id=line.variant_id, quantity=line.quantity)
-        Payment.objects.filter(order=order, status="authorized").update(status="captured")
+        Payment.objects.filter(order=order, status=P.AUTHORIZED).update(status=P.CAPTURED)
         audit.record(
             actor=actor,
             action="order.ship",
@@ -453,16 +537,16 @@ def mark_paid(*, number: str, actor, source: str = "api") -> Order:
         order = _locked(number)
         before = order.status
         if order.status == S.SHIPPED or order.status == S.DELIVERED:
-            Payment.objects.filter(order=order, status="pending").update(status="captured")
+            Payment.objects.filter(order=order, status=P.PENDING).update(status=P.CAPTURED)
         elif order.status == S.ON_HOLD:
             # Money arriving does not lift a hold: the order stays held and, when released,
             # returns to "paid".
-            Payment.objects.filter(order=order, status="pending").update(status="captured")
+            Payment.objects.filter(order=order, status=P.PENDING).update(status=P.CAPTURED)
             order.held_from = S.PAID
             order.save(update_fields=["held_from"])
         else:
             transition(order, S.PAID, actor=actor, reason="payment received")
-            Payment.objects.filter(order=order, status="pending").update(status="captured")
+            Payment.objects.filter(order=order, status=P.PENDING).update(status=P.CAPTURED)
         audit.record(
             actor=actor,
             action="order.mark_paid",

@@ -212,7 +212,8 @@ def orders_for(selector: dict):
     """The orders a stored selector names (a queryset, not yet evaluated)."""
     from warenhaus.promotions.models import Redemption
 
-    qs = Order.objects.all()
+    # an order whose card is still being asked is confirmed or discarded within minutes
+    qs = Order.objects.exclude(status="authorizing")
     if "codes" in selector or "campaigns" in selector:
         q = Q(code_id__in=[c["id"] for c in selector.get("codes", [])]) | Q(
             campaign_id__in=selector.get("campaigns", [])
