@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warenhaus.core.errors import ValidationFailed
+from warenhaus.core.errors import DomainError, ValidationFailed
 
 
 def _problem(resp, status, code):
@@ -47,7 +47,7 @@ def test_sku_must_be_url_safe(make_user, api_as, make_category, sku, code):
     body = {
         "title": "Neu",
         "category": make_category().slug,
-        "variants": [{"sku": sku, "price": "9.99"}],
+        "variants": [{"sku": sku, "price": {"amount": "9.99", "currency": "EUR"}}],
     }
     _problem(staff.post("/products", body), 422, code)
 
@@ -57,7 +57,9 @@ def test_stock_beyond_the_database_integer_is_refused(make_user, api_as, make_ca
     body = {
         "title": "Neu",
         "category": make_category().slug,
-        "variants": [{"sku": "OK-1", "price": "9.99", "on_hand": 2**40}],
+        "variants": [
+            {"sku": "OK-1", "price": {"amount": "9.99", "currency": "EUR"}, "on_hand": 2**40}
+        ],
     }
     _problem(staff.post("/products", body), 422, "invalid_quantity")
 
@@ -89,7 +91,7 @@ def test_guessing_from_elsewhere_does_not_lock_the_owner_out(api, shopper, setti
 
     settings.LOGIN_RATE_LIMIT = 3
     for _ in range(5):
-        with pytest.raises(Exception):
+        with pytest.raises(DomainError):
             services.login(email=shopper.email, password="falsch", client_ip="203.0.113.9")
     # The guesser is locked out ...
     with pytest.raises(Exception) as err:
