@@ -11,10 +11,12 @@ the document declares them. Deterministic (a fixed seed, few examples), so CI do
 
 from __future__ import annotations
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import ignored_auth
 
 from warenhaus.accounts.roles import ROLES
 
@@ -35,6 +37,21 @@ STATE_DEPENDENT = {
     "invalid_shipping_method",
     "invalid_address",
     "idempotency_key_reused",
+    "product_not_found",
+}
+
+#: rules between fields of one body that this document's schemas do not state (each is in the
+#: field's description): (operation, problem code, the start of its detail)
+CROSS_FIELD = {
+    ("POST /api/v1/campaigns", "validation_error", "A percent discount is at most 100."),
+    ("PATCH /api/v1/campaigns/{campaign_id}", "validation_error", "A percent discount is at"),
+    ("POST /api/v1/campaigns", "invalid_code", ""),
+    ("POST /api/v1/campaigns", "validation_error", "public_code belongs to code_mode"),
+    ("POST /api/v1/campaigns", "validation_error", "valid_until must be after valid_from"),
+    ("PATCH /api/v1/campaigns/{campaign_id}", "validation_error", "valid_until must be after"),
+    ("POST /api/v1/deals", "validation_error", "ends_at must be after starts_at"),
+    ("POST /api/v1/campaigns/{campaign_id}/codes/import", "validation_error", "codes must be"),
+    ("POST /api/v1/products", "invalid_slug", ""),
 }
 
 CONFIG = """
@@ -46,16 +63,35 @@ codec = "utf-8"
 
 [checks]
 positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "429"]
+negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "409", "413", "415", "422", "429"]
 """
 
 
 HEADERS: dict[str, str] = {}
 
 
-def _failures(schema, op) -> list[str]:
+def _summary(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    titles = [line[2:] for line in lines if line.startswith("- ")]
+    return "; ".join(titles) or (lines[0] if lines else type(err).__name__)
+
+
+def _answer(response) -> str:
+    try:
+        body = response.json()
+        return f"{response.status_code} {body.get('code')} {body.get('detail', '')[:120]!r}"
+    except ValueError:
+        return str(response.status_code)
+
+
+def _request(case) -> str:
+    return f"{case.method} {case.formatted_path} query={case.query} body={case.body!r}"[:200]
+
+
+def _failures(op, mode: GenerationMode) -> list[str]:
     found: list[str] = []
 
-    @given(case=op.as_strategy())
+    @given(case=op.as_strategy(mode))
     @settings(
         max_examples=8,
         derandomize=True,
@@ -65,19 +101,34 @@ def _failures(schema, op) -> list[str]:
     )
     def run(case):
         response = case.call(headers=HEADERS)
-        if response.status_code == 422 and case.meta and case.meta.generation.mode.is_positive:
-            if response.json().get("code") in STATE_DEPENDENT:
+        if (
+            response.status_code in (400, 422)
+            and case.meta
+            and case.meta.generation.mode.is_positive
+        ):
+            body = response.json()
+            code, detail = body.get("code"), body.get("detail", "")
+            if code in STATE_DEPENDENT or any(
+                (op.label, code) == (where, c) and detail.startswith(start)
+                for where, c, start in CROSS_FIELD
+            ):
                 return
         try:
-            case.validate_response(response)
-        except Exception as err:  # noqa: BLE001  collected, reported together below
-            found.append(f"{op.label}: {str(err).splitlines()[0][:300]}")
+            # every request carries a real staff token; who may do what is the authorization
+            # matrix's business (tests/api/test_authorization_matrix.py)
+            case.validate_response(response, excluded_checks=[ignored_auth])
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as err:  # noqa: BLE001  collected, reported together below
+            found.append(f"{op.label}: {_summary(err)} <- {_answer(response)} {_request(case)}")
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:  # nothing to break: an operation without inputs has no invalid request
+        pass
     return found
 
 
-@pytest.mark.xfail(reason="findings of the contract run still open; see the branch's report")
 def test_the_api_keeps_its_openapi_contract(db, make_user, make_product):
     from warenhaus.accounts.services import issue_token
     from warenhaus.wsgi import application
@@ -91,5 +142,6 @@ def test_the_api_keeps_its_openapi_contract(db, make_user, make_product):
     failures = []
     for result in schema.get_all_operations():
         op = result.ok()
-        failures += _failures(schema, op)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            failures += _failures(op, mode)
     assert failures == [], "\n".join(sorted(set(failures)))

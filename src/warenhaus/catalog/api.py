@@ -41,7 +41,11 @@ class VariantIn(Schema):
 class ProductIn(Schema):
     title: Text = Field(max_length=200)
     category: str = Field(max_length=120, description="Category slug")
-    slug: str = Field(default="", max_length=160)
+    slug: str = Field(
+        default="",
+        max_length=160,
+        description="empty: made from the title (a title without letters or digits needs one)",
+    )
     description: str = Field(default="", max_length=20000)
     brand: str = Field(default="", max_length=100)
     vat_rate: VatRate = "19"

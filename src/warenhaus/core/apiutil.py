@@ -8,7 +8,7 @@ from typing import Annotated
 
 from django.db.models import QuerySet
 from ninja import Router
-from pydantic import AfterValidator, StrictInt, ValidationInfo, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, StrictInt, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from warenhaus.core.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
@@ -93,6 +93,13 @@ def client_ip(request) -> str:
     return remote
 
 
+def _integral(value):
+    """``3.0`` is the whole number 3, as JSON Schema counts it; ``3.5`` and ``"3"`` stay wrong."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def whole_number(
     low: int, high: int, *, code: str = "validation_error", status: int = 422, strict: bool = True
 ):
@@ -111,6 +118,7 @@ def whole_number(
 
     return Annotated[
         StrictInt if strict else int,
+        BeforeValidator(_integral),
         AfterValidator(within),
         WithJsonSchema({"type": "integer", "minimum": low, "maximum": high}),
     ]

@@ -169,8 +169,9 @@ Sku = matching(
     message="A SKU is 1 to 64 letters, digits, '.', '-' or '_', starting with a letter or digit.",
     max_length=64,
 )
-#: text that must say something: at least one character that is not white space
-Text = Annotated[str, Field(pattern=r"\S")]
+#: text that must say something: a character that is not white space (nor the separators
+#: U+001C..U+001F, which Python's ``strip`` removes as well)
+Text = Annotated[str, Field(pattern=r"[^\s\x1c-\x1f]")]
 
 
 # --- shapes two routers answer -----------------------------------------------------------------
@@ -233,3 +234,21 @@ class OrderOut(Out):
 
 #: a decimal string above zero that is not money (a percentage, a share)
 PositiveDecimal = _amount(POSITIVE_AMOUNT_PATTERN, positive=True)
+
+
+#: a reason that goes into the audit trail: something other than white space
+Reason = matching(
+    r"[\s\S]*[^\s\x1c-\x1f][\s\S]*",
+    code="reason_required",
+    message="Please give a reason; it goes into the audit trail.",
+    max_length=2000,
+)
+
+
+#: a percentage above 0 up to 100, a decimal string with at most two decimals
+Percent = matching(
+    r"100(\.00?)?|[1-9][0-9]?(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?)",
+    code="validation_error",
+    message='a percentage between 0 and 100 as a decimal string, e.g. "50"',
+    max_length=6,
+)

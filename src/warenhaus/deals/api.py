@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field, StrictInt
+from pydantic import AwareDatetime, Field
 
 from warenhaus.core.apiutil import (
     AUTH,
@@ -19,7 +19,7 @@ from warenhaus.core.apiutil import (
     require,
     whole_number,
 )
-from warenhaus.core.schemas import MoneyOut, Out, Page, PositiveMoneyIn, problems
+from warenhaus.core.schemas import MoneyOut, Out, Page, PositiveMoneyIn, Reason, problems
 
 from . import selectors, services
 from .models import Deal
@@ -38,6 +38,8 @@ Units, PerCustomer, HoldMinutes, OfferMinutes, Pace = (
     )
 )
 
+DealQuantity = whole_number(1, 99)
+
 _DEAL_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -45,8 +47,8 @@ class DealIn(Schema):
     sku: str = Field(max_length=64)
     deal_price: PositiveMoneyIn
     units: Units
-    starts_at: str = Field(max_length=40)
-    ends_at: str = Field(max_length=40)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime = Field(description="after starts_at")
     limit_per_customer: PerCustomer = 1
     hold_minutes: HoldMinutes = 10
     offer_minutes: OfferMinutes = Field(
@@ -59,7 +61,7 @@ class DealIn(Schema):
 
 
 class QueueIn(Schema):
-    quantity: StrictInt = Field(default=1, ge=1, le=99)
+    quantity: DealQuantity = 1
     email: str = Field(
         default="",
         max_length=254,
@@ -78,7 +80,7 @@ class QueueIn(Schema):
 
 
 class WaitlistIn(Schema):
-    quantity: StrictInt = Field(default=1, ge=1, le=99)
+    quantity: DealQuantity = 1
     email: str = Field(
         default="",
         max_length=254,
@@ -92,7 +94,7 @@ class WaitlistIn(Schema):
 
 
 class ReasonIn(Schema):
-    reason: str = Field(max_length=2000)
+    reason: Reason
 
 
 class DealOut(Out):

@@ -8,7 +8,7 @@ from pydantic import Field
 from warenhaus.accounts.roles import can
 from warenhaus.core.apiutil import AUTH, ApiRouter, Limit, paginate, require, require_user
 from warenhaus.core.errors import NotFound
-from warenhaus.core.schemas import OrderOut, Page, problems
+from warenhaus.core.schemas import OrderOut, Page, Reason, problems
 
 from . import selectors, services
 from .models import Order
@@ -17,13 +17,11 @@ router = ApiRouter(tags=["orders"])
 
 
 class ReasonIn(Schema):
-    reason: str = Field(max_length=2000)
+    reason: Reason
 
 
 class CancelIn(Schema):
-    reason: str = Field(
-        max_length=2000, description="Internal: goes into the order history and the audit trail."
-    )
+    reason: Reason = Field(description="Internal: goes into the order history and the audit trail.")
     customer_note: str = Field(
         default="", max_length=2000, description="Shown to the customer in the cancellation mail."
     )

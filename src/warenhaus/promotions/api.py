@@ -3,11 +3,19 @@ redemptions and (filled by the leak monitors) alerts."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Header, Schema
-from pydantic import Field
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    create_model,
+)
 
 from warenhaus.core.apiutil import AUTH, ApiRouter, Limit, paginate, require, whole_number
 from warenhaus.core.idempotency import run_idempotent, validate_key
@@ -16,13 +24,18 @@ from warenhaus.core.schemas import (
     MoneyOut,
     Out,
     Page,
+    Percent,
     PositiveDecimal,
     PositiveMoneyIn,
+    Reason,
+    Text,
+    matching,
     problems,
 )
 
 from . import editing, selectors, services
 from .models import Alert, Campaign
+from .monitors import MONITORS
 from .services import COUNT_MAX
 
 router = ApiRouter(tags=["promotions"])
@@ -36,11 +49,39 @@ DiscountKind = Literal["fixed", "percent"]
 Eligibility = Literal["any", "registered", "new"]
 Stacking = Literal["exclusive", "stackable"]
 CodeMode = Literal["public", "unique"]
+BlockPattern = matching(
+    r"[A-Za-z0-9]{4,32}\*",
+    code="invalid_pattern",
+    message="A pattern is at least 4 letters or digits followed by '*', e.g. SOMMER*.",
+    max_length=33,
+)
+Threshold = (
+    Annotated[StrictInt, Field(ge=0, le=1_000_000)]
+    | Annotated[StrictFloat, Field(ge=0, le=1_000_000)]
+)
+
+
+def _monitor_schema(monitor) -> type[Schema]:
+    """One leak monitor's settings: ``enabled`` and its own thresholds, nothing else."""
+    fields: dict[str, Any] = {"enabled": (StrictBool | None, None)}
+    fields.update({key: (Threshold | None, None) for key in monitor.defaults})
+    return create_model(
+        f"{monitor.name.title().replace('_', '')}MonitorIn",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+
+
+MonitorSettingsIn = create_model(
+    "MonitorSettingsIn",
+    __config__=ConfigDict(extra="forbid"),
+    **{m.name: (_monitor_schema(m) | None, None) for m in MONITORS},
+)
 CodeCount = whole_number(1, settings.VOUCHER_MAX_CODES_PER_CALL, code="invalid_count")
 
 
 class CampaignIn(Schema):
-    name: str = Field(max_length=200)
+    name: Text = Field(max_length=200)
     purpose: str = Field(default="", max_length=4000)
     discount_kind: DiscountKind = Field(description='"fixed" (EUR) or "percent"')
     discount_value: PositiveDecimal = Field(
@@ -50,7 +91,7 @@ class CampaignIn(Schema):
         default=None, description="largest amount of a percent discount"
     )
     min_basket: MoneyIn | None = None
-    max_share: PositiveDecimal | None = Field(
+    max_share: Percent | None = Field(
         default=None,
         description="largest share (percent) of the basket the discount may take; default 50",
     )
@@ -65,9 +106,11 @@ class CampaignIn(Schema):
     customer_eligibility: Eligibility = Field(
         default="any", description="any, registered or new (first order)"
     )
-    channels: list[Channel] = Field(default_factory=lambda: ["web", "phone", "api"], max_length=3)
-    valid_from: str | None = Field(default=None, max_length=40)
-    valid_until: str | None = Field(default=None, max_length=40)
+    channels: list[Channel] = Field(
+        default_factory=lambda: ["web", "phone", "api"], min_length=1, max_length=3
+    )
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
     total_limit: TotalLimit | None = None
     per_customer_limit: PerCustomerLimit | None = None
     budget: PositiveMoneyIn | None = None
@@ -75,11 +118,16 @@ class CampaignIn(Schema):
     code_mode: CodeMode = Field(
         description='"public" (one code, give public_code) or "unique" (generated or imported codes)'
     )
-    public_code: str = Field(default="", max_length=64)
+    public_code: str = Field(
+        default="",
+        max_length=64,
+        description="code_mode public: 4 to 32 letters and digits (not the shape of a generated "
+        "code); otherwise empty",
+    )
     release_redemption_on_cancel: bool = True
     expected_redemptions_per_hour: PerHour | None = None
     auto_pause: bool = True
-    monitor_settings: dict | None = Field(
+    monitor_settings: MonitorSettingsIn | None = Field(
         default=None,
         description='per-monitor thresholds, e.g. {"rate": {"factor": 3, "floor": 10}}; missing keys take the defaults',
     )
@@ -88,19 +136,19 @@ class CampaignIn(Schema):
 class CampaignPatch(Schema):
     """The fields to change (others stay); ``null`` clears an optional one."""
 
-    name: str | None = Field(default=None, max_length=200)
+    name: Text | None = Field(default=None, max_length=200)
     purpose: str | None = Field(default=None, max_length=4000)
     discount_kind: DiscountKind | None = None
     discount_value: PositiveDecimal | None = None
     discount_cap: PositiveMoneyIn | None = None
     min_basket: MoneyIn | None = None
-    max_share: PositiveDecimal | None = None
+    max_share: Percent | None = None
     eligible_categories: list[str] | None = Field(default=None, max_length=200)
     eligible_products: list[str] | None = Field(default=None, max_length=1000)
     customer_eligibility: Eligibility | None = None
-    channels: list[Channel] | None = Field(default=None, max_length=3)
-    valid_from: str | None = Field(default=None, max_length=40)
-    valid_until: str | None = Field(default=None, max_length=40)
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=3)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
     total_limit: TotalLimit | None = None
     per_customer_limit: PerCustomerLimit | None = None
     budget: PositiveMoneyIn | None = None
@@ -110,7 +158,7 @@ class CampaignPatch(Schema):
     release_redemption_on_cancel: bool | None = None
     expected_redemptions_per_hour: PerHour | None = None
     auto_pause: bool | None = None
-    monitor_settings: dict | None = None
+    monitor_settings: MonitorSettingsIn | None = None
 
 
 class ApproveIn(Schema):
@@ -120,7 +168,7 @@ class ApproveIn(Schema):
 
 
 class ReasonIn(Schema):
-    reason: str = Field(max_length=2000)
+    reason: Reason
 
 
 class OptionalReasonIn(Schema):
@@ -132,10 +180,12 @@ class CountIn(Schema):
 
 
 class ImportIn(Schema):
+    """Codes as a list, or a CSV file's text: one of them with at least one code."""
+
     codes: list[str] = Field(default_factory=list, max_length=10000)
     csv: str = Field(
         default="",
-        max_length=1_000_000,
+        max_length=60_000,
         description="instead of codes: a CSV file's text, codes in the first column",
     )
     max_uses_per_code: MaxUses | None = Field(
@@ -145,8 +195,8 @@ class ImportIn(Schema):
 
 
 class PatternIn(Schema):
-    pattern: str = Field(max_length=40, description="a prefix and '*', e.g. SOMMER*")
-    reason: str = Field(max_length=2000)
+    pattern: BlockPattern = Field(description="a prefix and '*', e.g. SOMMER*")
+    reason: Reason
 
 
 _MONEY_FIELDS = ("discount_cap", "min_basket", "budget")
@@ -155,6 +205,8 @@ _MONEY_FIELDS = ("discount_cap", "min_basket", "budget")
 def _service_fields(payload: Schema, **kw) -> dict:
     """The payload as the services take it: money as its decimal string."""
     fields = payload.model_dump(**kw)
+    if fields.get("monitor_settings") is not None:
+        fields["monitor_settings"] = payload.monitor_settings.model_dump(exclude_none=True)
     for name in _MONEY_FIELDS:
         if fields.get(name) is not None:
             fields[name] = getattr(payload, name).amount
