@@ -1,6 +1,8 @@
 # The set-up contract of the README:
 #   make demo    virtualenv + dependencies, then the demo shop on http://127.0.0.1:8000
-#   make test    the whole suite on SQLite, then on PostgreSQL when one answers on 127.0.0.1:5432
+#   make test    the lint gates, then the whole suite on SQLite, then on PostgreSQL when one
+#                answers on 127.0.0.1:5432
+#   make lint    the gates alone: ruff format --check, ruff check, lint-imports (a few seconds)
 #   make bench   the checkout load benchmark against PostgreSQL (see docs/benchmarks.md)
 #   make clean   caches, build and test artefacts (make distclean: also .venv and var/)
 #
@@ -13,7 +15,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_ARGS ?=
 
-.PHONY: demo test bench venv clean distclean
+.PHONY: demo test lint bench venv clean distclean
 
 venv: $(STAMP)
 
@@ -28,13 +30,18 @@ demo: venv
 	$(BIN)/warenhaus demo
 
 test: venv
+	scripts/lint.sh
 	scripts/test.sh $(PYTEST_ARGS)
+
+lint: venv
+	scripts/lint.sh
 
 bench: venv
 	$(BIN)/python bench/checkout.py $(BENCH_ARGS)
 
 clean:
-	rm -rf build dist src/*.egg-info .pytest_cache .hypothesis test-results var/bench
+	rm -rf build dist src/*.egg-info .pytest_cache .hypothesis test-results var/bench \
+		.ruff_cache .import_linter_cache
 	find src tests bench scripts -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

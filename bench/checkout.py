@@ -894,9 +894,9 @@ def print_report(r):
     )
     print(f"  {'latency (ms)':15} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
     for step in ("create_cart", "add_line", "checkout", "order"):
-        l = cp["latency"][step]
+        lat = cp["latency"][step]
         print(
-            f"  {step:15} {l['p50_ms']:8.1f} {l['p95_ms']:8.1f} {l['p99_ms']:8.1f} {l['max_ms'] or 0:8.1f}"
+            f"  {step:15} {lat['p50_ms']:8.1f} {lat['p95_ms']:8.1f} {lat['p99_ms']:8.1f} {lat['max_ms'] or 0:8.1f}"
         )
     print(
         f"  errors          {cp['errors']}  (reconnects {cp['reconnects']}, worker restarts {cp['worker_restarts']})"
@@ -909,9 +909,9 @@ def print_report(r):
     print(
         f"  cores busy      server {b['server']}, postgres {b['postgres']}, load generator {b['load_generator']}; whole machine {b['whole_machine']} of {c['cores']} (other processes {b['other_processes']}; load avg {cp['load_average_1min'][0]} -> {cp['load_average_1min'][1]})"
     )
-    l = tp["latency"]
+    lat = tp["latency"]
     print(
-        f"trivial GET {tp['path']}: {tp['requests_per_s']:.0f} requests/s, p50 {l['p50_ms']:.1f} p95 {l['p95_ms']:.1f} p99 {l['p99_ms']:.1f} ms, errors {tp['errors']} (worker restarts {tp['worker_restarts']})"
+        f"trivial GET {tp['path']}: {tp['requests_per_s']:.0f} requests/s, p50 {lat['p50_ms']:.1f} p95 {lat['p95_ms']:.1f} p99 {lat['p99_ms']:.1f} ms, errors {tp['errors']} (worker restarts {tp['worker_restarts']})"
     )
     print(
         f"  CPU ms / request  server {tp['cpu_ms_per_request']['server']}, postgres {tp['cpu_ms_per_request']['postgres']}, load generator {tp['cpu_ms_per_request']['load_generator']}; whole machine busy {tp['cpu_cores_busy']['whole_machine']} cores (other processes {tp['cpu_cores_busy']['other_processes']})"

@@ -581,7 +581,7 @@ def fairness(shoppers: list[dict], facts: dict) -> dict:
         )
         # the server's own order keys (join time on the server) against the client's arrival order
         keyed = [tickets[s["ticket"]][0] for s in post_all if s["ticket"] in tickets]
-        inversions = sum(1 for a, b in zip(keyed, keyed[1:]) if b < a)
+        inversions = sum(1 for a, b in zip(keyed, keyed[1:], strict=False) if b < a)
         out["after_start"]["server_order_adjacent_inversions"] = inversions
     return out
 

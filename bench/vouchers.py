@@ -28,7 +28,7 @@ What it does, in order:
    processes) and PostgreSQL (the backends of the bench database) spent per request in each
    phase;
 4. in a separate process with Django set up against the same database, times
-   ``promotions.services.apply_voucher`` itself (``--inproc`` calls per kind, on fresh carts;
+   ``checkout.vouchers.apply_voucher`` itself (``--inproc`` calls per kind, on fresh carts;
    no HTTP) and ``checkout.services.view_cart`` as its baseline;
 5. checks the database: one cart voucher per successful apply, and the guessing counters hold
    exactly one count per attempt (every attempt, accepted or refused, was counted);
@@ -214,8 +214,8 @@ def inproc(calls: int, codes: list[str], public: str, wrong: list[str], skus: li
     from django.db import connection
 
     from warenhaus.checkout import services as checkout
+    from warenhaus.checkout import vouchers
     from warenhaus.core.errors import DomainError
-    from warenhaus.promotions import services as promotions
 
     def fresh_cart(i):
         cart, _ = checkout.create_cart()
@@ -243,24 +243,27 @@ def inproc(calls: int, codes: list[str], public: str, wrong: list[str], skus: li
     connection.force_debug_cursor = True  # count statements (costs a little, for every kind alike)
     for i, cart_id in enumerate(carts):
         addr = client_address(base + i)
-        timed("view_cart", lambda: checkout.view_cart(checkout.get_cart(cart_id=cart_id)))
+        timed(
+            "view_cart",
+            lambda cart_id=cart_id: checkout.view_cart(checkout.get_cart(cart_id=cart_id)),
+        )
         timed(
             "apply_wrong",
-            lambda: promotions.apply_voucher(
+            lambda cart_id=cart_id, i=i, addr=addr: vouchers.apply_voucher(
                 cart_id=cart_id, code=wrong[i % len(wrong)], channel="api", client_ip=addr
             ),
         )
         if i % 2 == 0:
             timed(
                 "apply_unique",
-                lambda: promotions.apply_voucher(
+                lambda cart_id=cart_id, i=i, addr=addr: vouchers.apply_voucher(
                     cart_id=cart_id, code=codes[i // 2], channel="api", client_ip=addr
                 ),
             )
         else:
             timed(
                 "apply_public",
-                lambda: promotions.apply_voucher(
+                lambda cart_id=cart_id, addr=addr: vouchers.apply_voucher(
                     cart_id=cart_id, code=public, channel="api", client_ip=addr
                 ),
             )
@@ -639,9 +642,9 @@ def print_report(r):
         f"  {'(ms)':17} {'client p50':>10} {'p95':>7} {'p99':>7} {'max':>7} | {'server p50':>10} {'p95':>7} {'p99':>7} | {'req/s':>5} {'CPU srv':>7} {'PG':>5} {'err':>3} {'other':>5}"
     )
     for name, p in r["phases"].items():
-        l, t = p["latency"], p["server_time"]
+        lat, t = p["latency"], p["server_time"]
         print(
-            f"  {name:17} {l['p50_ms']:10.2f} {l['p95_ms']:7.2f} {l['p99_ms']:7.2f} {l['max_ms'] or 0:7.1f} | {t['p50_ms']:10.2f} {t['p95_ms']:7.2f} {t['p99_ms']:7.2f} | "
+            f"  {name:17} {lat['p50_ms']:10.2f} {lat['p95_ms']:7.2f} {lat['p99_ms']:7.2f} {lat['max_ms'] or 0:7.1f} | {t['p50_ms']:10.2f} {t['p95_ms']:7.2f} {t['p99_ms']:7.2f} | "
             f"{p['requests_per_s']:5.0f} {p['cpu_ms_per_request']['server']:7.2f} {p['cpu_ms_per_request']['postgres']:5.2f} {p['errors']:3} {p['other_processes_cores']:5.2f}"
         )
     for k, a in r["adds"].items():

@@ -372,7 +372,7 @@ shipping_costs = st.one_of(
 @given(priced_lines, shipping_costs, amounts(max_cents=10**9))
 def test_totals_add_up(lines, shipping_cost, discount):
     t = compute(lines, shipping_cost=shipping_cost, discount=discount)
-    subtotal = sum((cents(l.unit_price * l.quantity) for l in lines), ZERO)
+    subtotal = sum((cents(line.unit_price * line.quantity) for line in lines), ZERO)
     assert t.subtotal == subtotal
     assert t.discount == min(discount, subtotal)
     assert t.shipping == shipping_cost
@@ -386,7 +386,7 @@ def test_totals_add_up(lines, shipping_cost, discount):
 @given(priced_lines, shipping_costs, amounts(max_cents=10**9))
 def test_vat_breakdown_sums_to_vat_and_covers_the_total(lines, shipping_cost, discount):
     t = compute(lines, shipping_cost=shipping_cost, discount=discount)
-    rates = {l.vat_rate for l in lines}
+    rates = {line.vat_rate for line in lines}
     assert [Decimal(r["rate"]) for r in t.vat_breakdown] == sorted(rates, reverse=True)
     assert sum((Decimal(r["amount"]) for r in t.vat_breakdown), ZERO) == t.vat
     assert sum((Decimal(r["gross"]) for r in t.vat_breakdown), ZERO) == t.total

@@ -10,7 +10,8 @@
     warenhaus remediation preview|execute|watch|show|export|list ...   clean up after a leak or a price typo
     warenhaus manage <django command> anything else Django offers
 
-Every subcommand maps onto a Django management command (``warenhaus.core``, ``warenhaus.promotions``, ``warenhaus.remediation``).
+Every subcommand maps onto a Django management command (``warenhaus.ops``, ``warenhaus.core``,
+``warenhaus.promotions``, ``warenhaus.remediation``).
 """
 
 from __future__ import annotations

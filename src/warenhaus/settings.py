@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "warenhaus.remediation",
     "warenhaus.deals",
     "warenhaus.web",
+    "warenhaus.ops",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ import itertools
 import pytest
 
 from warenhaus.accounts.roles import CAPABILITIES, ROLES
+from warenhaus.checkout import vouchers as cart_vouchers
 
 CALLERS = ["anonymous", "owner", "other_shopper", *ROLES]
 _n = itertools.count()
@@ -138,9 +139,8 @@ def world(db, make_user, make_product, make_category, address, api_as):
         payment_method="test",
     )
     campaigns = _campaigns(users)
-    from warenhaus.promotions import services as promotions
 
-    promotions.apply_voucher(cart_id=cart.id, user=owner, code="MATRIXAPPLY", channel="api")
+    cart_vouchers.apply_voucher(cart_id=cart.id, user=owner, code="MATRIXAPPLY", channel="api")
     from warenhaus.remediation import services as remediation
 
     job = remediation.create_job(

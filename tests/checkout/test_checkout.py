@@ -47,7 +47,7 @@ def test_free_shipping_from_fifty_euros(api, make_product):
 def test_lines_add_up_change_and_go(api, variant):
     cid = _cart(api, (variant.sku, 1), (variant.sku, 2))
     cart = api.get(f"/carts/{cid}").json()
-    assert [(l["sku"], l["quantity"]) for l in cart["lines"]] == [(variant.sku, 3)]
+    assert [(line["sku"], line["quantity"]) for line in cart["lines"]] == [(variant.sku, 3)]
     assert cart["lines"][0]["unit_price"] == money("49.97") and cart["lines"][0]["hold"] is None
     assert (
         api.patch(f"/carts/{cid}/lines/{variant.sku}", {"quantity": 5}).json()["lines"][0][
@@ -88,7 +88,7 @@ def test_placed_order_reads_back_without_queries_and_still_chains(
         cart_id=cart.id, email="a@example.de", shipping_address=address, payment_method="invoice"
     )
     with django_assert_num_queries(0):
-        assert [l.quantity for l in order.lines.all()] == [2]
+        assert [line.quantity for line in order.lines.all()] == [2]
         assert [e.to_status for e in order.events.all()] == ["placed", "awaiting_payment"]
     assert order.lines.order_by("variant_id").count() == 1
 
@@ -239,7 +239,9 @@ def test_anonymous_cart_merges_into_shoppers_cart_at_login(api, api_as, make_pro
         "/auth/token", {"email": shopper.email, "password": "Geheim-Passwort-1", "cart_id": anon}
     )
     assert resp.status_code == 200 and resp.json()["cart_id"] == my_cart
-    lines = {l["sku"]: l["quantity"] for l in mine.get(f"/carts/{my_cart}").json()["lines"]}
+    lines = {
+        line["sku"]: line["quantity"] for line in mine.get(f"/carts/{my_cart}").json()["lines"]
+    }
     assert lines == {a.sku: 3, b.sku: 1}
     assert Cart.objects.get(pk=anon).status == "merged"
 

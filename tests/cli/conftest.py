@@ -10,7 +10,7 @@ def keep_the_test_connection(monkeypatch):
     from django.db import connections
     from django_tasks_db.management.commands import db_worker
 
-    from warenhaus.core.management.commands import wh_worker
+    from warenhaus.ops.management.commands import wh_worker
 
     monkeypatch.setattr(connections, "close_all", lambda: None)
     monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)

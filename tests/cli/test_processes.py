@@ -95,7 +95,7 @@ def _stop(proc: subprocess.Popen, timeout: float = 15) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise AssertionError("did not stop within %s s of SIGTERM" % timeout) from None
+        raise AssertionError(f"did not stop within {timeout} s of SIGTERM") from None
 
 
 def test_worker_stops_cleanly_on_sigterm(scratch_env, tmp_path):

@@ -4,6 +4,7 @@ test database, so a separate server process can join the same database."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 import traceback

@@ -41,6 +41,7 @@ def test_racing_admitters_offers_and_checkouts_never_exceed_the_contingent(make_
     from warenhaus.checkout import services as checkout
     from warenhaus.deals import services
     from warenhaus.deals.models import Deal, Hold, HoldStatus, Sale, WaitlistEntry
+    from warenhaus.deals.services import admission
     from warenhaus.deals.waiting_room import waiting_room
 
     variant = make_product(
@@ -82,7 +83,7 @@ def test_racing_admitters_offers_and_checkouts_never_exceed_the_contingent(make_
         if i < 8:
             return (
                 "admit",
-                services._admit_batch(deal.pk, at=at),
+                admission.admit_batch(deal.pk, at=at),
             )  # no lease: the database must hold
         if i < 12:
             return ("offer", services.offer_to_waitlist(Deal.objects.get(pk=deal.pk), at=at))
@@ -95,7 +96,7 @@ def test_racing_admitters_offers_and_checkouts_never_exceed_the_contingent(make_
                 checkout.place_order(
                     cart_id=hold.cart_id,
                     user=None,
-                    email=hold.customer_key.split(":", 1)[1],
+                    email=hold.who.split(":", 1)[1],
                     shipping_address={**ADDRESS, "street": f"Weg {hold.pk}"},
                     payment_method="invoice",
                 )

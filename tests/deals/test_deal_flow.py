@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from tests.notifications.conftest import Clock
 from warenhaus.core.errors import DomainError
+from warenhaus.deals.waiting_room import waiting_room
 
 pytestmark = pytest.mark.django_db
 
@@ -163,7 +164,7 @@ def test_pre_queue_then_paced_admission_into_holds_at_the_deal_price(
     assert (d.sold, d.held) == (0, 3)
     # the held units are in each shopper's cart at the deal price, with the deadline
     s = admitted[0]
-    user = next(u for u, t in zip(shoppers, tickets) if t["ticket"] == s["ticket"])
+    user = next(u for u, t in zip(shoppers, tickets, strict=True) if t["ticket"] == s["ticket"])
     view = checkout.view_cart(checkout.get_cart(cart_id=s["cart_id"], user=user)).as_json()
     [line] = view["lines"]
     assert (
@@ -227,6 +228,45 @@ def test_an_expired_hold_goes_to_the_next_in_line_and_the_cart_says_so(
     order = _checkout(s1["cart_id"], email=first.email, user=first)
     assert order.subtotal == Decimal("119.99")
     assert _deal(deal).held == 1
+
+
+def test_the_sweep_announces_each_expired_hold_inside_its_transaction(new_deal, clock, make_user):
+    from django.db import connection
+
+    from warenhaus.deals import services
+    from warenhaus.deals.events import hold_expired
+    from warenhaus.deals.models import Hold, HoldStatus
+
+    deal = new_deal(units=2, starts_in=0, hold_minutes=10)
+    shopper = make_user(email="a@example.de")
+    ticket = services.join_queue(deal_id=deal.pk, user=shopper, quantity=1)
+    heard = []
+
+    def receiver(**event):
+        status = Hold.objects.get(pk=event["hold_id"]).status
+        heard.append((event, status, len(connection.atomic_blocks)))
+
+    hold_expired.connect(receiver, dispatch_uid="test.hold_expired")
+    try:
+        services.release_hold(hold_id=Hold.objects.get(ticket=ticket["ticket"]).pk)
+        assert heard == []  # released by the shopper: not an expiry
+        other = services.join_queue(
+            deal_id=deal.pk, user=make_user(email="b@example.de"), quantity=1
+        )
+        hold = Hold.objects.get(ticket=other["ticket"])
+        clock.advance(10 * 60 + 1)
+        assert services.sweep()["expired"] == 1
+    finally:
+        hold_expired.disconnect(dispatch_uid="test.hold_expired")
+    [(event, status, depth)] = heard
+    assert {k: event[k] for k in ("hold_id", "deal_id", "cart_id", "quantity")} == {
+        "hold_id": hold.pk,
+        "deal_id": deal.pk,
+        "cart_id": hold.cart_id,
+        "quantity": 1,
+    }
+    # written, and inside the sweep's own transaction (deeper than the test's)
+    assert status == HoldStatus.EXPIRED and depth > len(connection.atomic_blocks)
 
 
 def test_the_household_limit_holds_across_accounts_at_one_address(backend, new_deal, make_user):
@@ -303,7 +343,7 @@ def test_held_lines_keep_their_quantity_and_removing_one_lets_the_next_in(
         "expired",
         "released",
     )  # one of API.md's four states; the hold says why
-    assert services.waiting_room().get(deal.pk, ta["ticket"]).state == "left"
+    assert waiting_room().get(deal.pk, ta["ticket"]).state == "left"
 
 
 def test_sold_out_newcomers_get_a_wait_list_place_and_a_returned_unit_is_offered_in_order(
@@ -477,7 +517,7 @@ def test_once_the_line_is_closed_newcomers_hear_sold_out_at_once_and_stay_behind
     assert (
         late["state"] == "sold_out" and late["ticket"] is None and late["waitlist"]["position"] == 2
     )
-    assert services.waiting_room().counts(deal.pk)["waiting"] == 1  # nobody new in line
+    assert waiting_room().counts(deal.pk)["waiting"] == 1  # nobody new in line
     # whoever still waits in line and joins again (a second click, a retry) keeps that place
     again = services.join_queue(
         deal_id=deal.pk, guest="session:w0@example.de", email="w0@example.de", quantity=2
@@ -945,12 +985,11 @@ def test_at_login_units_of_a_hold_that_ended_add_up_with_the_regular_ones(
     ]  # nothing lost
     # and a new hold into a cart whose line names an ended hold says what it replaced
     from warenhaus.deals import services
+    from warenhaus.deals.models import Hold
 
     services.sweep()
     other = new_deal(units=1, starts_in=0, limit=1)
-    CartLine.objects.filter(cart=merged).update(
-        deal_hold_id=services.Hold.objects.get(deal=deal).pk
-    )
+    CartLine.objects.filter(cart=merged).update(deal_hold_id=Hold.objects.get(deal=deal).pk)
     CartLine.objects.filter(cart=merged).update(variant_id=other.variant_id)
     assert (
         services.join_queue(deal_id=other.pk, user=erika, cart_id=merged.id)["state"] == "admitted"

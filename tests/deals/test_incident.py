@@ -479,5 +479,7 @@ def test_the_rush_of_mission_3_replayed_over_http(server, deal_worker, seed_vari
     assert all(h.created_at >= last_queue_hold for h in offer_holds), (
         "a wait-list offer before someone in line got the unit"
     )
-    assert services.waiting_room().counts(deal.pk)["waiting"] == 0
+    from warenhaus.deals.waiting_room import waiting_room
+
+    assert waiting_room().counts(deal.pk)["waiting"] == 0
     print(f"offers {len(offered)}, expired holds {len(expired)}")

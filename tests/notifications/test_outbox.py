@@ -401,6 +401,8 @@ def test_backoff_is_exponential_and_capped(settings):
     ]
 
 
+@pytest.mark.postgres
+@pytest.mark.xdist_group("pg-concurrency")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_send_a_message_once(make_product, address, smtp_server):
     """Many workers racing for the same message (duplicate tasks, requeue, two worker

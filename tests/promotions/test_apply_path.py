@@ -10,9 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from warenhaus.checkout import services as checkout
+from warenhaus.checkout import vouchers as cart_vouchers
 from warenhaus.core import ratelimit
 from warenhaus.core.errors import RateLimited
-from warenhaus.promotions import services
+from warenhaus.promotions import services, sql
 from warenhaus.promotions.errors import VoucherRefused
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +34,7 @@ def test_the_answer_of_an_apply_is_the_cart_as_read_afterwards(make_product, mak
     make_campaign(public_code="ZWEITER5", stacking="stackable", discount_value="5.00")
     cart_id = _cart(make_product(price="49.97"), quantity=2)
     for code in ("ERSTER10", "ZWEITER5", "zweiter-5"):  # the last one: already in the cart
-        view = services.apply_voucher(
+        view = cart_vouchers.apply_voucher(
             cart_id=cart_id, code=code, channel="api", client_ip="10.0.0.1"
         )
         assert view.as_json() == _fresh_view(cart_id)
@@ -48,8 +49,8 @@ def test_a_voucher_refused_only_by_the_channel_is_shown_as_the_cart_view_shows_i
     make_campaign(public_code="NURWEB10", channels=["web"], stacking="exclusive")
     make_campaign(public_code="UEBERALL5", stacking="stackable", discount_value="5.00")
     cart_id = _cart(make_product(price="49.97"))
-    services.apply_voucher(cart_id=cart_id, code="NURWEB10", channel="web")
-    view = services.apply_voucher(cart_id=cart_id, code="UEBERALL5", channel="api")
+    cart_vouchers.apply_voucher(cart_id=cart_id, code="NURWEB10", channel="web")
+    view = cart_vouchers.apply_voucher(cart_id=cart_id, code="UEBERALL5", channel="api")
     assert view.as_json() == _fresh_view(cart_id)
     assert [v["problem"] for v in view.as_json()["vouchers"]] == [None, "voucher_not_stackable"]
 
@@ -58,9 +59,9 @@ def test_a_code_held_by_a_cart_without_lines_is_still_accepted_again(make_produc
     make_campaign(public_code="BLEIBT10")
     product = make_product(price="49.97")
     cart_id = _cart(product)
-    services.apply_voucher(cart_id=cart_id, code="BLEIBT10")
+    cart_vouchers.apply_voucher(cart_id=cart_id, code="BLEIBT10")
     checkout.remove_line(cart_id=cart_id, sku=product.variants.get().sku)
-    view = services.apply_voucher(cart_id=cart_id, code="BLEIBT10")
+    view = cart_vouchers.apply_voucher(cart_id=cart_id, code="BLEIBT10")
     assert view.as_json() == _fresh_view(cart_id) and view.lines == []
 
 
@@ -76,7 +77,7 @@ def test_a_cart_without_vouchers_reads_no_voucher_rows(make_product, make_campai
     cart = checkout.get_cart(cart_id=cart_id)
     sql = _statements(lambda: checkout.view_cart(cart))
     assert len(sql) == 1 and "promotions_cartvoucher" in sql[0]  # only as EXISTS in the line query
-    services.apply_voucher(cart_id=cart_id, code="SPAETER10")
+    cart_vouchers.apply_voucher(cart_id=cart_id, code="SPAETER10")
     sql = _statements(lambda: checkout.view_cart(cart))
     assert len(sql) == 2
     assert _fresh_view(cart_id)["totals"]["discount"]["amount"] == "10.00"
@@ -89,7 +90,7 @@ def test_applying_takes_few_statements(make_product, make_campaign):
     make_campaign(public_code="ZAEHLEN10")
     cart_id = _cart(make_product(price="49.97"))
     sql = _statements(
-        lambda: services.apply_voucher(cart_id=cart_id, code="ZAEHLEN10", client_ip="10.0.0.2")
+        lambda: cart_vouchers.apply_voucher(cart_id=cart_id, code="ZAEHLEN10", client_ip="10.0.0.2")
     )
     work = [s for s in sql if not s.upper().startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
     assert len(work) <= 7, work
@@ -114,12 +115,8 @@ def test_pattern_blocks_in_sql_match_as_in_python(
 
     make_campaign(public_code="ANDERS10")
     services.block_pattern(pattern=pattern, actor=approver, reason="Leck")
-    assert services._matches_block_rule(code) is blocked
-    flag = (
-        Code.objects.annotate(b=services._blocked_by_rule_sql(code))
-        .values_list("b", flat=True)
-        .get()
-    )
+    assert services.codes._matches_block_rule(code) is blocked
+    flag = Code.objects.annotate(b=sql.code_blocked_by_rule(code)).values_list("b", flat=True).get()
     assert bool(flag) is blocked
 
 
@@ -130,7 +127,7 @@ def test_a_code_matching_a_pattern_block_is_refused_on_the_next_request(
     cart_id = _cart(make_product(price="49.97"))
     services.block_pattern(pattern="HERB*", actor=approver, reason="Leck")
     with pytest.raises(VoucherRefused) as err:
-        services.apply_voucher(cart_id=cart_id, code="HERBST10")
+        cart_vouchers.apply_voucher(cart_id=cart_id, code="HERBST10")
     assert err.value.code == "voucher_blocked"
 
 
@@ -179,7 +176,7 @@ def test_the_cart_and_session_count_every_attempt_and_the_address_only_unknown_c
     ]  # unknown, known but basket too small, good, held, typo
     for code in tries:
         try:
-            services.apply_voucher(
+            cart_vouchers.apply_voucher(
                 cart_id=cart_id, code=code, client_ip="10.0.0.3", session_key="s1"
             )
         except VoucherRefused:
@@ -214,7 +211,9 @@ def test_parallel_guesses_cannot_pass_the_limit(make_product, make_campaign, set
 
     def guess(i):
         try:
-            services.apply_voucher(cart_id=cart_id, code=f"RATEN{i:02d}X", client_ip="10.0.0.9")
+            cart_vouchers.apply_voucher(
+                cart_id=cart_id, code=f"RATEN{i:02d}X", client_ip="10.0.0.9"
+            )
         except (VoucherRefused, RateLimited) as err:
             return err.code
         return "applied"

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from warenhaus.checkout import vouchers as cart_vouchers
 from warenhaus.core.errors import DomainError
 from warenhaus.promotions import services
 from warenhaus.promotions.models import Campaign, Code
@@ -132,7 +133,7 @@ def test_codes_are_stored_as_keyed_digests_only(make_campaign, author, cart_with
     imported = make_campaign()
     services.import_codes(campaign_id=imported.pk, actor=author, codes=["PARTNERCODE77"])
     cart_id = cart_with(price="49.97")
-    services.apply_voucher(cart_id=cart_id, code=generated[0], channel="web")
+    cart_vouchers.apply_voucher(cart_id=cart_id, code=generated[0], channel="web")
     checkout.place_order(
         cart_id=cart_id,
         email="e@example.de",
@@ -200,13 +201,13 @@ def test_block_pattern_blocks_existing_and_future_codes(make_campaign, author, c
     assert Code.objects.get(campaign=other).status == "active"
     cart_id = cart_with()
     with pytest.raises(DomainError) as err:
-        services.apply_voucher(cart_id=cart_id, code="SOMMER400")
+        cart_vouchers.apply_voucher(cart_id=cart_id, code="SOMMER400")
     assert err.value.code == "voucher_blocked"
     # a code made later that matches is refused as well
     with pytest.raises(DomainError) as err:
         make_campaign(public_code="SOMMERNEU")
     assert err.value.code == "voucher_blocked"
-    services.apply_voucher(cart_id=cart_id, code="WINTER10")
+    cart_vouchers.apply_voucher(cart_id=cart_id, code="WINTER10")
     with pytest.raises(DomainError) as err:
         services.block_pattern(pattern="S*", actor=author, reason="zu breit")
     assert err.value.code == "invalid_pattern"

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from tests.concurrency.support import run_together
+from warenhaus.checkout import vouchers as cart_vouchers
 
 try:
     from tests.conftest import requires_postgres
@@ -102,7 +103,7 @@ def setup(transactional_db, seed_variant):
         for _ in range(CHECKOUTS):
             cart, _ = checkout.create_cart()
             checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=1)
-            services.apply_voucher(cart_id=cart.id, code=code)
+            cart_vouchers.apply_voucher(cart_id=cart.id, code=code)
             carts.append(cart.id)
         return c, carts
 
@@ -254,7 +255,7 @@ def test_the_press_case_unapproved_codes_never_redeem_genuine_ones_all_do(
         if i % 2:
             CartVoucher.objects.create(cart=cart, code=leaked[i % 40])
         else:
-            services.apply_voucher(cart_id=cart.id, code=genuine_codes[i // 2])
+            cart_vouchers.apply_voucher(cart_id=cart.id, code=genuine_codes[i // 2])
         carts.append(cart.id)
 
     def thread(t):

@@ -339,10 +339,10 @@ def test_a_shared_import_and_an_approval_at_the_same_moment_never_both_pass(make
             valid_until=now() + timedelta(days=1),
         )
         imported, approved = _together(
-            lambda: services.import_codes(
+            lambda c=c, n=n: services.import_codes(
                 campaign_id=c.pk, actor=author, codes=[f"GETEILT{n}X"], max_uses_per_code=None
             ),
-            lambda: services.approve_campaign(campaign_id=c.pk, actor=approver),
+            lambda c=c: services.approve_campaign(campaign_id=c.pk, actor=approver),
         )
         # either the import came first and the approval saw the shared code, or the approval came first
         assert approved == "dangerous_campaign" or imported == "codes_widen_campaign", (
@@ -372,12 +372,12 @@ def test_an_edit_and_an_approval_by_the_same_person_at_the_same_moment_never_bot
             valid_until=now() + timedelta(days=1),
         )
         edited, approved = _together(
-            lambda: editing.update_campaign(
+            lambda c=c: editing.update_campaign(
                 campaign_id=c.pk,
                 actor=both,
                 changes={"discount_value": "19.00", "min_basket": "20.00"},
             ),
-            lambda: services.approve_campaign(campaign_id=c.pk, actor=both),
+            lambda c=c: services.approve_campaign(campaign_id=c.pk, actor=both),
         )
         assert edited == "campaign_not_editable" or approved == "four_eyes_required", (
             edited,

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from warenhaus.checkout import vouchers as cart_vouchers
 from warenhaus.core.clock import now
 from warenhaus.core.errors import DomainError
 from warenhaus.core.models import AuditEntry
@@ -55,7 +56,7 @@ def redemption_at(db):
             campaign=campaign,
             code=code or Code.objects.filter(campaign=campaign).first(),
             order=order,
-            customer_key=customer or f"email:k{n}@example.de",
+            redeemer_key=customer or f"email:k{n}@example.de",
             amount=Decimal(amount),
             basket_value=Decimal(basket),
             channel="web",
@@ -92,7 +93,7 @@ def test_a_leaked_code_used_once_a_second_is_paused_within_a_minute_through_real
     sku = product.variants.get().sku
     start = now()
     clock = {"at": start}
-    monkeypatch.setattr(services, "now", lambda: clock["at"])
+    monkeypatch.setattr(services.redemption, "now", lambda: clock["at"])
     paused_at = None
     redeemed = refused = 0
     for second in range(90):
@@ -100,7 +101,7 @@ def test_a_leaked_code_used_once_a_second_is_paused_within_a_minute_through_real
         cart, _ = checkout.create_cart()
         checkout.add_line(cart_id=cart.id, sku=sku, quantity=1)
         try:
-            services.apply_voucher(
+            cart_vouchers.apply_voucher(
                 cart_id=cart.id, code="LEAK10", client_ip=f"198.51.100.{second % 250 + 1}"
             )
             checkout.place_order(

@@ -7,6 +7,7 @@ import pytest
 
 from tests.notifications.conftest import clock, run_worker  # noqa: F401  (fixtures and helper)
 from tests.promotions.conftest import approver, author, make_campaign, unique_code  # noqa: F401  (fixtures)
+from warenhaus.checkout import vouchers as cart_vouchers
 
 
 @pytest.fixture
@@ -25,7 +26,6 @@ def buy(db, make_product, address):
     """``buy(code=None, email=..., user=None, price="120.00", quantity=1, product=None,
     channel="web")`` -> an order placed through the checkout services, with the code applied."""
     from warenhaus.checkout import services as checkout
-    from warenhaus.promotions import services as promotions
 
     def make(
         *,
@@ -43,7 +43,7 @@ def buy(db, make_product, address):
             cart_id=cart.id, user=user, sku=product.variants.get().sku, quantity=quantity
         )
         if code:
-            promotions.apply_voucher(cart_id=cart.id, user=user, code=code)
+            cart_vouchers.apply_voucher(cart_id=cart.id, user=user, code=code)
         return checkout.place_order(
             cart_id=cart.id,
             user=user,

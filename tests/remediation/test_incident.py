@@ -22,6 +22,7 @@ import pytest
 
 from tests.concurrency.support import run_together
 from tests.smtp import smtp_server  # noqa: F401  (a fixture)
+from warenhaus.checkout import vouchers as cart_vouchers
 
 try:
     from tests.conftest import requires_postgres
@@ -58,7 +59,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     from warenhaus.orders import services as orders
     from warenhaus.orders.models import Order, OrderEvent
     from warenhaus.promotions import services as promotions
-    from warenhaus.promotions.models import CampaignStatus, CartVoucher, Code, Redemption
+    from warenhaus.promotions.models import Campaign, CampaignStatus, CartVoucher, Code, Redemption
     from warenhaus.remediation import services as remediation
 
     settings.VOUCHER_ATTEMPT_LIMIT = 100_000
@@ -134,11 +135,11 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
             kind = i % 4
             try:
                 if kind in (0, 1):
-                    promotions.apply_voucher(
+                    cart_vouchers.apply_voucher(
                         cart_id=cart.id, code=genuine_codes[(i // 4) * 2 + kind], channel=channel
                     )
                 elif kind == 2:  # typed in: refused in the cart already
-                    promotions.apply_voucher(
+                    cart_vouchers.apply_voucher(
                         cart_id=cart.id, code=unapproved[i % 40][0], channel=channel
                     )
                 else:  # slipped into the cart behind its back: checkout refuses it
@@ -199,13 +200,13 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     ]
     start = now()
     clock = {"at": start}
-    monkeypatch.setattr(promotions, "now", lambda: clock["at"])
+    monkeypatch.setattr(promotions.redemption, "now", lambda: clock["at"])
     leaked_orders, paused_at = [], None
     for second in range(90):
         clock["at"] = start + timedelta(seconds=second)
         cart_id = _cart(checkout, sku)
         try:
-            promotions.apply_voucher(
+            cart_vouchers.apply_voucher(
                 cart_id=cart_id, code="WINTER25", client_ip=f"198.51.100.{second + 1}"
             )
             # some people use it twice: they must hear from us once
@@ -225,7 +226,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
             promotions.run_monitors(now=clock["at"])
             if (
                 paused_at is None
-                and promotions.Campaign.objects.get(pk=leak.pk).status == CampaignStatus.PAUSED
+                and Campaign.objects.get(pk=leak.pk).status == CampaignStatus.PAUSED
             ):
                 paused_at = second
     monkeypatch.undo()
@@ -293,7 +294,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
 
     # the goodwill code works once
     cart_id = _cart(checkout, sku)
-    promotions.apply_voucher(cart_id=cart_id, code=code)
+    cart_vouchers.apply_voucher(cart_id=cart_id, code=code)
     thanks = checkout.place_order(
         cart_id=cart_id,
         email=mails[0].rcpt_tos[0],
@@ -302,7 +303,7 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
     )
     assert thanks.discount == Decimal("10.00")
     with pytest.raises(DomainError) as err:
-        promotions.apply_voucher(cart_id=_cart(checkout, sku), code=code)
+        cart_vouchers.apply_voucher(cart_id=_cart(checkout, sku), code=code)
     assert err.value.code in ("voucher_exhausted", "limit_per_customer")
 
     # a second execute changes nothing

@@ -31,7 +31,9 @@ def test_login_merges_the_anonymous_cart(client, shopper, make_product):
     )
     assert r.status_code == 302 and r["Location"] == "/cart/"
     assert client.session["cart_id"] == mine.id
-    quantities = {l.variant.sku: l.quantity for l in Cart.objects.get(pk=mine.id).lines.all()}
+    quantities = {
+        line.variant.sku: line.quantity for line in Cart.objects.get(pk=mine.id).lines.all()
+    }
     assert quantities == {a.sku: 3, b.sku: 1}
     assert "Meine Bestellungen" in client.get("/cart/").content.decode()
 
@@ -79,10 +81,11 @@ def _mailed_link(email: str) -> str:
 
 def test_a_refused_owner_logs_in_with_a_mailed_link(client, shopper, settings):
     from warenhaus.accounts import services
+    from warenhaus.core.errors import DomainError
 
     settings.LOGIN_RATE_LIMIT_ACCOUNT = 5
     for n in range(5):  # strangers, elsewhere, use up the account's allowance
-        with pytest.raises(Exception):
+        with pytest.raises(DomainError):
             services.login(
                 email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}"
             )
@@ -107,6 +110,7 @@ def test_a_refused_owner_logs_in_with_a_mailed_link(client, shopper, settings):
 
 def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(client, shopper, settings):
     from warenhaus.accounts import services
+    from warenhaus.core.errors import DomainError
 
     assert (
         client.post("/account/login/", {"email": shopper.email, "password": PASSWORD}).status_code
@@ -115,7 +119,7 @@ def test_a_browser_that_logged_in_before_is_not_locked_out_by_strangers(client, 
     client.post("/account/logout/")
     settings.LOGIN_RATE_LIMIT_ACCOUNT = 5
     for n in range(8):
-        with pytest.raises(Exception):
+        with pytest.raises(DomainError):
             services.login(
                 email=shopper.email, password="falsch-falsch", client_ip=f"203.0.113.{n}"
             )

@@ -51,7 +51,7 @@ def test_shopper_waits_for_the_start_is_admitted_and_buys_at_the_deal_price(
     first = countdown.inner_text()
     assert re.fullmatch(r"\d+:\d\d", first)
     page.wait_for_function(
-        "document.querySelector('#countdown').innerText !== %r" % first
+        f"document.querySelector('#countdown').innerText !== {first!r}"
     )  # it counts down
     page.get_by_role("button", name="In die Warteschlange").click()
     page.wait_for_url(re.compile(rf"/deals/{deal.pk}/queue/[^/]+/$"))

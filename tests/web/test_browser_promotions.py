@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 
+from warenhaus.checkout import vouchers as cart_vouchers
+
 from .conftest import browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -144,9 +146,8 @@ def test_the_campaign_page_draws_redemptions_with_the_threshold_line(
     for i in range(3):
         cart, _ = checkout.create_cart()
         checkout.add_line(cart_id=cart.id, sku=variant.sku, quantity=1)
-        from warenhaus.promotions import services
 
-        services.apply_voucher(cart_id=cart.id, code="SOMMER10", channel="web")
+        cart_vouchers.apply_voucher(cart_id=cart.id, code="SOMMER10", channel="web")
         checkout.place_order(
             cart_id=cart.id,
             email=f"k{i}@example.de",

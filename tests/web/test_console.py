@@ -207,7 +207,7 @@ def test_unknown_action_is_404(login_client, staff, place_order, variant):
 
 
 def test_products_list_shows_stock_and_price(login_client, staff, make_product):
-    p = make_product(title="Bohrmaschine", price="89.00", on_hand=7)
+    make_product(title="Bohrmaschine", price="89.00", on_hand=7)
     html = login_client(staff("catalog")).get("/console/products/", {"q": "bohr"}).content.decode()
     assert "Bohrmaschine" in html and "89,00 €" in html and ">7<" in html
 

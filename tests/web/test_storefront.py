@@ -31,7 +31,7 @@ def test_english_home_formats_money_in_english(client, make_product):
 def test_category_page_shows_products_of_that_category_and_its_children(
     client, make_category, make_product
 ):
-    parent = make_category(slug="haushalt", name="Haushalt")
+    make_category(slug="haushalt", name="Haushalt")
     child = make_category(slug="kueche", name="Küche", parent="haushalt")
     other = make_category(slug="garten", name="Garten")
     make_product(title="Wasserkocher", category=child)

@@ -99,10 +99,7 @@ def _logged_in(request, response: HttpResponse, user, cart_id: str | None) -> di
     devices.set_after_login(request, response, user.email)
     body = {"token": services.issue_token(user=user), "user": user_json(user)}
     if cart_id:
-        from warenhaus.checkout.services import merge_into_user_cart
-
-        cart = merge_into_user_cart(cart_id=cart_id, user=user)
-        body["cart_id"] = cart.id if cart else None
+        body["cart_id"] = services.bring_guest_cart(user=user, cart_id=cart_id)
     return body
 
 

@@ -6,4 +6,9 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
-        from . import mails  # noqa: F401  (registers the login-link mail's builder and send-time check)
+        from warenhaus.core import callers
+
+        from .roles import can
+        from .services import user_for_token
+
+        callers.provide(user_for_token=user_for_token, can=can)

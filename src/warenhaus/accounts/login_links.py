@@ -4,10 +4,10 @@ It is the way in when the password login of the account is throttled by stranger
 (and when the password is forgotten): guessing stays stopped, and the owner is not locked out.
 
 1. ``request_link``: throttled per e-mail and per client address (each attempt counted first);
-   the answer is the same whether an account exists, and a mail goes out through the outbox
-   only to a known, active account that may log in.
-2. The worker renders the mail and makes the key then (:mod:`.mails`): the outbox keeps only a
-   reference to the account, and the sent text with the key blanked out.
+   the answer is the same whether an account exists; for a known, active account that may log
+   in, :data:`.events.login_link_requested` is sent, and notifications put the mail in the outbox.
+2. The worker renders the mail and makes the key then (with :func:`make_key`): the outbox keeps
+   only a reference to the account, and the sent text with the key blanked out.
 3. ``confirm``: the key is ``<account>-<time>-<HMAC>`` keyed with SECRET_KEY over the account's
    password hash, last login and address, so nothing about it is stored, it expires after
    ``LOGIN_LINK_TTL`` seconds, and any login (this one included) or a new password voids it.
@@ -24,7 +24,7 @@ from django.utils.http import base36_to_int, int_to_base36
 from warenhaus.core import ratelimit
 from warenhaus.core.clock import now
 
-from . import errors
+from . import errors, events
 from .models import User
 
 SALT = "warenhaus.accounts.login_links"
@@ -73,8 +73,6 @@ def request_link(*, email: str, client_ip: str = "") -> None:
     way. Refused with 429 beyond ``LOGIN_LINK_LIMIT_EMAIL`` per address and
     ``LOGIN_LINK_LIMIT_ADDRESS`` per client address in ``LOGIN_LINK_WINDOW``; a link lives at
     least as long as that window, so one that strangers had sent stays usable for the owner."""
-    from warenhaus.notifications.services import enqueue_mail
-
     from .services import normalise_email
 
     email = normalise_email(email)
@@ -90,14 +88,7 @@ def request_link(*, email: str, client_ip: str = "") -> None:
     if user is None or not user.has_usable_password():
         return
     with transaction.atomic():
-        enqueue_mail(
-            kind="login_link",
-            to_email=user.email,
-            template="login_link",
-            context={"user": user},
-            language=user.preferred_language,
-            related_object=f"user:{user.pk}",
-        )
+        events.login_link_requested.send(user=user)  # notifications mail the link
 
 
 def confirm(*, key: str, client_ip: str = "") -> User:

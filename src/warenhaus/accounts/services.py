@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from warenhaus.core import audit, ratelimit
 from warenhaus.core.clock import now
 from warenhaus.core.errors import ValidationFailed
+from warenhaus.core.models import AuditSource
 
-from . import devices, errors, passwords
+from . import devices, errors, events, passwords
 from .models import ApiToken, User
 from .roles import ROLES
 
@@ -120,6 +121,16 @@ def issue_token(*, user: User) -> str:
     return raw
 
 
+def bring_guest_cart(*, user: User, cart_id: str) -> str | None:
+    """After a sign-in: the shopper brought the anonymous cart ``cart_id``. Whoever keeps carts
+    hears it (:data:`.events.signed_in_with_cart`); returns the id of the shopper's cart then
+    (None when there is none)."""
+    outcome: dict = {}
+    with transaction.atomic():
+        events.signed_in_with_cart.send(user=user, cart_id=cart_id, outcome=outcome)
+    return outcome.get("cart_id")
+
+
 def user_for_token(raw: str) -> User | None:
     if not raw or len(raw) > 200:
         return None
@@ -148,7 +159,7 @@ def create_staff(
     roles: list[str],
     name: str = "",
     actor=None,
-    source: str = "cli",
+    source: str = AuditSource.CLI,
 ) -> User:
     email = normalise_email(email)
     password = _staff_password(email, password, name)

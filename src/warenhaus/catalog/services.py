@@ -8,10 +8,9 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from warenhaus.core import audit
+from warenhaus.core import audit, parsing
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
-from warenhaus.core.money import MoneyError, parse_amount
 from warenhaus.inventory.models import Stock
 
 from .models import Category, PriceChange, Product, Variant
@@ -30,10 +29,7 @@ def _vat(rate) -> Decimal:
 
 
 def _price(raw) -> Decimal:
-    try:
-        return parse_amount(raw, allow_zero=False)
-    except MoneyError as err:
-        raise ValidationFailed(str(err), code="invalid_money") from None
+    return parsing.amount(raw, allow_zero=False)
 
 
 def _category(slug: str) -> Category:

@@ -199,9 +199,9 @@ def put_shipping(request, cart_id: str, payload: ShippingIn):
     summary="Apply a voucher code (or a problem with the reason it does not apply)",
 )
 def apply_voucher(request, cart_id: str, payload: VoucherIn):
-    from warenhaus.promotions import services as promotions
+    from . import vouchers
 
-    view = promotions.apply_voucher(
+    view = vouchers.apply_voucher(
         cart_id=cart_id,
         user=caller(request),
         code=payload.code,
@@ -218,9 +218,9 @@ def apply_voucher(request, cart_id: str, payload: VoucherIn):
     summary="Remove a voucher (by its code or its id in the cart)",
 )
 def remove_voucher(request, cart_id: str, code: str):
-    from warenhaus.promotions import services as promotions
+    from . import vouchers
 
-    promotions.remove_voucher(cart_id=cart_id, user=caller(request), code=code)
+    vouchers.remove_voucher(cart_id=cart_id, user=caller(request), code=code)
     return 200, _cart_json(request, cart_id)
 
 

@@ -16,15 +16,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from warenhaus.catalog.models import Variant
+from warenhaus.core.channels import Channel
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from warenhaus.inventory import services as inventory
+from warenhaus.orders import events as order_events
 from warenhaus.orders import services as orders
 from warenhaus.orders.models import Order
-from warenhaus.promotions import services as promotions
-from warenhaus.promotions.evaluation import Evaluation
 
+from . import holds as deal_holds
 from . import shipping
+from .discounts import Evaluation, discounts
 from .models import Cart, CartLine, CartStatus
 from .payments import gateway
 from .pricing import PricedLine, Totals, compute
@@ -175,9 +177,7 @@ def remove_line(*, cart_id: str, user=None, sku: str) -> Cart:
             raise NotFound(f"'{sku}' is not in this cart.", code="line_not_found")
         line.delete()
         if line.deal_hold_id:  # the shopper lets the deal go: the next in line gets the units
-            from warenhaus.deals.services import release_hold
-
-            release_hold(hold_id=line.deal_hold_id)
+            deal_holds.release(line.deal_hold_id)
         cart.save(update_fields=["updated_at"])
     return cart
 
@@ -187,10 +187,8 @@ def _unless_held(line) -> None:
     a regular one (at today's price, with the stock there is)."""
     if line is None or not line.deal_hold_id:
         return
-    from warenhaus.deals.services import hold_is_live, holds_by_id
-
-    hold = holds_by_id([line.deal_hold_id]).get(line.deal_hold_id)
-    if hold is not None and hold_is_live(hold):
+    hold = deal_holds.read([line.deal_hold_id]).get(line.deal_hold_id)
+    if hold is not None and hold["live"]:
         raise Conflict(
             "These units are held for you at the deal price until the deadline; their quantity cannot change. Remove the line to let them go.",
             code="line_held",
@@ -231,10 +229,6 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
             anon.user = user
             anon.save(update_fields=["user", "updated_at"])
             return anon
-        from django.db.models import F
-
-        from warenhaus.deals.models import Hold
-
         anon_lines = list(anon.lines.all())
         mine_lines = {
             ln.variant_id: ln
@@ -264,14 +258,10 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
                     price_when_added=line.price_when_added,
                     deal_hold_id=line.deal_hold_id,
                 )
-                Hold.objects.filter(pk=line.deal_hold_id).update(
-                    cart=mine, replaced_quantity=F("replaced_quantity") + replaced
-                )
+                deal_holds.move(line.deal_hold_id, cart_id=mine.pk, replaced=replaced)
             elif existing is not None and existing.deal_hold_id in live:
                 # the shopper's held units stay as they are; the cart says the regular ones gave way
-                Hold.objects.filter(pk=existing.deal_hold_id).update(
-                    replaced_quantity=F("replaced_quantity") + line.quantity
-                )
+                deal_holds.add_replaced(existing.deal_hold_id, line.quantity)
             elif (
                 existing is not None
             ):  # regular units (a hold that ended is a regular line now) add up
@@ -287,7 +277,7 @@ def merge_into_user_cart(*, cart_id: str, user) -> Cart | None:
                     price_when_added=line.price_when_added,
                     deal_hold_id=line.deal_hold_id,
                 )
-        promotions.move_cart_vouchers(from_cart_id=anon.pk, to_cart_id=mine.pk)
+        discounts().move(from_cart_id=anon.pk, to_cart_id=mine.pk)
         anon.status = CartStatus.MERGED
         anon.save(update_fields=["status", "updated_at"])
         mine.save(update_fields=["updated_at"])
@@ -374,12 +364,12 @@ def read_lines(cart: Cart) -> CartLines:
     rows = (
         CartLine.objects.filter(cart=cart)
         .order_by("added_at", "id")
-        .annotate(has_vouchers=promotions.has_vouchers_sql(cart.pk))
+        .annotate(has_vouchers=discounts().has_codes(cart.pk))
         .values_list(*_LINE_FIELDS, "has_vouchers")
     )
     priced, lines, problems = [], [], []
-    has_vouchers = None
     rows = list(rows)
+    has_vouchers = rows[0][16] if rows else None
     holds = _holds([r[15] for r in rows if r[15]])
     held = {}
     for (
@@ -399,7 +389,7 @@ def read_lines(cart: Cart) -> CartLines:
         product_id,
         category_id,
         hold_id,
-        has_vouchers,
+        _has_vouchers,
     ) in rows:
         title = f"{product_title} – {variant_title}" if variant_title else product_title
         available = max(0, (on_hand or 0) - (allocated or 0))
@@ -500,21 +490,7 @@ def read_lines(cart: Cart) -> CartLines:
 
 def _holds(hold_ids: list[int]) -> dict[int, dict]:
     """The flash-deal holds the cart's lines name (no query when there are none)."""
-    if not hold_ids:
-        return {}
-    from warenhaus.deals.services import hold_is_live, holds_by_id
-
-    at = now()
-    return {
-        pk: {
-            "live": hold_is_live(r, at),
-            "price": r["deal__deal_price"],
-            "quantity": r["quantity"],
-            "expires_at": r["expires_at"],
-            "replaced_quantity": r["replaced_quantity"],
-        }
-        for pk, r in holds_by_id(hold_ids).items()
-    }
+    return deal_holds.read(hold_ids)
 
 
 def cart_view(cart: Cart, base: CartLines, vouchers: Evaluation) -> CartView:
@@ -543,7 +519,7 @@ def view_cart(cart: Cart) -> CartView:
     """Lines, totals and problems of a cart at current prices and stock, vouchers included."""
     base = read_lines(cart)
     vouchers = (
-        promotions.evaluate_cart(cart=cart, lines=base.priced, subtotal=base.subtotal)
+        discounts().evaluate(cart=cart, lines=base.priced, subtotal=base.subtotal)
         if base.priced and base.has_vouchers
         else Evaluation()
     )
@@ -611,7 +587,7 @@ def place_order(
     from warenhaus.core.errors import Forbidden
 
     email = normalise_email(email)
-    if channel not in {"web", "api", "phone"}:
+    if channel not in Channel.values:
         raise ValidationFailed("channel is web, api or phone.", code="invalid_channel")
     if channel == "phone" and not can(user, "orders.place_phone"):
         raise Forbidden("Only staff may place phone orders (orders.place_phone).", code="forbidden")
@@ -637,7 +613,7 @@ def place_order(
             if changed:
                 raise PriceChanged(cart, changed)
             order_user = _order_user(user=user, email=email, channel=channel)
-            vouchers = promotions.check_for_checkout(
+            vouchers = discounts().check_for_checkout(
                 evaluation=view.vouchers,
                 lines=view.priced,
                 subtotal=view.totals.subtotal,
@@ -693,27 +669,23 @@ def place_order(
                 channel=channel,
                 language=language,
             )
-            settle_deals = None
-            if view.held:
-                from warenhaus.deals.services import convert_holds
-
-                settle_deals = convert_holds(
-                    order=order,
-                    hold_ids=list(view.held.values()),
-                    email=email,
-                    user_id=getattr(order_user, "pk", None),
-                    shipping_address=addr,
-                    payment_fingerprint=gw.fingerprint(payment_token),
-                )
-            # After the stock (locked first by every checkout): campaign -> code -> customer.
-            promotions.redeem(
-                order=order,
+            # Promotions count the vouchers, deals convert the holds (locking the deal's row
+            # last), notifications write the confirmation: see their receivers.
+            order_events.order_placed.send(
+                orders=[order],
+                cart_id=cart.id,
+                held=dict(view.held),
                 evaluation=vouchers,
                 user=order_user,
                 email=email,
                 channel=channel,
                 client_ip=client_ip,
+                shipping_address=addr,
+                payment_fingerprint=gw.fingerprint(payment_token),
+                language=language,
             )
+            if order.status == "paid":
+                order_events.order_paid.send(orders=[order], actor=None, source=channel)
             if channel == "phone":
                 from warenhaus.core import audit
 
@@ -725,19 +697,6 @@ def place_order(
                 )
             cart.status = CartStatus.ORDERED
             cart.save(update_fields=["status", "shipping_method", "updated_at"])
-            from warenhaus.notifications.services import enqueue_mail
-
-            enqueue_mail(
-                kind="order_confirmation",
-                to_email=email,
-                template="order_confirmation",
-                context={"order": order, "lines": list(order.lines.all())},
-                language=language,
-                dedupe_key=f"order_confirmation:{order.number}",
-                related_object=f"order:{order.number}",
-            )
-            if settle_deals is not None:
-                settle_deals()  # last: the deal's row (every buyer's) is locked only until the commit
             return order
     except HoldExpired as err:
         # Told once: afterwards the lines are regular lines at today's price.

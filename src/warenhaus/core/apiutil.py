@@ -4,14 +4,12 @@ cursor pagination."""
 from __future__ import annotations
 
 import base64
-from typing import Annotated
 
 from django.db.models import QuerySet
 from ninja import Router
-from pydantic import AfterValidator, BeforeValidator, StrictInt, ValidationInfo, WithJsonSchema
-from pydantic_core import PydanticCustomError
 
 from warenhaus.core.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
+from warenhaus.core.parsing import whole_number  # defined there; routers import it from here
 
 MAX_LIMIT = 100
 
@@ -91,37 +89,6 @@ def client_ip(request) -> str:
     if len(chain) >= proxies:
         return chain[-proxies][:64]
     return remote
-
-
-def _integral(value):
-    """``3.0`` is the whole number 3, as JSON Schema counts it; ``3.5`` and ``"3"`` stay wrong."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def whole_number(
-    low: int, high: int, *, code: str = "validation_error", status: int = 422, strict: bool = True
-):
-    """The type of a whole-number input from ``low`` to ``high``: the OpenAPI document names both
-    bounds, and a number outside them is the problem ``code`` (with ``status``), never a number
-    too large for the database. ``strict=False`` for query parameters, which arrive as text."""
-
-    def within(value: int, info: ValidationInfo) -> int:
-        if not low <= value <= high:
-            raise PydanticCustomError(
-                code,
-                "{field} must be a whole number from {low} to {high}.",
-                {"field": info.field_name, "low": low, "high": high, "problem_status": status},
-            )
-        return value
-
-    return Annotated[
-        StrictInt if strict else int,
-        BeforeValidator(_integral),
-        AfterValidator(within),
-        WithJsonSchema({"type": "integer", "minimum": low, "maximum": high}),
-    ]
 
 
 #: the ``limit`` of every list: out of range, the documented ``invalid_limit`` (400)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from .models import AuditEntry
+from .models import AuditEntry, AuditSource
 
 
 def _jsonable(value):
@@ -26,7 +26,7 @@ def record(
     before=None,
     after=None,
     reason: str = "",
-    source: str = "api",
+    source: str = AuditSource.API,
 ) -> AuditEntry:
     row = entry(
         actor=actor,
@@ -58,7 +58,7 @@ def entry(
     before=None,
     after=None,
     reason: str = "",
-    source: str = "api",
+    source: str = AuditSource.API,
 ) -> AuditEntry:
     """An audit entry, not yet written."""
     if obj is not None:

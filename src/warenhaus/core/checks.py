@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
-DEMO_SECRET_PREFIX = "demo-only-insecure-"
+DEMO_SECRET_PREFIX = "demo-only-insecure-"  # noqa: S105  (a marker prefix, not a password)
 #: each secret, and what it protects
 SECRETS = {
     "SECRET_KEY": "sessions, CSRF, signed links and queue arrivals",

@@ -72,7 +72,7 @@ def _claim_key(scope: str, key: str, digest: str) -> int | None:
     table = qn(IdempotencyRecord._meta.db_table)
     with conn.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({qn('scope')}, {qn('key')}, {qn('request_hash')}, {qn('status_code')}, {qn('response')}, {qn('created_at')}) "
+            f"INSERT INTO {table} ({qn('scope')}, {qn('key')}, {qn('request_hash')}, {qn('status_code')}, {qn('response')}, {qn('created_at')}) "  # noqa: S608  (names quoted by the backend; values bound)
             f"VALUES (%s, %s, %s, 0, %s, %s) ON CONFLICT ({qn('scope')}, {qn('key')}) DO NOTHING RETURNING {qn('id')}",
             [scope, key, digest, "{}", conn.ops.adapt_datetimefield_value(now())],
         )

@@ -6,6 +6,17 @@ from django.db import models
 from django.db.models.functions import Concat
 
 
+class AuditSource(models.TextChoices):
+    """Where an audited action came from."""
+
+    API = "api", "api"
+    CONSOLE = "console", "console"
+    CLI = "cli", "cli"
+    SYSTEM = "system", "system"  # the shop itself: a monitor, the worker
+    DEMO = "demo", "demo"  # the demo's data being made
+    REMEDIATION = "remediation", "remediation"  # a remediation job acting on an order
+
+
 class AuditEntry(models.Model):
     """One staff or seller action: who, what, before, after, why. Written in the action's
     transaction; never updated (the console shows it read-only and the model refuses saves of
@@ -22,7 +33,7 @@ class AuditEntry(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)
-    source = models.CharField(max_length=20, default="api")  # api, console, cli, system
+    source = models.CharField(max_length=20, choices=AuditSource.choices, default=AuditSource.API)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -10,7 +10,8 @@ which on two cores capped joins far below the 1,000 per second issue 4 asks for.
 :class:`FastLane` is a WSGI wrapper in front of Django (``warenhaus.wsgi``) that answers exactly
 these two requests by calling what Django would call: the same Ninja view functions
 (:mod:`warenhaus.deals.api`), the admission limiter (:func:`warenhaus.deals.limiter.admission`), the
-API's exception handlers and renderer (so errors are the same problems with the same codes), the
+API's exception handlers and renderer (so errors are the same problems with the same codes; the
+root API hands itself over with :func:`serve_with`, as the URLconf loads it), the
 request signals (database connections are looked after as in any request) and the response
 middleware that adds headers (security, cache control, locale, common, clickjacking). So the answer is the one
 Django gives, which ``tests/deals/test_fastlane.py`` compares header by header; what the lane
@@ -29,6 +30,7 @@ import io
 import json
 import logging
 import re
+from importlib import import_module
 
 from django.conf import settings
 from django.core import signals
@@ -42,6 +44,9 @@ from django.middleware.security import SecurityMiddleware
 from pydantic import ValidationError
 
 from warenhaus.core.middleware import CacheControlMiddleware
+
+from . import api as deals_api
+from .limiter import admission
 
 log = logging.getLogger("warenhaus.deals.fastlane")
 
@@ -63,6 +68,21 @@ class _Middleware:
 
 
 _middleware: _Middleware | None = None
+#: the NinjaAPI whose renderer and exception handlers answer (the root API, :func:`serve_with`)
+_api = None
+
+
+def serve_with(api) -> None:
+    """Answer with ``api``'s renderer and exception handlers (the root URLconf calls this with
+    the API it mounts, so the lane needs no import of a higher layer)."""
+    global _api
+    _api = api
+
+
+def _the_api():
+    if _api is None:  # a first request before Django's: loading the URLconf hands the API over
+        import_module(settings.ROOT_URLCONF)
+    return _api
 
 
 def _mw() -> _Middleware:
@@ -79,8 +99,6 @@ def enabled() -> bool:
 def _read_join_body(environ):
     """The join's payload, validated as Ninja would, or None (Django then answers, also with the
     error). The body read is put back into ``environ`` either way."""
-    from .api import QueueIn
-
     ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if ctype != "application/json" and not ctype.endswith("+json"):
         return None
@@ -101,7 +119,7 @@ def _read_join_body(environ):
     if not isinstance(data, dict):
         return None
     try:
-        return QueueIn.model_validate(data)
+        return deals_api.QueueIn.model_validate(data)
     except ValidationError:
         return None
 
@@ -148,11 +166,7 @@ def handle(environ) -> HttpResponse | None:
 
 
 def _answer(request, name: str, match, payload, mw: _Middleware) -> HttpResponse:
-    from warenhaus.api import api
-
-    from . import api as deals_api
-    from .limiter import admission
-
+    api = _the_api()
     mw.locale.process_request(request)
     with admission(request, name) as refused:
         if refused is not None:

@@ -78,6 +78,8 @@ from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from warenhaus.core.clock import now
+from warenhaus.core.errors import is_capacity_error
 from warenhaus.core.problems import problem
 
 log = logging.getLogger("warenhaus.deals.limiter")
@@ -212,8 +214,6 @@ def arrived_at(request) -> float | None:
 
 
 def _now() -> float:
-    from warenhaus.core.clock import now
-
     return now().timestamp()
 
 
@@ -454,8 +454,6 @@ class AdmissionLimiterMiddleware:
     def process_exception(self, request, exc):
         """A page whose database had no room for it this moment (the API answers its own
         ``overloaded`` problem) gets the waiting-room page, 429 with ``Retry-After``, not a 500."""
-        from warenhaus.core.errors import is_capacity_error
-
         if request.path.startswith("/api/") or not is_capacity_error(exc):
             return None
         log.warning(

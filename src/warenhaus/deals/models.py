@@ -12,6 +12,18 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from .waiting_room.base import TicketState
+
+
+class DealState(models.TextChoices):
+    """What a shopper sees of a deal (computed from its times and counters, never stored)."""
+
+    SCHEDULED = "scheduled", "scheduled"
+    LIVE = "live", "live"
+    SOLD_OUT = "sold_out", "sold out"
+    ENDED = "ended", "ended"
+    CANCELLED = "cancelled", "cancelled"
+
 
 class Deal(models.Model):
     variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="deals")
@@ -89,6 +101,13 @@ class Deal(models.Model):
         return max(0, self.units - self.sold - self.held - self.released_units)
 
 
+class HoldSource(models.TextChoices):
+    """Who got a hold: a shopper let in from the queue, or a wait-list entry offered a unit."""
+
+    QUEUE = "queue", "queue"
+    WAITLIST = "waitlist", "wait list"
+
+
 class HoldStatus(models.TextChoices):
     ACTIVE = "active", "active"
     CONVERTED = "converted", "bought"
@@ -104,9 +123,13 @@ class Hold(models.Model):
     ticket = models.CharField(
         max_length=64, help_text="The queue ticket or wait-list entry that got the hold."
     )
-    source = models.CharField(max_length=10, default="queue")  # queue | waitlist
+    source = models.CharField(max_length=10, choices=HoldSource.choices, default=HoldSource.QUEUE)
     cart = models.ForeignKey("checkout.Cart", on_delete=models.PROTECT, related_name="+")
-    customer_key = models.CharField(max_length=300)
+    who = models.CharField(
+        max_length=300,
+        db_column="customer_key",
+        help_text="Whose turn got the hold (the ticket's or wait-list entry's owner).",
+    )
     quantity = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=10, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
     expires_at = models.DateTimeField()
@@ -216,7 +239,9 @@ class Ticket(models.Model):
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="+")
     who = models.CharField(max_length=300)
     quantity = models.PositiveSmallIntegerField(default=1)
-    state = models.CharField(max_length=10, default="waiting")
+    state = models.CharField(
+        max_length=10, choices=TicketState.choices, default=TicketState.WAITING
+    )
     order_key = models.BigIntegerField()
     joined_at = models.FloatField()
     data = models.JSONField(default=dict)

@@ -9,8 +9,9 @@ from django.db.models.functions import TruncMinute
 
 from warenhaus.core.clock import now
 
-from .models import Deal, Hold, Sale, WaitlistEntry
-from .waiting_room import waiting_room
+from .models import Deal, Hold, HoldStatus, Sale, WaitlistEntry, WaitlistStatus
+from .services import deal_json
+from .waiting_room import TicketState, waiting_room
 
 
 def current(qs=None):
@@ -30,15 +31,15 @@ def _per_minute(qs, field: str) -> dict[str, int]:
 
 
 def dashboard(deal: Deal) -> dict:
-    from .services import deal_json
-
     at = now()
     holds = Hold.objects.filter(deal=deal)
     room = waiting_room().counts(deal.pk)
     last_minute = holds.filter(created_at__gte=at - timedelta(minutes=1)).count()
     admitted = _per_minute(holds, "created_at")
     sold = _per_minute(Sale.objects.filter(deal=deal), "created_at")
-    ended = _per_minute(holds.filter(status__in=["expired", "released"]), "ended_at")
+    ended = _per_minute(
+        holds.filter(status__in=[HoldStatus.EXPIRED, HoldStatus.RELEASED]), "ended_at"
+    )
     minutes = sorted(set(admitted) | set(sold) | set(ended))
     waitlist = {
         r["status"]: r["n"]
@@ -50,16 +51,19 @@ def dashboard(deal: Deal) -> dict:
     return {
         "deal": deal_json(deal, at=at),
         "queue": room,
-        "queue_length": room.get("waiting", 0),
+        "queue_length": room.get(TicketState.WAITING, 0),
         "admitted": holds.count(),
         "held": deal.held,
         "sold": deal.sold,
         "left": deal.left,
         "waitlist": {
-            "waiting": waitlist.get("waiting", 0),
-            "offered": waitlist.get("offered", 0),
-            "bought": waitlist.get("bought", 0),
-            "lapsed": waitlist.get("lapsed", 0),
+            status.value: waitlist.get(status, 0)
+            for status in (
+                WaitlistStatus.WAITING,
+                WaitlistStatus.OFFERED,
+                WaitlistStatus.BOUGHT,
+                WaitlistStatus.LAPSED,
+            )
         },
         "admission_rate_per_minute": last_minute,
         "pace_per_minute": deal.admissions_per_minute,

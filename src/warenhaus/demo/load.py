@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from warenhaus.accounts.models import User
 from warenhaus.accounts.roles import ROLES
+from warenhaus.core.channels import Channel
 
 from . import catalog
 
@@ -158,7 +159,7 @@ def load_staff(summary: Summary) -> dict[str, User]:
     from warenhaus.accounts.services import create_staff
 
     missing = set(ROLES) - {r for _, _, roles, _ in STAFF for r in roles}
-    assert not missing, f"the demo has no login for role(s) {missing}"
+    assert not missing, f"the demo has no login for role(s) {missing}"  # noqa: S101  (a check of the demo's own data)
     users = {}
     for email, name, roles, password in STAFF:
         user = User.objects.filter(email=email).first()
@@ -263,7 +264,7 @@ def load_shoppers_and_orders(summary: Summary, *, support) -> None:
                 shipping_address=shopper["address"],
                 payment_method=payment,
                 language=shopper["language"],
-                channel="web",
+                channel=Channel.WEB,
             )
             summary.orders_created += 1
             if then == "ship":

@@ -67,7 +67,8 @@ class OutboxMessage(models.Model):
                 condition=Q(status__in=[s.value for s in MessageStatus]), name="outbox_status_known"
             ),
             models.CheckConstraint(
-                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="outbox_sent_has_time"
+                condition=~Q(status=MessageStatus.SENT) | Q(sent_at__isnull=False),
+                name="outbox_sent_has_time",
             ),
         ]
 

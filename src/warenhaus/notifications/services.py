@@ -488,6 +488,7 @@ def _waiting_task_ids(task_ids: list[str]) -> set[str]:
     any other backend every task counts as lost (a duplicate task is harmless)."""
     if not task_ids:
         return set()
+    from django_tasks import TaskResultStatus
     from django_tasks_db.backend import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
 
@@ -495,5 +496,7 @@ def _waiting_task_ids(task_ids: list[str]) -> set[str]:
 
     if not isinstance(deliver_message.get_backend(), DatabaseBackend):
         return set()
-    ids = DBTaskResult.objects.filter(id__in=task_ids, status="READY").values_list("id", flat=True)
+    ids = DBTaskResult.objects.filter(id__in=task_ids, status=TaskResultStatus.READY).values_list(
+        "id", flat=True
+    )
     return {str(i) for i in ids}

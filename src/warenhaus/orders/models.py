@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from warenhaus.core.channels import Channel  # defined once for the shop; importable from here
+
 
 class OrderStatus(models.TextChoices):
     PLACED = "placed", _("placed")
@@ -16,12 +18,6 @@ class OrderStatus(models.TextChoices):
     DELIVERED = "delivered", _("delivered")
     CANCELLED = "cancelled", _("cancelled")
     REFUNDED = "refunded", _("refunded")
-
-
-class Channel(models.TextChoices):
-    WEB = "web", "web"
-    API = "api", "api"
-    PHONE = "phone", "phone"
 
 
 class Order(models.Model):

@@ -51,14 +51,14 @@ def order_json(order: Order, *, with_history: bool = True, for_staff: bool = Fal
         "payment_method": order.payment_method,
         "lines": [
             {
-                "sku": l.sku,
-                "title": l.title,
-                "quantity": l.quantity,
-                "unit_price": money_json(l.unit_price),
-                "vat_rate": f"{l.vat_rate:.0f}",
-                "line_total": money_json(l.line_total),
+                "sku": line.sku,
+                "title": line.title,
+                "quantity": line.quantity,
+                "unit_price": money_json(line.unit_price),
+                "vat_rate": f"{line.vat_rate:.0f}",
+                "line_total": money_json(line.line_total),
             }
-            for l in order.lines.all()
+            for line in order.lines.all()
         ],
         "totals": {
             "subtotal": money_json(order.subtotal),

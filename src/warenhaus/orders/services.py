@@ -13,11 +13,12 @@ import secrets
 from django.db import transaction
 from django.db.models import F, Sum
 
-from warenhaus.core import audit
+from warenhaus.core import audit, parsing
 from warenhaus.core.clock import now
-from warenhaus.core.errors import Conflict, NotFound, ValidationFailed
+from warenhaus.core.errors import Conflict, NotFound
 from warenhaus.inventory import services as inventory
 
+from . import events
 from .models import Order, OrderEvent, OrderLine, OrderStatus, Payment, PaymentAction
 
 S = OrderStatus
@@ -74,7 +75,7 @@ def record_placed_order(
     after acting on it."""
     order = Order.objects.create(number=number, status=status, **fields)
     order_lines = OrderLine.objects.bulk_create([OrderLine(order=order, **line) for line in lines])
-    events = OrderEvent.objects.bulk_create(
+    history = OrderEvent.objects.bulk_create(
         [
             OrderEvent(
                 order=order,
@@ -95,7 +96,7 @@ def record_placed_order(
     pay = Payment.objects.create(order=order, **payment)
     order._prefetched_objects_cache = {
         "lines": _filled(order.lines.all(), order_lines),
-        "events": _filled(order.events.all(), events),
+        "events": _filled(order.events.all(), history),
         "payments": _filled(order.payments.all(), [pay]),
     }
     return order
@@ -117,13 +118,8 @@ def _locked(number: str) -> Order:
 
 
 def _reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed(
-            "Please give a reason; it goes into the order history and the audit trail.",
-            code="reason_required",
-        )
-    return reason[:2000]
+    detail = "Please give a reason; it goes into the order history and the audit trail."
+    return parsing.reason(reason, detail=detail)
 
 
 def cancel(
@@ -225,8 +221,6 @@ def _cancel_locked(
 ) -> None:
     """Cancel locked, unshipped orders: release their stock, give the money back, release their
     vouchers, write history and audit trail, and (``mail``) tell each customer."""
-    from warenhaus.promotions.release import release_for_orders
-
     ids = [o.pk for o in orders]
     before = {o.pk: o.status for o in orders}
     _events(orders, S.CANCELLED, actor=actor, reason=reason)
@@ -242,10 +236,6 @@ def _cancel_locked(
     for line in lines:
         inventory.release(variant_id=line["variant_id"], quantity=line["quantity"])
     _give_money_back(ids)
-    release_for_orders(ids)
-    from warenhaus.deals.services import on_orders_cancelled
-
-    on_orders_cancelled(ids)  # flash-deal units go back to their deal while it runs
     audit.record_many(
         [
             audit.entry(
@@ -260,20 +250,14 @@ def _cancel_locked(
             for o in orders
         ]
     )
-    if mail:
-        from warenhaus.notifications.services import enqueue_mail
-
-        note = (customer_note or "").strip()[:2000]
-        for o in orders:
-            enqueue_mail(
-                kind="order_cancelled",
-                to_email=o.email,
-                template="order_cancelled",
-                context={"order": o, "customer_note": note},
-                language=o.language,
-                dedupe_key=f"order_cancelled:{o.number}",
-                related_object=f"order:{o.number}",
-            )
+    events.order_cancelled.send(
+        orders=orders,
+        actor=actor,
+        reason=reason,
+        source=source,
+        customer_note=customer_note,
+        mail=mail,
+    )
 
 
 def _hold_locked(orders: list[Order], *, actor, reason: str, source: str) -> None:
@@ -299,6 +283,7 @@ def _hold_locked(orders: list[Order], *, actor, reason: str, source: str) -> Non
             for o in orders
         ]
     )
+    events.order_held.send(orders=orders, actor=actor, reason=reason, source=source)
 
 
 def _give_money_back(order_ids: list[int]) -> None:
@@ -420,6 +405,7 @@ def release(*, number: str, actor, reason: str = "", source: str = "api") -> Ord
             reason=reason,
             source=source,
         )
+        events.order_released.send(orders=[order], actor=actor, reason=reason, source=source)
     return order
 
 
@@ -440,17 +426,7 @@ def ship(*, number: str, actor, reason: str = "", source: str = "api") -> Order:
             reason=reason,
             source=source,
         )
-        from warenhaus.notifications.services import enqueue_mail
-
-        enqueue_mail(
-            kind="order_shipped",
-            to_email=order.email,
-            template="order_shipped",
-            context={"order": order},
-            language=order.language,
-            dedupe_key=f"order_shipped:{order.number}",
-            related_object=f"order:{order.number}",
-        )
+        events.order_shipped.send(orders=[order], actor=actor, reason=reason, source=source)
     return order
 
 
@@ -467,6 +443,7 @@ def mark_delivered(*, number: str, actor, source: str = "api") -> Order:
             after={"status": order.status},
             source=source,
         )
+        events.order_delivered.send(orders=[order], actor=actor, reason="", source=source)
     return order
 
 
@@ -494,4 +471,5 @@ def mark_paid(*, number: str, actor, source: str = "api") -> Order:
             after={"status": order.status},
             source=source,
         )
+        events.order_paid.send(orders=[order], actor=actor, reason="", source=source)
     return order

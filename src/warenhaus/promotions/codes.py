@@ -36,7 +36,8 @@ HINT_LENGTH = 3
 _SEPARATORS = re.compile(r"[\s\-_]+")
 PLAIN_CODE = re.compile(r"[A-Z0-9]{4,32}")
 
-assert MODULUS == 31 and len(set(ALPHABET)) == 31 and not (set(ALPHABET) & AMBIGUOUS)
+if not (MODULUS == 31 and len(set(ALPHABET)) == 31 and not set(ALPHABET) & AMBIGUOUS):
+    raise ImportError("The code alphabet must be 31 unambiguous characters (the check is mod 31).")
 
 
 def normalise(raw: str) -> str:

@@ -33,19 +33,9 @@ from .models import (
     Eligibility,
     Stacking,
 )
-from .services import (
-    _category_ids,
-    _code_row,
-    _count,
-    _locked_campaign,
-    _money,
-    _product_ids,
-    _public_code,
-    _refuse_blocked_pattern,
-    _snap,
-    _when,
-    validate_monitor_settings,
-)
+from .services.campaigns import _category_ids, _product_ids, validate_monitor_settings
+from .services.codes import _code_row, _public_code, _refuse_blocked_pattern
+from .services.common import _count, _locked_campaign, _money, _snap, _when
 
 #: what a PATCH may name; anything else is refused rather than silently ignored
 EDITABLE = frozenset(

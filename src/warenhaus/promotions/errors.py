@@ -4,6 +4,7 @@ code per reason (listed in the README)."""
 from __future__ import annotations
 
 from warenhaus.core.errors import Conflict, DomainError, Forbidden
+from warenhaus.core.models import SignoffRole
 
 #: code -> (HTTP status, English detail)
 REASONS: dict[str, tuple[int, str]] = {
@@ -60,7 +61,11 @@ CAMPAIGN_REFUSALS: dict[str, tuple[int, str]] = {
 }
 
 #: what ``took_part_as`` adds to the four-eyes refusal
-_PARTS = {"author": "you made it", "editor": "you edited it", "approver": "you approved it"}
+_PARTS = {
+    SignoffRole.AUTHOR: "you made it",
+    SignoffRole.EDITOR: "you edited it",
+    SignoffRole.APPROVER: "you approved it",
+}
 
 
 def campaign_refusal(code: str, detail: str = "", **extra) -> DomainError:

@@ -8,9 +8,10 @@ maximum share of the basket (counting the vouchers before it), nor the basket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
+from warenhaus.checkout.discounts import Evaluation
 from warenhaus.core.clock import now as clock_now
 from warenhaus.core.money import ZERO, cents
 
@@ -29,8 +30,8 @@ from .models import (
 
 @dataclass
 class Customer:
-    """Who would redeem: ``key`` is ``user:<id>`` or ``email:<address>``; unknown (None) for an
-    anonymous cart until checkout names an e-mail address."""
+    """Who would redeem: ``key`` is the redeemer key (``user:<id>`` or ``email:<address>``);
+    unknown (None) for an anonymous cart until checkout names an e-mail address."""
 
     key: str | None = None
     user_id: int | None = None
@@ -57,33 +58,14 @@ class Applied:
             "problem": self.error.code if self.error is not None else None,
         }
 
-
-@dataclass
-class Evaluation:
-    applied: list[Applied] = field(default_factory=list)
-
-    @property
-    def discount(self) -> Decimal:
-        return sum((a.amount for a in self.applied if a.error is None), ZERO)
-
-    @property
-    def errors(self) -> list[VoucherRefused]:
-        return [a.error for a in self.applied if a.error is not None]
-
-    def rows(self) -> list[dict]:
-        return [a.as_json() for a in self.applied]
-
-    def problems(self) -> list[dict]:
-        return [
-            {
-                **a.error.extra,
-                "code": a.error.code,
-                "voucher": a.code.display_hint,
-                "message": str(a.error.detail),
-            }
-            for a in self.applied
-            if a.error is not None
-        ]
+    def problem(self) -> dict:
+        """The cart's problem entry for a voucher that does not apply."""
+        return {
+            **self.error.extra,
+            "code": self.error.code,
+            "voucher": self.code.display_hint,
+            "message": str(self.error.detail),
+        }
 
 
 # --- conditions ------------------------------------------------------------------------------
@@ -156,7 +138,7 @@ def check_customer(campaign: Campaign, customer: Customer, *, final: bool) -> No
         )
     if campaign.per_customer_limit is not None and customer.key:
         used = (
-            CustomerUsage.objects.filter(campaign=campaign, customer_key=customer.key)
+            CustomerUsage.objects.filter(campaign=campaign, redeemer_key=customer.key)
             .values_list("uses", flat=True)
             .first()
             or 0
@@ -169,13 +151,13 @@ def eligible_total(campaign: Campaign, lines) -> Decimal:
     products = set(campaign.eligible_product_ids or [])
     categories = set(campaign.eligible_category_ids or [])
     if not products and not categories:
-        return sum((l.line_total for l in lines), ZERO)
+        return sum((line.line_total for line in lines), ZERO)
     return sum(
         (
-            l.line_total
-            for l in lines
-            if getattr(l, "product_id", None) in products
-            or getattr(l, "category_id", None) in categories
+            line.line_total
+            for line in lines
+            if getattr(line, "product_id", None) in products
+            or getattr(line, "category_id", None) in categories
         ),
         ZERO,
     )
@@ -221,6 +203,7 @@ def evaluate(
     already = ZERO
     live = 0
     exclusive_seen = False
+    campaigns_live: set[int] = set()
     for cart_voucher_id, code in rows:
         campaign = code.campaign
         a = Applied(cart_voucher_id=cart_voucher_id, code=code, campaign=campaign)
@@ -229,6 +212,12 @@ def evaluate(
             check_channel(campaign, channel)
             if live and (exclusive_seen or campaign.stacking == Stacking.EXCLUSIVE):
                 raise VoucherRefused("voucher_not_stackable")
+            if campaign.pk in campaigns_live:  # stacking is across campaigns, one code each
+                raise VoucherRefused(
+                    "voucher_not_stackable",
+                    "Only one code of the same promotion applies to an order.",
+                    campaign=campaign.name,
+                )
             check_customer(campaign, customer, final=final)
             a.amount = discount_for(campaign, lines, subtotal=subtotal, already=already)
         except VoucherRefused as err:
@@ -236,6 +225,7 @@ def evaluate(
         else:
             already += a.amount
             live += 1
+            campaigns_live.add(campaign.pk)
             exclusive_seen = exclusive_seen or campaign.stacking == Stacking.EXCLUSIVE
         ev.applied.append(a)
     return ev

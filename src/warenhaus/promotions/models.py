@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from warenhaus.core.channels import Channel
 from warenhaus.core.models import Signoff
 from warenhaus.core.signoffs import approval_constraint
 
@@ -49,7 +50,7 @@ class CampaignStatus(models.TextChoices):
     REVOKED = "revoked", "revoked"
 
 
-CHANNELS = ("web", "phone", "api")
+CHANNELS = (Channel.WEB, Channel.PHONE, Channel.API)
 
 
 class Campaign(models.Model):
@@ -149,7 +150,7 @@ class Campaign(models.Model):
                 condition=Q(discount_value__gt=0), name="campaign_discount_positive"
             ),
             models.CheckConstraint(
-                condition=~Q(discount_kind="percent") | Q(discount_value__lte=100),
+                condition=~Q(discount_kind=DiscountKind.PERCENT) | Q(discount_value__lte=100),
                 name="campaign_percent_at_most_100",
             ),
             models.CheckConstraint(
@@ -167,7 +168,10 @@ class Campaign(models.Model):
             # four eyes, held by the database too: a campaign that was ever live was approved by someone
             # other than its author (a draft may be revoked without approval)
             models.CheckConstraint(
-                condition=Q(approved_by__isnull=True, status__in=["draft", "revoked"])
+                condition=Q(
+                    approved_by__isnull=True,
+                    status__in=[CampaignStatus.DRAFT, CampaignStatus.REVOKED],
+                )
                 | (Q(approved_by__isnull=False) & ~Q(approved_by=F("created_by"))),
                 name="campaign_four_eyes",
             ),
@@ -255,11 +259,13 @@ class Code(models.Model):
                 condition=Q(status__in=[s.value for s in CodeStatus]), name="code_status_known"
             ),
             models.CheckConstraint(
-                condition=~Q(source="generated") | Q(max_uses__isnull=False, max_uses=1),
+                condition=~Q(source=CodeSource.GENERATED) | Q(max_uses__isnull=False, max_uses=1),
                 name="code_generated_single_use",
             ),
             models.UniqueConstraint(
-                fields=["campaign"], condition=Q(source="public"), name="campaign_one_public_code"
+                fields=["campaign"],
+                condition=Q(source=CodeSource.PUBLIC),
+                name="campaign_one_public_code",
             ),
         ]
 
@@ -277,14 +283,15 @@ class CustomerUsage(models.Model):
     limit at the time of the first use, so the database can hold it."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    customer_key = models.CharField(max_length=300)
+    #: whom the use is counted against (:func:`.services.redeemer_key`)
+    redeemer_key = models.CharField(max_length=300, db_column="customer_key")
     uses = models.PositiveIntegerField(default=0)
     max_uses = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "customer_key"], name="usage_unique_customer"
+                fields=["campaign", "redeemer_key"], name="usage_unique_customer"
             ),
             models.CheckConstraint(
                 condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")),
@@ -300,7 +307,7 @@ class Redemption(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="redemptions")
     code = models.ForeignKey(Code, on_delete=models.PROTECT, related_name="redemptions")
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="redemptions")
-    customer_key = models.CharField(max_length=300)
+    redeemer_key = models.CharField(max_length=300, db_column="customer_key")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     basket_value = models.DecimalField(max_digits=12, decimal_places=2)
     channel = models.CharField(max_length=10)

@@ -140,10 +140,10 @@ class NewAccountShareMonitor(Monitor):
             int(s["min_redeemers"]),
         )
         rows = self.rows(campaign, at, window)
-        everyone = rows.values("customer_key").distinct().count()
+        everyone = rows.values("redeemer_key").distinct().count()
         new = (
             rows.filter(Q(new_account=True) | Q(guest=True))
-            .values("customer_key")
+            .values("redeemer_key")
             .distinct()
             .count()
             if everyone

@@ -32,7 +32,7 @@ def release_for_orders(order_ids, *, at=None) -> int:
             order_id__in=list(order_ids),
             released_at__isnull=True,
             campaign__release_redemption_on_cancel=True,
-        ).values("pk", "campaign_id", "code_id", "customer_key", "amount")
+        ).values("pk", "campaign_id", "code_id", "redeemer_key", "amount")
     )
     if not reds:
         return 0
@@ -43,7 +43,7 @@ def release_for_orders(order_ids, *, at=None) -> int:
         per_campaign[r["campaign_id"]][0] += 1
         per_campaign[r["campaign_id"]][1] += r["amount"]
         per_code[r["code_id"]] += 1
-        per_usage[(r["campaign_id"], r["customer_key"])] += 1
+        per_usage[(r["campaign_id"], r["redeemer_key"])] += 1
     for cid in sorted(per_campaign):
         n, amount = per_campaign[cid]
         Campaign.objects.filter(pk=cid).update(
@@ -59,7 +59,7 @@ def release_for_orders(order_ids, *, at=None) -> int:
     for (cid, key), n in per_usage.items():
         usage_groups[(cid, n)].append(key)
     for (cid, n), keys in sorted(usage_groups.items()):
-        CustomerUsage.objects.filter(campaign_id=cid, customer_key__in=sorted(keys)).update(
+        CustomerUsage.objects.filter(campaign_id=cid, redeemer_key__in=sorted(keys)).update(
             uses=_less("uses", n)
         )
     Redemption.objects.filter(pk__in=[r["pk"] for r in reds], released_at__isnull=True).update(

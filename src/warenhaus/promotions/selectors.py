@@ -7,7 +7,7 @@ from warenhaus.core.errors import NotFound
 from warenhaus.core.models import SignoffRole
 from warenhaus.core.money import money_json
 
-from .models import Alert, Campaign, CampaignSignoff, Redemption
+from .models import Alert, Campaign, CampaignSignoff, CodeSource, CodeStatus, Redemption
 from .monitors import MONITORS, describe_alert
 
 
@@ -90,9 +90,9 @@ def campaign_json(c: Campaign, *, detail: bool = True) -> dict:
         body["took_part"] = [{**p, "at": _iso(p["at"])} for p in took_part(c)]
         body["codes"] = {
             "total": c.codes.count(),
-            "blocked": c.codes.filter(status="blocked").count(),
+            "blocked": c.codes.filter(status=CodeStatus.BLOCKED).count(),
             "public_hint": next(
-                (x.display_hint for x in c.codes.filter(source="public")[:1]), None
+                (x.display_hint for x in c.codes.filter(source=CodeSource.PUBLIC)[:1]), None
             ),
         }
     return body
@@ -103,7 +103,7 @@ def redemption_json(r: Redemption) -> dict:
         "id": r.pk,
         "order": r.order.number,
         "code_hint": r.code.display_hint,
-        "customer_key": r.customer_key,
+        "customer_key": r.redeemer_key,
         "amount": money_json(r.amount),
         "basket_value": money_json(r.basket_value),
         "channel": r.channel,

@@ -84,6 +84,15 @@ class JobOut(Out):
     export: str | None
 
 
+class ItemOut(Out):
+    order: str
+    customer: str
+    status_before: str
+    outcome: str
+    processed_at: str | None
+    notified_at: str | None
+
+
 def _goodwill(params: Any) -> dict:
     """A goodwill voucher's Money as the service takes it (``{"amount": "10.00"}``)."""
     if not isinstance(params, dict):
@@ -193,7 +202,7 @@ def execute(request, job_id: str):
 
 @router.get(
     "/remediations/{job_id}/items",
-    response={200: Page[dict[str, Any]], **problems(404, auth=True)},
+    response={200: Page[ItemOut], **problems(404, auth=True)},
     openapi_extra=AUTH,
     summary="The job's orders with what was done to each",
 )

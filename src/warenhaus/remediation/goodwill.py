@@ -32,6 +32,7 @@ from warenhaus.core.errors import DomainError, Forbidden
 from warenhaus.core.models import SignoffRole
 from warenhaus.promotions import codes as codelib
 from warenhaus.promotions.models import (
+    CHANNELS,
     Campaign,
     CampaignSignoff,
     CampaignStatus,
@@ -94,7 +95,7 @@ def make_campaign(*, job, amount: Decimal, customers: int, approver) -> Campaign
         discount_value=amount,
         min_basket=amount * 2,
         max_share=Decimal("50.00"),
-        channels=["web", "phone", "api"],
+        channels=list(CHANNELS),
         valid_from=at,
         valid_until=at + timedelta(days=settings.REMEDIATION_GOODWILL_VALID_DAYS),
         total_limit=customers,

@@ -10,6 +10,7 @@ from warenhaus.notifications import mails
 from warenhaus.promotions import codes as codelib
 
 from . import goodwill
+from .models import Outcome
 
 
 def notice_context(ctx: dict) -> dict:
@@ -17,8 +18,8 @@ def notice_context(ctx: dict) -> dict:
     orders = ctx.get("orders") or []
     out = {
         "customer_note": job.customer_note,
-        "any_cancelled": any(o.get("outcome") == "cancelled" for o in orders),
-        "any_held": any(o.get("outcome") == "held" for o in orders),
+        "any_cancelled": any(o.get("outcome") == Outcome.CANCELLED for o in orders),
+        "any_held": any(o.get("outcome") == Outcome.HELD for o in orders),
         "goodwill": None,
     }
     campaign = job.goodwill_campaign

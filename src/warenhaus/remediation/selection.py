@@ -21,9 +21,10 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Lower
 
+from warenhaus.core import parsing
 from warenhaus.core.errors import ValidationFailed
-from warenhaus.core.money import ZERO, MoneyError, money_json, parse_amount
-from warenhaus.orders.models import Order, OrderLine
+from warenhaus.core.money import ZERO, money_json
+from warenhaus.orders.models import Order, OrderLine, OrderStatus
 from warenhaus.orders.services import UNSHIPPED
 
 MAX_CODES = 1000
@@ -39,6 +40,10 @@ KNOWN_KEYS = {
     "placed_from",
     "placed_to",
 }
+#: orders that no action changes any more
+GONE = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+#: orders beyond cancel and hold: they left the warehouse
+SENT_OFF = (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 ACTIONS = ("cancel", "hold", "notify", "goodwill_voucher")
 
 
@@ -47,20 +52,8 @@ def _invalid(detail: str, **extra) -> ValidationFailed:
 
 
 def _time(raw, field: str):
-    if raw in (None, ""):
-        return None
-    from django.utils.dateparse import parse_datetime
-
-    try:
-        value = parse_datetime(str(raw)) if isinstance(raw, str) else None
-    except ValueError:  # well-formed but impossible: month 13, offset +99:00
-        value = None
-    if value is None or value.tzinfo is None:
-        raise _invalid(
-            f"{field} must be an ISO 8601 time with offset, e.g. 2026-11-22T18:00:00+00:00.",
-            field=field,
-        )
-    return value
+    example = "2026-11-22T18:00:00+00:00"
+    return parsing.aware_time(raw, field, optional=True, code="invalid_selector", example=example)
 
 
 def _list(raw, field: str, limit: int) -> list:
@@ -138,12 +131,7 @@ def normalise_selector(raw) -> dict:
                 "sku needs unit_price_below, the floor below which a sale was a mistake.",
                 field="unit_price_below",
             )
-        try:
-            floor = parse_amount(raw["unit_price_below"], allow_zero=False)
-        except MoneyError as err:
-            raise ValidationFailed(
-                f"unit_price_below: {err}", code="invalid_money", field="unit_price_below"
-            ) from None
+        floor = parsing.amount(raw["unit_price_below"], "unit_price_below", allow_zero=False)
         out["sku"] = sku.strip()
         out["unit_price_below"] = str(floor)
     else:
@@ -204,14 +192,8 @@ def normalise_actions(raw) -> dict:
         raise ValidationFailed("Choose cancel or hold, not both.", code="conflicting_actions")
     amount = None
     if "goodwill_voucher" in chosen:
-        try:
-            amount = parse_amount(chosen["goodwill_voucher"].get("amount"), allow_zero=False)
-        except MoneyError as err:
-            raise ValidationFailed(
-                f"goodwill_voucher amount: {err}",
-                code="invalid_money",
-                field="goodwill_voucher.amount",
-            ) from None
+        raw_amount = chosen["goodwill_voucher"].get("amount")
+        amount = parsing.amount(raw_amount, "goodwill_voucher.amount", allow_zero=False)
         if amount > settings.REMEDIATION_GOODWILL_MAX:
             raise ValidationFailed(
                 f"A goodwill voucher is at most {settings.REMEDIATION_GOODWILL_MAX} EUR.",
@@ -257,8 +239,8 @@ def affected_orders(qs, actions: dict):
     if actions["cancel"]:
         return qs.filter(status__in=UNSHIPPED)
     if actions["hold"]:
-        return qs.filter(status__in=UNSHIPPED - {"on_hold"})
-    return qs.exclude(status__in=["cancelled", "refunded"])
+        return qs.filter(status__in=UNSHIPPED - {OrderStatus.ON_HOLD})
+    return qs.exclude(status__in=GONE)
 
 
 def count_customers(qs) -> int:
@@ -296,8 +278,8 @@ def preview(selector: dict, actions: dict) -> dict:
         "customers": count_customers(qs),
         "amounts": {"total": everything["total"], "discount": everything["discount"]},
         "by_status": by_status,
-        "out_of_reach": sum(n for s, n in by_status.items() if s in ("shipped", "delivered")),
-        "already_cancelled": sum(n for s, n in by_status.items() if s in ("cancelled", "refunded")),
+        "out_of_reach": sum(n for s, n in by_status.items() if s in SENT_OFF),
+        "already_cancelled": sum(n for s, n in by_status.items() if s in GONE),
         "unshipped": reachable.count(),
         "affected": {
             "orders": affected_sum["orders"],

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from warenhaus.core import csvsafe
 
-from .models import Item, Job
+from .models import Item, Job, JobState
 
 
 def _iso(dt):
@@ -46,7 +46,9 @@ def job_json(job: Job) -> dict:
         "finished_at": _iso(job.finished_at),
         "attempts": job.attempts,
         "last_error": job.last_error or None,
-        "export": f"/api/v1/remediations/{job.pk}/export.csv" if job.state != "preview" else None,
+        "export": f"/api/v1/remediations/{job.pk}/export.csv"
+        if job.state != JobState.PREVIEW
+        else None,
     }
 
 

@@ -31,9 +31,10 @@ from django.db import transaction
 from django.db.models import F
 
 from warenhaus.accounts.roles import can
-from warenhaus.core import audit
+from warenhaus.core import audit, parsing
 from warenhaus.core.clock import now
 from warenhaus.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from warenhaus.core.models import AuditSource
 from warenhaus.orders import services as orders
 
 from . import goodwill, selection
@@ -78,7 +79,7 @@ def get_job(job_id) -> Job:
 
 
 def _reason(reason: str) -> str:
-    return (reason or "").strip()[:2000]
+    return parsing.reason(reason, required=False)
 
 
 def create_job(
@@ -89,7 +90,7 @@ def create_job(
     dry_run: bool = True,
     reason: str = "",
     customer_note: str = "",
-    source: str = "api",
+    source: str = AuditSource.API,
 ) -> Job:
     """A job with its preview. ``dry_run`` False executes it at once (it is queued for a worker)."""
     sel = selection.normalise_selector(selector)
@@ -142,7 +143,7 @@ def _may_execute(actor) -> None:
         )
 
 
-def execute(*, job_id, actor, source: str = "api") -> tuple[Job, bool]:
+def execute(*, job_id, actor, source: str = AuditSource.API) -> tuple[Job, bool]:
     """Start a previewed job, or resume a failed one. Returns ``(job, started_now)``; a job
     already queued, running or done is returned as it is (executing twice changes nothing)."""
     _may_execute(actor)
@@ -387,7 +388,7 @@ def run(job_id: int, *, owner: str | None = None, progress=None) -> str:
                 obj=job,
                 after=counts(job),
                 reason=job.reason,
-                source="system",
+                source=AuditSource.SYSTEM,
             )
         _report(job_id, progress)
         return JobState.DONE
@@ -430,7 +431,7 @@ def _fail(job_id: int, *, owner, error: str) -> None:
         obj=job,
         after={"processed": job.processed, "total": job.total, "error": error[:500]},
         reason=job.reason,
-        source="system",
+        source=AuditSource.SYSTEM,
     )
 
 
@@ -462,12 +463,12 @@ def _orders_chunk(job: Job, owner: str) -> bool:
                 action=action,
                 actor=job.executed_by,
                 reason=f"{job.reason} (remediation #{job.pk})",
-                source="remediation",
+                source=AuditSource.REMEDIATION,
                 mail_customers=not acts["notify"],
             )
             by_order = {oid: OUTCOMES[r] for oid, r in result.items()}
         else:
-            from warenhaus.orders.models import Order
+            from warenhaus.orders.models import Order, OrderStatus
 
             status = dict(Order.objects.filter(pk__in=order_ids).values_list("pk", "status"))
             told = set(
@@ -478,7 +479,8 @@ def _orders_chunk(job: Job, owner: str) -> bool:
             by_order = {
                 oid: (
                     Outcome.UNCHANGED
-                    if status.get(oid) in ("cancelled", "refunded") or oid in told
+                    if status.get(oid) in (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+                    or oid in told
                     else Outcome.NOTED
                 )
                 for oid in order_ids

@@ -26,6 +26,7 @@ from warenhaus.catalog import selectors as catalog
 from warenhaus.checkout import services as checkout
 from warenhaus.checkout.models import CartStatus
 from warenhaus.checkout.shipping import METHODS
+from warenhaus.core.channels import Channel
 from warenhaus.core.errors import DomainError
 from warenhaus.orders import selectors as order_selectors
 
@@ -287,7 +288,7 @@ def cart_shipping(request):
 @require_POST
 def cart_voucher(request):
     """Apply a voucher code; when it does not apply, the reason in plain words."""
-    from warenhaus.promotions import services as promotions
+    from warenhaus.checkout import vouchers
 
     cart_obj = current_cart(request)
     if cart_obj is None:
@@ -300,11 +301,11 @@ def cart_voucher(request):
             request, DomainError("invalid input", code="voucher_unknown", status=422), cart=cart_obj
         )
     try:
-        promotions.apply_voucher(
+        vouchers.apply_voucher(
             cart_id=cart_obj.id,
             user=request.user,
             code=form.cleaned_data["code"],
-            channel="web",
+            channel=Channel.WEB,
             client_ip=_client_ip(request),
             session_key=request.session.session_key or "",
         )
@@ -316,12 +317,12 @@ def cart_voucher(request):
 
 @require_POST
 def cart_voucher_remove(request):
-    from warenhaus.promotions import services as promotions
+    from warenhaus.checkout import vouchers
 
     return _cart_action(
         request,
         forms.VoucherRemoveForm,
-        lambda c, d: promotions.remove_voucher(cart_id=c.id, user=request.user, code=d["voucher"]),
+        lambda c, d: vouchers.remove_voucher(cart_id=c.id, user=request.user, code=d["voucher"]),
     )
 
 
@@ -375,7 +376,7 @@ def checkout_page(request):
             payment_method=data["payment_method"],
             payment_token=form.payment_token(),
             shipping_method=data["shipping_method"],
-            channel="web",
+            channel=Channel.WEB,
             language=translation.get_language() or settings.LANGUAGE_CODE,
             client_ip=_client_ip(request),
         )

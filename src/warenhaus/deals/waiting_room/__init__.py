@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from .base import STATES, TicketInfo, WaitingRoom, order_key  # noqa: F401
+from .base import STATES, TicketInfo, TicketState, WaitingRoom, order_key  # noqa: F401
 
 
 @lru_cache(maxsize=8)

@@ -18,10 +18,24 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from django.db import models
+
 PRE_QUEUE_SPAN = 2**52
 
-#: ticket states: waiting in line, let in (units held), nothing left for them, gave up/timed out
-STATES = ("waiting", "admitted", "sold_out", "expired", "left")
+
+class TicketState(models.TextChoices):
+    """A ticket's state: waiting in line, let in (units held), nothing left for them, its hold
+    ran out, or the shopper let the held units go."""
+
+    WAITING = "waiting", "waiting"
+    ADMITTED = "admitted", "admitted"
+    SOLD_OUT = "sold_out", "sold out"
+    EXPIRED = "expired", "expired"
+    LEFT = "left", "left"
+
+
+#: every ticket state, in the order the dashboard shows them
+STATES = tuple(TicketState.values)
 
 
 def order_key(*, before_start: bool, now: float) -> int:
@@ -119,6 +133,10 @@ class WaitingRoom(ABC):
         """:meth:`position`, or an estimate of it at most a second or so old where the exact
         answer is costly (what a polling shopper is shown; the admitter uses the exact order)."""
         return self.position(deal_id, ticket)
+
+    def forget_snapshots(self) -> None:
+        """Drop what this process remembers of every line (tests: deal ids repeat)."""
+        return None
 
     @abstractmethod
     def beat(self, deal_id: int, at: float) -> None:

@@ -15,8 +15,10 @@ import time
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
+from .. import sql
+from ..models import AdmitterLease, Ticket
 from ..ranks import RankSnapshot
-from .base import STATES, TicketInfo, WaitingRoom, new_ticket_id, order_key
+from .base import STATES, TicketInfo, TicketState, WaitingRoom, new_ticket_id, order_key
 
 
 def _info(row) -> TicketInfo:
@@ -39,77 +41,33 @@ class DatabaseWaitingRoom(WaitingRoom):
         self._ranks = RankSnapshot()
 
     def join(self, deal_id, who, quantity, *, before_start, now, data=None):
-        from warenhaus.deals.models import Ticket
-
         row = Ticket(
             id=new_ticket_id(),
             deal_id=deal_id,
             who=who,
             quantity=quantity,
-            state="waiting",
+            state=TicketState.WAITING,
             order_key=order_key(before_start=before_start, now=now),
             joined_at=now,
             data=dict(data or {}),
         )
-        # one statement: the unique (deal, who) decides who was first, without an error to
-        # recover from (PostgreSQL and SQLite both speak ON CONFLICT)
-        fields = [
-            Ticket._meta.get_field(n)
-            for n in ("id", "deal", "who", "quantity", "state", "order_key", "joined_at", "data")
-        ]
-        values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
-        qn = connection.ops.quote_name
-        sql = (
-            f"INSERT INTO {qn(Ticket._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({qn('deal_id')}, {qn('who')}) DO NOTHING"
+        fields = [Ticket._meta.get_field(n) for n in sql.TICKET_FIELDS]
+        created = sql.insert_ticket(
+            [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
         )
-        if (
-            connection.vendor == "postgresql"
-            and not connection.in_atomic_block
-            and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
-        ):
-            created = self._insert_quick(sql, values)
-        else:  # SQLite, or inside the caller's transaction (which decides how it commits)
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(sql, values)
-                created = cursor.rowcount == 1
         if created:
             return _info(row), True
         return _info(Ticket.objects.get(deal_id=deal_id, who=who)), False
 
-    @staticmethod
-    def _insert_quick(sql, values) -> bool:
-        """The ticket's insert in one round trip: a place in a waiting room is not worth a disk
-        flush per person, so PostgreSQL acknowledges it before its WAL reaches the disk (a crash
-        in the next fraction of a second may lose the ticket: its holder is told "no such ticket"
-        and joins again; nothing else is at stake, like the Redis back end). ``SET LOCAL`` and the
-        insert go as one simple query (client-side binding), whose statements PostgreSQL runs as
-        one transaction: the setting ends with it."""
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, values)
-            cursor.nextset()
-            return cursor.rowcount == 1
-
     def ticket_of(self, deal_id, who):
-        from warenhaus.deals.models import Ticket
-
         row = Ticket.objects.filter(deal_id=deal_id, who=who).first()
         return None if row is None else _info(row)
 
     def get(self, deal_id, ticket_id):
-        from warenhaus.deals.models import Ticket
-
         ticket_id = str(ticket_id)
         if not ticket_id or len(ticket_id) > 64:
             return None
-        # by hand: what every poll does, and the ORM's compilation costs twice the query
-        qn = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT who, quantity, state, order_key, joined_at, data FROM {qn(Ticket._meta.db_table)} WHERE id = %s AND deal_id = %s",
-                [ticket_id, int(deal_id)],
-            )
-            row = cursor.fetchone()
+        row = sql.ticket_row(int(deal_id), ticket_id)
         if row is None:
             return None
         data = Ticket._meta.get_field("data").from_db_value(row[5], None, connection)
@@ -125,14 +83,12 @@ class DatabaseWaitingRoom(WaitingRoom):
         )
 
     def position(self, deal_id, ticket):
-        from warenhaus.deals.models import Ticket
-
-        if ticket.state != "waiting":
+        if ticket.state != TicketState.WAITING:
             return None
         # one query: the waiting up to and including the ticket, and whether it is still waiting
         # (``ticket`` may be stale: once it left the line it has no place, as in Redis)
         row = (
-            Ticket.objects.filter(deal_id=deal_id, state="waiting")
+            Ticket.objects.filter(deal_id=deal_id, state=TicketState.WAITING)
             .filter(
                 Q(order_key__lt=ticket.order_key) | Q(order_key=ticket.order_key, id__lte=ticket.id)
             )
@@ -141,53 +97,33 @@ class DatabaseWaitingRoom(WaitingRoom):
         return row["upto"] if row["me"] else None
 
     def position_estimate(self, deal_id, ticket):
-        from warenhaus.deals.models import Ticket
-
-        if ticket.state != "waiting":
+        if ticket.state != TicketState.WAITING:
             return None
-        line = Ticket.objects.filter(deal_id=deal_id, state="waiting")
-
-        def between(after, me):
-            # by hand: the ORM's compilation would cost more than the count (row values work in
-            # PostgreSQL and SQLite alike; the plain bounds make it a range of the index)
-            qn = connection.ops.quote_name
-            sql = (
-                f"SELECT COUNT(*) FROM {qn(Ticket._meta.db_table)} WHERE deal_id = %s AND state = 'waiting' "
-                f"AND order_key <= %s AND (order_key, id) < (%s, %s)"
-            )
-            args = [deal_id, me[0], me[0], me[1]]
-            if after is not None:
-                sql += " AND order_key >= %s AND (order_key, id) > (%s, %s)"
-                args += [after[0], after[0], after[1]]
-            with connection.cursor() as cursor:
-                cursor.execute(sql, args)
-                return cursor.fetchone()[0]
-
+        line = Ticket.objects.filter(deal_id=deal_id, state=TicketState.WAITING)
         return self._ranks.place(
             deal_id,
             (ticket.order_key, ticket.id),
-            count_between=between,
+            count_between=lambda after, me: sql.waiting_between(deal_id, after, me),
             load=lambda: list(line.order_by("order_key", "id").values_list("order_key", "id")),
         )
+
+    def forget_snapshots(self) -> None:
+        self._ranks.forget()
 
     def _changed(self, deal_id) -> None:
         self._ranks.forget(deal_id)
 
     def first_waiting(self, deal_id, n):
-        from warenhaus.deals.models import Ticket
-
         if n <= 0:
             return []
         return [
             _info(r)
-            for r in Ticket.objects.filter(deal_id=deal_id, state="waiting").order_by(
+            for r in Ticket.objects.filter(deal_id=deal_id, state=TicketState.WAITING).order_by(
                 "order_key", "id"
             )[:n]
         ]
 
     def update(self, deal_id, ticket_id, *, state, data=None, only_from=None):
-        from warenhaus.deals.models import Ticket
-
         with transaction.atomic():
             qs = Ticket.objects.select_for_update().filter(pk=ticket_id, deal_id=deal_id)
             if only_from is not None:
@@ -203,8 +139,6 @@ class DatabaseWaitingRoom(WaitingRoom):
         return True
 
     def update_many(self, deal_id, changes, *, state, only_from=None):
-        from warenhaus.deals.models import Ticket
-
         if not changes:
             return 0
         if not any(data for _, data in changes):
@@ -231,24 +165,18 @@ class DatabaseWaitingRoom(WaitingRoom):
         return n
 
     def beat(self, deal_id, at):
-        from warenhaus.deals.models import AdmitterLease
-
         if not AdmitterLease.objects.filter(deal_id=deal_id).update(beat=at):
             AdmitterLease.objects.get_or_create(
                 deal_id=deal_id, defaults={"owner": "", "until": 0.0, "beat": at}
             )
 
     def last_beat(self, deal_id):
-        from warenhaus.deals.models import AdmitterLease
-
         return (
             AdmitterLease.objects.filter(deal_id=deal_id).values_list("beat", flat=True).first()
             or None
         )
 
     def counts(self, deal_id):
-        from warenhaus.deals.models import Ticket
-
         out = dict.fromkeys(STATES, 0)
         for row in (
             Ticket.objects.filter(deal_id=deal_id)
@@ -260,8 +188,6 @@ class DatabaseWaitingRoom(WaitingRoom):
         return out
 
     def acquire(self, deal_id, owner, seconds):
-        from warenhaus.deals.models import AdmitterLease
-
         now = time.time()
         if (
             AdmitterLease.objects.filter(deal_id=deal_id)
@@ -279,13 +205,9 @@ class DatabaseWaitingRoom(WaitingRoom):
         )
 
     def release(self, deal_id, owner):
-        from warenhaus.deals.models import AdmitterLease
-
         AdmitterLease.objects.filter(deal_id=deal_id, owner=owner).update(owner="", until=0.0)
 
     def clear(self, deal_id):
-        from warenhaus.deals.models import AdmitterLease, Ticket
-
         Ticket.objects.filter(deal_id=deal_id).delete()
         self._changed(deal_id)
         AdmitterLease.objects.filter(deal_id=deal_id).delete()

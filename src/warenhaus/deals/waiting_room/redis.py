@@ -26,7 +26,7 @@ import json
 
 import redis
 
-from .base import STATES, TicketInfo, WaitingRoom, new_ticket_id, order_key
+from .base import STATES, TicketInfo, TicketState, WaitingRoom, new_ticket_id, order_key
 
 _DATA = "d:"
 _MAX_ID = 64  # the database back end's column width: no ticket id is longer
@@ -152,7 +152,11 @@ class RedisWaitingRoom(WaitingRoom):
 
     def _info(self, deal_id, ticket_id: str, fields: dict, rank: int | None = None) -> TicketInfo:
         data = {k[len(_DATA) :]: json.loads(v) for k, v in fields.items() if k.startswith(_DATA)}
-        hint = None if rank is None or fields["state"] != "waiting" or rank < 0 else int(rank) + 1
+        hint = (
+            None
+            if rank is None or fields["state"] != TicketState.WAITING or rank < 0
+            else int(rank) + 1
+        )
         return TicketInfo(
             id=ticket_id,
             deal_id=int(deal_id),
@@ -188,7 +192,7 @@ class RedisWaitingRoom(WaitingRoom):
                 deal_id=int(deal_id),
                 who=who,
                 quantity=int(quantity),
-                state="waiting",
+                state=TicketState.WAITING.value,
                 order_key=key,
                 joined_at=float(now),
                 data=clean,
@@ -216,7 +220,7 @@ class RedisWaitingRoom(WaitingRoom):
         return self._info(deal_id, ticket_id, _pairs(fields), rank) if fields else None
 
     def position(self, deal_id, ticket):
-        if ticket.state != "waiting":
+        if ticket.state != TicketState.WAITING:
             return None
         rank = self.client.zrank(self._key(deal_id, "line"), ticket.id)
         return None if rank is None else rank + 1

@@ -22,6 +22,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from warenhaus.core.errors import DomainError
+from warenhaus.core.models import AuditSource
+from warenhaus.remediation.models import JobState
 
 
 def _split(raw: str | None) -> list[str]:
@@ -140,7 +142,7 @@ class Command(BaseCommand):
             actions=actions,
             reason=opts["reason"],
             customer_note=opts["note"],
-            source="cli",
+            source=AuditSource.CLI,
         )
         self._print_job(job)
         if opts["execute"]:
@@ -154,13 +156,13 @@ class Command(BaseCommand):
         from warenhaus.remediation import services
 
         actor = self._actor(opts["by"])
-        job, started = services.execute(job_id=opts["job"], actor=actor, source="cli")
+        job, started = services.execute(job_id=opts["job"], actor=actor, source=AuditSource.CLI)
         self.stdout.write(
             f"job {job.pk}: {'started' if started else 'already ' + job.state} ({job.total} orders)"
         )
         if opts["foreground"]:
             state = services.run(job.pk, progress=self._draw)
-            if state == "running":
+            if state == JobState.RUNNING:
                 self.stdout.write(
                     "A worker is running this job already; following its progress instead."
                 )
@@ -190,7 +192,7 @@ class Command(BaseCommand):
             if shown != last:
                 self._draw(job)
                 last = shown
-            if job.state in ("done", "failed", "preview"):
+            if job.state in (JobState.DONE, JobState.FAILED, JobState.PREVIEW):
                 break
             time.sleep(opts["interval"])
         self._done(job)
@@ -198,12 +200,12 @@ class Command(BaseCommand):
     def _done(self, job) -> None:
         if sys.stdout.isatty():
             self.stdout.write("")
-        if job.state == "failed":
+        if job.state == JobState.FAILED:
             raise CommandError(
                 f"job {job.pk} failed: {job.last_error}\nExecute it again to resume where it stopped."
             )
         self._print_counts(job)
-        if job.state == "done":
+        if job.state == JobState.DONE:
             self.stdout.write(
                 self.style.SUCCESS(
                     f"job {job.pk} is done. CSV: warenhaus remediation export {job.pk}"

@@ -111,9 +111,12 @@ class Command(BaseCommand):
         )
         cli = [sys.executable, "-m", "warenhaus.cli"]
         # New sessions: Ctrl-C reaches only us, and we stop each child exactly once.
+        # S603: fixed argument lists, our own interpreter and command line
         children = {
-            "server": subprocess.Popen([*cli, "serve"], env=env, start_new_session=True),
-            "worker": subprocess.Popen(
+            "server": subprocess.Popen(  # noqa: S603
+                [*cli, "serve"], env=env, start_new_session=True
+            ),
+            "worker": subprocess.Popen(  # noqa: S603
                 [*cli, "worker", "--no-reload"], env=env, start_new_session=True
             ),
         }

@@ -92,6 +92,6 @@ class Command(BaseCommand):
         self.stdout.flush()
         sys.stderr.flush()
         try:
-            os.execv(sys.executable, argv)
+            os.execv(sys.executable, argv)  # noqa: S606  (our interpreter, fixed gunicorn argv)
         except OSError as err:
             raise CommandError(f"could not start gunicorn: {err}") from None

@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
         password = opts["password"]
         generated = False
-        if password == "-":
+        if password == "-":  # noqa: S105  ("-" asks for a generated password)
             password, generated = secrets.token_urlsafe(18), True
         elif password is None:
             if not sys.stdin.isatty():

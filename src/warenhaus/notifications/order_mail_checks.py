@@ -7,9 +7,9 @@ the later event tells the customer what they need to know.
 
 from __future__ import annotations
 
-from warenhaus.notifications.audience import send_check
+from warenhaus.orders.models import Order, OrderStatus
 
-from .models import Order, OrderStatus
+from .audience import send_check
 
 
 def _order_of(message) -> Order | None:
@@ -19,7 +19,6 @@ def _order_of(message) -> Order | None:
     return Order.objects.filter(number=ref.removeprefix("order:")).only("status", "email").first()
 
 
-@send_check("order_confirmation")
 def confirmation_still_true(message) -> str | None:
     order = _order_of(message)
     if order is None:
@@ -29,7 +28,6 @@ def confirmation_still_true(message) -> str | None:
     return None
 
 
-@send_check("order_shipped")
 def shipment_still_true(message) -> str | None:
     order = _order_of(message)
     if order is None:
@@ -37,3 +35,8 @@ def shipment_still_true(message) -> str | None:
     if order.status not in {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED}:
         return f"the order is {order.status}, not shipped"
     return None
+
+
+def register() -> None:
+    send_check("order_confirmation")(confirmation_still_true)
+    send_check("order_shipped")(shipment_still_true)

@@ -7,11 +7,11 @@ import re
 
 from django.conf import settings
 
-from warenhaus.notifications import mails
-from warenhaus.notifications.audience import send_check
+from warenhaus.accounts import login_links
+from warenhaus.accounts.models import User
 
-from . import login_links
-from .models import User
+from . import mails
+from .audience import send_check
 
 
 def link_context(ctx: dict) -> dict:
@@ -28,11 +28,13 @@ def hide_key(text: str) -> str:
     return _KEY.sub("…", text)
 
 
-@send_check("login_link")
 def still_the_account(message) -> str | None:
     ok = User.objects.filter(email=message.to_email, is_active=True).exists()
     return None if ok else "the account is no longer active under this address"
 
 
-mails.BUILDERS["login_link"] = link_context
-mails.REDACTORS["login_link"] = hide_key
+def register() -> None:
+    """The mail's builder, its redactor and its send-time check."""
+    mails.BUILDERS["login_link"] = link_context
+    mails.REDACTORS["login_link"] = hide_key
+    send_check("login_link")(still_the_account)
