@@ -5,10 +5,19 @@ shape of every answer, including refusals."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from .money import MoneyError, parse_amount
@@ -252,3 +261,17 @@ Percent = matching(
     message='a percentage between 0 and 100 as a decimal string, e.g. "50"',
     max_length=6,
 )
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Any offset the client gives, as UTC (PostgreSQL takes offsets only up to 15:59)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range", "the time is outside the years 1 to 9999"
+        ) from None
+
+
+#: a time with its offset (ISO 8601), kept in UTC
+UtcDateTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from ninja import Schema
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from warenhaus.core.apiutil import (
     AUTH,
@@ -19,7 +19,15 @@ from warenhaus.core.apiutil import (
     require,
     whole_number,
 )
-from warenhaus.core.schemas import MoneyOut, Out, Page, PositiveMoneyIn, Reason, problems
+from warenhaus.core.schemas import (
+    MoneyOut,
+    Out,
+    Page,
+    PositiveMoneyIn,
+    Reason,
+    UtcDateTime,
+    problems,
+)
 
 from . import selectors, services
 from .models import Deal
@@ -47,8 +55,8 @@ class DealIn(Schema):
     sku: str = Field(max_length=64)
     deal_price: PositiveMoneyIn
     units: Units
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime = Field(description="after starts_at")
+    starts_at: UtcDateTime
+    ends_at: UtcDateTime = Field(description="after starts_at")
     limit_per_customer: PerCustomer = 1
     hold_minutes: HoldMinutes = 10
     offer_minutes: OfferMinutes = Field(

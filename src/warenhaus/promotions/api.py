@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from django.conf import settings
 from ninja import Header, Schema
 from pydantic import (
-    AwareDatetime,
     ConfigDict,
     Field,
     StrictBool,
@@ -29,6 +28,7 @@ from warenhaus.core.schemas import (
     PositiveMoneyIn,
     Reason,
     Text,
+    UtcDateTime,
     matching,
     problems,
 )
@@ -109,8 +109,8 @@ class CampaignIn(Schema):
     channels: list[Channel] = Field(
         default_factory=lambda: ["web", "phone", "api"], min_length=1, max_length=3
     )
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UtcDateTime | None = None
+    valid_until: UtcDateTime | None = None
     total_limit: TotalLimit | None = None
     per_customer_limit: PerCustomerLimit | None = None
     budget: PositiveMoneyIn | None = None
@@ -147,8 +147,8 @@ class CampaignPatch(Schema):
     eligible_products: list[str] | None = Field(default=None, max_length=1000)
     customer_eligibility: Eligibility | None = None
     channels: list[Channel] | None = Field(default=None, min_length=1, max_length=3)
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: UtcDateTime | None = None
+    valid_until: UtcDateTime | None = None
     total_limit: TotalLimit | None = None
     per_customer_limit: PerCustomerLimit | None = None
     budget: PositiveMoneyIn | None = None
