@@ -1,27 +1,96 @@
 """The public JSON API, v1 (contract: shared/API.md). One NinjaAPI; each domain app has its own
-router in ``<app>/api.py``. Errors are RFC 9457 problems with a stable ``code``."""
+router in ``<app>/api.py``. Errors are RFC 9457 problems with a stable ``code``; the OpenAPI
+document names every answer's shape, the problems each route may answer and who may call it."""
 
 from __future__ import annotations
 
 import logging
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.docs import Swagger
 
 from warenhaus.core.errors import DomainError, is_capacity_error
-from warenhaus.core.idempotency import Replay
-from warenhaus.core.problems import problem, problem_response
+from warenhaus.core.idempotency import MAX_KEY_LENGTH, Replay
+from warenhaus.core.problems import PROBLEM_CONTENT_TYPE, problem, problem_response
+from warenhaus.core.schemas import Out, Problem
 
 log = logging.getLogger("warenhaus.api")
 
-api = NinjaAPI(
+#: problems any route may answer: malformed input (400), input the schema refuses (422), load
+#: and abuse limits (429); with a body also 413 (too large) and 415 (not JSON)
+EVERY_ROUTE = ("400", "422", "429")
+WITH_BODY = ("413", "415")
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _finish(doc: dict) -> dict:
+    """What the routers' declarations leave out of the document: problems are
+    ``application/problem+json`` and on every route, the bearer scheme behind "Authorize",
+    and the ``Idempotency-Key`` header as the server requires it."""
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.setdefault(
+        "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    components["securitySchemes"] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "a token from POST /api/v1/auth/token",
+        }
+    }
+    for operations in doc.get("paths", {}).values():
+        for method, op in operations.items():
+            responses = op["responses"] = {str(k): v for k, v in op.get("responses", {}).items()}
+            extra = EVERY_ROUTE + (WITH_BODY if method in ("post", "put", "patch") else ())
+            for status in extra:
+                responses.setdefault(status, {"description": "A problem"})
+            for status, answer in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    answer["description"] = answer.get("description") or "A problem"
+                    answer["content"] = {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}}
+            for param in op.get("parameters", []):
+                if param["in"] == "header" and param["name"] == "Idempotency-Key":
+                    # missing or blank: 400 idempotency_key_missing (the server's own check)
+                    param["required"] = True
+                    param["schema"] = {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_KEY_LENGTH,
+                        "pattern": r"\S",
+                        "description": "any unique string, e.g. a UUID",
+                    }
+                    param["description"] = (
+                        "the same key with the same body returns the first answer"
+                    )
+    return doc
+
+
+class WarenhausAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        doc = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return _finish(doc)
+
+
+api = WarenhausAPI(
     title="Warenhaus API",
     version="1",
-    description="The public JSON API of Warenhaus. Errors are application/problem+json (RFC 9457) with a stable `code`.",
+    description=(
+        'The public JSON API of Warenhaus. Money is `{"amount": "12.50", "currency": '
+        '"EUR"}` in and out. Errors are application/problem+json (RFC 9457) with a stable '
+        "`code`. Routes with a lock need `Authorization: Bearer <token>` (POST /auth/token)."
+    ),
     urls_namespace="api-v1",
     docs_url="/docs",
+    # the Swagger UI files ninja ships, served as static files (no CDN)
+    docs=Swagger(settings={"persistAuthorization": False}),
 )
+
+
+class HealthOut(Out):
+    status: str
 
 
 @api.exception_handler(DomainError)
@@ -31,8 +100,6 @@ def _domain_error(request, exc: DomainError):
 
 @api.exception_handler(Replay)
 def _replay(request, exc: Replay):
-    from django.http import JsonResponse
-
     ctype = "application/problem+json" if exc.status_code >= 400 else "application/json"
     resp = JsonResponse(exc.body, status=exc.status_code, content_type=ctype)
     resp["Idempotent-Replayed"] = "true"
@@ -125,7 +192,12 @@ def _bug(request, exc):
     )
 
 
-@api.get("/health", tags=["meta"], summary="Liveness: answers without touching the database")
+@api.get(
+    "/health",
+    response={200: HealthOut},
+    tags=["meta"],
+    summary="Liveness: answers without touching the database",
+)
 def health(request):
     return {"status": "ok"}
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # its Swagger UI files, served as static files for /api/v1/docs
     "django_tasks",
     "django_tasks_db",
     "warenhaus.core",

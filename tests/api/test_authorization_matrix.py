@@ -260,7 +260,9 @@ def _body(spec, world):
         return {
             "title": f"Matrix-Produkt {n}",
             "category": world["category"].slug,
-            "variants": [{"sku": f"MX-{n}", "price": "9.99", "on_hand": 3}],
+            "variants": [
+                {"sku": f"MX-{n}", "price": {"amount": "9.99", "currency": "EUR"}, "on_hand": 3}
+            ],
         }
     if spec == "line":
         return {"sku": world["variant"].sku, "quantity": 1}
@@ -282,7 +284,7 @@ def _body(spec, world):
 
         return {
             "sku": world["variant"].sku,
-            "deal_price": "9.99",
+            "deal_price": {"amount": "9.99", "currency": "EUR"},
             "units": 1,
             "starts_at": now().isoformat(),
             "ends_at": (now() + timedelta(hours=2)).isoformat(),

@@ -302,7 +302,7 @@ CAMPAIGN_PATCH_CASES = [
         "validation_error",
     ),
     ("money with three decimals", {"discount_value": "1.005"}, 422, "invalid_money"),
-    ("negative budget", {"budget": "-10"}, 422, "invalid_money"),
+    ("negative budget", {"budget": {"amount": "-10", "currency": "EUR"}}, 422, "invalid_money"),
     ("limit zero", {"total_limit": 0}, 422, "validation_error"),
     ("limit as text", {"total_limit": "5"}, 422, "validation_error"),
     ("no channels", {"channels": []}, 422, "validation_error"),
@@ -351,8 +351,8 @@ def test_editing_an_unknown_or_live_campaign(promotions_staff):
     pk = _draft(
         writer,
         total_limit=10,
-        budget="50.00",
-        min_basket="20.00",
+        budget={"amount": "50.00", "currency": "EUR"},
+        min_basket={"amount": "20.00", "currency": "EUR"},
         valid_until="2099-01-01T00:00:00+00:00",
     )
     assert approver.post(f"/campaigns/{pk}/approve", {}).status_code == 200

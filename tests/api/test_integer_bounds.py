@@ -136,7 +136,13 @@ def test_every_other_integer_input_out_of_range_is_a_problem_with_its_code(
     product = {
         "title": "Neu",
         "category": variant.product.category.slug,
-        "variants": [{"sku": "NEU-1", "price": "9.99", "on_hand": -value or -1}],
+        "variants": [
+            {
+                "sku": "NEU-1",
+                "price": {"amount": "9.99", "currency": "EUR"},
+                "on_hand": -value or -1,
+            }
+        ],
     }
     _problem(admin.post("/products", product), 422, "invalid_quantity")
     cart = admin.post("/carts").json()["id"]
@@ -152,7 +158,7 @@ def test_every_other_integer_input_out_of_range_is_a_problem_with_its_code(
     )
     deal = {
         "sku": variant.sku,
-        "deal_price": "9.99",
+        "deal_price": {"amount": "9.99", "currency": "EUR"},
         "units": 1,
         "starts_at": "2030-01-01T00:00:00+00:00",
         "ends_at": "2030-01-02T00:00:00+00:00",

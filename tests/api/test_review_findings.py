@@ -47,7 +47,7 @@ def test_sku_must_be_url_safe(make_user, api_as, make_category, sku, code):
     body = {
         "title": "Neu",
         "category": make_category().slug,
-        "variants": [{"sku": sku, "price": "9.99"}],
+        "variants": [{"sku": sku, "price": {"amount": "9.99", "currency": "EUR"}}],
     }
     _problem(staff.post("/products", body), 422, code)
 
@@ -57,7 +57,9 @@ def test_stock_beyond_the_database_integer_is_refused(make_user, api_as, make_ca
     body = {
         "title": "Neu",
         "category": make_category().slug,
-        "variants": [{"sku": "OK-1", "price": "9.99", "on_hand": 2**40}],
+        "variants": [
+            {"sku": "OK-1", "price": {"amount": "9.99", "currency": "EUR"}, "on_hand": 2**40}
+        ],
     }
     _problem(staff.post("/products", body), 422, "invalid_quantity")
 

@@ -33,7 +33,7 @@ def _body(variant, **over):
     start = timezone.now()
     return {
         "sku": variant,
-        "deal_price": "49.97",
+        "deal_price": {"amount": "49.97", "currency": "EUR"},
         "units": 2,
         "starts_at": start.isoformat(),
         "ends_at": (start + timedelta(hours=1)).isoformat(),
@@ -164,8 +164,8 @@ def test_the_wait_list_is_for_when_nothing_is_free(api_as, api, pricing, variant
 @pytest.mark.parametrize(
     "over, status, code",
     [
-        ({"deal_price": "119.99"}, 422, "deal_price_not_lower"),
-        ({"deal_price": "abc"}, 422, "invalid_money"),
+        ({"deal_price": {"amount": "119.99", "currency": "EUR"}}, 422, "deal_price_not_lower"),
+        ({"deal_price": {"amount": "abc", "currency": "EUR"}}, 422, "invalid_money"),
         ({"deal_price": 49.97}, 422, "validation_error"),
         ({"units": 0}, 422, "validation_error"),
         ({"units": 21}, 409, "out_of_stock"),

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 BODY = {
     "selector": {"voucher_codes": ["LEAK400"]},
-    "actions": ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
+    "actions": ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00", "currency": "EUR"}}],
     "dry_run": True,
 }
 
@@ -102,7 +102,7 @@ def test_dry_run_false_executes_at_once_and_needs_the_run_capability(leak, api_a
         (
             {
                 "selector": {"order_numbers": ["WH-1"]},
-                "actions": [{"goodwill_voucher": {"amount": "-5"}}],
+                "actions": [{"goodwill_voucher": {"amount": "-5", "currency": "EUR"}}],
             },
             422,
             "invalid_money",

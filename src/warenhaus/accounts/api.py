@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from ninja import Router, Schema
+from ninja import Schema
 from pydantic import Field
 
-from warenhaus.core.apiutil import caller, client_ip, require_user
+from warenhaus.core.apiutil import AUTH, ApiRouter, caller, client_ip, require_user
+from warenhaus.core.schemas import Out, problems
 
 from . import devices, login_links, services
 from .roles import roles_of
 
-router = Router(tags=["accounts"])
+router = ApiRouter(tags=["accounts"])
 
 
 class RegisterIn(Schema):
@@ -47,6 +48,26 @@ class LoginLinkConfirmIn(Schema):
     )
 
 
+class UserOut(Out):
+    id: int
+    email: str
+    name: str
+    roles: list[str]
+    language: str
+
+
+class TokenOut(Out):
+    token: str = Field(description="send it as 'Authorization: Bearer <token>'")
+    user: UserOut
+    cart_id: str | None = Field(
+        default=None, description="the shopper's cart, when an anonymous cart was merged"
+    )
+
+
+class AcceptedOut(Out):
+    detail: str
+
+
 def user_json(user) -> dict:
     return {
         "id": user.pk,
@@ -57,7 +78,11 @@ def user_json(user) -> dict:
     }
 
 
-@router.post("/auth/register", response={201: dict}, summary="Register as a shopper")
+@router.post(
+    "/auth/register",
+    response={201: UserOut, **problems(409)},
+    summary="Register as a shopper",
+)
 def register(request, payload: RegisterIn):
     user = services.register_customer(
         email=payload.email,
@@ -80,7 +105,7 @@ def _logged_in(request, response: HttpResponse, user, cart_id: str | None) -> di
 
 @router.post(
     "/auth/token",
-    response={200: dict},
+    response={200: TokenOut, **problems(401, 403)},
     summary="Log in: exchange e-mail and password for a bearer token",
 )
 def token(request, response: HttpResponse, payload: TokenIn):
@@ -97,7 +122,7 @@ def token(request, response: HttpResponse, payload: TokenIn):
 
 @router.post(
     "/auth/login-link",
-    response={202: dict},
+    response={202: AcceptedOut, **problems()},
     summary="Mail a one-time login link to an account's address",
 )
 def login_link(request, payload: LoginLinkIn):
@@ -105,13 +130,14 @@ def login_link(request, payload: LoginLinkIn):
     Limited per e-mail and per client address (429 ``rate_limited``)."""
     login_links.request_link(email=payload.email, client_ip=client_ip(request))
     return 202, {
-        "detail": "If an account exists for this address, a login link is on its way. It works once, for a few minutes."
+        "detail": "If an account exists for this address, a login link is on its way. "
+        "It works once, for a few minutes."
     }
 
 
 @router.post(
     "/auth/login-link/confirm",
-    response={200: dict},
+    response={200: TokenOut, **problems(401, 403, 404)},
     summary="Log in with the key of a mailed login link",
 )
 def login_link_confirm(request, response: HttpResponse, payload: LoginLinkConfirmIn):
@@ -119,7 +145,12 @@ def login_link_confirm(request, response: HttpResponse, payload: LoginLinkConfir
     return 200, _logged_in(request, response, user, payload.cart_id)
 
 
-@router.get("/me", response={200: dict}, summary="The caller, with roles")
+@router.get(
+    "/me",
+    response={200: UserOut, **problems(auth=True)},
+    summary="The caller, with roles",
+    openapi_extra=AUTH,
+)
 def me(request):
     return 200, user_json(require_user(request))
 

@@ -2,53 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from ninja import Router, Schema
+from ninja import Schema
 from pydantic import Field, StrictBool
 
-from warenhaus.core.apiutil import Limit, paginate, require, whole_number
+from warenhaus.core.apiutil import AUTH, ApiRouter, Limit, paginate, require, whole_number
 from warenhaus.core.errors import NotFound
+from warenhaus.core.schemas import (
+    Currency,
+    MoneyOut,
+    Out,
+    Page,
+    PositiveMoney,
+    PositiveMoneyIn,
+    Sku,
+    Text,
+    problems,
+)
 
 from . import selectors, services
 
-router = Router(tags=["catalog"])
+router = ApiRouter(tags=["catalog"])
 
 OnHand = whole_number(0, services.MAX_ON_HAND, code="invalid_quantity")
 
 
+VatRate = Literal["19", "7"]
+
+
 class VariantIn(Schema):
-    sku: str = Field(max_length=64)
+    sku: Sku
     title: str = Field(default="", max_length=200)
-    price: str = Field(
-        description='Gross price in EUR as a decimal string, e.g. "49.97".', max_length=20
-    )
+    price: PositiveMoneyIn = Field(description="Gross price")
     on_hand: OnHand = 0
 
 
 class ProductIn(Schema):
-    title: str = Field(max_length=200)
+    title: Text = Field(max_length=200)
     category: str = Field(max_length=120, description="Category slug")
-    slug: str = Field(default="", max_length=160)
+    slug: str = Field(
+        default="",
+        max_length=160,
+        description="empty: made from the title (a title without letters or digits needs one)",
+    )
     description: str = Field(default="", max_length=20000)
     brand: str = Field(default="", max_length=100)
-    vat_rate: str = Field(default="19", description='"19" or "7"', max_length=6)
+    vat_rate: VatRate = "19"
     is_active: StrictBool = True
     variants: list[VariantIn] = Field(min_length=1, max_length=100)
 
 
 class ProductPatch(Schema):
-    title: str | None = Field(default=None, max_length=200)
+    title: Text | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=20000)
     brand: str | None = Field(default=None, max_length=100)
     category: str | None = Field(default=None, max_length=120)
-    vat_rate: str | None = Field(default=None, max_length=6)
+    vat_rate: VatRate | None = None
     is_active: StrictBool | None = None
 
 
-class PriceIn(Schema):
-    amount: str = Field(description='Gross price as a decimal string, e.g. "49.97".', max_length=20)
-    currency: str = Field(default="EUR", pattern="^EUR$")
+class PriceIn(PositiveMoney):
+    """The new gross price (a Money) with the reason for the change."""
+
+    currency: Currency = "EUR"
     reason: str = Field(default="", max_length=2000)
 
 
@@ -57,13 +74,47 @@ class StockIn(Schema):
     reason: str = Field(default="", max_length=2000)
 
 
+class VariantOut(Out):
+    sku: str
+    title: str
+    price: MoneyOut
+    available: int = Field(description="units that can be bought now")
+
+
+class ProductOut(Out):
+    slug: str
+    title: str
+    description: str
+    brand: str
+    category: str = Field(description="category slug")
+    category_name: str
+    vat_rate: str = Field(examples=["19"])
+    is_active: bool
+    variants: list[VariantOut]
+
+
+class StockOut(Out):
+    sku: str
+    on_hand: int
+    allocated: int
+    available: int
+
+
 def _lang(request) -> str:
     return getattr(request, "LANGUAGE_CODE", "de") or "de"
 
 
-@router.get("/products", response={200: dict}, summary="Search products by text and category")
+@router.get(
+    "/products",
+    response={200: Page[ProductOut], **problems()},
+    summary="Search products by text and category",
+)
 def list_products(
-    request, q: str = "", category: str = "", limit: Limit = 20, cursor: str | None = None
+    request,
+    q: str = "",
+    category: str = "",
+    limit: Limit = 20,
+    cursor: str | None = None,
 ):
     qs = selectors.search(q=q[:100], category=category[:120])
     return 200, paginate(
@@ -74,7 +125,11 @@ def list_products(
     )
 
 
-@router.get("/products/{slug}", response={200: dict}, summary="One product with its variants")
+@router.get(
+    "/products/{slug}",
+    response={200: ProductOut, **problems(404)},
+    summary="One product with its variants",
+)
 def get_product(request, slug: str):
     product = selectors.product_by_slug(slug)
     if product is None:
@@ -82,13 +137,18 @@ def get_product(request, slug: str):
     return 200, selectors.product_json(product, language=_lang(request))
 
 
-@router.post("/products", response={201: dict}, summary="Create a product (role catalog)")
+@router.post(
+    "/products",
+    response={201: ProductOut, **problems(409, auth=True)},
+    summary="Create a product (role catalog)",
+    openapi_extra=AUTH,
+)
 def create_product(request, payload: ProductIn):
     user = require(request, "catalog.edit")
     product = services.create_product(
         actor=user,
         **payload.model_dump(exclude={"variants"}),
-        variants=[v.model_dump() for v in payload.variants],
+        variants=[{**v.model_dump(), "price": v.price.amount} for v in payload.variants],
     )
     return 201, selectors.product_json(
         selectors.product_by_slug(product.slug, include_inactive=True)
@@ -97,8 +157,9 @@ def create_product(request, payload: ProductIn):
 
 @router.patch(
     "/products/{slug}",
-    response={200: dict},
+    response={200: ProductOut, **problems(404, auth=True)},
     summary="Change a product's texts, category, VAT rate or visibility (role catalog)",
+    openapi_extra=AUTH,
 )
 def patch_product(request, slug: str, payload: ProductPatch):
     user = require(request, "catalog.edit")
@@ -111,8 +172,9 @@ def patch_product(request, slug: str, payload: ProductPatch):
 
 @router.put(
     "/variants/{sku}/price",
-    response={200: dict},
+    response={200: VariantOut, **problems(404, auth=True)},
     summary="Set a variant's gross price (role pricing)",
+    openapi_extra=AUTH,
 )
 def put_price(request, sku: str, payload: PriceIn):
     user = require(request, "price.edit")
@@ -122,7 +184,10 @@ def put_price(request, sku: str, payload: PriceIn):
 
 
 @router.put(
-    "/variants/{sku}/stock", response={200: dict}, summary="Set the units on hand (role catalog)"
+    "/variants/{sku}/stock",
+    response={200: StockOut, **problems(404, 409, auth=True)},
+    summary="Set the units on hand (role catalog)",
+    openapi_extra=AUTH,
 )
 def put_stock(request, sku: str, payload: StockIn):
     user = require(request, "stock.edit")

@@ -4,18 +4,19 @@ shopper's cart needs the shopper's token."""
 from __future__ import annotations
 
 from django.conf import settings
-from ninja import Header, Router, Schema
+from ninja import Header, Schema
 from pydantic import Field
 
 from warenhaus.accounts.roles import can
-from warenhaus.core.apiutil import caller, client_ip, whole_number
+from warenhaus.core.apiutil import OPTIONAL_AUTH, ApiRouter, caller, client_ip, whole_number
 from warenhaus.core.idempotency import PENDING, run_idempotent, validate_key
+from warenhaus.core.schemas import MoneyOut, OrderOut, Out, Totals, problems
 from warenhaus.orders.models import OrderStatus
 from warenhaus.orders.selectors import order_json
 
 from . import services
 
-router = Router(tags=["carts and checkout"])
+router = ApiRouter(tags=["carts and checkout"])
 
 Quantity = whole_number(1, settings.MAX_LINE_QUANTITY, code="invalid_quantity")
 
@@ -63,6 +64,50 @@ class VoucherIn(Schema):
     )
 
 
+class HoldOut(Out):
+    quantity: int
+    expires_at: str = Field(description="ISO 8601 with offset")
+
+
+class CartLineOut(Out):
+    sku: str
+    title: str
+    product_slug: str
+    quantity: int
+    unit_price: MoneyOut
+    line_total: MoneyOut
+    vat_rate: str
+    available: int
+    hold: HoldOut | None = Field(description="units held for the shopper at a deal price")
+
+
+class CartVoucherOut(Out):
+    id: str = Field(description="the voucher's id in this cart (DELETE takes it, or the code)")
+    code_hint: str
+    campaign: str
+    applies: bool
+    discount: MoneyOut
+    problem: str | None = Field(description="the code of the reason it does not apply")
+
+
+class CartProblemOut(Out):
+    """Something the shopper must see (a line no longer available, a changed price, ...);
+    fields beyond ``code`` and ``message`` depend on the code."""
+
+    code: str = Field(examples=["insufficient_stock"])
+    message: str
+
+
+class CartOut(Out):
+    id: str
+    status: str
+    lines: list[CartLineOut]
+    vouchers: list[CartVoucherOut]
+    shipping_method: str | None
+    totals: Totals
+    problems: list[CartProblemOut]
+
+
 def _channel(request, wanted: str) -> str:
     """``phone`` only for staff who take phone orders; anything else over the API is ``api``."""
     return "phone" if wanted == "phone" and can(caller(request), "orders.place_phone") else "api"
@@ -79,7 +124,8 @@ def _cart_json(request, cart_id: str) -> dict:
 
 @router.post(
     "/carts",
-    response={200: dict, 201: dict},
+    response={200: CartOut, 201: CartOut, **problems(401)},
+    openapi_extra=OPTIONAL_AUTH,
     summary="Create a cart (with a token: the shopper's open cart)",
 )
 def create_cart(request):
@@ -90,14 +136,20 @@ def create_cart(request):
 
 
 @router.get(
-    "/carts/{cart_id}", response={200: dict}, summary="A cart with lines, totals and problems"
+    "/carts/{cart_id}",
+    response={200: CartOut, **problems(401, 403, 404)},
+    summary="A cart with lines, totals and problems",
+    openapi_extra=OPTIONAL_AUTH,
 )
 def get_cart(request, cart_id: str):
     return 200, _cart_json(request, cart_id)
 
 
 @router.post(
-    "/carts/{cart_id}/lines", response={200: dict}, summary="Add an item (quantities add up)"
+    "/carts/{cart_id}/lines",
+    response={200: CartOut, **problems(401, 403, 404, 409)},
+    summary="Add an item (quantities add up)",
+    openapi_extra=OPTIONAL_AUTH,
 )
 def add_line(request, cart_id: str, payload: LineIn):
     cart = services.add_line(
@@ -107,20 +159,33 @@ def add_line(request, cart_id: str, payload: LineIn):
 
 
 @router.patch(
-    "/carts/{cart_id}/lines/{sku}", response={200: dict}, summary="Change a line's quantity"
+    "/carts/{cart_id}/lines/{sku}",
+    response={200: CartOut, **problems(401, 403, 404, 409)},
+    summary="Change a line's quantity",
+    openapi_extra=OPTIONAL_AUTH,
 )
 def patch_line(request, cart_id: str, sku: str, payload: QuantityIn):
     services.set_quantity(cart_id=cart_id, user=caller(request), sku=sku, quantity=payload.quantity)
     return 200, _cart_json(request, cart_id)
 
 
-@router.delete("/carts/{cart_id}/lines/{sku}", response={200: dict}, summary="Remove a line")
+@router.delete(
+    "/carts/{cart_id}/lines/{sku}",
+    response={200: CartOut, **problems(401, 403, 404, 409)},
+    summary="Remove a line",
+    openapi_extra=OPTIONAL_AUTH,
+)
 def delete_line(request, cart_id: str, sku: str):
     services.remove_line(cart_id=cart_id, user=caller(request), sku=sku)
     return 200, _cart_json(request, cart_id)
 
 
-@router.put("/carts/{cart_id}/shipping", response={200: dict}, summary="Choose the shipping method")
+@router.put(
+    "/carts/{cart_id}/shipping",
+    response={200: CartOut, **problems(401, 403, 404, 409)},
+    summary="Choose the shipping method",
+    openapi_extra=OPTIONAL_AUTH,
+)
 def put_shipping(request, cart_id: str, payload: ShippingIn):
     services.set_shipping_method(
         cart_id=cart_id, user=caller(request), code=payload.shipping_method
@@ -130,7 +195,8 @@ def put_shipping(request, cart_id: str, payload: ShippingIn):
 
 @router.post(
     "/carts/{cart_id}/vouchers",
-    response={200: dict},
+    response={200: CartOut, **problems(401, 403, 404, 409)},
+    openapi_extra=OPTIONAL_AUTH,
     summary="Apply a voucher code (or a problem with the reason it does not apply)",
 )
 def apply_voucher(request, cart_id: str, payload: VoucherIn):
@@ -148,7 +214,8 @@ def apply_voucher(request, cart_id: str, payload: VoucherIn):
 
 @router.delete(
     "/carts/{cart_id}/vouchers/{code}",
-    response={200: dict},
+    response={200: CartOut, **problems(401, 403, 404, 409)},
+    openapi_extra=OPTIONAL_AUTH,
     summary="Remove a voucher (by its code or its id in the cart)",
 )
 def remove_voucher(request, cart_id: str, code: str):
@@ -160,7 +227,8 @@ def remove_voucher(request, cart_id: str, code: str):
 
 @router.post(
     "/carts/{cart_id}/checkout",
-    response={201: dict},
+    response={201: OrderOut, **problems(401, 402, 403, 404, 409)},
+    openapi_extra=OPTIONAL_AUTH,
     summary="Place the order (needs an Idempotency-Key header)",
 )
 def checkout(

@@ -49,7 +49,7 @@ class Totals:
 
 
 def compute(lines: list[PricedLine], *, shipping_cost: Decimal, discount: Decimal = ZERO) -> Totals:
-    subtotal = sum((l.line_total for l in lines), ZERO)
+    subtotal = sum((line.line_total for line in lines), ZERO)
     if not lines:
         return Totals()
     discount = min(cents(discount), subtotal)

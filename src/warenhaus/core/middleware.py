@@ -65,12 +65,15 @@ class ApiGuardMiddleware:
         if response.status_code == 404 and "json" not in ctype:
             return problem(404, "not_found", "Not found", f"No API endpoint at {request.path}.")
         if response.status_code == 405 and "json" not in ctype:
-            return problem(
+            refusal = problem(
                 405,
                 "method_not_allowed",
                 "Method not allowed",
                 f"{request.method} is not allowed on {request.path}.",
             )
+            if response.has_header("Allow"):
+                refusal["Allow"] = response["Allow"]  # RFC 9110: a 405 says what is allowed
+            return refusal
         return response
 
     def _refuse(self, request):

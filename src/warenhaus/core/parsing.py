@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from django.utils.dateparse import parse_datetime
-from pydantic import AfterValidator, StrictInt, ValidationInfo, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, StrictInt, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from warenhaus.core.errors import ValidationFailed
@@ -95,6 +95,13 @@ def reason(raw, *, required: bool = True, detail: str = REASON_DETAIL) -> str:
     return text
 
 
+def _integral(value):
+    """``3.0`` is the whole number 3, as JSON Schema counts it; ``3.5`` and ``"3"`` stay wrong."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def whole_number(
     low: int, high: int, *, code: str = "validation_error", status: int = 422, strict: bool = True
 ):
@@ -113,6 +120,7 @@ def whole_number(
 
     return Annotated[
         StrictInt if strict else int,
+        BeforeValidator(_integral),
         AfterValidator(within),
         WithJsonSchema({"type": "integer", "minimum": low, "maximum": high}),
     ]

@@ -4,17 +4,36 @@ poll their ticket, and join the wait list."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from ninja import Router, Schema
-from pydantic import Field, StrictInt
+from ninja import Schema
+from pydantic import Field
 
-from warenhaus.core.apiutil import Limit, caller, paginate, require, whole_number
+from warenhaus.core.apiutil import (
+    AUTH,
+    OPTIONAL_AUTH,
+    ApiRouter,
+    Limit,
+    caller,
+    paginate,
+    require,
+    whole_number,
+)
+from warenhaus.core.schemas import (
+    MoneyOut,
+    Out,
+    Page,
+    PositiveMoneyIn,
+    Reason,
+    UtcDateTime,
+    problems,
+)
 
 from . import selectors, services
 from .models import Deal
 from .services import DEAL_BOUNDS
 
-router = Router(tags=["deals"])
+router = ApiRouter(tags=["deals"])
 
 Units, PerCustomer, HoldMinutes, OfferMinutes, Pace = (
     whole_number(*DEAL_BOUNDS[f])
@@ -27,15 +46,17 @@ Units, PerCustomer, HoldMinutes, OfferMinutes, Pace = (
     )
 )
 
+DealQuantity = whole_number(1, 99)
+
 _DEAL_ID = re.compile(r"[0-9]{1,18}")
 
 
 class DealIn(Schema):
     sku: str = Field(max_length=64)
-    deal_price: str = Field(max_length=20, description='a decimal string, e.g. "49.97"')
+    deal_price: PositiveMoneyIn
     units: Units
-    starts_at: str = Field(max_length=40)
-    ends_at: str = Field(max_length=40)
+    starts_at: UtcDateTime
+    ends_at: UtcDateTime = Field(description="after starts_at")
     limit_per_customer: PerCustomer = 1
     hold_minutes: HoldMinutes = 10
     offer_minutes: OfferMinutes = Field(
@@ -48,7 +69,7 @@ class DealIn(Schema):
 
 
 class QueueIn(Schema):
-    quantity: StrictInt = Field(default=1, ge=1, le=99)
+    quantity: DealQuantity = 1
     email: str = Field(
         default="",
         max_length=254,
@@ -67,7 +88,7 @@ class QueueIn(Schema):
 
 
 class WaitlistIn(Schema):
-    quantity: StrictInt = Field(default=1, ge=1, le=99)
+    quantity: DealQuantity = 1
     email: str = Field(
         default="",
         max_length=254,
@@ -81,7 +102,64 @@ class WaitlistIn(Schema):
 
 
 class ReasonIn(Schema):
-    reason: str = Field(max_length=2000)
+    reason: Reason
+
+
+class DealOut(Out):
+    id: int
+    sku: str
+    title: str
+    price: MoneyOut = Field(description="the deal price")
+    regular_price: MoneyOut
+    lowest_price_30_days: MoneyOut
+    units: int
+    units_left: int
+    sold: int
+    held: int
+    state: str = Field(examples=["scheduled", "live", "sold_out", "ended", "cancelled"])
+    starts_at: str
+    ends_at: str
+    starts_in_seconds: int
+    limit_per_customer: int
+    hold_minutes: int
+
+
+class TicketHoldOut(Out):
+    quantity: int
+    expires_at: str
+    status: str
+
+
+class WaitlistOut(Out):
+    entry: str = Field(description="the place's token (GET /deals/{id}/waitlist/{entry})")
+    status: str
+    position: int | None = None
+    quantity: int
+
+
+class TicketOut(Out):
+    ticket: str | None = Field(description="null when the deal was sold out before a ticket")
+    deal: int | None = None
+    state: str = Field(description="waiting | admitted | sold_out | expired")
+    position: int | None
+    eta_seconds: int | None
+    cart_id: str | None
+    hold: TicketHoldOut | None
+    waitlist: WaitlistOut | None
+
+
+class DashboardOut(Out):
+    deal: DealOut
+    queue: dict[str, int]
+    queue_length: int
+    admitted: int
+    held: int
+    sold: int
+    left: int
+    waitlist: dict[str, int]
+    admission_rate_per_minute: float
+    pace_per_minute: float
+    series: list[dict[str, Any]]
 
 
 def _who(request, email: str, cart_id: str):
@@ -104,17 +182,21 @@ def _who(request, email: str, cart_id: str):
 
 @router.post(
     "/deals",
-    response={201: dict},
+    response={201: DealOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Make a flash deal (its units are taken from stock at once)",
 )
 def create(request, payload: DealIn):
     user = require(request, "deals.manage")
-    deal = services.create_deal(actor=user, **payload.model_dump())
+    fields = payload.model_dump()
+    deal = services.create_deal(actor=user, **{**fields, "deal_price": payload.deal_price.amount})
     return 201, services.deal_json(services.get_deal(deal.pk))
 
 
 @router.get(
-    "/deals", response={200: dict}, summary="Deals that are coming or running, soonest first"
+    "/deals",
+    response={200: Page[DealOut], **problems()},
+    summary="Deals that are coming or running, soonest first",
 )
 def list_deals(request, limit: Limit = 20, cursor: str | None = None, all: bool = False):
     qs = Deal.objects.select_related("variant__product")
@@ -125,7 +207,7 @@ def list_deals(request, limit: Limit = 20, cursor: str | None = None, all: bool 
 
 @router.get(
     "/deals/{deal_id}",
-    response={200: dict},
+    response={200: DealOut, **problems(404)},
     summary="A deal: price, regular price, lowest price of the last 30 days, units left, state",
 )
 def get(request, deal_id: str):
@@ -134,7 +216,8 @@ def get(request, deal_id: str):
 
 @router.post(
     "/deals/{deal_id}/queue",
-    response={201: dict},
+    response={201: TicketOut, **problems(401, 403, 404, 409)},
+    openapi_extra=OPTIONAL_AUTH,
     summary="Join the deal's waiting room (before the start: the pre-queue, shuffled fairly at the start)",
 )
 def join(request, deal_id: str, payload: QueueIn):
@@ -162,7 +245,7 @@ def join(request, deal_id: str, payload: QueueIn):
 
 @router.get(
     "/deals/{deal_id}/queue/{ticket}",
-    response={200: dict},
+    response={200: TicketOut, **problems(404)},
     summary="Poll a ticket: waiting (position, eta), admitted (cart and hold), sold_out, expired",
 )
 def ticket(request, deal_id: str, ticket: str):
@@ -171,7 +254,8 @@ def ticket(request, deal_id: str, ticket: str):
 
 @router.post(
     "/deals/{deal_id}/waitlist",
-    response={201: dict},
+    response={201: WaitlistOut, **problems(401, 403, 404, 409)},
+    openapi_extra=OPTIONAL_AUTH,
     summary="Join the wait list: returned units are offered in order, at the deal price, for a limited time",
 )
 def waitlist(request, deal_id: str, payload: WaitlistIn):
@@ -197,7 +281,7 @@ def waitlist(request, deal_id: str, payload: WaitlistIn):
 
 @router.get(
     "/deals/{deal_id}/waitlist/{entry}",
-    response={200: dict},
+    response={200: WaitlistOut, **problems(404)},
     summary="A wait-list place: position, or the offer",
 )
 def waitlist_entry(request, deal_id: str, entry: str):
@@ -206,7 +290,8 @@ def waitlist_entry(request, deal_id: str, entry: str):
 
 @router.get(
     "/deals/{deal_id}/dashboard",
-    response={200: dict},
+    response={200: DashboardOut, **problems(404, auth=True)},
+    openapi_extra=AUTH,
     summary="Staff: queue, admitted, held, sold, wait list, admission rate, over time",
 )
 def dashboard(request, deal_id: str):
@@ -216,7 +301,8 @@ def dashboard(request, deal_id: str):
 
 @router.post(
     "/deals/{deal_id}/cancel",
-    response={200: dict},
+    response={200: DealOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Staff: stop a deal (holds are honoured until their deadline; the rest goes back to stock)",
 )
 def cancel(request, deal_id: str, payload: ReasonIn):

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from ninja import Router, Schema
+from ninja import Schema
 from pydantic import Field
 
 from warenhaus.accounts.roles import can
-from warenhaus.core.apiutil import Limit, paginate, require, require_user
+from warenhaus.core.apiutil import AUTH, ApiRouter, Limit, paginate, require, require_user
 from warenhaus.core.errors import NotFound
+from warenhaus.core.schemas import OrderOut, Page, Reason, problems
 
 from . import selectors, services
 from .models import Order
 
-router = Router(tags=["orders"])
+router = ApiRouter(tags=["orders"])
 
 
 class ReasonIn(Schema):
-    reason: str = Field(max_length=2000)
+    reason: Reason
 
 
 class CancelIn(Schema):
-    reason: str = Field(
-        max_length=2000, description="Internal: goes into the order history and the audit trail."
-    )
+    reason: Reason = Field(description="Internal: goes into the order history and the audit trail.")
     customer_note: str = Field(
         default="", max_length=2000, description="Shown to the customer in the cancellation mail."
     )
@@ -34,7 +33,8 @@ class OptionalReasonIn(Schema):
 
 @router.get(
     "/orders",
-    response={200: dict},
+    response={200: Page[OrderOut], **problems(auth=True)},
+    openapi_extra=AUTH,
     summary="The caller's orders (staff with orders.view_all: ?all=true for every order)",
 )
 def list_orders(
@@ -58,7 +58,10 @@ def list_orders(
 
 
 @router.get(
-    "/orders/{number}", response={200: dict}, summary="One order: status, lines, totals, history"
+    "/orders/{number}",
+    response={200: OrderOut, **problems(404, auth=True)},
+    openapi_extra=AUTH,
+    summary="One order: status, lines, totals, history",
 )
 def get_order(request, number: str):
     user = require_user(request)
@@ -70,7 +73,8 @@ def get_order(request, number: str):
 
 @router.post(
     "/orders/{number}/cancel",
-    response={200: dict},
+    response={200: OrderOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Cancel an order that has not shipped (role support)",
 )
 def cancel(request, number: str, payload: CancelIn):
@@ -83,7 +87,8 @@ def cancel(request, number: str, payload: CancelIn):
 
 @router.post(
     "/orders/{number}/hold",
-    response={200: dict},
+    response={200: OrderOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Hold an order before it ships (roles support, risk)",
 )
 def hold(request, number: str, payload: ReasonIn):
@@ -94,7 +99,8 @@ def hold(request, number: str, payload: ReasonIn):
 
 @router.post(
     "/orders/{number}/release",
-    response={200: dict},
+    response={200: OrderOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Release a held order (roles support, risk)",
 )
 def release(request, number: str, payload: OptionalReasonIn):
@@ -104,7 +110,10 @@ def release(request, number: str, payload: OptionalReasonIn):
 
 
 @router.post(
-    "/orders/{number}/ship", response={200: dict}, summary="Mark an order shipped (role support)"
+    "/orders/{number}/ship",
+    response={200: OrderOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
+    summary="Mark an order shipped (role support)",
 )
 def ship(request, number: str):
     user = require(request, "orders.ship")
@@ -114,7 +123,8 @@ def ship(request, number: str):
 
 @router.post(
     "/orders/{number}/deliver",
-    response={200: dict},
+    response={200: OrderOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Mark an order delivered (role support)",
 )
 def deliver(request, number: str):

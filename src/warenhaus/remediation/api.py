@@ -2,25 +2,52 @@
 
 from __future__ import annotations
 
-from django.http import StreamingHttpResponse
-from ninja import Header, Router, Schema
-from pydantic import Field
+from typing import Any
 
-from warenhaus.core.apiutil import Limit, paginate, require
+from django.http import StreamingHttpResponse
+from ninja import Header, Schema
+from pydantic import ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from warenhaus.core.apiutil import AUTH, ApiRouter, Limit, paginate, require, whole_number
+from warenhaus.core.errors import ValidationFailed
 from warenhaus.core.idempotency import run_idempotent, validate_key
+from warenhaus.core.schemas import MONEY_SHAPE, Out, Page, PositiveMoney, PositiveMoneyIn, problems
 
 from . import selectors, services
 from .models import Item, Job
 
-router = Router(tags=["remediation"])
+router = ApiRouter(tags=["remediation"])
+
+
+CampaignId = whole_number(1, 2**63 - 1)
+
+
+class SelectorIn(Schema):
+    """Which orders: by voucher codes or campaigns (optionally within placed_from/placed_to),
+    by a SKU sold below a floor, or by order numbers: exactly one of these ways."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voucher_codes: list[str] | None = Field(default=None, max_length=1000)
+    campaigns: list[CampaignId] | None = Field(default=None, max_length=1000)
+    placed_from: str | None = Field(default=None, max_length=40)
+    placed_to: str | None = Field(default=None, max_length=40)
+    sku: str | None = Field(default=None, max_length=64)
+    unit_price_below: PositiveMoneyIn | None = None
+    order_numbers: list[str] | None = Field(default=None, max_length=100_000)
 
 
 class JobIn(Schema):
-    selector: dict = Field(
-        description='{"voucher_codes": [...], "campaigns": [ids], "placed_from": ..., "placed_to": ...}, or {"sku": ..., "unit_price_below": "100.00"}, or {"order_numbers": [...]}'
+    selector: SelectorIn = Field(
+        description='{"voucher_codes": [...], "campaigns": [ids], "placed_from": ..., '
+        '"placed_to": ...}, or {"sku": ..., "unit_price_below": {"amount": "100.00", '
+        '"currency": "EUR"}}, or {"order_numbers": [...]}'
     )
-    actions: list | dict = Field(
-        description='e.g. ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}]; cancel or hold, notify, goodwill_voucher'
+    actions: list[Any] | dict[str, Any] = Field(
+        description='e.g. ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00", '
+        '"currency": "EUR"}}]: cancel or hold, notify, goodwill_voucher (a Money); or the same '
+        'as an object, {"cancel": true, "goodwill_voucher": {...}}'
     )
     dry_run: bool = Field(
         default=True, description="true: only the preview; false: execute at once"
@@ -33,9 +60,82 @@ class JobIn(Schema):
     )
 
 
+class JobOut(Out):
+    id: int
+    state: str
+    phase: str
+    dry_run: bool
+    reason: str
+    customer_note: str
+    selector: dict[str, Any]
+    actions: dict[str, Any]
+    preview: dict[str, Any] | None
+    progress: dict[str, Any]
+    counts: dict[str, Any]
+    goodwill_campaign: int | None
+    created_by: str | None
+    created_at: str
+    executed_by: str | None
+    executed_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    attempts: int
+    last_error: str | None
+    export: str | None
+
+
+class ItemOut(Out):
+    order: str
+    customer: str
+    status_before: str
+    outcome: str
+    processed_at: str | None
+    notified_at: str | None
+
+
+def _goodwill(params: Any) -> dict:
+    """A goodwill voucher's Money as the service takes it (``{"amount": "10.00"}``)."""
+    if not isinstance(params, dict):
+        raise ValidationFailed(
+            f"goodwill_voucher is money, an object {MONEY_SHAPE}.", field="goodwill_voucher"
+        )
+    try:
+        return {"amount": PositiveMoney.model_validate(params).amount}
+    except PydanticValidationError as err:
+        first = err.errors()[0]
+        code = "invalid_money" if first["type"] == "invalid_money" else "validation_error"
+        raise ValidationFailed(
+            f"goodwill_voucher.{'.'.join(map(str, first['loc']))}: {first['msg']}",
+            code=code,
+            field="goodwill_voucher",
+        ) from None
+
+
+def _service_actions(actions: list | dict) -> list | dict:
+    if isinstance(actions, dict):
+        return {
+            k: _goodwill(v) if k == "goodwill_voucher" and v not in (False, None) else v
+            for k, v in actions.items()
+        }
+    return [
+        {"goodwill_voucher": _goodwill(e["goodwill_voucher"])}
+        if isinstance(e, dict) and len(e) == 1 and "goodwill_voucher" in e
+        else e
+        for e in actions
+    ]
+
+
+def _service_selector(selector: SelectorIn) -> dict:
+    raw = selector.model_dump(exclude_unset=True)
+    if selector.unit_price_below is not None:
+        raw["unit_price_below"] = selector.unit_price_below.amount
+    return raw
+
+
 @router.post(
     "/remediations",
-    response={201: dict},
+    response={201: JobOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Make a remediation job with its preview (needs an Idempotency-Key); dry_run false executes it at once",
 )
 def create(
@@ -49,8 +149,8 @@ def create(
     def work():
         job = services.create_job(
             actor=user,
-            selector=payload.selector,
-            actions=payload.actions,
+            selector=_service_selector(payload.selector),
+            actions=_service_actions(payload.actions),
             dry_run=payload.dry_run,
             reason=payload.reason,
             customer_note=payload.customer_note,
@@ -62,7 +162,12 @@ def create(
     )
 
 
-@router.get("/remediations", response={200: dict}, summary="Remediation jobs, newest first")
+@router.get(
+    "/remediations",
+    response={200: Page[JobOut], **problems(auth=True)},
+    openapi_extra=AUTH,
+    summary="Remediation jobs, newest first",
+)
 def list_jobs(request, limit: Limit = 20, cursor: str | None = None, state: str = ""):
     require(request, "remediation.preview")
     qs = Job.objects.select_related("created_by", "executed_by")
@@ -73,7 +178,8 @@ def list_jobs(request, limit: Limit = 20, cursor: str | None = None, state: str 
 
 @router.get(
     "/remediations/{job_id}",
-    response={200: dict},
+    response={200: JobOut, **problems(404, auth=True)},
+    openapi_extra=AUTH,
     summary="One job: state, progress, counts, preview",
 )
 def get(request, job_id: str):
@@ -83,7 +189,8 @@ def get(request, job_id: str):
 
 @router.post(
     "/remediations/{job_id}/execute",
-    response={200: dict, 202: dict},
+    response={200: JobOut, 202: JobOut, **problems(404, 409, auth=True)},
+    openapi_extra=AUTH,
     summary="Execute a previewed job (or resume a failed one); executing again changes nothing",
 )
 def execute(request, job_id: str):
@@ -95,7 +202,8 @@ def execute(request, job_id: str):
 
 @router.get(
     "/remediations/{job_id}/items",
-    response={200: dict},
+    response={200: Page[ItemOut], **problems(404, auth=True)},
+    openapi_extra=AUTH,
     summary="The job's orders with what was done to each",
 )
 def items(request, job_id: str, limit: Limit = 20, cursor: str | None = None, outcome: str = ""):
@@ -107,7 +215,12 @@ def items(request, job_id: str, limit: Limit = 20, cursor: str | None = None, ou
     return 200, paginate(qs, limit=limit, cursor=cursor, render=selectors.item_json)
 
 
-@router.get("/remediations/{job_id}/export.csv", summary="The job's orders and outcomes as CSV")
+@router.get(
+    "/remediations/{job_id}/export.csv",
+    response={200: str, **problems(404, auth=True)},
+    openapi_extra={**AUTH, "responses": {"200": {"content": {"text/csv": {}}}}},
+    summary="The job's orders and outcomes as CSV",
+)
 def export(request, job_id: str):
     require(request, "remediation.preview")
     job = services.get_job(job_id)
