@@ -34,16 +34,6 @@ def _live_deal(make_product, *, units: int, limit: int):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "an account that holds its limit from the queue may also join the wait list directly "
-        "(join_waitlist checks only units bought), and offer_to_waitlist then gives it a second "
-        "hold: two active holds of a limit-1 deal, the second replacing the first one's line "
-        "in the same cart, so one unit is held out of sight until its deadline"
-    ),
-)
 def test_an_account_holding_its_limit_gets_no_second_hold_from_the_wait_list(
     make_product, make_user
 ):

@@ -248,7 +248,11 @@ def test_the_incident_replayed(transactional_db, settings, monkeypatch, smtp_ser
             "placed_from": (start - timedelta(minutes=1)).isoformat(),
             "placed_to": (start + timedelta(hours=1)).isoformat(),
         },
-        "actions": ["cancel", "notify", {"goodwill_voucher": {"amount": "10.00"}}],
+        "actions": [
+            "cancel",
+            "notify",
+            {"goodwill_voucher": {"amount": "10.00", "currency": "EUR"}},
+        ],
         "dry_run": True,
         "reason": "Code WINTER25 geleakt",
         "customer_note": "Der Gutscheincode war nicht für die Öffentlichkeit bestimmt.",

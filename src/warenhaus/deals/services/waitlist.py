@@ -22,7 +22,15 @@ from warenhaus.notifications.services import enqueue_mail
 
 from .. import sql
 from ..cache import cache
-from ..models import Deal, DealState, Hold, HoldSource, WaitlistEntry, WaitlistStatus
+from ..models import (
+    Deal,
+    DealState,
+    Hold,
+    HoldSource,
+    HoldStatus,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 from ..waiting_room import TicketInfo, TicketState, order_key, waiting_room
 from .holds import HOLD_FIELDS, carts_for, hold_json, past_deadline, put_in_carts, take_up_to
 from .household import check_quantity, check_usage, household_keys
@@ -232,6 +240,24 @@ def new_waitlist_place(
     )
 
 
+def check_held(deal: Deal, who: str, quantity: int) -> None:
+    """Refuse ``limit_per_customer`` when the turn owner's live holds leave no room: one turn per
+    deal, so a unit held from the queue is not held a second time from the wait list."""
+    held = sum(
+        Hold.objects.filter(deal_id=deal.pk, who=who, status=HoldStatus.ACTIVE).values_list(
+            "quantity", flat=True
+        )
+    )
+    if held + quantity > deal.limit_per_customer:
+        limit = deal.limit_per_customer
+        raise Conflict(
+            f"You already hold {held} of this deal (at most {limit} per customer).",
+            code="limit_per_customer",
+            limit=limit,
+            reason="held",
+        )
+
+
 def join_waitlist(
     *,
     deal_id,
@@ -269,6 +295,7 @@ def join_waitlist(
         )
     if deal.sold:  # nobody waits for a unit their household may not buy (as in the queue)
         check_usage(deal, household_keys(who, email), quantity)
+    check_held(deal, who, quantity)
     entry = _new_waitlist_entry(
         deal.pk,
         who=who,
