@@ -3,14 +3,11 @@
 Each domain declares its events in ``<app>/events.py`` and sends them inside the transaction that
 made the change; receivers (``<app>/receivers.py``, connected in ``AppConfig.ready``) write in
 that same transaction, and one that raises rolls the change back. Effects outside the database
-(mail delivery, a gateway call) wait for the commit: see :func:`after_commit`.
+(mail delivery, a gateway call) wait for the commit (``transaction.on_commit``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.db import transaction
 from django.dispatch import Signal
 
 
@@ -28,8 +25,3 @@ class DomainEvent(Signal):
 
     def __repr__(self) -> str:
         return f"<DomainEvent {self.name}>"
-
-
-def after_commit(func: Callable[[], object]) -> None:
-    """Run ``func`` once the current transaction commits (at once outside a transaction)."""
-    transaction.on_commit(func)
